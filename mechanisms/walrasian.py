@@ -1,0 +1,308 @@
+"""The Walrasian auctioneer: post prices, collect demands, move prices along excess demand.
+
+Two modes:
+
+* ``tatonnement``: nobody trades until the largest relative excess demand is below ``tol``; then
+  the allocation demanded at those prices is settled through the ledger and the market closes.
+* ``non_tatonnement``: every round agents trade at the posted prices; where a good's demand and
+  supply differ, its long side is rationed proportionally (each agent trades a uniform fraction of
+  its desired trade, so trade is voluntary), holdings change, and prices keep adjusting.
+
+Each population's behaviour is a SimPy process: it waits for a posting, takes its response delay,
+computes its demand at the posted prices from its current holdings, and reports. The auctioneer
+waits for every report, records the round, and steps prices with a step rule (see
+:mod:`mktsim.steps`). Rounds are ``interval`` apart in simulation time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import simpy
+from attrs import frozen
+from numpy.typing import NDArray
+
+from mechanisms._rationing import uniform_fractions
+from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.mechanism import (
+    MarketContext,
+    Option,
+    PopulationSlot,
+    nonnegative_float,
+    positive_float,
+)
+from mktsim.steps import make_rule, rule_names
+from mktsim.utility import CobbDouglas
+
+__all__ = ["DemandReport", "Posting", "WalrasianAuctioneer"]
+
+Array = NDArray[np.float64]
+
+
+@frozen
+class Posting:
+    """Prices posted in a round. ``settle`` asks for per-agent demands (a trading round)."""
+
+    round: int
+    prices: Array
+    settle: bool
+
+
+@frozen
+class DemandReport:
+    """A population's answer to a posting: its aggregate excess demand ``float64[g]`` in units,
+    and per-agent excess demands ``float64[n, g]`` when the posting settles."""
+
+    population: str
+    round: int
+    excess: Array
+    per_agent: Array | None = None
+
+
+@frozen
+class AuctioneerQuote:
+    """What the auctioneer shows: the round and the prices posted in it (numeraire = 1)."""
+
+    round: int
+    prices: dict[str, float]
+
+
+def _method(value: Any) -> Any:
+    if callable(value):
+        return value
+    if value not in rule_names():
+        raise UnknownName("method", str(value), rule_names())
+    return value
+
+
+def _optional_prices(value: Any) -> Any:
+    return None if value in (None, "", "none") else value
+
+
+class WalrasianAuctioneer:
+    """Walrasian auctioneer; see the module docstring."""
+
+    name: ClassVar[str] = "walrasian"
+    description: ClassVar[str] = (
+        "Walrasian auctioneer: tatonnement (trade only at clearing prices) or non-tatonnement "
+        "(trade every round with proportional rationing); pluggable step rules"
+    )
+    behaviours: ClassVar[Mapping[str, str]] = {
+        "truthful": "report the utility-maximising demand at the posted prices",
+    }
+    options: ClassVar[Mapping[str, Option]] = {
+        "mode": Option(
+            "tatonnement", "tatonnement | non_tatonnement", str,
+            choices=("tatonnement", "non_tatonnement"),
+        ),
+        "method": Option(
+            "multiplicative", f"step rule: {' | '.join(rule_names())} | a callable", _method
+        ),
+        "step": Option(None, "step size h (None: the rule's default)", lambda v: None
+                       if v in (None, "none") else positive_float(v)),
+        "beta": Option(None, "momentum coefficient (momentum rule)", lambda v: None
+                       if v in (None, "none") else float(v)),
+        "tol": Option(1e-9, "convergence: max_j |z_j| / supply_j below this", positive_float),
+        "interval": Option(1.0, "simulation time between postings", positive_float),
+        "normalize": Option(
+            "numeraire", "numeraire: hold its price at 1 | none: move every price",
+            str, choices=("numeraire", "none"),
+        ),
+        "scale": Option(
+            "supply", "gradient: excess demand / total supply (supply) or raw units (none)",
+            str, choices=("supply", "none"),
+        ),
+        "initial_prices": Option(None, "good -> starting price (default all 1)", _optional_prices),
+        "max_rationing_passes": Option(10_000, "non-tatonnement rationing passes per round", int,
+                                       check=lambda v: None if v >= 1 else "must be >= 1"),
+        "settle_delay": Option(0.0, "time from convergence to settlement", nonnegative_float),
+    }
+
+    def __init__(self, **options: Any) -> None:
+        from mktsim.mechanism import parse_options
+
+        self.opts = parse_options("walrasian", self.options, options)
+        self.rule = make_rule(self.opts["method"], self.opts["step"], beta=self.opts["beta"])
+        self.rounds = 0
+        self.converged = False
+        self.rationing_passes = 0
+        self._prices: Array | None = None
+
+    # ---- public interface ------------------------------------------------------------------
+    def attach(self, ctx: MarketContext) -> None:
+        self.ctx = ctx
+        env = ctx.env
+        g = len(ctx.goods)
+        p = np.ones(g)
+        if self.opts["initial_prices"] is not None:
+            init = self.opts["initial_prices"]
+            if not isinstance(init, Mapping):
+                raise InvalidParameter(f"initial_prices(={init!r}) must map good names to prices")
+            for name, value in init.items():
+                v = float(value)
+                if not np.isfinite(v) or v <= 0:
+                    raise InvalidParameter(f"initial_prices[{name}](={value}) must be > 0 and finite")
+                p[ctx.goods.index(name)] = v
+        self._prices = p
+        self._postings: dict[int, simpy.Event] = {}
+        self._reports: dict[str, DemandReport] = {}
+        self._all_in: simpy.Event = env.event()
+        for slot in ctx.slots:
+            behaviour = slot.population.behaviour or "truthful"
+            if behaviour not in self.behaviours:
+                raise UnknownName(
+                    f"behaviour of population {slot.name!r} under walrasian", behaviour,
+                    list(self.behaviours),
+                )
+            env.process(self._truthful(slot))
+        env.process(self._auctioneer())
+
+    def quote(self) -> AuctioneerQuote:
+        assert self._prices is not None
+        p = self._prices / self._prices[self.ctx.goods.numeraire_index]
+        return AuctioneerQuote(self.rounds, self.ctx.goods.as_dict(p))
+
+    def posting(self, round: int) -> simpy.Event:
+        """The event of the posting of a round (its value is a :class:`Posting`).
+
+        Rounds are numbered from 0; a behaviour that has answered round k waits for round k + 1,
+        so it cannot miss a posting made while it was still busy.
+        """
+        if round not in self._postings:
+            self._postings[round] = self.ctx.env.event()
+        return self._postings[round]
+
+    def submit(self, report: DemandReport, slot: PopulationSlot) -> simpy.Event:
+        """Hand in a population's report for the current round; returns a fired event."""
+        if report.population != slot.name:
+            raise InvalidParameter(
+                f"population {slot.name!r} cannot report for {report.population!r}"
+            )
+        if not np.isfinite(report.excess).all():
+            raise InvalidParameter(f"population {slot.name!r} reported non-finite demand")
+        self._reports[slot.name] = report
+        if len(self._reports) == len(self.ctx.slots) and not self._all_in.triggered:
+            self._all_in.succeed(dict(self._reports))
+        return self.ctx.env.timeout(0, value=True)
+
+    def summary(self) -> dict[str, Any]:
+        method = self.opts["method"]
+        return {
+            "mode": self.opts["mode"],
+            "method": method if isinstance(method, str) else getattr(method, "__name__", "callable"),
+            "rounds": self.rounds,
+            "converged": self.converged,
+            "tolerance": self.opts["tol"],
+            "rationing_passes": self.rationing_passes,
+        }
+
+    # ---- processes ---------------------------------------------------------------------------
+    def _truthful(self, slot: PopulationSlot) -> Generator[simpy.Event, Any, None]:
+        """A population reporting its true demand at each posting."""
+        env, ledger, pop = self.ctx.env, self.ctx.ledger, slot.population
+        utility = pop.utility
+        cached_version, x, x_total = -1, np.empty(0), np.empty(0)
+        next_round = 0
+        while True:
+            posting: Posting = yield self.posting(next_round)
+            next_round = posting.round + 1
+            if pop.delay:
+                yield env.timeout(pop.delay)
+            if ledger.version != cached_version:  # holdings change only at settlements
+                x = ledger.units(slot.rows)
+                x_total = x.sum(axis=0)
+                cached_version = ledger.version
+            p = posting.prices
+            wealth = x @ p
+            if posting.settle:
+                per_agent = utility.demand(p, wealth) - x
+                report = DemandReport(slot.name, posting.round, per_agent.sum(axis=0), per_agent)
+            elif isinstance(utility, CobbDouglas):
+                report = DemandReport(
+                    slot.name, posting.round, utility.aggregate_demand(p, wealth) - x_total
+                )
+            else:
+                report = DemandReport(
+                    slot.name, posting.round, utility.demand(p, wealth).sum(axis=0) - x_total
+                )
+            yield self.submit(report, slot)
+
+    def _post(self, prices: Array, settle: bool) -> simpy.Event:
+        self._reports = {}
+        self._all_in = self.ctx.env.event()
+        self.posting(self.rounds).succeed(Posting(self.rounds, prices.copy(), settle))
+        self._postings.pop(self.rounds - 1, None)  # answered by everyone already
+        return self._all_in
+
+    def _auctioneer(self) -> Generator[simpy.Event, Any, None]:
+        ctx, opts = self.ctx, self.opts
+        env, goods, rec = ctx.env, ctx.goods, ctx.recorder
+        num = goods.numeraire_index
+        trading = opts["mode"] == "non_tatonnement"
+        mask = np.ones(len(goods))
+        if opts["normalize"] == "numeraire":
+            mask[num] = 0.0
+        state: dict[str, Any] = {}
+        assert self._prices is not None
+        p = self._prices
+        while True:
+            ctx.ledger.round = self.rounds
+            started = env.now
+            reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
+            z = sum(r.excess for r in reports.values())
+            supply = ctx.ledger.totals().astype(float)
+            supply = np.where(supply > 0, supply / 1e9, 1.0)
+            relative = z / supply
+            estimate = np.asarray(state.get("estimate", p))
+            self._record(p, estimate, z, relative, reports)
+            self.rounds += 1
+            clear = bool(np.max(np.abs(relative)) < opts["tol"])
+            if trading:
+                self._trade(p, reports)
+            if clear:
+                self.converged = True
+                ctx.log("converged", f"round {self.rounds - 1}: max relative excess demand "
+                        f"{np.max(np.abs(relative)):.3g} < tol {opts['tol']}")
+                if not trading:
+                    if opts["settle_delay"]:
+                        yield env.timeout(opts["settle_delay"])
+                    reports = yield self._post(p, settle=True)
+                    self._trade(p, reports)
+                ctx.done.succeed()
+                return
+            gradient = (relative if opts["scale"] == "supply" else z) * mask
+            p = np.asarray(self.rule(p, gradient, state), dtype=float)
+            if p.shape != z.shape or not np.isfinite(p).all() or (p <= 0).any():
+                raise InvalidParameter(
+                    f"step rule returned invalid prices {p!r}: they must be finite and > 0"
+                )
+            self._prices = p
+            wait = opts["interval"] - (env.now - started)
+            if wait > 0:
+                yield env.timeout(wait)
+
+    def _trade(self, p: Array, reports: dict[str, DemandReport]) -> None:
+        slots = self.ctx.slots
+        z = np.vstack([reports[s.name].per_agent for s in slots])  # type: ignore[misc]
+        rows = np.concatenate([s.row_ids for s in slots])
+        t, passes = uniform_fractions(z, max_sweeps=self.opts["max_rationing_passes"])
+        self.rationing_passes += passes
+        self.ctx.ledger.exchange(rows, z * t[:, None], p)
+
+    def _record(
+        self, p: Array, estimate: Array, z: Array, relative: Array,
+        reports: dict[str, DemandReport],
+    ) -> None:
+        rec, now, rnd = self.ctx.recorder, self.ctx.env.now, self.rounds
+        num = self.ctx.goods.numeraire_index
+        goods = np.arange(len(p))
+        rec.append("prices", time=now, round=rnd, good=goods, price=p / p[num],
+                   estimate=estimate / estimate[num])
+        rec.append("excess_demand", time=now, round=rnd, good=goods, excess_demand=z,
+                   relative=relative)
+        for slot in self.ctx.slots:
+            rec.append("excess_demand_by_population", time=now, round=rnd,
+                       population=slot.index, good=goods,
+                       excess_demand=reports[slot.name].excess)

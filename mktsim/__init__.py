@@ -1,0 +1,43 @@
+"""mktsim: a discrete-event market simulator with pluggable clearing mechanisms.
+
+Script an economy (goods, populations with per-agent parameter arrays), run it under any
+registered mechanism with :func:`simulate`, and compare the result with :func:`equilibrium`.
+"""
+
+from mktsim.equilibrium import Equilibrium, equilibrium
+from mktsim.errors import (
+    ConservationError,
+    InvalidParameter,
+    MktsimError,
+    ScenarioError,
+    UnknownName,
+)
+from mktsim.goods import Good, Goods
+from mktsim.population import Consumers
+from mktsim.run import Run, simulate
+from mktsim.scenario import Scenario, build_scenario, list_scenarios
+from mktsim.utility import CES, CobbDouglas, Leontief, Linear
+
+__all__ = [
+    "CES",
+    "CobbDouglas",
+    "ConservationError",
+    "Consumers",
+    "Equilibrium",
+    "Good",
+    "Goods",
+    "InvalidParameter",
+    "Leontief",
+    "Linear",
+    "MktsimError",
+    "Run",
+    "Scenario",
+    "ScenarioError",
+    "UnknownName",
+    "build_scenario",
+    "equilibrium",
+    "list_scenarios",
+    "simulate",
+]
+
+__version__ = "0.1.0"

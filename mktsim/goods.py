@@ -1,0 +1,116 @@
+"""Goods and the numeraire.
+
+Money is just a good: the numeraire, whose price is 1 by definition. Every quantity in the ledger
+is held in fixed-point integer base units (``BASE_UNITS`` per unit), so that trade can conserve
+goods exactly; floats exist only in prices, preferences and reports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from attrs import field, frozen
+from numpy.typing import NDArray
+
+from mktsim.errors import InvalidParameter, UnknownName
+
+__all__ = ["BASE_UNITS", "Good", "Goods", "from_base", "to_base"]
+
+#: Base units per unit of every good: holdings are integers in 1e-9 of a unit.
+BASE_UNITS = 10**9
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def _valid_name(_: object, attribute: object, value: str) -> None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidParameter(
+            f"good name(={value!r}) must start with a letter or '_' and hold only letters, digits, '_', '.', '-'"
+        )
+
+
+@frozen
+class Good:
+    """A tradable good. ``unit`` is only a label for reports."""
+
+    name: str = field(validator=_valid_name)
+    unit: str = "unit"
+
+
+@frozen
+class Goods:
+    """The ordered set of goods of a scenario, one of which is the numeraire.
+
+    Arrays over goods (prices, endowments, shares) follow this order.
+    """
+
+    goods: tuple[Good, ...] = field(converter=tuple)
+    numeraire: str = field()
+
+    @goods.validator
+    def _check(self, _: object, goods: tuple[Good, ...]) -> None:
+        if len(goods) < 2:
+            raise InvalidParameter(f"goods(={len(goods)} given) must number at least 2")
+        names = [g.name for g in goods]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise InvalidParameter(f"goods must have distinct names; repeated: {', '.join(dupes)}")
+
+    @numeraire.validator
+    def _check_numeraire(self, _: object, numeraire: str) -> None:
+        if numeraire not in self.names:
+            raise UnknownName("numeraire good", numeraire, self.names)
+
+    @classmethod
+    def of(cls, names: Iterable[str | Good], numeraire: str | None = None) -> Goods:
+        """Build from names; the numeraire defaults to the first good."""
+        goods = tuple(g if isinstance(g, Good) else Good(g) for g in names)
+        if not goods:
+            raise InvalidParameter("goods must not be empty")
+        return cls(goods, numeraire if numeraire is not None else goods[0].name)
+
+    @property
+    def names(self) -> list[str]:
+        return [g.name for g in self.goods]
+
+    def __len__(self) -> int:
+        return len(self.goods)
+
+    def index(self, name: str) -> int:
+        """Position of a good in arrays over goods; unknown names list the valid ones."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise UnknownName("good", name, self.names) from None
+
+    @property
+    def numeraire_index(self) -> int:
+        return self.index(self.numeraire)
+
+    def vector(self, values: dict[str, float] | Sequence[float], what: str) -> NDArray[np.float64]:
+        """A float vector over goods from a mapping (missing goods are 0) or a sequence."""
+        if isinstance(values, dict):
+            out = np.zeros(len(self))
+            for name, v in values.items():
+                out[self.index(name)] = v
+        else:
+            out = np.asarray(values, dtype=float)
+            if out.shape != (len(self),):
+                raise InvalidParameter(f"{what} has shape {out.shape}, expected ({len(self)},)")
+        return out
+
+    def as_dict(self, vector: NDArray[np.float64]) -> dict[str, float]:
+        """Good name -> value, for summaries."""
+        return {n: float(v) for n, v in zip(self.names, vector, strict=True)}
+
+
+def to_base(units: NDArray[np.float64] | float) -> NDArray[np.int64]:
+    """Convert units to integer base units, rounding to nearest."""
+    return np.rint(np.asarray(units, dtype=float) * BASE_UNITS).astype(np.int64)
+
+
+def from_base(base: NDArray[np.int64] | int) -> NDArray[np.float64]:
+    """Convert integer base units to float units."""
+    return np.asarray(base, dtype=np.float64) / BASE_UNITS

@@ -1,0 +1,154 @@
+"""The clearing-mechanism protocol and the context a mechanism is attached to.
+
+A mechanism is constructed from validated options, attached to a :class:`MarketContext` (where it
+starts its own SimPy processes and those of the populations' behaviours), and afterwards asked
+for a summary. Behaviours act only through the mechanism's public interface; every change of
+holdings goes through the ledger, which journals it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import simpy
+from attrs import field, frozen
+from numpy.typing import NDArray
+
+from mktsim.equilibrium import Equilibrium
+from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.goods import Goods
+from mktsim.ledger import Ledger
+from mktsim.population import Consumers
+from mktsim.random import Streams
+from mktsim.recorder import Recorder
+from mktsim.scenario import Scenario
+
+__all__ = ["MarketContext", "Mechanism", "Option", "PopulationSlot", "parse_options"]
+
+
+@frozen
+class Option:
+    """A mechanism option: default, a converter from text (for the CLI) and a check.
+
+    ``check`` returns an error text (without the option name) or None.
+    """
+
+    default: Any
+    doc: str
+    convert: Callable[[Any], Any] = lambda v: v
+    check: Callable[[Any], str | None] = lambda v: None
+    choices: tuple[str, ...] = ()
+
+
+def parse_options(
+    owner: str, spec: Mapping[str, Option], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Validate options against a spec: unknown names, bad choices and failed checks raise with
+    the option's name and value; missing options take their defaults."""
+    out = {}
+    for key in given:
+        if key not in spec:
+            raise UnknownName(f"option of {owner}", key, list(spec))
+    for key, opt in spec.items():
+        if key not in given:
+            out[key] = opt.default
+            continue
+        raw = given[key]
+        try:
+            value = opt.convert(raw)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameter(f"{key}(={raw!r}) is invalid for {owner}: {exc}") from None
+        if opt.choices and isinstance(value, str) and value not in opt.choices:
+            raise UnknownName(f"{key} of {owner}", value, list(opt.choices))
+        problem = opt.check(value)
+        if problem:
+            raise InvalidParameter(f"{key}(={value!r}) {problem}")
+        out[key] = value
+    return out
+
+
+def positive_float(v: Any) -> float:
+    """Converter for a finite float > 0 (raises ValueError otherwise)."""
+    x = float(v)
+    if not np.isfinite(x) or x <= 0:
+        raise ValueError("must be > 0 and finite")
+    return x
+
+
+def nonnegative_float(v: Any) -> float:
+    x = float(v)
+    if not np.isfinite(x) or x < 0:
+        raise ValueError("must be >= 0 and finite")
+    return x
+
+
+@frozen
+class PopulationSlot:
+    """A population as placed in a run: its ledger rows and its own random streams."""
+
+    index: int
+    population: Consumers
+    rows: slice
+
+    @property
+    def name(self) -> str:
+        return self.population.name
+
+    @property
+    def row_ids(self) -> NDArray[np.intp]:
+        return np.arange(self.rows.start, self.rows.stop, dtype=np.intp)
+
+    def owns(self, agent: int) -> bool:
+        return self.rows.start <= agent < self.rows.stop
+
+
+@frozen
+class MarketContext:
+    """What a mechanism is attached to.
+
+    ``done`` is an event the mechanism triggers when the market has nothing more to do (e.g. the
+    auctioneer converged and settled); the run then stops before its horizon.
+    ``reference`` is the reference equilibrium for reports only: mechanisms must not read it.
+    """
+
+    env: simpy.Environment
+    scenario: Scenario
+    goods: Goods
+    ledger: Ledger
+    recorder: Recorder
+    streams: Streams
+    slots: tuple[PopulationSlot, ...]
+    done: simpy.Event
+    reference: Equilibrium | None = field(default=None, repr=False)
+
+    def log(self, kind: str, detail: str) -> None:
+        """Record an event row at the current time."""
+        self.recorder.append("events", time=self.env.now, kind=kind, detail=detail)
+
+
+@runtime_checkable
+class Mechanism(Protocol):
+    """A pluggable clearing mechanism.
+
+    Class attributes: ``name``, ``description``, ``options`` (name -> :class:`Option`) and
+    ``behaviours`` (behaviour name -> one-line doc; the first is the consumers' default).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    options: ClassVar[Mapping[str, Option]]
+    behaviours: ClassVar[Mapping[str, str]]
+
+    def attach(self, ctx: MarketContext) -> None:
+        """Start the mechanism's processes and the behaviours of every population."""
+        ...
+
+    def quote(self) -> Any:
+        """A frozen snapshot of what the market shows (posted prices, best bid/ask, ...)."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """Mechanism-specific entries for the run summary (``method``, ``rounds``, ...)."""
+        ...

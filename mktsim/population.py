@@ -1,0 +1,103 @@
+"""Populations: groups of agents of one family, with parameters as arrays (one row per agent).
+
+Economic agents are mechanism-free. A consumer population is a utility and an endowment; what it
+does in a market is chosen by a *behaviour* name that each mechanism interprets (truthful demand
+reports for the auctioneer, limit orders for the order book, swaps for market makers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from attrs import field, frozen
+from numpy.typing import NDArray
+
+from mktsim.errors import InvalidParameter
+from mktsim.utility import CES, CobbDouglas, Leontief, Linear, Utility, as_matrix
+
+__all__ = ["Consumers"]
+
+_FAMILIES: dict[str, Any] = {
+    "cobb_douglas": (CobbDouglas, "shares"),
+    "ces": (CES, "weights"),
+    "leontief": (Leontief, "coefficients"),
+    "linear": (Linear, "values"),
+}
+
+
+def _check_name(_: object, __: object, value: str) -> None:
+    if not isinstance(value, str) or not value or ":" in value:
+        raise InvalidParameter(f"population name(={value!r}) must be a non-empty string without ':'")
+
+
+def _check_delay(_: object, __: object, value: float) -> None:
+    if not np.isfinite(value) or value < 0:
+        raise InvalidParameter(f"delay(={value}) must be >= 0 and finite")
+
+
+@frozen
+class Consumers:
+    """A population of consumers.
+
+    Args:
+        name: unique within the scenario.
+        utility: a utility family (:class:`~mktsim.utility.CobbDouglas`, ``CES``, ``Leontief``,
+            ``Linear``) with one row per agent.
+        endowment: ``float64[n, g]`` initial holdings in units, finite and >= 0.
+        behaviour: how the population acts, by name, interpreted by the mechanism (None: the
+            mechanism's default for consumers). ``behaviour_options`` tunes it.
+        delay: response delay in simulation time (e.g. between a price posting and a report).
+    """
+
+    name: str = field(validator=_check_name)
+    utility: Utility = field()
+    endowment: NDArray[np.float64] = field(converter=lambda v: as_matrix(v, "endowment"))
+    behaviour: str | None = None
+    behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
+    delay: float = field(default=0.0, converter=float, validator=_check_delay)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.utility, Utility):
+            raise InvalidParameter(f"utility(={self.utility!r}) is not a utility family")
+        if self.endowment.shape != (self.utility.n_agents, self.utility.n_goods):
+            raise InvalidParameter(
+                f"population {self.name!r}: endowment has shape {self.endowment.shape} but the "
+                f"utility has {self.utility.n_agents} agents x {self.utility.n_goods} goods"
+            )
+
+    @property
+    def size(self) -> int:
+        return self.utility.n_agents
+
+    @property
+    def kind(self) -> str:
+        return "consumers"
+
+    @classmethod
+    def from_frame(
+        cls, name: str, frame: pd.DataFrame, family: str, goods: list[str], **kwargs: Any
+    ) -> Consumers:
+        """Build from a table with columns ``<param>_<good>`` and ``endowment_<good>``.
+
+        ``family`` is ``cobb_douglas`` (param ``shares``), ``ces`` (``weights``, plus an
+        ``elasticity`` column), ``leontief`` (``coefficients``) or ``linear`` (``values``).
+        """
+        if family not in _FAMILIES:
+            from mktsim.errors import UnknownName
+
+            raise UnknownName("utility family", family, list(_FAMILIES))
+        klass, param = _FAMILIES[family]
+        cols = [f"{param}_{g}" for g in goods]
+        ends = [f"endowment_{g}" for g in goods]
+        missing = [c for c in [*cols, *ends] if c not in frame.columns]
+        if missing:
+            raise InvalidParameter(f"population {name!r}: missing columns {missing}")
+        args = [frame[cols].to_numpy(float)]
+        if family == "ces":
+            if "elasticity" not in frame.columns:
+                raise InvalidParameter(f"population {name!r}: CES needs an 'elasticity' column")
+            args.append(frame["elasticity"].to_numpy(float))
+        return cls(name, klass(*args), frame[ends].to_numpy(float), **kwargs)

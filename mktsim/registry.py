@@ -1,0 +1,50 @@
+"""Find mechanisms by name: entry points in the group ``mktsim.mechanisms``, or ``module:Class``.
+
+Names resolve lazily (nothing is imported until asked for) and an unknown name is answered with
+the valid ones and the closest match.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from mktsim.errors import MktsimError, UnknownName
+
+__all__ = ["GROUP", "available", "resolve"]
+
+GROUP = "mktsim.mechanisms"
+
+
+def available() -> dict[str, str]:
+    """Registered mechanism names -> ``module:Class`` targets."""
+    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
+def resolve(name: Any) -> type:
+    """A mechanism class from a registered name, a ``module:Class`` path, or the class itself."""
+    if isinstance(name, type):
+        return name
+    if not isinstance(name, str):
+        raise UnknownName("mechanism", repr(name), list(available()))
+    registered = available()
+    if name in registered:
+        target = registered[name]
+    elif ":" in name:
+        target = name
+    else:
+        if not registered:
+            raise MktsimError(
+                "no mechanisms are registered: install mktsim (pip install .) so its entry points exist"
+            )
+        raise UnknownName("mechanism", name, list(registered))
+    module_name, _, attr = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise MktsimError(f"mechanism {name!r} -> {target!r} cannot be loaded: {exc}") from exc
+    for needed in ("name", "options", "attach", "summary"):
+        if not hasattr(cls, needed):
+            raise MktsimError(f"mechanism {target!r} lacks {needed!r}: it is not a mechanism")
+    return cls

@@ -1,0 +1,230 @@
+"""Running a scenario under a mechanism, and the run's results.
+
+``simulate`` wires scenario, ledger, recorder and mechanism into one SimPy environment, runs it
+until the mechanism is done or the horizon is reached, checks conservation, and summarises.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from mktsim import metrics
+from mktsim.equilibrium import Equilibrium, equilibrium
+from mktsim.errors import InvalidParameter
+from mktsim.goods import to_base
+from mktsim.ledger import Ledger
+from mktsim.mechanism import MarketContext, PopulationSlot
+from mktsim.random import Streams
+from mktsim.recorder import Recorder
+from mktsim.registry import resolve
+from mktsim.scenario import Scenario
+
+__all__ = ["FRAMES", "Run", "simulate"]
+
+#: Frames every run offers (see the README for their columns).
+FRAMES = ("prices", "excess_demand", "excess_demand_by_population", "trades", "holdings", "events")
+
+
+class Run:
+    """The result of :func:`simulate`: a summary dict, frames, and ``save``."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        summary: dict[str, Any],
+        recorder: Recorder,
+        reference: Equilibrium | None,
+    ) -> None:
+        self.scenario = scenario
+        self.summary = summary
+        self.reference = reference
+        self._recorder = recorder
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """One recorded table as a DataFrame (built once, then cached)."""
+        if name not in self._frames:
+            self._frames[name] = self._recorder.frame(name)
+        return self._frames[name]
+
+    @property
+    def tables(self) -> list[str]:
+        return self._recorder.tables
+
+    prices = property(lambda self: self.frame("prices"), doc="time, round, good, price, estimate")
+    excess_demand = property(lambda self: self.frame("excess_demand"),
+                             doc="time, round, good, excess_demand, relative")
+    excess_demand_by_population = property(
+        lambda self: self.frame("excess_demand_by_population"),
+        doc="time, round, population, good, excess_demand",
+    )
+    trades = property(lambda self: self.frame("trades"),
+                      doc="trade_id, time, round, agent, good, quantity, price, cash")
+    holdings = property(lambda self: self.frame("holdings"),
+                        doc="time, agent, population, good, quantity")
+    events = property(lambda self: self.frame("events"), doc="time, kind, detail")
+
+    def price_error(self) -> pd.DataFrame:
+        """Max relative price error against the reference over time (empty without one)."""
+        if self.reference is None or self.reference.prices is None:
+            return pd.DataFrame({"time": [], "round": [], "price_error": []})
+        return metrics.price_error_path(self.prices, self.reference.prices)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``summary.json``, every table as Parquet, and ``prices.png``."""
+        from mktsim.plots import price_paths
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=_jsonable))
+        for name in self.tables:
+            self.frame(name).to_parquet(out / f"{name}.parquet", index=False)
+        fig = price_paths(self.prices, self.summary.get("equilibrium_prices"),
+                          title=f"{self.summary['scenario']} under {self.summary['mechanism']}")
+        fig.savefig(out / "prices.png", dpi=110)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _record_holdings(ledger: Ledger, recorder: Recorder, slots: tuple[PopulationSlot, ...],
+                     now: float) -> None:
+    units = ledger.units()
+    g = units.shape[1]
+    for slot in slots:
+        rows = slot.row_ids
+        recorder.append(
+            "holdings",
+            time=now,
+            agent=np.repeat(rows, g),
+            population=slot.index,
+            good=np.tile(np.arange(g), rows.size),
+            quantity=units[rows].ravel(),
+        )
+
+
+def simulate(
+    scenario: Scenario,
+    mechanism: Any = None,
+    seed: int = 0,
+    until: float | None = None,
+    *,
+    price_tolerance: float = 1e-3,
+    record: str = "all",
+    **options: Any,
+) -> Run:
+    """Run a scenario under a mechanism.
+
+    Args:
+        scenario: the economy.
+        mechanism: a registered name (``"walrasian"``), ``"module:Class"``, or a class; default
+            the scenario's own.
+        seed: run seed; every random stream derives from it.
+        until: simulation horizon (default the scenario's).
+        price_tolerance: relative price error used for ``time_to_tolerance``.
+        record: ``all`` tables, or ``summary`` (prices, excess demand and events only).
+        **options: mechanism options (e.g. ``mode="non_tatonnement"``, ``method="adam"``),
+            over the scenario's defaults for that mechanism.
+    """
+    if not isinstance(scenario, Scenario):
+        raise InvalidParameter(f"scenario must be a Scenario, got {type(scenario).__name__}")
+    horizon = scenario.until if until is None else float(until)
+    if not np.isfinite(horizon) or horizon <= 0:
+        raise InvalidParameter(f"until(={until}) must be > 0 and finite")
+    if not (np.isfinite(price_tolerance) and price_tolerance > 0):
+        raise InvalidParameter(f"price_tolerance(={price_tolerance}) must be > 0 and finite")
+    if record not in ("all", "summary"):
+        raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
+    streams = Streams(seed)
+    cls = resolve(mechanism or scenario.mechanism)
+    merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
+    mech = cls(**merged)
+
+    started = time.perf_counter()
+    reference = equilibrium(scenario)
+    env = simpy.Environment()
+    recorder = Recorder(
+        {"goods": scenario.goods.names, "populations": [p.name for p in scenario.populations]},
+        enabled=None if record == "all" else ["prices", "excess_demand", "events"],
+    )
+    ledger = Ledger(scenario.goods, to_base(scenario.endowments()), recorder, lambda: env.now)
+    slots = tuple(
+        PopulationSlot(i, pop, rows)
+        for i, (pop, rows) in enumerate(
+            zip(scenario.populations, scenario.population_slices().values(), strict=True)
+        )
+    )
+    done = env.event()
+    ctx = MarketContext(env, scenario, scenario.goods, ledger, recorder, streams, slots, done,
+                        reference)
+    mech.attach(ctx)
+    _record_holdings(ledger, recorder, slots, env.now)
+    env.run(until=env.any_of([done, env.timeout(horizon)]))
+    _record_holdings(ledger, recorder, slots, env.now)
+    conserved = ledger.conserved()
+    wall = time.perf_counter() - started
+    run = Run(scenario, {}, recorder, reference)
+    run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
+    return run
+
+
+def _summary(run: Run, mech: Any, ctx: MarketContext, seed: int, now: float, wall: float,
+             conserved: bool, price_tolerance: float) -> dict[str, Any]:
+    goods = ctx.goods
+    ref = run.reference
+    ref_prices = ref.prices if ref is not None and ref.status in ("unique", "found") else None
+    prices = run.prices
+    own = mech.summary()
+    final: Mapping[str, float] = {}
+    if not prices.empty:
+        last = prices[prices["round"] == prices["round"].max()]
+        column = "price" if own.get("converged") else "estimate"
+        final = {str(g): float(v) for g, v in zip(last["good"], last[column], strict=True)}
+    ed = run.excess_demand
+    ed_norm = float(ed[ed["round"] == ed["round"].max()]["relative"].abs().max()) if len(ed) else None
+    error = None
+    ttt = None
+    if ref_prices is not None and final:
+        error = max(abs(final[g] - ref_prices[g]) / ref_prices[g] for g in goods.names)
+        ttt = metrics.time_to_tolerance(run.price_error(), price_tolerance)
+    return {
+        "scenario": ctx.scenario.name,
+        "params": dict(ctx.scenario.params),
+        "mechanism": mech.name,
+        **own,
+        "method": own.get("method"),
+        "seed": seed,
+        "rounds": own.get("rounds"),
+        "sim_time": float(now),
+        "wall_seconds": wall,
+        "converged": bool(own.get("converged", False)),
+        "final_prices": final,
+        "equilibrium_prices": ref_prices,
+        "equilibrium_status": ref.status if ref is not None else None,
+        "price_error": error,
+        "excess_demand_norm": ed_norm,
+        "price_tolerance": price_tolerance,
+        "time_to_tolerance": ttt,
+        "conservation_ok": conserved,
+        "cycle_detected": metrics.cycle_detected(prices, goods.numeraire,
+                                                 bool(own.get("converged", False))),
+        "n_agents": ctx.scenario.n_agents,
+        "n_goods": len(goods),
+    }

@@ -1,0 +1,145 @@
+"""Scenarios: frozen descriptions of an economy, and loading them by name or path.
+
+A scenario script is a Python file defining ``build(**params) -> Scenario``. Shipped scripts live
+in the ``scenarios`` package and are found by name; any other script is found by path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from attrs import field, frozen
+
+from mktsim.errors import InvalidParameter, ScenarioError, UnknownName
+from mktsim.goods import Goods
+from mktsim.population import Consumers
+
+__all__ = ["Scenario", "build_scenario", "list_scenarios", "load_module"]
+
+
+def _populations(value: Sequence[Consumers]) -> tuple[Consumers, ...]:
+    return tuple(value)
+
+
+@frozen
+class Scenario:
+    """An economy ready to simulate.
+
+    Args:
+        name: label used in summaries and report titles.
+        goods: the goods and numeraire (:class:`~mktsim.goods.Goods`, or a list of names whose
+            first entry is the numeraire).
+        populations: consumer populations; their arrays' columns follow ``goods``.
+        mechanism: default mechanism name when ``simulate`` is not given one.
+        mechanism_options: default options for mechanisms, keyed by mechanism name.
+        until: default simulation horizon.
+        params: the parameters ``build`` was called with (recorded in summaries).
+        description: one line for ``mktsim list``.
+    """
+
+    name: str
+    goods: Goods = field(converter=lambda g: g if isinstance(g, Goods) else Goods.of(g))
+    populations: tuple[Consumers, ...] = field(converter=_populations)
+    mechanism: str = "walrasian"
+    mechanism_options: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=dict)
+    until: float = field(default=200.0, converter=float)
+    params: Mapping[str, Any] = field(factory=dict, converter=dict)
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.populations:
+            raise InvalidParameter("a scenario needs at least one population")
+        names = [p.name for p in self.populations]
+        if len(set(names)) != len(names):
+            raise InvalidParameter(f"population names must be distinct: {names}")
+        for p in self.populations:
+            if p.endowment.shape[1] != len(self.goods):
+                raise InvalidParameter(
+                    f"population {p.name!r} has {p.endowment.shape[1]} goods, the scenario "
+                    f"{len(self.goods)} ({', '.join(self.goods.names)})"
+                )
+        if not np.isfinite(self.until) or self.until <= 0:
+            raise InvalidParameter(f"until(={self.until}) must be > 0 and finite")
+        total = sum(p.endowment.sum(axis=0) for p in self.populations)
+        empty = [g for g, t in zip(self.goods.names, np.atleast_1d(total), strict=True) if t <= 0]
+        if empty:
+            raise InvalidParameter(f"no agent is endowed with {', '.join(empty)}: nothing to trade")
+
+    @property
+    def n_agents(self) -> int:
+        return sum(p.size for p in self.populations)
+
+    def population_slices(self) -> dict[str, slice]:
+        """Ledger rows of each population (contiguous, in declaration order)."""
+        out, start = {}, 0
+        for p in self.populations:
+            out[p.name] = slice(start, start + p.size)
+            start += p.size
+        return out
+
+    def endowments(self) -> np.ndarray:
+        """All agents' endowments ``float64[n_agents, g]`` in ledger row order."""
+        return np.vstack([p.endowment for p in self.populations])
+
+
+def list_scenarios() -> dict[str, str]:
+    """Shipped scenario names -> first line of their docstring."""
+    import scenarios
+
+    out = {}
+    for info in pkgutil.iter_modules(scenarios.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"scenarios.{info.name}")
+        if hasattr(mod, "build"):
+            out[info.name] = (mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else ""
+    return out
+
+
+def load_module(name_or_path: str | Path) -> ModuleType:
+    """Import a scenario script by shipped name or by file path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if text.endswith(".py") or path.exists() or "/" in text:
+        if not path.is_file():
+            raise ScenarioError(f"scenario file {text!r} does not exist")
+        spec = importlib.util.spec_from_file_location(f"mktsim_scenario_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ScenarioError(f"cannot load scenario file {text!r}")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # a user's script may fail in any way: report it as data
+            raise ScenarioError(f"scenario file {text!r} failed to load: {exc}") from exc
+    else:
+        names = list(list_scenarios())
+        if text not in names:
+            raise UnknownName("scenario", text, names)
+        module = importlib.import_module(f"scenarios.{text}")
+    if not callable(getattr(module, "build", None)):
+        raise ScenarioError(f"scenario {text!r} defines no build(**params) function")
+    return module
+
+
+def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
+    """Load a scenario script and call its ``build`` with ``params`` (checked against its
+    signature, so a misspelt parameter is an error naming the valid ones)."""
+    module = load_module(name_or_path)
+    sig = inspect.signature(module.build)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    if not accepts_any:
+        for key in params:
+            if key not in sig.parameters:
+                raise UnknownName(f"parameter of scenario {name_or_path}", key, list(sig.parameters))
+    scenario = module.build(**params)
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(f"build() of {name_or_path!r} returned {type(scenario).__name__}, not a Scenario")
+    return scenario

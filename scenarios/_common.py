@@ -1,0 +1,37 @@
+"""Helpers shared by the shipped scenarios: reproducible random economies."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mktsim.errors import InvalidParameter
+from mktsim.random import Streams
+
+
+def check_count(name: str, value: int, low: int, high: int | None = None) -> int:
+    """An integer parameter within bounds, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidParameter(f"{name}(={value!r}) must be an integer")
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InvalidParameter(f"{name}(={value}) must be {bound}")
+    return int(value)
+
+
+def goods_names(n_goods: int) -> list[str]:
+    """``money`` (the numeraire) followed by ``good1 .. good{n-1}``."""
+    return ["money", *[f"good{j}" for j in range(1, n_goods)]]
+
+
+def dirichlet_rows(streams: Streams, stream: str, n: int, k: int) -> np.ndarray:
+    """Uniform points on the simplex, one per agent, each a function of (seed, stream, agent)."""
+    u = streams.uniforms(stream, np.arange(n), k)
+    e = -np.log1p(-u)  # exponentials: normalised, they are Dirichlet(1, ..., 1)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def uniform_rows(
+    streams: Streams, stream: str, n: int, k: int, low: float, high: float
+) -> np.ndarray:
+    """Uniform draws on [low, high), one row per agent, per-agent reproducible."""
+    return low + (high - low) * streams.uniforms(stream, np.arange(n), k)
