@@ -94,29 +94,45 @@ class WalrasianAuctioneer:
     }
     options: ClassVar[Mapping[str, Option]] = {
         "mode": Option(
-            "tatonnement", "tatonnement | non_tatonnement", str,
+            "tatonnement",
+            "tatonnement | non_tatonnement",
+            str,
             choices=("tatonnement", "non_tatonnement"),
         ),
         "method": Option(
             "multiplicative", f"step rule: {' | '.join(rule_names())} | a callable", _method
         ),
-        "step": Option(None, "step size h (None: the rule's default)", lambda v: None
-                       if v in (None, "none") else positive_float(v)),
-        "beta": Option(None, "momentum coefficient (momentum rule)", lambda v: None
-                       if v in (None, "none") else float(v)),
+        "step": Option(
+            None,
+            "step size h (None: the rule's default)",
+            lambda v: None if v in (None, "none") else positive_float(v),
+        ),
+        "beta": Option(
+            None,
+            "momentum coefficient (momentum rule)",
+            lambda v: None if v in (None, "none") else float(v),
+        ),
         "tol": Option(1e-9, "convergence: max_j |z_j| / supply_j below this", positive_float),
         "interval": Option(1.0, "simulation time between postings", positive_float),
         "normalize": Option(
-            "numeraire", "numeraire: hold its price at 1 | none: move every price",
-            str, choices=("numeraire", "none"),
+            "numeraire",
+            "numeraire: hold its price at 1 | none: move every price",
+            str,
+            choices=("numeraire", "none"),
         ),
         "scale": Option(
-            "supply", "gradient: excess demand / total supply (supply) or raw units (none)",
-            str, choices=("supply", "none"),
+            "supply",
+            "gradient: excess demand / total supply (supply) or raw units (none)",
+            str,
+            choices=("supply", "none"),
         ),
         "initial_prices": Option(None, "good -> starting price (default all 1)", _optional_prices),
-        "max_rationing_passes": Option(10_000, "non-tatonnement rationing passes per round", int,
-                                       check=lambda v: None if v >= 1 else "must be >= 1"),
+        "max_rationing_passes": Option(
+            10_000,
+            "non-tatonnement rationing passes per round",
+            int,
+            check=lambda v: None if v >= 1 else "must be >= 1",
+        ),
         "settle_delay": Option(0.0, "time from convergence to settlement", nonnegative_float),
     }
 
@@ -143,7 +159,9 @@ class WalrasianAuctioneer:
             for name, value in init.items():
                 v = float(value)
                 if not np.isfinite(v) or v <= 0:
-                    raise InvalidParameter(f"initial_prices[{name}](={value}) must be > 0 and finite")
+                    raise InvalidParameter(
+                        f"initial_prices[{name}](={value}) must be > 0 and finite"
+                    )
                 p[ctx.goods.index(name)] = v
         self._prices = p
         self._postings: dict[int, simpy.Event] = {}
@@ -153,7 +171,8 @@ class WalrasianAuctioneer:
             behaviour = slot.population.behaviour or "truthful"
             if behaviour not in self.behaviours:
                 raise UnknownName(
-                    f"behaviour of population {slot.name!r} under walrasian", behaviour,
+                    f"behaviour of population {slot.name!r} under walrasian",
+                    behaviour,
                     list(self.behaviours),
                 )
             env.process(self._truthful(slot))
@@ -191,7 +210,9 @@ class WalrasianAuctioneer:
         method = self.opts["method"]
         return {
             "mode": self.opts["mode"],
-            "method": method if isinstance(method, str) else getattr(method, "__name__", "callable"),
+            "method": method
+            if isinstance(method, str)
+            else getattr(method, "__name__", "callable"),
             "rounds": self.rounds,
             "converged": self.converged,
             "tolerance": self.opts["tol"],
@@ -238,7 +259,7 @@ class WalrasianAuctioneer:
 
     def _auctioneer(self) -> Generator[simpy.Event, Any, None]:
         ctx, opts = self.ctx, self.opts
-        env, goods, rec = ctx.env, ctx.goods, ctx.recorder
+        env, goods = ctx.env, ctx.goods
         num = goods.numeraire_index
         trading = opts["mode"] == "non_tatonnement"
         mask = np.ones(len(goods))
@@ -251,7 +272,7 @@ class WalrasianAuctioneer:
             ctx.ledger.round = self.rounds
             started = env.now
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
-            z = sum(r.excess for r in reports.values())
+            z = np.sum([r.excess for r in reports.values()], axis=0)
             supply = ctx.ledger.totals().astype(float)
             supply = np.where(supply > 0, supply / 1e9, 1.0)
             relative = z / supply
@@ -263,8 +284,11 @@ class WalrasianAuctioneer:
                 self._trade(p, reports)
             if clear:
                 self.converged = True
-                ctx.log("converged", f"round {self.rounds - 1}: max relative excess demand "
-                        f"{np.max(np.abs(relative)):.3g} < tol {opts['tol']}")
+                ctx.log(
+                    "converged",
+                    f"round {self.rounds - 1}: max relative excess demand "
+                    f"{np.max(np.abs(relative)):.3g} < tol {opts['tol']}",
+                )
                 if not trading:
                     if opts["settle_delay"]:
                         yield env.timeout(opts["settle_delay"])
@@ -292,17 +316,33 @@ class WalrasianAuctioneer:
         self.ctx.ledger.exchange(rows, z * t[:, None], p)
 
     def _record(
-        self, p: Array, estimate: Array, z: Array, relative: Array,
+        self,
+        p: Array,
+        estimate: Array,
+        z: Array,
+        relative: Array,
         reports: dict[str, DemandReport],
     ) -> None:
         rec, now, rnd = self.ctx.recorder, self.ctx.env.now, self.rounds
         num = self.ctx.goods.numeraire_index
         goods = np.arange(len(p))
-        rec.append("prices", time=now, round=rnd, good=goods, price=p / p[num],
-                   estimate=estimate / estimate[num])
-        rec.append("excess_demand", time=now, round=rnd, good=goods, excess_demand=z,
-                   relative=relative)
+        rec.append(
+            "prices",
+            time=now,
+            round=rnd,
+            good=goods,
+            price=p / p[num],
+            estimate=estimate / estimate[num],
+        )
+        rec.append(
+            "excess_demand", time=now, round=rnd, good=goods, excess_demand=z, relative=relative
+        )
         for slot in self.ctx.slots:
-            rec.append("excess_demand_by_population", time=now, round=rnd,
-                       population=slot.index, good=goods,
-                       excess_demand=reports[slot.name].excess)
+            rec.append(
+                "excess_demand_by_population",
+                time=now,
+                round=rnd,
+                population=slot.index,
+                good=goods,
+                excess_demand=reports[slot.name].excess,
+            )

@@ -65,9 +65,7 @@ def aggregate_excess_demand(scenario: Scenario, prices: NDArray[np.float64]) -> 
 
 
 def _allocation(scenario: Scenario, prices: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.vstack(
-        [p.utility.demand(prices, p.endowment @ prices) for p in scenario.populations]
-    )
+    return np.vstack([p.utility.demand(prices, p.endowment @ prices) for p in scenario.populations])
 
 
 def _result(
@@ -81,7 +79,13 @@ def _result(
     supply = scenario.endowments().sum(axis=0)
     residual = float(np.max(np.abs(aggregate_excess_demand(scenario, p)) / supply))
     return Equilibrium(
-        status, scenario.goods.as_dict(p), p, _allocation(scenario, p), method, residual, message,
+        status,
+        scenario.goods.as_dict(p),
+        p,
+        _allocation(scenario, p),
+        method,
+        residual,
+        message,
         alternatives,
     )
 
@@ -97,14 +101,25 @@ def _closed_form_cobb_douglas(scenario: Scenario) -> Equilibrium:
     null = linalg.null_space(m, rcond=1e-12)
     if null.shape[1] != 1:
         return Equilibrium(
-            "multiple" if null.shape[1] > 1 else "none", None, None, None, "closed_form", np.nan,
-            f"the price system has a {null.shape[1]}-dimensional solution space (decomposable economy)",
+            "multiple" if null.shape[1] > 1 else "none",
+            None,
+            None,
+            None,
+            "closed_form",
+            np.nan,
+            f"the price system has a {null.shape[1]}-dimensional solution space "
+            "(a decomposable economy)",
         )
     p = null[:, 0]
     p = p / p[num]
     if (p <= 0).any():
         return Equilibrium(
-            "none", None, None, None, "closed_form", np.nan,
+            "none",
+            None,
+            None,
+            None,
+            "closed_form",
+            np.nan,
             "the null vector has non-positive prices: a good nobody wants has price 0",
         )
     return _result(scenario, p, "unique", "closed_form", "Cobb-Douglas closed form")
@@ -148,20 +163,32 @@ def _solve_root(scenario: Scenario, starts: int, seed: int) -> Equilibrium:
                 break
     if not found:
         return Equilibrium(
-            "none", None, None, None, "root", np.nan,
+            "none",
+            None,
+            None,
+            None,
+            "root",
+            np.nan,
             f"scipy root-finding from {starts} starts found no equilibrium (excess demand may be "
             "discontinuous, e.g. linear utilities, or no equilibrium exists)",
         )
     if len(found) > 1:
         alts = tuple(goods.as_dict(q) for q in found[1:])
         return _result(
-            scenario, found[0], "multiple", "root",
-            f"{len(found)} distinct equilibria found from {starts} starts", alts,
+            scenario,
+            found[0],
+            "multiple",
+            "root",
+            f"{len(found)} distinct equilibria found from {starts} starts",
+            alts,
         )
     if _gross_substitutes(scenario):
         return _result(scenario, found[0], "unique", "root", "gross substitutes: unique")
     return _result(
-        scenario, found[0], "found", "root",
+        scenario,
+        found[0],
+        "found",
+        "root",
         f"one equilibrium found from {starts} starts; uniqueness is not guaranteed",
     )
 

@@ -27,7 +27,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 def _valid_name(_: object, attribute: object, value: str) -> None:
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidParameter(
-            f"good name(={value!r}) must start with a letter or '_' and hold only letters, digits, '_', '.', '-'"
+            f"good name(={value!r}) must start with a letter or '_' and hold only letters, "
+            "digits, '_', '.', '-'"
         )
 
 

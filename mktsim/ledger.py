@@ -105,7 +105,8 @@ class Ledger:
         h = self._h
         if qty <= 0 or cash < 0 or buyer == seller or good == self._num:
             raise InvalidParameter(
-                f"trade(buyer={buyer}, seller={seller}, good={good}, qty={qty}, cash={cash}) is not a trade"
+                f"trade(buyer={buyer}, seller={seller}, good={good}, qty={qty}, cash={cash}) "
+                "is not a trade"
             )
         if h[seller, good] < qty or h[buyer, self._num] < cash:
             raise ConservationError(
@@ -154,19 +155,29 @@ class Ledger:
         goods_delta[:, num] = 0
         for j in range(g):
             if j != num:
+                volume = float(np.abs(goods_delta[:, j]).sum())
+                if abs(int(goods_delta[:, j].sum())) > rows.size + 1e-8 * volume:
+                    raise ConservationError(
+                        f"exchange of {self.goods.names[j]} does not balance: net "
+                        f"{goods_delta[:, j].sum() / BASE_UNITS:g} units over {rows.size} accounts"
+                    )
                 _balance_column(goods_delta[:, j])
         if not goods_delta.any():
             return -1
         # Money: exact cost of the integer goods, rounded in the agents' favour (they pay less).
         cost = (goods_delta.astype(np.float64) @ prices) / BASE_UNITS  # units of numeraire
         money = -np.floor(cost * BASE_UNITS).astype(np.int64)  # received (+) / paid (-)
+        # The rounding left the agents `surplus` base units ahead: take them back from the
+        # largest money balances after the trade (which together hold at least that much).
         surplus = int(money.sum())
-        if surplus > 0:  # agents were favoured by `surplus` base units: take 1 from the richest
+        if surplus < 0:  # float rounding can leave agents a unit short: the largest holder gets it
+            money[np.argmax(self._h[rows, num] + money)] -= surplus
+        elif surplus > 0:
             post = self._h[rows, num] + money
-            richest = np.argpartition(-post, min(surplus, rows.size - 1))[:surplus]
-            money[richest] -= 1
-        elif surplus < 0:  # should not happen with floor; give back to the richest as a guard
-            money[np.argsort(-self._h[rows, num])[: -surplus]] += 1
+            order = np.argsort(-post, kind="stable")
+            before = np.cumsum(post[order]) - post[order]
+            take = np.minimum(post[order], np.maximum(surplus - before, 0))
+            money[order] -= take
         goods_delta[:, num] = money
         after = self._h[rows] + goods_delta
         if (after < 0).any():

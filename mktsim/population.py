@@ -30,7 +30,9 @@ _FAMILIES: dict[str, Any] = {
 
 def _check_name(_: object, __: object, value: str) -> None:
     if not isinstance(value, str) or not value or ":" in value:
-        raise InvalidParameter(f"population name(={value!r}) must be a non-empty string without ':'")
+        raise InvalidParameter(
+            f"population name(={value!r}) must be a non-empty string without ':'"
+        )
 
 
 def _check_delay(_: object, __: object, value: float) -> None:
@@ -95,7 +97,7 @@ class Consumers:
         missing = [c for c in [*cols, *ends] if c not in frame.columns]
         if missing:
             raise InvalidParameter(f"population {name!r}: missing columns {missing}")
-        args = [frame[cols].to_numpy(float)]
+        args: list[np.ndarray] = [frame[cols].to_numpy(float)]
         if family == "ces":
             if "elasticity" not in frame.columns:
                 raise InvalidParameter(f"population {name!r}: CES needs an 'elasticity' column")

@@ -4,8 +4,8 @@ Two kinds of streams, both pure functions of the run seed:
 
 * named streams (``streams.generator("population:buyers")``): a ``numpy.random.Generator`` whose
   seed is derived from (run seed, a stable hash of the name), for draws a population makes in bulk;
-* per-agent counter-based draws (``streams.uniform("endowment", agent_ids, k)``): the k-th uniform of
-  agent ``a`` is a hash of (run seed, stream, a, k), so adding an agent never shifts the draws of
+* per-agent counter-based draws (``streams.uniform(name, agent_ids, k)``): the k-th
+  uniform of agent ``a`` is a hash of (run seed, stream, a, k), so adding an agent never shifts the draws of
   the others, and a million agents draw in one vectorised call.
 """
 
@@ -60,12 +60,12 @@ class Streams:
         """The ``draw``-th uniform on [0, 1) of each agent in a stream (counter-based)."""
         a = np.asarray(agents, dtype=np.uint64)
         with np.errstate(over="ignore"):
-            key = _splitmix64(np.uint64(self.seed) ^ (np.uint64(stable_hash(name)) << np.uint64(32)))
+            key = _splitmix64(
+                np.uint64(self.seed) ^ (np.uint64(stable_hash(name)) << np.uint64(32))
+            )
             x = _splitmix64(key ^ _splitmix64(a * np.uint64(0x100000001B3) + np.uint64(draw)))
         return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
-    def uniforms(
-        self, name: str, agents: NDArray[np.integer], k: int
-    ) -> NDArray[np.float64]:
+    def uniforms(self, name: str, agents: NDArray[np.integer], k: int) -> NDArray[np.float64]:
         """``float64[len(agents), k]``: draws 0..k-1 of each agent."""
         return np.stack([self.uniform(name, agents, d) for d in range(k)], axis=1)

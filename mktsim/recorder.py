@@ -86,7 +86,7 @@ class Recorder:
     """Columnar buffers for the tables in ``schemas``.
 
     Args:
-        categories: name -> list of category labels, e.g. ``{"goods": [...], "populations": [...]}``.
+        categories: name -> category labels, e.g. ``{"goods": [...], "populations": [...]}``.
         schemas: table name -> column schema; defaults to :data:`SCHEMAS`.
         enabled: table names to record; others are accepted and dropped (summary-only runs).
     """

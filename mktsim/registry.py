@@ -22,7 +22,7 @@ def available() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=GROUP)}
 
 
-def resolve(name: Any) -> type:
+def resolve(name: Any) -> Any:
     """A mechanism class from a registered name, a ``module:Class`` path, or the class itself."""
     if isinstance(name, type):
         return name
@@ -36,7 +36,8 @@ def resolve(name: Any) -> type:
     else:
         if not registered:
             raise MktsimError(
-                "no mechanisms are registered: install mktsim (pip install .) so its entry points exist"
+                "no mechanisms are registered: install mktsim (pip install .) so that its "
+                "entry points exist"
             )
         raise UnknownName("mechanism", name, list(registered))
     module_name, _, attr = target.partition(":")

@@ -42,8 +42,10 @@ class Run:
         summary: dict[str, Any],
         recorder: Recorder,
         reference: Equilibrium | None,
+        mechanism: Any = None,
     ) -> None:
         self.scenario = scenario
+        self.mechanism = mechanism
         self.summary = summary
         self.reference = reference
         self._recorder = recorder
@@ -60,16 +62,20 @@ class Run:
         return self._recorder.tables
 
     prices = property(lambda self: self.frame("prices"), doc="time, round, good, price, estimate")
-    excess_demand = property(lambda self: self.frame("excess_demand"),
-                             doc="time, round, good, excess_demand, relative")
+    excess_demand = property(
+        lambda self: self.frame("excess_demand"), doc="time, round, good, excess_demand, relative"
+    )
     excess_demand_by_population = property(
         lambda self: self.frame("excess_demand_by_population"),
         doc="time, round, population, good, excess_demand",
     )
-    trades = property(lambda self: self.frame("trades"),
-                      doc="trade_id, time, round, agent, good, quantity, price, cash")
-    holdings = property(lambda self: self.frame("holdings"),
-                        doc="time, agent, population, good, quantity")
+    trades = property(
+        lambda self: self.frame("trades"),
+        doc="trade_id, time, round, agent, good, quantity, price, cash",
+    )
+    holdings = property(
+        lambda self: self.frame("holdings"), doc="time, agent, population, good, quantity"
+    )
     events = property(lambda self: self.frame("events"), doc="time, kind, detail")
 
     def price_error(self) -> pd.DataFrame:
@@ -87,8 +93,11 @@ class Run:
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=_jsonable))
         for name in self.tables:
             self.frame(name).to_parquet(out / f"{name}.parquet", index=False)
-        fig = price_paths(self.prices, self.summary.get("equilibrium_prices"),
-                          title=f"{self.summary['scenario']} under {self.summary['mechanism']}")
+        fig = price_paths(
+            self.prices,
+            self.summary.get("equilibrium_prices"),
+            title=f"{self.summary['scenario']} under {self.summary['mechanism']}",
+        )
         fig.savefig(out / "prices.png", dpi=110)
         import matplotlib.pyplot as plt
 
@@ -104,8 +113,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _record_holdings(ledger: Ledger, recorder: Recorder, slots: tuple[PopulationSlot, ...],
-                     now: float) -> None:
+def _record_holdings(
+    ledger: Ledger, recorder: Recorder, slots: tuple[PopulationSlot, ...], now: float
+) -> None:
     units = ledger.units()
     g = units.shape[1]
     for slot in slots:
@@ -172,21 +182,30 @@ def simulate(
         )
     )
     done = env.event()
-    ctx = MarketContext(env, scenario, scenario.goods, ledger, recorder, streams, slots, done,
-                        reference)
+    ctx = MarketContext(
+        env, scenario, scenario.goods, ledger, recorder, streams, slots, done, reference
+    )
     mech.attach(ctx)
     _record_holdings(ledger, recorder, slots, env.now)
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()
     wall = time.perf_counter() - started
-    run = Run(scenario, {}, recorder, reference)
+    run = Run(scenario, {}, recorder, reference, mech)
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
     return run
 
 
-def _summary(run: Run, mech: Any, ctx: MarketContext, seed: int, now: float, wall: float,
-             conserved: bool, price_tolerance: float) -> dict[str, Any]:
+def _summary(
+    run: Run,
+    mech: Any,
+    ctx: MarketContext,
+    seed: int,
+    now: float,
+    wall: float,
+    conserved: bool,
+    price_tolerance: float,
+) -> dict[str, Any]:
     goods = ctx.goods
     ref = run.reference
     ref_prices = ref.prices if ref is not None and ref.status in ("unique", "found") else None
@@ -198,7 +217,9 @@ def _summary(run: Run, mech: Any, ctx: MarketContext, seed: int, now: float, wal
         column = "price" if own.get("converged") else "estimate"
         final = {str(g): float(v) for g, v in zip(last["good"], last[column], strict=True)}
     ed = run.excess_demand
-    ed_norm = float(ed[ed["round"] == ed["round"].max()]["relative"].abs().max()) if len(ed) else None
+    ed_norm = (
+        float(ed[ed["round"] == ed["round"].max()]["relative"].abs().max()) if len(ed) else None
+    )
     error = None
     ttt = None
     if ref_prices is not None and final:
@@ -223,8 +244,9 @@ def _summary(run: Run, mech: Any, ctx: MarketContext, seed: int, now: float, wal
         "price_tolerance": price_tolerance,
         "time_to_tolerance": ttt,
         "conservation_ok": conserved,
-        "cycle_detected": metrics.cycle_detected(prices, goods.numeraire,
-                                                 bool(own.get("converged", False))),
+        "cycle_detected": metrics.cycle_detected(
+            prices, goods.numeraire, bool(own.get("converged", False))
+        ),
         "n_agents": ctx.scenario.n_agents,
         "n_goods": len(goods),
     }

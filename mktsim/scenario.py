@@ -29,6 +29,10 @@ def _populations(value: Sequence[Consumers]) -> tuple[Consumers, ...]:
     return tuple(value)
 
 
+def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
 @frozen
 class Scenario:
     """An economy ready to simulate.
@@ -49,9 +53,9 @@ class Scenario:
     goods: Goods = field(converter=lambda g: g if isinstance(g, Goods) else Goods.of(g))
     populations: tuple[Consumers, ...] = field(converter=_populations)
     mechanism: str = "walrasian"
-    mechanism_options: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=dict)
+    mechanism_options: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_as_dict)
     until: float = field(default=200.0, converter=float)
-    params: Mapping[str, Any] = field(factory=dict, converter=dict)
+    params: Mapping[str, Any] = field(factory=dict, converter=_as_dict)
     description: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -138,8 +142,12 @@ def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
     if not accepts_any:
         for key in params:
             if key not in sig.parameters:
-                raise UnknownName(f"parameter of scenario {name_or_path}", key, list(sig.parameters))
+                raise UnknownName(
+                    f"parameter of scenario {name_or_path}", key, list(sig.parameters)
+                )
     scenario = module.build(**params)
     if not isinstance(scenario, Scenario):
-        raise ScenarioError(f"build() of {name_or_path!r} returned {type(scenario).__name__}, not a Scenario")
+        raise ScenarioError(
+            f"build() of {name_or_path!r} returned {type(scenario).__name__}, not a Scenario"
+        )
     return scenario

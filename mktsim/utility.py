@@ -119,7 +119,9 @@ class CobbDouglas:
 def _elasticity(value: object) -> Array:
     arr = np.atleast_1d(np.asarray(value, dtype=float)).copy()
     if arr.ndim != 1:
-        raise InvalidParameter(f"elasticity must be a scalar or one value per agent; shape {arr.shape}")
+        raise InvalidParameter(
+            f"elasticity must be a scalar or one value per agent; shape {arr.shape}"
+        )
     for v in arr:
         if not np.isfinite(v) or v <= 0:
             raise InvalidParameter(f"elasticity(={v}) must be > 0 and finite")
@@ -163,7 +165,9 @@ class CES:
         s = self._sigma
         # a^s p^(-s), with weights of zero giving zero demand
         with np.errstate(divide="ignore"):
-            term = np.where(self.weights > 0, np.exp(s * (np.log(self.weights) - np.log(prices))), 0.0)
+            term = np.where(
+                self.weights > 0, np.exp(s * (np.log(self.weights) - np.log(prices))), 0.0
+            )
         return (wealth[:, None] * term) / (term * prices).sum(axis=1, keepdims=True)
 
     def utility(self, x: Array) -> Array:
@@ -181,7 +185,9 @@ class CES:
         u = self.utility(x)[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             # du/dx_j = a_j x_j^(rho-1) u^(1-rho)
-            return np.where(self.weights > 0, self.weights * x ** (rho - 1.0) * u ** (1.0 - rho), 0.0)
+            return np.where(
+                self.weights > 0, self.weights * x ** (rho - 1.0) * u ** (1.0 - rho), 0.0
+            )
 
     def take(self, rows: NDArray[np.intp]) -> CES:
         sig = self.elasticity[rows] if self.elasticity.size > 1 else self.elasticity

@@ -738,47 +738,69 @@ class CallableTechnology:
         return self.output(self.input_demand(p_out, p_in))
 
     def _solve(self, po: FloatArray, pi: FloatArray) -> FloatArray:
-        shape = (self.n_firms, self.n_inputs)
-        start = np.ones(shape) if self.x0 is None else np.asarray(self.x0)
-
-        # Firms are independent, so one joint problem (sum of profits) has a block-separable
-        # gradient and solves them all at once.
-        def neg_profit(flat: FloatArray) -> tuple[float, FloatArray]:
-            x = flat.reshape(shape)
-            if not np.all(np.isfinite(x)):
-                return np.inf, np.zeros_like(flat)
-            y = self._shaped("f", self.f(x), shape[:1])
-            with np.errstate(invalid="ignore"):
-                value = -(po * y - (pi * x).sum(axis=1)).sum()
-            grad = -(po[:, None] * self.marginal_products(x) - pi)
-            if not np.isfinite(value):
-                return np.inf, np.zeros_like(flat)
-            return float(value), grad.ravel()
-
-        # A small positive lower bound keeps the search off x = 0, where technologies such as
-        # ln(b) are -inf and L-BFGS-B's line search stalls; bundles that end on it are corners
-        # and are set to 0 before the optimality check.
-        lower = _LOWER * np.maximum(1.0, start).ravel()
-        x, message = start, ""
-        for _ in range(_RESTARTS):  # a restart resets L-BFGS-B's memory after a stall
-            with np.errstate(all="ignore"):  # the search may overflow f far from the optimum
-                res = scipy.optimize.minimize(
-                    neg_profit,
-                    np.maximum(x.ravel(), lower),
-                    jac=True,
-                    method="L-BFGS-B",
-                    bounds=list(zip(lower, [None] * start.size, strict=True)),
-                    options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-12},
-                )
-            x, message = np.asarray(res.x, dtype=np.float64).reshape(shape), str(res.message)
-            if not np.all(np.isfinite(x)):
+        x = np.ones((self.n_firms, self.n_inputs)) if self.x0 is None else np.array(self.x0)
+        message = "not run"
+        # Firms are independent, so one joint problem (the sum of their profits) solves them
+        # all at once. Each restart rescales the variables by the current estimate, which
+        # fixes most of the ill-conditioning when firms' scales differ; firms still unsolved
+        # after that are solved one at a time.
+        for _ in range(_RESTARTS):
+            todo = self._unsolved(x, po, pi)
+            if not todo.any():
                 break
-            x = np.where(x <= 2 * lower.reshape(shape), 0.0, x)
-            if not self._kkt_violations(x, po, pi)[0].any():
-                break
+            x, message = self._lbfgsb(x, po, pi, np.flatnonzero(todo))
+        for i in np.flatnonzero(self._unsolved(x, po, pi)):
+            x, message = self._lbfgsb(x, po, pi, np.array([i]))
         self._check_kkt(x, po, pi, message)
         self._probe_global(x, po, pi)
         return x
+
+    def _unsolved(self, x: FloatArray, po: FloatArray, pi: FloatArray) -> NDArray[np.bool_]:
+        finite = np.isfinite(x).all(axis=1)
+        bad = ~finite
+        if finite.any():
+            safe = np.where(finite[:, None], x, 1.0)
+            bad |= self._kkt_violations(safe, po, pi)[0].any(axis=1)
+        return np.asarray(bad)
+
+    def _lbfgsb(
+        self, x: FloatArray, po: FloatArray, pi: FloatArray, rows: NDArray[np.intp]
+    ) -> tuple[FloatArray, str]:
+        """Maximise the summed profit of ``rows`` (other firms held fixed) with L-BFGS-B."""
+        x = np.where(np.isfinite(x), x, 1.0)
+        scale = np.maximum(x[rows], 1e-6)
+        # A small positive lower bound keeps the search off x = 0, where technologies such as
+        # ln(b) are -inf and L-BFGS-B's line search stalls; inputs that end on it are corners
+        # and are set to 0 before the optimality check.
+        lower = _LOWER * np.maximum(1.0, scale)
+        full = x.copy()
+
+        def neg_profit(flat: FloatArray) -> tuple[float, FloatArray]:
+            u = flat.reshape(scale.shape)
+            if not np.all(np.isfinite(u)):
+                return np.inf, np.zeros_like(flat)
+            full[rows] = u * scale
+            y = self._shaped("f", self.f(full), (self.n_firms,))[rows]
+            value = -(po[rows] * y - (pi[rows] * full[rows]).sum(axis=1)).sum()
+            if not np.isfinite(value):
+                return np.inf, np.zeros_like(flat)
+            mp = self.marginal_products(full)[rows]
+            grad = -(po[rows, None] * mp - pi[rows]) * scale
+            return float(value), np.nan_to_num(grad).ravel()
+
+        with np.errstate(all="ignore"):  # the search may overflow f far from the optimum
+            res = scipy.optimize.minimize(
+                neg_profit,
+                np.maximum(x[rows] / scale, lower / scale).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=list(zip((lower / scale).ravel(), [None] * lower.size, strict=True)),
+                options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-12},
+            )
+        new = np.asarray(res.x, dtype=np.float64).reshape(scale.shape) * scale
+        out = x.copy()
+        out[rows] = np.where(new <= 2 * lower, 0.0, new)
+        return out, str(res.message)
 
     def _probe_global(self, x: FloatArray, po: FloatArray, pi: FloatArray) -> None:
         """Refuse a KKT point that a few far-away input bundles beat (not a global maximum).

@@ -1,0 +1,156 @@
+"""The ``mktsim`` command line: run scenarios and list what is available.
+
+Every error a user can cause is reported as one line, ``mktsim: error: ...``, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mktsim.errors import MktsimError
+
+__all__ = ["main", "parse_assignments"]
+
+#: Modules adding subcommands: each has ``register(subparsers)`` adding a parser whose
+#: ``func(args) -> int`` runs it.
+_SUBCOMMANDS: tuple[str, ...] = ()
+
+
+def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are Python literals (numbers, booleans, lists, dicts) or text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise MktsimError(f"{flag} {item!r} is malformed: expected key=value")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mktsim",
+        description="Discrete-event market simulator with pluggable clearing mechanisms.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run",
+        help="run a scenario and write its summary, frames and figures",
+        description="Run a scenario (a shipped name or a script path) under a mechanism; write "
+        "summary.json, every frame as Parquet and prices.png into --out.",
+    )
+    run.add_argument("scenario", help="shipped scenario name (see `mktsim list`) or a .py path")
+    run.add_argument("--mechanism", help="mechanism name (default: the scenario's)")
+    run.add_argument(
+        "--method", help="step rule of the auctioneer (shorthand for --option method=)"
+    )
+    run.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="mechanism option, repeatable (e.g. mode=non_tatonnement)",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario parameter passed to build(), repeatable (e.g. n_agents=500)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
+    run.add_argument("--until", type=float, help="simulation horizon (default: the scenario's)")
+    run.add_argument("--out", type=Path, help="output folder (default reports/runs/<name>)")
+    run.set_defaults(func=_run)
+
+    listing = sub.add_parser(
+        "list",
+        help="list mechanisms (with options) and scenarios",
+        description="List the registered mechanisms with their options, and the shipped scenarios.",
+    )
+    listing.set_defaults(func=lambda args: _list())
+    for module in _SUBCOMMANDS:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    import inspect
+
+    from mktsim.run import simulate
+    from mktsim.scenario import build_scenario, load_module
+
+    params = parse_assignments(args.set, "--set")
+    options = parse_assignments(args.option, "--option")
+    if args.method:
+        options["method"] = args.method
+    module = load_module(args.scenario)
+    if "seed" in inspect.signature(module.build).parameters and "seed" not in params:
+        params["seed"] = args.seed
+    scenario = build_scenario(args.scenario, **params)
+    run = simulate(scenario, mechanism=args.mechanism, seed=args.seed, until=args.until, **options)
+    s = run.summary
+    out = args.out or Path("reports") / "runs" / f"{scenario.name}_{s['mechanism']}_seed{args.seed}"
+    run.save(out)
+    err = s.get("price_error")
+    print(
+        f"{scenario.name} under {s['mechanism']}"
+        + (f" ({s['method']})" if s.get("method") else "")
+        + f": converged={s['converged']} rounds={s['rounds']} sim_time={s['sim_time']:g}"
+    )
+    print(
+        f"  price error vs equilibrium: {err:.3g}"
+        if err is not None
+        else "  no reference equilibrium"
+    )
+    print(
+        f"  time to tolerance {s['price_tolerance']:g}: {s['time_to_tolerance']}; "
+        f"cycle detected: {s['cycle_detected']}; conservation ok: {s['conservation_ok']}"
+    )
+    print(f"  written to {out}")
+    return 0
+
+
+def _list() -> int:
+    from mktsim.registry import available, resolve
+    from mktsim.scenario import list_scenarios
+
+    print("mechanisms:")
+    for name in sorted(available()):
+        cls = resolve(name)
+        print(f"  {name}: {cls.description}")
+        for opt, spec in cls.options.items():
+            print(f"      {opt} (default {spec.default!r}): {spec.doc}")
+        behaviours = ", ".join(cls.behaviours)
+        print(f"      behaviours: {behaviours}")
+    print("scenarios:")
+    for name, doc in sorted(list_scenarios().items()):
+        print(f"  {name}: {doc}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mktsim`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MktsimError as exc:
+        print(f"mktsim: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
