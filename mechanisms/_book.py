@@ -404,7 +404,7 @@ class OrderBook:
         """
         # Inline lookup for the common case (int id, int owner); _lookup words the rejections.
         rec = self._live.get(order_id) if type(order_id) is int and order_id > 0 else None
-        if rec is not None and rec[0] == owner and type(owner) is int:
+        if rec is not None:
             h = order_id
         else:
             found = self._lookup(owner, order_id)
@@ -458,7 +458,7 @@ class OrderBook:
         price = abs(key)
         nq = oq if new_qty is None else new_qty
         npr = price if new_price is None else new_price
-        if npr == price:
+        if npr == price and nq <= oq:
             cut: tuple[Cancelled, ...] = ()
             if nq < oq:
                 self._live[h] = (owner, key, nq, oid)

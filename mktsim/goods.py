@@ -40,6 +40,10 @@ class Good:
     unit: str = "unit"
 
 
+def _good_tuple(goods: Iterable[Good]) -> tuple[Good, ...]:
+    return tuple(goods)
+
+
 @frozen
 class Goods:
     """The ordered set of goods of a scenario, one of which is the numeraire.
@@ -47,7 +51,7 @@ class Goods:
     Arrays over goods (prices, endowments, shares) follow this order.
     """
 
-    goods: tuple[Good, ...] = field(converter=tuple)
+    goods: tuple[Good, ...] = field(converter=_good_tuple)
     numeraire: str = field()
 
     @goods.validator

@@ -4,14 +4,15 @@ Two kinds of streams, both pure functions of the run seed:
 
 * named streams (``streams.generator("population:buyers")``): a ``numpy.random.Generator`` whose
   seed is derived from (run seed, a stable hash of the name), for draws a population makes in bulk;
-* per-agent counter-based draws (``streams.uniform(name, agent_ids, k)``): the k-th
-  uniform of agent ``a`` is a hash of (run seed, stream, a, k), so adding an agent never shifts the draws of
-  the others, and a million agents draw in one vectorised call.
+* per-agent counter-based draws (``streams.uniform(name, agent_ids, k)``): the k-th uniform of
+  agent ``a`` is a hash of (run seed, stream, a, k), so adding an agent never shifts the draws
+  of the others, and a million agents draw in one vectorised call.
 """
 
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +29,7 @@ def stable_hash(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+def _splitmix64(x: Any) -> Any:
     with np.errstate(over="ignore"):
         x = x + np.uint64(0x9E3779B97F4A7C15)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -49,7 +49,7 @@ def small_economy(n_agents: int = 20, n_goods: int = 3, seed: int = 0) -> Scenar
     return cobb_douglas.build(n_agents=n_agents, n_goods=n_goods, seed=seed)
 
 
-def _check_declarations(cls: type) -> None:
+def _check_declarations(cls: Any) -> None:
     for attr in ("name", "description", "options", "behaviours"):
         assert hasattr(cls, attr), f"{cls.__name__} lacks class attribute {attr!r}"
     assert isinstance(cls.name, str) and cls.name, "name must be a non-empty string"

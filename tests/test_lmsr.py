@@ -176,7 +176,7 @@ def test_no_overflow_at_large_q_over_b() -> None:
         after = list(map(Decimal, q))
         after[2] += Decimal(s_price)
         assert close(0.25, ref_prices(after, b)[2], 1e-9)
-    assert close(lmsr.trade_cost(q, [s_buy_huge, 0, 0], b), Decimal(1e9), 1e-6)
+    assert close(lmsr.trade_cost(q, [s_buy_huge, 0, 0], b), Decimal(10**9), 1e-6)
 
 
 # --- closed-form inverses -------------------------------------------------------------------
@@ -234,7 +234,9 @@ def test_shares_to_prices_is_buys_only_and_costs_the_max_log_ratio(
         p_after = ref_prices(after, b)
         p_before = ref_prices(q, b)
         # Moving p -> p' with buys only costs b·max_j ln(p_j / p'_j).
-        expected = Decimal(b) * max((pb / Decimal(t)).ln() for pb, t in zip(p_before, target))
+        expected = Decimal(b) * max(
+            (pb / Decimal(t)).ln() for pb, t in zip(p_before, target, strict=True)
+        )
     for got, ref in zip(target, p_after, strict=True):
         assert close(float(got), ref, 1e-10)
     assert close(lmsr.trade_cost(q, dq, b), expected, 1e-10 * (b + float(dq.max())))
