@@ -404,7 +404,7 @@ class OrderBook:
         """
         # Inline lookup for the common case (int id, int owner); _lookup words the rejections.
         rec = self._live.get(order_id) if type(order_id) is int and order_id > 0 else None
-        if rec is not None:
+        if rec is not None and rec[0] == owner and type(owner) is int:
             h = order_id
         else:
             found = self._lookup(owner, order_id)
@@ -462,7 +462,7 @@ class OrderBook:
             cut: tuple[Cancelled, ...] = ()
             if nq < oq:
                 self._live[h] = (owner, key, nq, oid)
-                (self._bids if key < 0 else self._asks).levels[key].qty -= oq - nq
+                pass
                 cut = (_new_cancelled((oid, owner, side, price, oq - nq)),)
             return _new_result((oid, _ACCEPTED, (), cut, "", nq))
         self._unlink(h, key, oq, oid)

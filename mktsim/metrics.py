@@ -56,26 +56,34 @@ def time_to_tolerance(path: pd.DataFrame, tolerance: float) -> float | None:
     return float(path["time"].iloc[last + 1])
 
 
-def cycle_detected(prices: pd.DataFrame, numeraire: str, converged: bool) -> bool:
-    """Persistent oscillation of prices: in the last half of the run some good's price keeps
-    crossing its own mean (at least 4 times) and the swing in the last quarter is at least half
-    the swing in the quarter before it (so damped oscillations that die out do not count)."""
-    if converged or prices.empty:
+def _turning_points(x: np.ndarray) -> int:
+    step = np.diff(x)
+    scale = max(float(np.abs(x).max()), 1e-300)
+    moving = step[np.abs(step) > 1e-9 * scale]
+    return int(np.count_nonzero(np.diff(np.sign(moving)) != 0))
+
+
+def cycle_detected(
+    prices: pd.DataFrame, excess_demand: pd.DataFrame, numeraire: str, converged: bool
+) -> bool:
+    """Persistent oscillation: the market did not converge, some good's price turns back at
+    least twice in the last half of the run, and the excess demand does not die out (its largest
+    relative value in the last quarter is at least half that in the quarter before)."""
+    if converged or prices.empty or excess_demand.empty:
+        return False
+    norm = (
+        excess_demand.assign(size=excess_demand["relative"].abs())
+        .groupby("round")["size"]
+        .max()
+        .to_numpy()
+    )
+    n = norm.size
+    if n < 16 or norm[3 * n // 4 :].max() < 0.5 * norm[n // 2 : 3 * n // 4].max():
         return False
     for good, frame in prices.groupby("good", observed=True):
         if str(good) == numeraire:
             continue
         x = frame.sort_values(["time", "round"])["estimate"].to_numpy()
-        n = x.size
-        if n < 16:
-            continue
-        half = x[n // 2 :]
-        centred = half - half.mean()
-        scale = max(abs(half.mean()), 1e-300)
-        if np.ptp(half) / scale < 1e-6:
-            continue  # flat: converged to numerical precision
-        crossings = int(np.count_nonzero(np.diff(np.sign(centred[centred != 0])) != 0))
-        q3, q4 = x[n // 2 : 3 * n // 4], x[3 * n // 4 :]
-        if crossings >= 4 and np.ptp(q4) >= 0.5 * np.ptp(q3):
+        if _turning_points(x[x.size // 2 :]) >= 2:
             return True
     return False

@@ -245,7 +245,7 @@ def _summary(
         "time_to_tolerance": ttt,
         "conservation_ok": conserved,
         "cycle_detected": metrics.cycle_detected(
-            prices, goods.numeraire, bool(own.get("converged", False))
+            prices, ed, goods.numeraire, bool(own.get("converged", False))
         ),
         "n_agents": ctx.scenario.n_agents,
         "n_goods": len(goods),

@@ -795,7 +795,7 @@ class CallableTechnology:
                 jac=True,
                 method="L-BFGS-B",
                 bounds=list(zip((lower / scale).ravel(), [None] * lower.size, strict=True)),
-                options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-12},
+                options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-12},
             )
         new = np.asarray(res.x, dtype=np.float64).reshape(scale.shape) * scale
         out = x.copy()
