@@ -193,7 +193,23 @@ def simulate(
     wall = time.perf_counter() - started
     run = Run(scenario, {}, recorder, reference, mech)
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
+    run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
     return run
+
+
+def _path_dependence(
+    scenario: Scenario, ledger: Ledger, final: Mapping[str, float]
+) -> dict[str, Any]:
+    """Where trade moved the economy: the equilibrium of the holdings reached (which differs
+    from that of the endowments once agents have traded at disequilibrium prices)."""
+    holdings = ledger.units()[: scenario.n_agents]
+    if not final or np.array_equal(holdings, scenario.endowments()):
+        return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
+    eq = equilibrium(scenario.with_endowments(holdings))
+    if eq.prices is None or eq.status not in ("unique", "found"):
+        return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
+    err = max(abs(final[g] - eq.prices[g]) / eq.prices[g] for g in scenario.goods.names)
+    return {"holdings_equilibrium_prices": eq.prices, "price_error_vs_holdings_equilibrium": err}
 
 
 def _summary(

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import numpy as np
 from attrs import field, frozen
 
@@ -88,6 +89,15 @@ class Scenario:
             out[p.name] = slice(start, start + p.size)
             start += p.size
         return out
+
+    def with_endowments(self, holdings: np.ndarray) -> Scenario:
+        """The same economy with new endowments ``float64[n_agents, g]`` in ledger row order
+        (e.g. the holdings reached after trading, to ask what equilibrium they support)."""
+        pops = [
+            attrs.evolve(p, endowment=holdings[rows])
+            for p, rows in zip(self.populations, self.population_slices().values(), strict=True)
+        ]
+        return attrs.evolve(self, populations=pops)
 
     def endowments(self) -> np.ndarray:
         """All agents' endowments ``float64[n_agents, g]`` in ledger row order."""

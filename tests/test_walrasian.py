@@ -64,8 +64,9 @@ def test_ces_elasticity_two_matches_independent_scipy_solution():
     np.testing.assert_allclose(prices_of(run), expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["additive", "multiplicative", "momentum", "adam",
-                                    "averaged", "extragradient"])
+@pytest.mark.parametrize(
+    "method", ["additive", "multiplicative", "momentum", "adam", "averaged", "extragradient"]
+)
 def test_every_step_rule_converges_on_gross_substitutes(method):
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=50, n_goods=3, seed=5)
     pop = scenario.populations[0]
@@ -149,9 +150,13 @@ def test_non_tatonnement_excess_demand_falls():
 def test_response_delay_and_interval_are_simulation_time():
     base = mktsim.build_scenario("cobb_douglas", n_agents=10, seed=3)
     slow = mktsim.Scenario(
-        "slow", base.goods,
-        [mktsim.Consumers("c", base.populations[0].utility, base.populations[0].endowment,
-                          delay=2.5)],
+        "slow",
+        base.goods,
+        [
+            mktsim.Consumers(
+                "c", base.populations[0].utility, base.populations[0].endowment, delay=2.5
+            )
+        ],
     )
     run = mktsim.simulate(slow, interval=1.0, until=40)
     times = run.prices["time"].unique()
@@ -167,3 +172,17 @@ def test_same_seed_same_frames():
     b = mktsim.simulate(scenario, mode="non_tatonnement", seed=8, until=50)
     for name in a.tables:
         pd.testing.assert_frame_equal(a.frame(name), b.frame(name), check_exact=True)
+
+
+def test_non_tatonnement_ends_at_the_equilibrium_of_the_holdings_it_reached():
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=150, n_goods=4, seed=12)
+    run = mktsim.simulate(scenario, mode="non_tatonnement", until=1_000)
+    assert run.summary["converged"]
+    h = run.holdings
+    x1 = h[h["time"] == h["time"].max()].pivot(index="agent", columns="good", values="quantity")
+    shares = scenario.populations[0].utility.shares
+    expected = cobb_douglas_prices(shares, x1[scenario.goods.names].to_numpy())
+    np.testing.assert_allclose(prices_of(run), expected, rtol=1e-6)
+    # ... which differs from the equilibrium of the original endowments: the path mattered
+    assert run.summary["price_error"] > 1e-4
+    assert run.summary["price_error_vs_holdings_equilibrium"] < 1e-6
