@@ -34,7 +34,6 @@ from mktsim.mechanism import (
     positive_float,
 )
 from mktsim.steps import make_rule, rule_names
-from mktsim.utility import CobbDouglas
 
 __all__ = ["DemandReport", "Posting", "WalrasianAuctioneer"]
 
@@ -168,6 +167,11 @@ class WalrasianAuctioneer:
         self._reports: dict[str, DemandReport] = {}
         self._all_in: simpy.Event = env.event()
         for slot in ctx.slots:
+            if not hasattr(slot.population, "demand"):
+                raise InvalidParameter(
+                    f"population {slot.name!r} ({slot.population.kind}) has no demand at posted "
+                    "prices, so the walrasian auctioneer cannot clear it"
+                )
             behaviour = slot.population.behaviour or "truthful"
             if behaviour not in self.behaviours:
                 raise UnknownName(
@@ -222,8 +226,8 @@ class WalrasianAuctioneer:
     # ---- processes ---------------------------------------------------------------------------
     def _truthful(self, slot: PopulationSlot) -> Generator[simpy.Event, Any, None]:
         """A population reporting its true demand at each posting."""
-        env, ledger, pop = self.ctx.env, self.ctx.ledger, slot.population
-        utility = pop.utility
+        env, ledger = self.ctx.env, self.ctx.ledger
+        pop: Any = slot.population  # attach() checked that it has a demand
         cached_version, x, x_total = -1, np.empty(0), np.empty(0)
         next_round = 0
         while True:
@@ -236,17 +240,12 @@ class WalrasianAuctioneer:
                 x_total = x.sum(axis=0)
                 cached_version = ledger.version
             p = posting.prices
-            wealth = x @ p
             if posting.settle:
-                per_agent = utility.demand(p, wealth) - x
+                per_agent = pop.demand(p, x) - x
                 report = DemandReport(slot.name, posting.round, per_agent.sum(axis=0), per_agent)
-            elif isinstance(utility, CobbDouglas):
-                report = DemandReport(
-                    slot.name, posting.round, utility.aggregate_demand(p, wealth) - x_total
-                )
             else:
                 report = DemandReport(
-                    slot.name, posting.round, utility.demand(p, wealth).sum(axis=0) - x_total
+                    slot.name, posting.round, pop.aggregate_demand(p, x) - x_total
                 )
             yield self.submit(report, slot)
 

@@ -9,13 +9,14 @@ several, or none, and whether uniqueness is guaranteed (gross substitutes).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from attrs import frozen
+from attrs import field, frozen
 from numpy.typing import NDArray
 from scipy import linalg, optimize
 
+from mktsim.errors import InvalidParameter
 from mktsim.scenario import Scenario
 from mktsim.utility import CES, CobbDouglas
 
@@ -37,6 +38,8 @@ class Equilibrium:
         allocation: ``float64[n_agents, g]`` demanded bundles at the prices, in ledger row order.
         method: ``closed_form`` or ``root``.
         residual: max over goods of |excess demand| / total endowment at the prices.
+        extra: kind-specific results of scenario reference solvers (e.g. a price band, the
+            maximum surplus, shadow prices).
     """
 
     status: Status
@@ -47,25 +50,21 @@ class Equilibrium:
     residual: float
     message: str
     alternatives: tuple[dict[str, float], ...] = ()
+    extra: dict[str, Any] = field(factory=dict)
 
 
 def aggregate_excess_demand(scenario: Scenario, prices: NDArray[np.float64]) -> NDArray[np.float64]:
     """Total demand minus total endowment ``float64[g]`` at ``prices`` (endowment wealth)."""
     z = np.zeros(len(scenario.goods))
     for pop in scenario.populations:
-        wealth = pop.endowment @ prices
-        u = pop.utility
-        demand = (
-            u.aggregate_demand(prices, wealth)
-            if isinstance(u, CobbDouglas)
-            else u.demand(prices, wealth).sum(axis=0)
-        )
-        z += demand - pop.endowment.sum(axis=0)
+        taker: Any = pop  # the caller has checked that every population has a demand
+        z += taker.aggregate_demand(prices, pop.endowment) - pop.endowment.sum(axis=0)
     return z
 
 
 def _allocation(scenario: Scenario, prices: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.vstack([p.utility.demand(prices, p.endowment @ prices) for p in scenario.populations])
+    pops: list[Any] = list(scenario.populations)
+    return np.vstack([p.demand(prices, p.endowment) for p in pops])
 
 
 def _result(
@@ -126,10 +125,10 @@ def _closed_form_cobb_douglas(scenario: Scenario) -> Equilibrium:
 
 
 def _gross_substitutes(scenario: Scenario) -> bool:
+    utilities = [getattr(p, "utility", None) for p in scenario.populations]
     return all(
-        isinstance(p.utility, CobbDouglas)
-        or (isinstance(p.utility, CES) and bool((p.utility.elasticity > 1).all()))
-        for p in scenario.populations
+        isinstance(u, CobbDouglas) or (isinstance(u, CES) and bool((u.elasticity > 1).all()))
+        for u in utilities
     )
 
 
@@ -201,6 +200,26 @@ def equilibrium(scenario: Scenario, starts: int = 8, seed: int = 0) -> Equilibri
         starts: starting points for root-finding when there is no closed form.
         seed: seed of the random starting points (the answer does not depend on the run seed).
     """
-    if all(isinstance(p.utility, CobbDouglas) for p in scenario.populations):
+    if scenario.reference is not None:
+        result = scenario.reference(scenario)
+        if not isinstance(result, Equilibrium):
+            raise InvalidParameter(
+                f"the reference solver of scenario {scenario.name!r} returned "
+                f"{type(result).__name__}, not an Equilibrium"
+            )
+        return result
+    unsupported = [p for p in scenario.populations if not hasattr(p, "aggregate_demand")]
+    if unsupported:
+        kinds = ", ".join(sorted({p.kind for p in unsupported}))
+        return Equilibrium(
+            "none",
+            None,
+            None,
+            None,
+            "none",
+            np.nan,
+            f"no reference solver for population kind(s) {kinds}: give the scenario a reference",
+        )
+    if all(isinstance(getattr(p, "utility", None), CobbDouglas) for p in scenario.populations):
         return _closed_form_cobb_douglas(scenario)
     return _solve_root(scenario, starts, seed)

@@ -20,7 +20,7 @@ from mktsim.equilibrium import Equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import Goods
 from mktsim.ledger import Ledger
-from mktsim.population import Consumers
+from mktsim.population import Population
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.scenario import Scenario
@@ -89,7 +89,7 @@ class PopulationSlot:
     """A population as placed in a run: its ledger rows and its own random streams."""
 
     index: int
-    population: Consumers
+    population: Population
     rows: slice
 
     @property

@@ -8,7 +8,7 @@ reports for the auctioneer, limit orders for the order book, swaps for market ma
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from mktsim.errors import InvalidParameter
 from mktsim.utility import CES, CobbDouglas, Leontief, Linear, Utility, as_matrix
 
-__all__ = ["Consumers"]
+__all__ = ["Consumers", "Population"]
 
 _FAMILIES: dict[str, Any] = {
     "cobb_douglas": (CobbDouglas, "shares"),
@@ -28,14 +28,37 @@ _FAMILIES: dict[str, Any] = {
 }
 
 
-def _check_name(_: object, __: object, value: str) -> None:
+@runtime_checkable
+class Population(Protocol):
+    """What every population kind offers the core (consumers, induced-value traders, firms...).
+
+    ``endowment`` is ``float64[size, g]`` in units; ``kind`` names the family for reports and for
+    mechanisms choosing default behaviours. ``demand(prices, holdings)`` is the population's
+    price-taking answer ``float64[size, g]`` (the bundle each agent wants to hold) and is what the
+    Walrasian auctioneer asks for; kinds without one make the auctioneer refuse them by name.
+    """
+
+    name: str
+    endowment: NDArray[np.float64]
+    behaviour: str | None
+    behaviour_options: Mapping[str, Any]
+    delay: float
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+def check_name(_: object, __: object, value: str) -> None:
     if not isinstance(value, str) or not value or ":" in value:
         raise InvalidParameter(
             f"population name(={value!r}) must be a non-empty string without ':'"
         )
 
 
-def _check_delay(_: object, __: object, value: float) -> None:
+def check_delay(_: object, __: object, value: float) -> None:
     if not np.isfinite(value) or value < 0:
         raise InvalidParameter(f"delay(={value}) must be >= 0 and finite")
 
@@ -54,12 +77,12 @@ class Consumers:
         delay: response delay in simulation time (e.g. between a price posting and a report).
     """
 
-    name: str = field(validator=_check_name)
+    name: str = field(validator=check_name)
     utility: Utility = field()
     endowment: NDArray[np.float64] = field(converter=lambda v: as_matrix(v, "endowment"))
     behaviour: str | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
-    delay: float = field(default=0.0, converter=float, validator=_check_delay)
+    delay: float = field(default=0.0, converter=float, validator=check_delay)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.utility, Utility):
@@ -77,6 +100,21 @@ class Consumers:
     @property
     def kind(self) -> str:
         return "consumers"
+
+    def demand(
+        self, prices: NDArray[np.float64], holdings: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Utility-maximising bundles ``float64[n, g]`` given current holdings as wealth."""
+        return self.utility.demand(prices, holdings @ prices)
+
+    def aggregate_demand(
+        self, prices: NDArray[np.float64], holdings: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Total demand ``float64[g]``; Cobb-Douglas skips forming the n x g matrix."""
+        wealth = holdings @ prices
+        if isinstance(self.utility, CobbDouglas):
+            return self.utility.aggregate_demand(prices, wealth)
+        return self.utility.demand(prices, wealth).sum(axis=0)
 
     @classmethod
     def from_frame(

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -109,9 +110,19 @@ CONVERGENCE_COLUMNS: dict[str, str] = {
 
 #: Convergence-table columns shown only when some run has a value for them.
 _OPTIONAL = (
-    "mode", "method", "time_to_tolerance", "rounds_to_tolerance", "cycle_period",
-    "cycle_amplitude", "trades", "turnover", "smith_alpha", "volatility", "spread",
-    "allocative_efficiency", "share_worse_off",
+    "mode",
+    "method",
+    "time_to_tolerance",
+    "rounds_to_tolerance",
+    "cycle_period",
+    "cycle_amplitude",
+    "trades",
+    "turnover",
+    "smith_alpha",
+    "volatility",
+    "spread",
+    "allocative_efficiency",
+    "share_worse_off",
 )
 
 _QUOTES = "quotes"
@@ -136,6 +147,17 @@ class RunData:
     tables: tuple[str, ...]
     _read: Callable[[str], pd.DataFrame] = field(repr=False, eq=False)
     _cache: dict[str, pd.DataFrame] = field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_frames(
+        cls,
+        summary: Mapping[str, Any],
+        frames: Mapping[str, pd.DataFrame],
+        source: str = "<frames>",
+    ) -> RunData:
+        """A run from a summary dict and frames held in memory (e.g. edited or synthetic)."""
+        held = dict(frames)
+        return cls(dict(summary), source, tuple(held), held.__getitem__)
 
     def frame(self, name: str) -> pd.DataFrame:
         """A frame by name; an empty DataFrame when the run does not offer it."""
@@ -200,7 +222,9 @@ def _load_folder(path: Path) -> RunData:
     if not isinstance(summary, dict):
         raise MktsimError(f"{summary_file} does not hold a JSON object")
     names = tuple(sorted(p.stem for p in path.glob("*.parquet")))
-    return RunData(summary, str(path), names, lambda name: pd.read_parquet(path / f"{name}.parquet"))
+    return RunData(
+        summary, str(path), names, lambda name: pd.read_parquet(path / f"{name}.parquet")
+    )
 
 
 def _load_memory(run: Any) -> RunData:
@@ -252,12 +276,19 @@ def run_labels(runs: RunLike | Sequence[RunLike]) -> list[str]:
         if len({repr(v) for v in values}) > 1:
             for part, value in zip(parts, values, strict=True):
                 part.append(show(key, value))
+    # scenario parameters count where they differ between runs of the same scenario
     params = [d.summary.get("params") or {} for d in data]
+    scenarios = [d.summary.get("scenario") for d in data]
     for key in sorted({k for p in params for k in p}):
-        values = [p.get(key) for p in params]
-        if len({repr(v) for v in values}) > 1:
-            for part, value in zip(parts, values, strict=True):
-                part.append(f"{key}={value}")
+        varies = {
+            sc
+            for sc in set(scenarios)
+            if len({repr(p.get(key)) for p, s in zip(params, scenarios, strict=True) if s == sc})
+            > 1
+        }
+        for part, p, sc in zip(parts, params, scenarios, strict=True):
+            if sc in varies:
+                part.append(f"{key}={p.get(key)}")
     labels = [" / ".join(p) if p else Path(d.source).name for p, d in zip(parts, data, strict=True)]
     seen: dict[str, int] = {}
     out = []
@@ -313,13 +344,16 @@ def excess_demand_path(run: RunLike) -> pd.DataFrame:
     data = load(run)
     ed = data.frame("excess_demand")
     if ed.empty:
-        return pd.DataFrame({"time": [], "round": [], "excess_demand_norm": [],
-                             "excess_demand_l2": []})
+        return pd.DataFrame(
+            {"time": [], "round": [], "excess_demand_norm": [], "excess_demand_l2": []}
+        )
     wide = _wide(ed, "relative", data.goods)
-    out = pd.DataFrame({
-        "excess_demand_norm": wide.abs().max(axis=1, skipna=True),
-        "excess_demand_l2": np.sqrt((wide**2).sum(axis=1, min_count=1)),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "excess_demand_norm": wide.abs().max(axis=1, skipna=True),
+            "excess_demand_l2": np.sqrt((wide**2).sum(axis=1, min_count=1)),
+        }
+    ).reset_index()
     return out
 
 
@@ -386,8 +420,12 @@ def _transactions(trades: pd.DataFrame) -> pd.DataFrame:
     bought = t[t["quantity"] > 0]
     agg = (
         bought.groupby(["trade_id", "good"], sort=False)
-        .agg(time=("time", "first"), price=("price", "first"), volume=("quantity", "sum"),
-             turnover=("cash", "sum"))
+        .agg(
+            time=("time", "first"),
+            price=("price", "first"),
+            volume=("quantity", "sum"),
+            turnover=("cash", "sum"),
+        )
         .reset_index()
     )
     return agg.sort_values(["time", "trade_id"], kind="stable").reset_index(drop=True)
@@ -420,8 +458,18 @@ def _quotes(data: RunData) -> pd.DataFrame:
 
 
 _MARKET_COLUMNS = (
-    "good", "trades", "volume", "turnover", "vwap", "first_price", "last_price",
-    "equilibrium_price", "smith_alpha", "volatility", "spread_mean", "spread_median",
+    "good",
+    "trades",
+    "volume",
+    "turnover",
+    "vwap",
+    "first_price",
+    "last_price",
+    "equilibrium_price",
+    "smith_alpha",
+    "volatility",
+    "spread_mean",
+    "spread_median",
 )
 
 
@@ -549,23 +597,30 @@ def detect_cycle(
         flips = marked[1:][side[marked[1:]] != side[marked[:-1]]]
         if flips.size < 3:
             continue
-        amplitudes = np.array([np.abs(d[a:b]).max() for a, b in zip(flips[:-1], flips[1:],
-                                                                     strict=True)])
+        amplitudes = np.array([np.abs(d[a:b]).max() for a, b in itertools.pairwise(flips)])
         durations = np.diff(t[flips])
         mean_duration = float(durations.mean())
         cv = float(durations.std() / mean_duration) if mean_duration > 0 else math.inf
         ratio = float(amplitudes[-1] / amplitudes[0])
         if ratio >= decay and cv <= regularity and amplitudes[-1] > best_amplitude:
             best_amplitude = float(amplitudes[-1])
-            best = Cycle(True, str(good), 2.0 * mean_duration, float(amplitudes[-1]),
-                         int(amplitudes.size), ratio)
+            best = Cycle(
+                True,
+                str(good),
+                2.0 * mean_duration,
+                float(amplitudes[-1]),
+                int(amplitudes.size),
+                ratio,
+            )
     return best
 
 
 def _cycle(data: RunData) -> Cycle:
     tol = data.summary.get("price_tolerance") or 1e-3
     return detect_cycle(
-        data.frame("prices"), data.equilibrium, converged=bool(data.summary.get("converged")),
+        data.frame("prices"),
+        data.equilibrium,
+        converged=bool(data.summary.get("converged")),
         tolerance=float(tol),
     )
 
@@ -609,12 +664,14 @@ def convergence_table(runs: RunLike | Sequence[RunLike]) -> pd.DataFrame:
         market = market_table(d)
         if d.has("trades"):
             row["trades"] = int(d.frame("trades")["trade_id"].nunique())
-        row["turnover"] = float(market["turnover"].sum()) if market["turnover"].notna().any() \
-            else _NAN
+        row["turnover"] = (
+            float(market["turnover"].sum()) if market["turnover"].notna().any() else _NAN
+        )
         for key, col in (("smith_alpha", "smith_alpha"), ("volatility", "volatility")):
             row[key] = float(market[col].max()) if market[col].notna().any() else _NAN
-        row["spread"] = float(market["spread_mean"].mean()) if market["spread_mean"].notna().any() \
-            else _NAN
+        row["spread"] = (
+            float(market["spread_mean"].mean()) if market["spread_mean"].notna().any() else _NAN
+        )
         w = d.frame("welfare")
         if not w.empty and {"surplus", "surplus_equilibrium"} <= set(w.columns):
             den = float(w["surplus_equilibrium"].sum())
@@ -682,8 +739,13 @@ def plot_log_error(
         path = price_error_path(d)
         if path.empty:
             continue
-        ax.plot(path["time"], path["price_error"].clip(lower=1e-16), color=f"C{i % 10}", lw=1.2,
-                label=label)
+        ax.plot(
+            path["time"],
+            path["price_error"].clip(lower=1e-16),
+            color=f"C{i % 10}",
+            lw=1.2,
+            label=label,
+        )
         drawn += 1
     if not drawn:
         return _empty(ax, "no reference equilibrium")
@@ -694,7 +756,7 @@ def plot_log_error(
     ax.set_xlabel("simulation time")
     ax.set_ylabel("max relative price error")
     ax.set_title("price error against the equilibrium" + ("  (dotted: tolerance)" if tols else ""))
-    ax.legend(loc="best", fontsize="small")
+    _legend_below(ax)
     return ax
 
 
@@ -731,8 +793,13 @@ def plot_excess_demand_norm(
         path = excess_demand_path(d)
         if path.empty:
             continue
-        ax.plot(path["time"], path["excess_demand_norm"].clip(lower=1e-16), color=f"C{i % 10}",
-                lw=1.2, label=label)
+        ax.plot(
+            path["time"],
+            path["excess_demand_norm"].clip(lower=1e-16),
+            color=f"C{i % 10}",
+            lw=1.2,
+            label=label,
+        )
         drawn += 1
     if not drawn:
         return _empty(ax, "no excess demand recorded")
@@ -740,7 +807,7 @@ def plot_excess_demand_norm(
     ax.set_xlabel("simulation time")
     ax.set_ylabel("max |excess demand| / supply")
     ax.set_title("excess-demand norm")
-    ax.legend(loc="best", fontsize="small")
+    _legend_below(ax)
     return ax
 
 
@@ -752,9 +819,7 @@ def _moving_goods(data: RunData, column: str = "estimate") -> list[str]:
     return [g for g in wide.columns if not _constant(wide[g])]
 
 
-def plot_phase(
-    run: RunLike, goods: Sequence[str] | None = None, ax: Axes | None = None
-) -> Axes:
+def plot_phase(run: RunLike, goods: Sequence[str] | None = None, ax: Axes | None = None) -> Axes:
     """Two goods' prices against each other (a phase portrait), start and equilibrium marked.
 
     Args:
@@ -779,7 +844,7 @@ def plot_phase(
     ax.set_xlabel(f"price of {pair[0]}")
     ax.set_ylabel(f"price of {pair[1]}")
     ax.set_title("price phase portrait")
-    ax.legend(loc="best", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return ax
 
 
@@ -794,8 +859,8 @@ def plot_welfare(run: RunLike, ax: Axes | None = None) -> Axes:
     names = w["population"].astype(str).tolist()
     pos = np.arange(len(names))
     if "surplus" in w and w["surplus"].notna().any():
-        ax.bar(pos - 0.2, w["surplus"], width=0.4, color="C0", label="realised")
-        ax.bar(pos + 0.2, w["surplus_equilibrium"], width=0.4, color="C1", label="at equilibrium")
+        ax.bar(pos - 0.17, w["surplus"], width=0.34, color="C0", label="realised")
+        ax.bar(pos + 0.17, w["surplus_equilibrium"], width=0.34, color="C1", label="at equilibrium")
         ax.set_ylabel("money-metric surplus (numeraire)")
         ax.legend(loc="best", fontsize="small")
     else:
@@ -803,6 +868,7 @@ def plot_welfare(run: RunLike, ax: Axes | None = None) -> Axes:
         ax.set_ylabel("mean utility gain")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_xticks(pos, names)
+    ax.set_xlim(-0.9, len(names) - 0.1)
     ax.set_title("gains from trade per population")
     return ax
 
@@ -821,6 +887,11 @@ def plot_volume(run: RunLike, ax: Axes | None = None) -> Axes:
     ax.set_title("traded volume")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def _legend_below(ax: Axes) -> None:
+    # run labels are long: below the axes they never hide a line
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small", frameon=False)
 
 
 def _empty(ax: Axes, text: str) -> Axes:
@@ -888,33 +959,48 @@ def _comparison_blocks(data: list[RunData], labels: list[str]) -> list[_Block]:
 
     blocks: list[_Block] = [_Heading(2, "Comparison")]
     table = convergence_table(data)
-    blocks.append(_Table(_shown(table), "Convergence, one row per run"))
+    shown, common = _shown(table)
+    if common:
+        blocks.append(
+            _Text("All runs: " + ", ".join(f"{k} {_cell(v)}" for k, v in common.items()) + ".")
+        )
+    blocks.append(_Table(shown, "Convergence, one row per run"))
     scenarios: dict[str, list[int]] = {}
     for i, d in enumerate(data):
         scenarios.setdefault(str(d.summary.get("scenario")), []).append(i)
     for k, (scenario, idx) in enumerate(scenarios.items()):
         runs, names = [data[i] for i in idx], [labels[i] for i in idx]
-        fig = Figure(figsize=(12.0, 4.2), layout="constrained")
+        fig = Figure(figsize=(12.0, 4.0 + 0.22 * len(runs)), layout="constrained")
         left, right = fig.subplots(1, 2)
         plot_log_error(runs, left, names)
         plot_excess_demand_norm(runs, right, names)
         fig.suptitle(f"scenario {scenario}")
-        blocks.append(_Image(f"compare_{k}", _png(fig),
-                             f"{scenario}: price error and excess-demand norm of each run"))
+        blocks.append(
+            _Image(
+                f"compare_{k}",
+                _png(fig),
+                f"{scenario}: price error and excess-demand norm of each run",
+            )
+        )
     return blocks
 
 
-def _run_blocks(i: int, d: RunData, label: str) -> list[_Block]:
+def _run_blocks(i: int, d: RunData, label: str, compared: bool) -> list[_Block]:
     row = convergence_table([d]).iloc[0]
     blocks: list[_Block] = [_Heading(2, f"Run: {label}")]
     facts = {k: row[k] for k in CONVERGENCE_COLUMNS if k not in ("run",) and _present(row[k])}
     params = d.summary.get("params")
     if params:
         facts["params"] = ", ".join(f"{k}={v}" for k, v in params.items())
-    blocks.append(_Table(pd.DataFrame({"metric": list(facts), "value": list(facts.values())}),
-                         "Summary"))
-    blocks.append(_Table(excess_demand_table(d),
-                         "Each good at the end of the run (excess demand: the market's gradient)"))
+    blocks.append(
+        _Table(pd.DataFrame({"metric": list(facts), "value": list(facts.values())}), "Summary")
+    )
+    blocks.append(
+        _Table(
+            excess_demand_table(d),
+            "Each good at the end of the run (excess demand: the market's gradient)",
+        )
+    )
     by_pop = excess_demand_by_population_table(d)
     if len(by_pop) > 1:
         blocks.append(_Table(by_pop, "Excess demand per population at the end (units)"))
@@ -926,23 +1012,49 @@ def _run_blocks(i: int, d: RunData, label: str) -> list[_Block]:
         blocks.append(_Table(_drop_empty(w), "Welfare per population (money at p*)"))
     figures: list[tuple[str, Callable[[Axes], Any], str, tuple[float, float]]] = []
     if d.has("prices"):
-        figures.append(("prices", lambda ax: plot_prices(d, ax), "Price paths against the "
-                        "equilibrium (dashed)", (7.5, 4.0)))
-        if d.equilibrium:
-            figures.append(("log_error", lambda ax: plot_log_error([d], ax, [label]),
-                            "Price error against time (log scale)", (7.5, 4.0)))
+        figures.append(
+            (
+                "prices",
+                lambda ax: plot_prices(d, ax),
+                "Price paths against the equilibrium (dashed)",
+                (7.5, 4.0),
+            )
+        )
+        if d.equilibrium and not compared:  # a comparison already overlays every run's error
+            figures.append(
+                (
+                    "log_error",
+                    lambda ax: plot_log_error([d], ax, [label]),
+                    "Price error against time (log scale)",
+                    (7.5, 4.0),
+                )
+            )
     if d.has("excess_demand"):
-        figures.append(("excess_demand", lambda ax: plot_excess_demand(d, ax),
-                        "Excess demand per good against time", (7.5, 4.0)))
+        figures.append(
+            (
+                "excess_demand",
+                lambda ax: plot_excess_demand(d, ax),
+                "Excess demand per good against time",
+                (7.5, 4.0),
+            )
+        )
     if len(_moving_goods(d)) >= 2:
-        figures.append(("phase", lambda ax: plot_phase(d, ax=ax), "Price phase portrait",
-                        (5.0, 4.5)))
+        figures.append(
+            ("phase", lambda ax: plot_phase(d, ax=ax), "Price phase portrait", (6.2, 4.5))
+        )
     if not w.empty:
-        figures.append(("welfare", lambda ax: plot_welfare(d, ax), "Gains from trade per "
-                        "population", (6.0, 4.0)))
+        figures.append(
+            (
+                "welfare",
+                lambda ax: plot_welfare(d, ax),
+                "Gains from trade per population",
+                (6.0, 4.0),
+            )
+        )
     if d.has("trades") and d.frame("trades")["trade_id"].nunique() > 1:
-        figures.append(("volume", lambda ax: plot_volume(d, ax), "Cumulative traded volume",
-                        (7.5, 4.0)))
+        figures.append(
+            ("volume", lambda ax: plot_volume(d, ax), "Cumulative traded volume", (7.5, 4.0))
+        )
     for kind, draw, caption, size in figures:
         blocks.append(_Image(f"run{i}_{kind}", _figure(draw, size), caption))
     return blocks
@@ -958,10 +1070,37 @@ def _drop_empty(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[:, [c for c in frame.columns if frame[c].map(_present).any()]]
 
 
-def _shown(table: pd.DataFrame) -> pd.DataFrame:
-    """The convergence table as displayed: optional columns without any value dropped."""
-    keep = [c for c in table.columns if c not in _OPTIONAL or table[c].map(_present).any()]
-    return table.loc[:, [c for c in keep if c not in ("source", "wall_seconds")]]
+def _shown(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The convergence table as displayed, and the settings every run shares.
+
+    Settings (scenario, mechanism, ...) that are equal in every run move out of the table; the
+    others are already in the run labels or stay as columns. Optional metrics without any value
+    are dropped.
+    """
+    settings = (
+        "scenario",
+        "mechanism",
+        "mode",
+        "method",
+        "seed",
+        "n_agents",
+        "n_goods",
+        "price_tolerance",
+        "equilibrium_status",
+    )
+    in_label = ("scenario", "mechanism", "mode", "method", "seed")
+    common = {
+        c: table[c].iloc[0]
+        for c in settings
+        if _present(table[c].iloc[0]) and table[c].map(_cell).nunique() == 1
+    }
+    drop = {"source", "wall_seconds", "rounds_to_tolerance", *common, *in_label}
+    keep = [
+        c
+        for c in table.columns
+        if c not in drop and (c not in _OPTIONAL or table[c].map(_present).any())
+    ]
+    return table.loc[:, keep], common
 
 
 def _cell(value: Any) -> str:
@@ -995,8 +1134,10 @@ def _html_table(table: _Table) -> str:
         for row in frame.itertuples(index=False, name=None)
     )
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
-    return (f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table></div>")
+    return (
+        f'<div class="scroll"><table>{caption}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _md_table(table: _Table) -> str:
@@ -1014,9 +1155,12 @@ def _md_table(table: _Table) -> str:
 
 
 def _glossary() -> list[_Block]:
-    return [_Heading(2, "Definitions"), _Text("\n".join(
-        f"{k}: {v}" for k, v in CONVERGENCE_COLUMNS.items() if k not in ("source",)
-    ))]
+    return [
+        _Heading(2, "Definitions"),
+        _Text(
+            "\n".join(f"{k}: {v}" for k, v in CONVERGENCE_COLUMNS.items() if k not in ("source",))
+        ),
+    ]
 
 
 def _render_html(title: str, blocks: Iterable[_Block]) -> str:
@@ -1034,9 +1178,13 @@ def _render_html(title: str, blocks: Iterable[_Block]) -> str:
             lines = b.text.splitlines()
             if all(": " in line for line in lines) and len(lines) > 1:
                 items = (line.split(": ", 1) for line in lines)
-                parts.append("<dl>" + "".join(
-                    f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in items
-                ) + "</dl>")
+                parts.append(
+                    "<dl>"
+                    + "".join(
+                        f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in items
+                    )
+                    + "</dl>"
+                )
             else:
                 parts.append(f"<p>{html.escape(b.text)}</p>")
         elif isinstance(b, _Table):
@@ -1100,13 +1248,16 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     labels = run_labels(data)
     if title is None:
-        title = (f"mktsim report: {labels[0]}" if len(data) == 1
-                 else f"mktsim report: {len(data)} runs compared")
+        title = (
+            f"mktsim report: {labels[0]}"
+            if len(data) == 1
+            else f"mktsim report: {len(data)} runs compared"
+        )
     blocks: list[_Block] = []
     if len(data) > 1:
         blocks += _comparison_blocks(data, labels)
     for i, (d, label) in enumerate(zip(data, labels, strict=True)):
-        blocks += _run_blocks(i, d, label)
+        blocks += _run_blocks(i, d, label, len(data) > 1)
     blocks += _glossary()
 
     html_path = out / "report.html"

@@ -22,12 +22,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "several. A single run's report goes into its own folder unless --out is given; a "
         f"comparison goes into --out (default {DEFAULT_COMPARISON_DIR}).",
     )
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
-                        help="run folder written by `mktsim run` (repeat to compare)")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run folder written by `mktsim run` (repeat to compare)",
+    )
     parser.add_argument("--out", type=Path, help="output folder")
     parser.add_argument("--title", help="page title")
-    parser.add_argument("--no-markdown", action="store_true",
-                        help="write only report.html (no report.md and PNG files)")
+    parser.add_argument(
+        "--no-markdown",
+        action="store_true",
+        help="write only report.html (no report.md and PNG files)",
+    )
     parser.set_defaults(func=_report)
     return parser
 

@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,12 +21,12 @@ from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter, ScenarioError, UnknownName
 from mktsim.goods import Goods
-from mktsim.population import Consumers
+from mktsim.population import Population
 
 __all__ = ["Scenario", "build_scenario", "list_scenarios", "load_module"]
 
 
-def _populations(value: Sequence[Consumers]) -> tuple[Consumers, ...]:
+def _populations(value: Sequence[Population]) -> tuple[Population, ...]:
     return tuple(value)
 
 
@@ -48,20 +48,27 @@ class Scenario:
         until: default simulation horizon.
         params: the parameters ``build`` was called with (recorded in summaries).
         description: one line for ``mktsim list``.
+        reference: a scenario-specific reference solver ``reference(scenario) -> Equilibrium``
+            (e.g. the competitive band of an induced-value market, a supply chain's planner);
+            None uses the exchange-economy solver of :func:`mktsim.equilibrium`.
     """
 
     name: str
     goods: Goods = field(converter=lambda g: g if isinstance(g, Goods) else Goods.of(g))
-    populations: tuple[Consumers, ...] = field(converter=_populations)
+    populations: tuple[Population, ...] = field(converter=_populations)
     mechanism: str = "walrasian"
     mechanism_options: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_as_dict)
     until: float = field(default=200.0, converter=float)
     params: Mapping[str, Any] = field(factory=dict, converter=_as_dict)
     description: str = ""
+    reference: Callable[[Scenario], Any] | None = field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.populations:
             raise InvalidParameter("a scenario needs at least one population")
+        for p in self.populations:
+            if not isinstance(p, Population):
+                raise InvalidParameter(f"population {p!r} is not a population")
         names = [p.name for p in self.populations]
         if len(set(names)) != len(names):
             raise InvalidParameter(f"population names must be distinct: {names}")
@@ -93,8 +100,8 @@ class Scenario:
     def with_endowments(self, holdings: np.ndarray) -> Scenario:
         """The same economy with new endowments ``float64[n_agents, g]`` in ledger row order
         (e.g. the holdings reached after trading, to ask what equilibrium they support)."""
-        pops = [
-            attrs.evolve(p, endowment=holdings[rows])
+        pops: list[Any] = [
+            attrs.evolve(p, endowment=holdings[rows])  # type: ignore[misc]
             for p, rows in zip(self.populations, self.population_slices().values(), strict=True)
         ]
         return attrs.evolve(self, populations=pops)

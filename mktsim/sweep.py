@@ -52,6 +52,18 @@ RECORD_MODES = ("all", "summary", "none")
 
 #: Columns every summary row has, first and in this order.
 _ID_COLUMNS = ("run_id", "status", "error", "scenario", "mechanism", "seed")
+#: Types of the columns every row has (so a column that happens to be empty keeps its type).
+_FIXED_TYPES = {
+    "run_id": pa.string(),
+    "status": pa.string(),
+    "error": pa.string(),
+    "scenario": pa.string(),
+    "mechanism": pa.string(),
+    "seed": pa.int64(),
+    "until": pa.float64(),
+    "price_tolerance": pa.float64(),
+    "wall_seconds": pa.float64(),
+}
 #: Summary entries holding a dict become one column per key, named with these prefixes.
 _NESTED_PREFIX = {"final_prices": "final_price_", "equilibrium_prices": "equilibrium_price_"}
 #: Summary entries the row already holds under its own name (or that vary between identical runs).
@@ -192,8 +204,9 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
             raise InvalidParameter(f"seeds(={seeds}) must be a count >= 1 or a list of seeds")
         return list(range(int(seeds)))
     values = list(seeds)
-    bad = [s for s in values if isinstance(s, bool) or not isinstance(s, (int, np.integer))
-           or s < 0]
+    bad = [
+        s for s in values if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+    ]
     if not values or bad:
         raise InvalidParameter(f"seeds(={seeds!r}) must be a count >= 1 or integers >= 0")
     return list(dict.fromkeys(int(s) for s in values))
@@ -215,8 +228,11 @@ def _route(
 ) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[Any]]]]:
     """Send each key to the scenario or to the mechanisms declaring it (see :func:`plan`)."""
     kinds = {p.kind for p in signature.parameters.values()}
-    takes = [n for n, p in signature.parameters.items()
-             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    takes = [
+        n
+        for n, p in signature.parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     open_build = inspect.Parameter.VAR_KEYWORD in kinds
     scen: dict[str, list[Any]] = {}
     opts: dict[str, dict[str, list[Any]]] = {m: {} for m in specs}
@@ -267,8 +283,11 @@ def _route(
             elif in_build or open_build:
                 to_scenario(label, key, values)
             else:
-                raise UnknownName("grid key (scenario parameter or mechanism option)", key,
-                                  [*takes, *every_option])
+                raise UnknownName(
+                    "grid key (scenario parameter or mechanism option)",
+                    key,
+                    [*takes, *every_option],
+                )
     return scen, opts
 
 
@@ -278,12 +297,20 @@ def _product(grid: Mapping[str, list[Any]]) -> Iterator[dict[str, Any]]:
         yield dict(zip(keys, combo, strict=True))
 
 
-def _make_spec(ref: str, params: dict[str, Any], mechanism: str, options: dict[str, Any],
-               seed: int, until: float | None, tol: float) -> RunSpec:
+def _make_spec(
+    ref: str,
+    params: dict[str, Any],
+    mechanism: str,
+    options: dict[str, Any],
+    seed: int,
+    until: float | None,
+    tol: float,
+) -> RunSpec:
     spec = RunSpec("", ref, params, mechanism, options, seed, until, tol)
     try:
-        text = json.dumps(spec.identity(), sort_keys=True, separators=(",", ":"),
-                          default=_identity_default)
+        text = json.dumps(
+            spec.identity(), sort_keys=True, separators=(",", ":"), default=_identity_default
+        )
     except (TypeError, ValueError) as exc:
         raise InvalidParameter(
             f"a sweep value cannot be named reproducibly ({exc}): use numbers, text, booleans, "
@@ -323,9 +350,15 @@ def _execute(spec: RunSpec, record: str, figures: bool) -> Outcome:
     files: dict[str, bytes] = {}
     try:
         scenario = build_scenario(spec.scenario, **spec.params)
-        run = simulate(scenario, spec.mechanism, seed=spec.seed, until=spec.until,
-                       price_tolerance=spec.price_tolerance,
-                       record="all" if record == "all" else "summary", **spec.options)
+        run = simulate(
+            scenario,
+            spec.mechanism,
+            seed=spec.seed,
+            until=spec.until,
+            price_tolerance=spec.price_tolerance,
+            record="all" if record == "all" else "summary",
+            **spec.options,
+        )
         if record != "none":
             files = {"task.json": _task_json(spec), **_run_files(run, figures)}
         row = _row(spec, "ok", None, run.summary)
@@ -355,8 +388,9 @@ def _run_files(run: Any, figures: bool) -> dict[str, bytes]:
         from mktsim.plots import price_paths
 
         s = run.summary
-        fig = price_paths(run.prices, s.get("equilibrium_prices"),
-                          title=f"{s['scenario']} under {s['mechanism']}")
+        fig = price_paths(
+            run.prices, s.get("equilibrium_prices"), title=f"{s['scenario']} under {s['mechanism']}"
+        )
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
         plt.close(fig)
@@ -380,13 +414,18 @@ def _scalar(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
-def _row(spec: RunSpec, status: str, error: str | None,
-         summary: Mapping[str, Any] | None) -> dict[str, Any]:
+def _row(
+    spec: RunSpec, status: str, error: str | None, summary: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """The summary row of a run: identity, ``param_*``, ``option_*``, then the run summary with
     nested dicts flattened (``final_price_<good>``, ``equilibrium_price_<good>``)."""
     row: dict[str, Any] = {
-        "run_id": spec.run_id, "status": status, "error": error, "scenario": spec.scenario,
-        "mechanism": spec.mechanism, "seed": spec.seed,
+        "run_id": spec.run_id,
+        "status": status,
+        "error": error,
+        "scenario": spec.scenario,
+        "mechanism": spec.mechanism,
+        "seed": spec.seed,
     }
     for key, value in spec.params.items():
         row[f"param_{key}"] = _scalar(value)
@@ -460,8 +499,16 @@ def sweep(
         The summary rows of the sweep's runs finished so far (earlier calls included), in plan
         order, one row per run; ``attrs`` holds ``planned``, ``skipped`` and ``ran`` counts.
     """
-    specs = plan(scenario, grid, seeds, mechanisms=mechanisms, params=params, options=options,
-                 until=until, price_tolerance=price_tolerance)
+    specs = plan(
+        scenario,
+        grid,
+        seeds,
+        mechanisms=mechanisms,
+        params=params,
+        options=options,
+        until=until,
+        price_tolerance=price_tolerance,
+    )
     if record not in RECORD_MODES:
         raise UnknownName("record mode", str(record), list(RECORD_MODES))
     if max_runs is not None and (isinstance(max_runs, bool) or max_runs < 0):
@@ -514,8 +561,13 @@ def _usable_cpus() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _on_pool(todo: list[RunSpec], n: int, record: str, figures: bool,
-             write: Callable[[RunSpec, Outcome], None]) -> None:
+def _on_pool(
+    todo: list[RunSpec],
+    n: int,
+    record: str,
+    figures: bool,
+    write: Callable[[RunSpec, Outcome], None],
+) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -535,8 +587,13 @@ def _on_pool(todo: list[RunSpec], n: int, record: str, figures: bool,
             raise
 
 
-def _on_dask(todo: list[RunSpec], scheduler: Any, record: str, figures: bool,
-             write: Callable[[RunSpec, Outcome], None]) -> None:
+def _on_dask(
+    todo: list[RunSpec],
+    scheduler: Any,
+    record: str,
+    figures: bool,
+    write: Callable[[RunSpec, Outcome], None],
+) -> None:
     try:
         import distributed
     except ImportError as exc:
@@ -555,10 +612,11 @@ def _on_dask(todo: list[RunSpec], scheduler: Any, record: str, figures: bool,
     pending: dict[Any, RunSpec] = {}
     try:
         for spec in todo:
-            future = client.submit(_execute, spec, record, figures,
-                                   key=f"mktsim-run-{spec.run_id}-{tag}", pure=False)
+            future = client.submit(
+                _execute, spec, record, figures, key=f"mktsim-run-{spec.run_id}-{tag}", pure=False
+            )
             pending[future] = spec
-        for future in distributed.as_completed(list(pending)):
+        for future in distributed.as_completed(list(pending), loop=client.loop):
             spec = pending.pop(future)
             try:
                 outcome = future.result()
@@ -629,8 +687,9 @@ def _finished(summaries: Path) -> set[str]:
             table = pq.read_table(path, columns=["run_id", "status"])
         except (OSError, pa.ArrowException, KeyError):
             continue
-        for run_id, status in zip(table["run_id"].to_pylist(), table["status"].to_pylist(),
-                                  strict=True):
+        for run_id, status in zip(
+            table["run_id"].to_pylist(), table["status"].to_pylist(), strict=True
+        ):
             if status == "ok" and path.stem == run_id:
                 done.add(run_id)
     return done
@@ -656,8 +715,10 @@ def _unify(schemas: Sequence[pa.Schema]) -> pa.Schema:
     fields = []
     for name, types in seen.items():
         kinds = {t for t in types if not pa.types.is_null(t)}
-        if not kinds:
-            kind: pa.DataType = pa.null()
+        if name in _FIXED_TYPES:
+            kind: pa.DataType = _FIXED_TYPES[name]
+        elif not kinds:
+            kind = pa.null()
         elif len(kinds) == 1:
             kind = kinds.pop()
         elif all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in kinds):
@@ -748,9 +809,11 @@ class _Progress:
         rate = ran / (now - self.started) if now > self.started else 0.0
         left = self.total - done
         eta = f", ~{left / rate:.0f} s left" if rate > 0 and left else ""
-        line = (f"sweep [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  "
-                f"ok {self.ok}  failed {self.failed}  skipped {self.skipped}  "
-                f"{rate:.2f} runs/s{eta}")
+        line = (
+            f"sweep [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  "
+            f"ok {self.ok}  failed {self.failed}  skipped {self.skipped}  "
+            f"{rate:.2f} runs/s{eta}"
+        )
         if self.tty:
             self.stream.write("\r" + line.ljust(100) + end)
         else:

@@ -120,8 +120,9 @@ def welfare_table(run: Any) -> pd.DataFrame:
     p_star = np.asarray(ref.price_vector, dtype=float) if usable else None
     allocation = np.asarray(ref.allocation, dtype=float) if usable else None
     rows = []
-    for pop, rows_slice in zip(scenario.populations, scenario.population_slices().values(),
-                               strict=True):
+    for pop, rows_slice in zip(
+        scenario.populations, scenario.population_slices().values(), strict=True
+    ):
         u = pop.utility
         x0, x1 = initial[rows_slice], final[rows_slice]
         u0, u1 = u.utility(x0), u.utility(x1)
@@ -144,14 +145,18 @@ def welfare_table(run: Any) -> pd.DataFrame:
             x_eq = allocation[rows_slice]
             row["utility_equilibrium"] = float(u.utility(x_eq).mean())
             if _homogeneous(u, len(goods)):
-                for key, x in (("money_initial", x0), ("money_final", x1),
-                               ("money_equilibrium", x_eq)):
+                for key, x in (
+                    ("money_initial", x0),
+                    ("money_final", x1),
+                    ("money_equilibrium", x_eq),
+                ):
                     money[key] = float(np.sum(money_metric(u, x, p_star)))
         row.update(money)
         row["surplus"] = money["money_final"] - money["money_initial"]
         row["surplus_equilibrium"] = money["money_equilibrium"] - money["money_initial"]
-        row["efficiency"] = _ratio(row["surplus"], row["surplus_equilibrium"],
-                                   money["money_equilibrium"])
+        row["efficiency"] = _ratio(
+            row["surplus"], row["surplus_equilibrium"], money["money_equilibrium"]
+        )
         rows.append(row)
     return pd.DataFrame(rows, columns=list(WELFARE_COLUMNS))
 

@@ -58,9 +58,11 @@ FloatArray = NDArray[np.float64]
 # 1 counts as constant returns.
 RTS_TOL = 1e-9
 
-# L-BFGS-B runs per CallableTechnology solve before the optimality check gives up.
-_RESTARTS = 4
-# Lower bound of the numerical profit maximisation, relative to max(1, starting bundle).
+# Numerical profit maximisation: joint L-BFGS-B passes over all unsolved firms, then passes
+# firm by firm, then the optimality check; the lower bound on inputs is relative to each
+# input's scale at the start of a pass.
+_JOINT_PASSES = 3
+_SINGLE_PASSES = 2
 _LOWER = 1e-12
 
 
@@ -662,10 +664,11 @@ class CallableTechnology:
     the Karush-Kuhn-Tucker conditions (``p_out f'_j = p_in_j`` where x_j > 0, ``<=`` where
     x_j = 0) to relative tolerance ``kkt_rtol``.
 
-    Concavity of a user function cannot be verified. The solver's answer is also compared with a
-    few far-away bundles along rays (which refuses increasing returns and unbounded profit), but
-    a non-concave ``f`` may still yield a local, not the global, profit maximum: pass only
-    concave technologies.
+    Concavity of a user function cannot be verified. The solver's answer is also compared with
+    bundles along rays from it (which refuses increasing returns, unbounded profit, and a zero
+    bundle where every marginal product vanishes), but a non-concave ``f`` may still yield a
+    local, not the global, profit maximum: pass only concave technologies. The solver is
+    vectorised over firms but iterative; prefer a closed-form ``demand`` for many firms.
 
     Attributes:
         f: the production function.
@@ -741,27 +744,80 @@ class CallableTechnology:
         x = np.ones((self.n_firms, self.n_inputs)) if self.x0 is None else np.array(self.x0)
         message = "not run"
         # Firms are independent, so one joint problem (the sum of their profits) solves them
-        # all at once. Each restart rescales the variables by the current estimate, which
-        # fixes most of the ill-conditioning when firms' scales differ; firms still unsolved
-        # after that are solved one at a time.
-        for _ in range(_RESTARTS):
+        # all at once. Its stopping rule is dominated by the largest profits, so each pass
+        # rescales the variables by the current estimate, and firms still unsolved after the
+        # joint passes are solved one at a time from their best probe point.
+        for _ in range(_JOINT_PASSES):
             todo = self._unsolved(x, po, pi)
             if not todo.any():
                 break
             x, message = self._lbfgsb(x, po, pi, np.flatnonzero(todo))
-        for i in np.flatnonzero(self._unsolved(x, po, pi)):
-            x, message = self._lbfgsb(x, po, pi, np.array([i]))
+        for _ in range(_SINGLE_PASSES):
+            todo = self._unsolved(x, po, pi)
+            if not todo.any():
+                break
+            for row in np.flatnonzero(todo):
+                x, message = self._lbfgsb(x, po, pi, np.array([row]))
         self._check_kkt(x, po, pi, message)
-        self._probe_global(x, po, pi)
+        beaten, better = self._probe(x, po, pi)
+        if beaten.any():
+            i = int(np.argmax(beaten))
+            raise InvalidParameter(
+                f"profit maximisation for firm {i} ended at x={x[i].tolist()}, which "
+                f"x={better[i].tolist()} beats: the technology is non-concave or profit is "
+                "unbounded at these prices"
+            )
         return x
 
     def _unsolved(self, x: FloatArray, po: FloatArray, pi: FloatArray) -> NDArray[np.bool_]:
+        """Firms whose bundle is non-finite, fails the KKT check, or loses to a probe point.
+
+        Rows that lose to a probe point are moved to it (in place), so the next pass starts
+        there.
+        """
         finite = np.isfinite(x).all(axis=1)
         bad = ~finite
         if finite.any():
             safe = np.where(finite[:, None], x, 1.0)
-            bad |= self._kkt_violations(safe, po, pi)[0].any(axis=1)
-        return np.asarray(bad)
+            bad = bad | self._kkt_violations(safe, po, pi)[0].any(axis=1)
+            beaten, better = self._probe(safe, po, pi)
+            moved: NDArray[np.bool_] = np.asarray(beaten & finite, dtype=bool)
+            x[moved] = better[moved]
+            bad = bad | moved
+        return np.asarray(bad, dtype=bool)
+
+    def _probe(
+        self, x: FloatArray, po: FloatArray, pi: FloatArray
+    ) -> tuple[NDArray[np.bool_], FloatArray]:
+        """Firms for which some probe bundle earns more than x, and each firm's best bundle.
+
+        Probes x + t e_j and x + t (1, ..., 1) for t = 1e-6, ..., 1e6, and 0, x/2, 2x, 10x.
+        For a concave technology none beats an optimum; they catch increasing returns,
+        unbounded profit, and degenerate KKT points (all inputs 0 where the gradient is 0).
+        """
+
+        def profit(z: FloatArray) -> FloatArray:
+            with np.errstate(all="ignore"):
+                y = np.asarray(self.f(z), dtype=np.float64)
+                value = np.asarray(po * y - (pi * z).sum(axis=1), dtype=np.float64)
+            return np.where(np.isfinite(value), value, -np.inf)
+
+        base = profit(x)
+        with np.errstate(all="ignore"):
+            size = np.abs(po * np.asarray(self.f(x), dtype=np.float64)) + (pi * x).sum(axis=1)
+        threshold = base + 1e-8 * np.where(np.isfinite(size), size, 0.0)
+        best, best_x = base.copy(), x.copy()
+        m = self.n_inputs
+        directions = [*np.eye(m), np.ones(m)]
+        steps = 10.0 ** np.arange(-6, 7)
+        candidates = [x + t * d for d in directions for t in steps]
+        candidates += [0.0 * x, 0.5 * x, 2.0 * x, 10.0 * x]
+        for z in candidates:
+            value = profit(z)
+            take = (value > threshold) & (value > best)
+            best = np.where(take, value, best)
+            best_x[take] = z[take]
+        return np.asarray(best > threshold, dtype=bool), best_x
 
     def _lbfgsb(
         self, x: FloatArray, po: FloatArray, pi: FloatArray, rows: NDArray[np.intp]
@@ -772,7 +828,7 @@ class CallableTechnology:
         # A small positive lower bound keeps the search off x = 0, where technologies such as
         # ln(b) are -inf and L-BFGS-B's line search stalls; inputs that end on it are corners
         # and are set to 0 before the optimality check.
-        lower = _LOWER * np.maximum(1.0, scale)
+        lower = _LOWER * scale
         full = x.copy()
 
         def neg_profit(flat: FloatArray) -> tuple[float, FloatArray]:
@@ -791,45 +847,16 @@ class CallableTechnology:
         with np.errstate(all="ignore"):  # the search may overflow f far from the optimum
             res = scipy.optimize.minimize(
                 neg_profit,
-                np.maximum(x[rows] / scale, lower / scale).ravel(),
+                np.maximum(x[rows] / scale, _LOWER).ravel(),
                 jac=True,
                 method="L-BFGS-B",
-                bounds=list(zip((lower / scale).ravel(), [None] * lower.size, strict=True)),
-                options={"maxiter": 500, "ftol": 1e-15, "gtol": 1e-12},
+                bounds=[(_LOWER, None)] * scale.size,
+                options={"maxiter": 200, "ftol": 1e-15, "gtol": 1e-12},
             )
         new = np.asarray(res.x, dtype=np.float64).reshape(scale.shape) * scale
         out = x.copy()
         out[rows] = np.where(new <= 2 * lower, 0.0, new)
         return out, str(res.message)
-
-    def _probe_global(self, x: FloatArray, po: FloatArray, pi: FloatArray) -> None:
-        """Refuse a KKT point that a few far-away input bundles beat (not a global maximum).
-
-        Probes x + t e_j and x + t 1 for t = 1, 10, ..., 1e6, and 0, 2x, 10x. A concave
-        technology never fails this; increasing returns and other convex stretches usually do.
-        """
-
-        def profit(z: FloatArray) -> FloatArray:
-            with np.errstate(all="ignore"):
-                y = np.asarray(self.f(z), dtype=np.float64)
-                return np.asarray(po * y - (pi * z).sum(axis=1), dtype=np.float64)
-
-        best = profit(x)
-        size = np.abs(po * self.output(x)) + (pi * x).sum(axis=1) + 1.0
-        m = self.n_inputs
-        directions = [*np.eye(m), np.ones(m)]
-        candidates = [t * d + x for d in directions for t in 10.0 ** np.arange(7)]
-        candidates += [0.0 * x, 2.0 * x, 10.0 * x]
-        for z in candidates:
-            gain = profit(z) - best
-            beaten = np.isfinite(gain) & (gain > 1e-8 * size)
-            if beaten.any():
-                i = int(np.argmax(beaten))
-                raise InvalidParameter(
-                    f"profit maximisation for firm {i} found a KKT point x={x[i].tolist()} that "
-                    f"x={z[i].tolist()} beats by {float(gain[i])!r}: the technology is "
-                    "non-concave or profit unbounded at these prices"
-                )
 
     def _kkt_violations(
         self, x: FloatArray, po: FloatArray, pi: FloatArray
