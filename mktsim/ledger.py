@@ -101,37 +101,33 @@ class Ledger:
 
     def trade(self, buyer: int, seller: int, good: int, qty: int, cash: int, price: float) -> int:
         """Bilateral trade: ``qty`` base units of ``good`` from seller to buyer, ``cash`` base
-        units of the numeraire from buyer to seller. Refuses overdrafts. Returns the trade id."""
+        units of the numeraire from buyer to seller. Refuses overdrafts. Returns the trade id.
+
+        This is the order book's hot path: scalar updates and a buffered journal row.
+        """
         h = self._h
-        if qty <= 0 or cash < 0 or buyer == seller or good == self._num:
+        num = self._num
+        if qty <= 0 or cash < 0 or buyer == seller or good == num:
             raise InvalidParameter(
                 f"trade(buyer={buyer}, seller={seller}, good={good}, qty={qty}, cash={cash}) "
                 "is not a trade"
             )
-        if h[seller, good] < qty or h[buyer, self._num] < cash:
+        if h[seller, good] < qty or h[buyer, num] < cash:
             raise ConservationError(
                 f"trade would overdraw: seller {seller} holds {h[seller, good]} < {qty} or "
-                f"buyer {buyer} holds {h[buyer, self._num]} < {cash} cash"
+                f"buyer {buyer} holds {h[buyer, num]} < {cash} cash"
             )
         h[seller, good] -= qty
         h[buyer, good] += qty
-        h[buyer, self._num] -= cash
-        h[seller, self._num] += cash
+        h[buyer, num] -= cash
+        h[seller, num] += cash
         self.version += 1
-        tid = self._trade_id()
-        q = qty / BASE_UNITS
-        c = cash / BASE_UNITS
-        self._recorder.append(
-            "trades",
-            trade_id=tid,
-            time=self._clock(),
-            round=self.round,
-            agent=np.array([buyer, seller]),
-            good=good,
-            quantity=np.array([q, -q]),
-            price=price,
-            cash=np.array([c, -c]),
-        )
+        self._next_trade += 1
+        tid = self._next_trade
+        q, c, now, rnd = qty / BASE_UNITS, cash / BASE_UNITS, self._clock(), self.round
+        record = self._recorder.append_row
+        record("trades", (tid, now, rnd, buyer, good, q, price, c))
+        record("trades", (tid, now, rnd, seller, good, -q, price, -c))
         return tid
 
     def exchange(

@@ -104,6 +104,7 @@ class Recorder:
             t: {c: [] for c in cols} for t, cols in self.schemas.items()
         }
         self._rows = dict.fromkeys(self.schemas, 0)
+        self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self.schemas}
 
     def add_table(self, name: str, columns: Mapping[str, Column]) -> None:
         """Declare an extra table (a mechanism's own, e.g. an order log)."""
@@ -111,6 +112,7 @@ class Recorder:
             return
         self.schemas[name] = dict(columns)
         self._chunks[name] = {c: [] for c in columns}
+        self._pending[name] = []
         self._rows[name] = 0
         self.enabled.add(name)
 
@@ -136,12 +138,30 @@ class Recorder:
             chunks[name].append(arr)
         self._rows[table] += n
 
+    def append_row(self, table: str, row: tuple[Any, ...]) -> None:
+        """Append one row (values in schema order) on a hot path: rows are buffered as tuples
+        and turned into column chunks in bulk. Category values are integer codes."""
+        if table in self.enabled:
+            pending = self._pending[table]
+            pending.append(row)
+            if len(pending) >= 65_536:
+                self._flush(table)
+
+    def _flush(self, table: str) -> None:
+        pending = self._pending[table]
+        if not pending:
+            return
+        self._pending[table] = []
+        columns = list(zip(*pending, strict=True))
+        self.append(table, **dict(zip(self.schemas[table], columns, strict=True)))
+
     def rows(self, table: str) -> int:
         """Rows recorded so far in a table."""
-        return self._rows[table]
+        return self._rows[table] + len(self._pending[table])
 
     def column(self, table: str, name: str) -> np.ndarray:
         """One column as a numpy array (category columns as integer codes)."""
+        self._flush(table)
         chunks = self._chunks[table][name]
         if not chunks:
             col = self.schemas[table][name]
