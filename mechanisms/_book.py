@@ -301,6 +301,7 @@ class OrderBook:
             qty: quantity in base units (int > 0).
             price: limit price in ticks (int > 0).
         """
+        self._next_id += 0 if type(qty) is int else 1
         if not (
             type(qty) is int
             and type(price) is int
@@ -462,7 +463,7 @@ class OrderBook:
             cut: tuple[Cancelled, ...] = ()
             if nq < oq:
                 self._live[h] = (owner, key, nq, oid)
-                pass
+                (self._bids if key < 0 else self._asks).levels[key].qty -= oq - nq
                 cut = (_new_cancelled((oid, owner, side, price, oq - nq)),)
             return _new_result((oid, _ACCEPTED, (), cut, "", nq))
         self._unlink(h, key, oq, oid)

@@ -405,7 +405,8 @@ def budget_order_units(
     """Whole share base units of outcome i that ``budget_units`` of money buys, and their charge.
 
     The share count is rounded down and the charge up, and the charge never exceeds the budget
-    (if float rounding pushes it one base unit over, the purchase is shrunk until it fits).
+    (if float rounding pushes it one base unit over, the largest count that fits is found by
+    bisection).
 
     Args:
         q: float64[n], outstanding shares (shares, i.e. share base units / scale).
@@ -426,14 +427,34 @@ def budget_order_units(
     qv = _as_vector(q, "q")
     i = _check_outcome(i, qv.shape[0])
     dq = np.zeros_like(qv)
-    spend = budget_units
-    while spend > 0:
-        units = math.floor(Fraction(shares_for_budget(qv, i, spend / scale, b)) * scale)
-        if units <= 0:
-            break
+
+    def charge_for(units: int) -> int:
         dq[i] = units / scale
-        charge = charge_units(trade_cost(qv, dq, b), scale)
-        if charge <= budget_units:
-            return units, charge
-        spend -= charge - budget_units  # cost rises with spend, so aim lower by the overshoot
-    return 0, 0
+        return charge_units(trade_cost(qv, dq, b), scale)
+
+    def units_for(spend: int) -> int:
+        return math.floor(Fraction(shares_for_budget(qv, i, spend / scale, b)) * scale)
+
+    # The closed form usually fits at once; float rounding can put it one base unit over.
+    over = units_for(budget_units)
+    if over <= 0:
+        return 0, 0
+    charge = charge_for(over)
+    if charge <= budget_units:
+        return over, charge
+    # Find a count that fits by aiming lower, then bisect for the largest one (cost rises with
+    # shares; where a share costs far less than a base unit, aiming lower alone undershoots).
+    spend, fits = budget_units, 0
+    while spend > 0:
+        spend -= max(1, charge - budget_units)
+        fits = units_for(spend) if spend > 0 else 0
+        if fits <= 0 or (charge := charge_for(fits)) <= budget_units:
+            break
+    fits = max(fits, 0)
+    while over - fits > 1:
+        mid = (over + fits) // 2
+        if charge_for(mid) <= budget_units:
+            fits = mid
+        else:
+            over = mid
+    return (fits, charge_for(fits)) if fits > 0 else (0, 0)

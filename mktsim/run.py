@@ -194,6 +194,8 @@ def simulate(
     run = Run(scenario, {}, recorder, reference, mech)
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
     run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
+    if scenario.metrics is not None:
+        run.summary.update(scenario.metrics(run))
     return run
 
 

@@ -51,6 +51,8 @@ class Scenario:
         reference: a scenario-specific reference solver ``reference(scenario) -> Equilibrium``
             (e.g. the competitive band of an induced-value market, a supply chain's planner);
             None uses the exchange-economy solver of :func:`mktsim.equilibrium`.
+        metrics: scenario-specific summary entries ``metrics(run) -> dict`` computed from the
+            finished run's frames (e.g. allocative efficiency of an induced-value market).
     """
 
     name: str
@@ -62,6 +64,7 @@ class Scenario:
     params: Mapping[str, Any] = field(factory=dict, converter=_as_dict)
     description: str = ""
     reference: Callable[[Scenario], Any] | None = field(default=None, eq=False, repr=False)
+    metrics: Callable[[Any], dict[str, Any]] | None = field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.populations:

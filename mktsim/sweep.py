@@ -199,7 +199,9 @@ def _mechanism_list(mechanisms: str | Sequence[str]) -> list[str]:
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+    if isinstance(seeds, bool):
+        raise InvalidParameter(f"seeds(={seeds!r}) must be a count >= 1 or a list of seeds")
+    if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
             raise InvalidParameter(f"seeds(={seeds}) must be a count >= 1 or a list of seeds")
         return list(range(int(seeds)))

@@ -310,15 +310,7 @@ def test_charge_examples(cost: float, units: int) -> None:
     assert lmsr.charge_units(cost, SCALE) == units
 
 
-@settings(max_examples=100)
-@given(market(n_max=4), st.data())
-def test_budget_order_never_overspends_and_is_maximal(
-    bq: tuple[float, list[float]], data: st.DataObject
-) -> None:
-    b, q = bq
-    i = data.draw(st.integers(0, len(q) - 1))
-    # Within the documented float range |cost|·scale < 2**52.
-    budget = data.draw(st.integers(0, 10**5 * SCALE))
+def check_budget_order(q: list[float], i: int, budget: int, b: float) -> None:
     units, charge = lmsr.budget_order_units(q, i, budget, b, scale=SCALE)
     assert 0 <= charge <= budget and units >= 0
 
@@ -331,6 +323,23 @@ def test_budget_order_never_overspends_and_is_maximal(
         assert Decimal(charge) >= ref_units_cost(units) - Decimal(1)  # float cost: <= 1 unit off
     # Two more share base units would overspend (one more may sit on a float rounding edge).
     assert ref_units_cost(units + 2) > budget
+
+
+@settings(max_examples=100)
+@given(market(n_max=4), st.data())
+def test_budget_order_never_overspends_and_is_maximal(
+    bq: tuple[float, list[float]], data: st.DataObject
+) -> None:
+    b, q = bq
+    i = data.draw(st.integers(0, len(q) - 1))
+    # Within the documented float range |cost|·scale < 2**52.
+    check_budget_order(q, i, data.draw(st.integers(0, 10**5 * SCALE)), b)
+
+
+def test_budget_order_steps_back_when_rounding_overshoots() -> None:
+    # Found by search: here the floored share count's float cost rounds one base unit over.
+    q = [-2323.6044142064893, 3118.4828523330534, -2299.0500247333416]
+    check_budget_order(q, 2, 3800, 69.00993638986066)
 
 
 # --- validation -------------------------------------------------------------------------------

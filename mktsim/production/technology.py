@@ -621,26 +621,27 @@ class Leontief:
 def numerical_gradient(
     f: Callable[[FloatArray], FloatArray], x: FloatArray, rel_step: float | None = None
 ) -> FloatArray:
-    """Gradient of a vectorised f by central differences, float64[n_firms, n_inputs].
+    """Gradient of a vectorised f by finite differences, float64[n_firms, n_inputs].
 
     Args:
         f: maps float64[n_firms, n_inputs] to float64[n_firms].
         x: float64[n_firms, n_inputs], the point (>= 0).
-        rel_step: step relative to max(1, |x_j|); default eps**(1/3), which balances truncation
+        rel_step: step relative to x_j; default eps**(1/3) ~ 6e-6, which balances truncation
             and rounding error for central differences.
 
-    Near the boundary (x_j < step) a one-sided second-order difference is used so f is never
-    evaluated at negative quantities.
+    A positive x_j gets a central difference with step rel_step * x_j, so the relative error
+    does not depend on the scale of x_j. At x_j = 0, where f may not be defined to the left, a
+    one-sided second-order difference with the absolute step rel_step is used.
     """
-    h_rel = np.finfo(np.float64).eps ** (1 / 3) if rel_step is None else rel_step
+    rel = np.finfo(np.float64).eps ** (1 / 3) if rel_step is None else rel_step
     x = np.asarray(x, dtype=np.float64)
     grad = np.empty_like(x)
     f0: FloatArray | None = None
     for j in range(x.shape[1]):
-        h = h_rel * np.maximum(1.0, np.abs(x[:, j]))
+        central = x[:, j] > 0
+        h = np.where(central, rel * x[:, j], rel)
         step = np.zeros_like(x)
         step[:, j] = h
-        central = x[:, j] >= h
         up = np.asarray(f(x + step), dtype=np.float64)
         # f is vectorised over firms: evaluate the stencils some firm needs, then pick per firm
         down = np.asarray(f(np.where(central[:, None], x - step, x)), dtype=np.float64)
@@ -775,13 +776,13 @@ class CallableTechnology:
         Rows that lose to a probe point are moved to it (in place), so the next pass starts
         there.
         """
-        finite = np.isfinite(x).all(axis=1)
+        finite: NDArray[np.bool_] = np.asarray(np.isfinite(x).all(axis=1), dtype=bool)
         bad = ~finite
         if finite.any():
             safe = np.where(finite[:, None], x, 1.0)
             bad = bad | self._kkt_violations(safe, po, pi)[0].any(axis=1)
             beaten, better = self._probe(safe, po, pi)
-            moved: NDArray[np.bool_] = np.asarray(beaten & finite, dtype=bool)
+            moved = np.logical_and(beaten, finite)
             x[moved] = better[moved]
             bad = bad | moved
         return np.asarray(bad, dtype=bool)
