@@ -205,7 +205,11 @@ def _path_dependence(
     """Where trade moved the economy: the equilibrium of the holdings reached (which differs
     from that of the endowments once agents have traded at disequilibrium prices)."""
     holdings = ledger.units()[: scenario.n_agents]
-    if not final or np.array_equal(holdings, scenario.endowments()):
+    if (
+        scenario.reference is not None
+        or not final
+        or np.array_equal(holdings, scenario.endowments())
+    ):
         return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
     eq = equilibrium(scenario.with_endowments(holdings))
     if eq.prices is None or eq.status not in ("unique", "found"):
