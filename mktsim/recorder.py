@@ -9,6 +9,7 @@ populations, kinds) are stored as integer codes and decoded once when a frame is
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,10 @@ class Recorder:
         categories: name -> category labels, e.g. ``{"goods": [...], "populations": [...]}``.
         schemas: table name -> column schema; defaults to :data:`SCHEMAS`.
         enabled: table names to record; others are accepted and dropped (summary-only runs).
+        spool: a folder to stream tables to: once a table holds ``chunk_rows`` rows in memory they
+            are written to ``spool/<table>/part-NNNNN.parquet`` and dropped, so memory stays flat
+            however long the run. None keeps everything in memory.
+        chunk_rows: rows per spilled part.
     """
 
     def __init__(
@@ -96,7 +101,15 @@ class Recorder:
         categories: Mapping[str, Sequence[str]],
         schemas: Mapping[str, Mapping[str, Column]] | None = None,
         enabled: Sequence[str] | None = None,
+        spool: str | Path | None = None,
+        chunk_rows: int = 1_000_000,
     ) -> None:
+        if chunk_rows < 1:
+            raise InvalidParameter(f"chunk_rows(={chunk_rows}) must be >= 1")
+        self.spool = None if spool is None else Path(spool)
+        self.chunk_rows = int(chunk_rows)
+        self._parts: dict[str, list[Path]] = {}
+        self._in_memory: dict[str, int] = {}
         self.schemas = dict(schemas or SCHEMAS)
         self.categories = {k: list(v) for k, v in categories.items()}
         self.enabled = set(self.schemas if enabled is None else enabled)
@@ -105,6 +118,8 @@ class Recorder:
         }
         self._rows = dict.fromkeys(self.schemas, 0)
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self.schemas}
+        for t in self.schemas:
+            self._parts[t], self._in_memory[t] = [], 0
 
     def add_table(self, name: str, columns: Mapping[str, Column]) -> None:
         """Declare an extra table (a mechanism's own, e.g. an order log)."""
@@ -114,6 +129,7 @@ class Recorder:
         self._chunks[name] = {c: [] for c in columns}
         self._pending[name] = []
         self._rows[name] = 0
+        self._parts[name], self._in_memory[name] = [], 0
         self.enabled.add(name)
 
     def append(self, table: str, **columns: Any) -> None:
@@ -137,6 +153,34 @@ class Recorder:
             arr = np.broadcast_to(arr, (n,)).astype(dtype, copy=True)
             chunks[name].append(arr)
         self._rows[table] += n
+        self._in_memory[table] += n
+        if self.spool is not None and self._in_memory[table] >= self.chunk_rows:
+            self._spill(table)
+
+    def _memory_frame(self, table: str) -> pd.DataFrame:
+        data: dict[str, Any] = {}
+        for name, col in self.schemas[table].items():
+            chunks = self._chunks[table][name]
+            dtype = np.int32 if col.dtype == "category" else col.dtype
+            values = np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
+            if col.dtype == "category":
+                assert col.categories is not None
+                data[name] = pd.Categorical.from_codes(
+                    values, categories=self.categories[col.categories]
+                )
+            else:
+                data[name] = values
+        return pd.DataFrame(data)
+
+    def _spill(self, table: str) -> None:
+        assert self.spool is not None
+        folder = self.spool / table
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"part-{len(self._parts[table]):05d}.parquet"
+        self._memory_frame(table).to_parquet(path, index=False)
+        self._parts[table].append(path)
+        self._chunks[table] = {c: [] for c in self.schemas[table]}
+        self._in_memory[table] = 0
 
     def append_row(self, table: str, row: tuple[Any, ...]) -> None:
         """Append one row (values in schema order) on a hot path: rows are buffered as tuples
@@ -159,30 +203,49 @@ class Recorder:
         """Rows recorded so far in a table."""
         return self._rows[table] + len(self._pending[table])
 
-    def column(self, table: str, name: str) -> np.ndarray:
-        """One column as a numpy array (category columns as integer codes)."""
-        self._flush(table)
-        chunks = self._chunks[table][name]
-        if not chunks:
-            col = self.schemas[table][name]
-            return np.empty(0, dtype=np.int32 if col.dtype == "category" else col.dtype)
-        return np.concatenate(chunks)
-
     def frame(self, table: str) -> pd.DataFrame:
-        """The whole table as a pandas DataFrame with its schema's dtypes."""
+        """The whole table as a pandas DataFrame with its schema's dtypes (spilled parts are
+        read back; for tables larger than memory, use :meth:`parts` and read them one by one)."""
         if table not in self.schemas:
             raise UnknownName("table", table, list(self.schemas))
-        data: dict[str, Any] = {}
+        self._flush(table)
+        memory = self._memory_frame(table)
+        if not self._parts[table]:
+            return memory
+        frames = [pd.read_parquet(p) for p in self._parts[table]]
+        out = pd.concat([*frames, memory], ignore_index=True)
         for name, col in self.schemas[table].items():
-            values = self.column(table, name)
             if col.dtype == "category":
                 assert col.categories is not None
-                data[name] = pd.Categorical.from_codes(
-                    values, categories=self.categories[col.categories]
+                out[name] = pd.Categorical(
+                    out[name].astype(object), categories=self.categories[col.categories]
                 )
-            else:
-                data[name] = values
-        return pd.DataFrame(data)
+        return out
+
+    def parts(self, table: str) -> list[Path]:
+        """Spill every table row still in memory and return the table's Parquet parts, in order
+        (empty when the recorder does not spool)."""
+        self._flush(table)
+        if self.spool is not None and self._in_memory[table]:
+            self._spill(table)
+        return list(self._parts[table])
+
+    def write(self, table: str, path: str | Path) -> Path:
+        """Write a table to ``path``: one Parquet file, or for a spooled recorder a folder of
+        parts (a Parquet dataset: ``pandas.read_parquet`` reads either)."""
+        path = Path(path)
+        if self.spool is None:
+            self.frame(table).to_parquet(path, index=False)
+            return path
+        import shutil
+
+        parts = self.parts(table)
+        path.mkdir(parents=True, exist_ok=True)
+        if not parts:  # an empty table still gets its schema
+            self._memory_frame(table).to_parquet(path / "part-00000.parquet", index=False)
+        for part in parts:
+            shutil.copyfile(part, path / part.name)
+        return path
 
     @property
     def tables(self) -> list[str]:

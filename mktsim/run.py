@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,15 @@ class Run:
     def tables(self) -> list[str]:
         return self._recorder.tables
 
+    @property
+    def frames(self) -> Mapping[str, pd.DataFrame]:
+        """Every table by name, each read (from memory or the spool) only when first asked for."""
+        return _LazyFrames(self)
+
+    def parts(self, name: str) -> list[Path]:
+        """A streamed table's Parquet parts, to read one at a time when it exceeds memory."""
+        return self._recorder.parts(name)
+
     prices = property(lambda self: self.frame("prices"), doc="time, round, good, price, estimate")
     excess_demand = property(
         lambda self: self.frame("excess_demand"), doc="time, round, good, excess_demand, relative"
@@ -92,7 +101,7 @@ class Run:
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=_jsonable))
         for name in self.tables:
-            self.frame(name).to_parquet(out / f"{name}.parquet", index=False)
+            self._recorder.write(name, out / f"{name}.parquet")
         fig = price_paths(
             self.prices,
             self.summary.get("equilibrium_prices"),
@@ -103,6 +112,20 @@ class Run:
 
         plt.close(fig)
         return out
+
+
+class _LazyFrames(Mapping[str, pd.DataFrame]):
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self._run.frame(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._run.tables)
+
+    def __len__(self) -> int:
+        return len(self._run.tables)
 
 
 def _jsonable(value: Any) -> Any:
@@ -138,6 +161,8 @@ def simulate(
     *,
     price_tolerance: float = 1e-3,
     record: str = "all",
+    stream_to: str | Path | None = None,
+    chunk_rows: int = 1_000_000,
     **options: Any,
 ) -> Run:
     """Run a scenario under a mechanism.
@@ -150,6 +175,8 @@ def simulate(
         until: simulation horizon (default the scenario's).
         price_tolerance: relative price error used for ``time_to_tolerance``.
         record: ``all`` tables, or ``summary`` (prices, excess demand and events only).
+        stream_to: a folder to stream tables to as Parquet parts of ``chunk_rows`` rows while
+            the run goes, so memory stays flat; frames are read back only when asked for.
         **options: mechanism options (e.g. ``mode="non_tatonnement"``, ``method="adam"``),
             over the scenario's defaults for that mechanism.
     """
@@ -173,6 +200,8 @@ def simulate(
     recorder = Recorder(
         {"goods": scenario.goods.names, "populations": [p.name for p in scenario.populations]},
         enabled=None if record == "all" else ["prices", "excess_demand", "events"],
+        spool=stream_to,
+        chunk_rows=chunk_rows,
     )
     ledger = Ledger(scenario.goods, to_base(scenario.endowments()), recorder, lambda: env.now)
     slots = tuple(
