@@ -8,7 +8,9 @@ Mechanisms and agents read holdings through a read-only view; nobody writes the 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,6 +51,8 @@ class Ledger:
             raise InvalidParameter("initial holdings must be >= 0")
         self.goods = goods
         self._h = holdings
+        # Scalar access as Python ints, about twice as fast as numpy indexing: the hot path.
+        self._mv = memoryview(holdings)  # type: ignore[arg-type]
         self._recorder = recorder
         self._clock = clock
         self._initial = holdings.sum(axis=0)
@@ -56,6 +60,8 @@ class Ledger:
         self._destroyed = np.zeros(len(goods), dtype=np.int64)
         self._next_trade = 0
         self._num = goods.numeraire_index
+        self._trades = _TradeBuffer(recorder)
+        recorder.add_flush_hook("trades", self._trades.flush)
         self.round = -1
         #: Increases with every change of holdings, so readers can cache derived arrays.
         self.version = 0
@@ -90,6 +96,7 @@ class Ledger:
             if (row < 0).any():
                 raise InvalidParameter("a new account's holdings must be >= 0")
         self._h = np.vstack([self._h, row])
+        self._mv = memoryview(self._h)  # type: ignore[arg-type]
         self._created += row[0]
         self.version += 1
         return self.n_accounts - 1
@@ -105,7 +112,7 @@ class Ledger:
 
         This is the order book's hot path: scalar updates and a buffered journal row.
         """
-        h = self._h
+        h = self._mv
         num = self._num
         if qty <= 0 or cash < 0 or buyer == seller or good == num:
             raise InvalidParameter(
@@ -124,10 +131,7 @@ class Ledger:
         self.version += 1
         self._next_trade += 1
         tid = self._next_trade
-        q, c, now, rnd = qty / BASE_UNITS, cash / BASE_UNITS, self._clock(), self.round
-        record = self._recorder.append_row
-        record("trades", (tid, now, rnd, buyer, good, q, price, c))
-        record("trades", (tid, now, rnd, seller, good, -q, price, -c))
+        self._trades.add(tid, self._clock(), self.round, buyer, seller, good, qty, cash, price)
         return tid
 
     def exchange(
@@ -185,6 +189,7 @@ class Ledger:
         self._h[rows] = after
         self.version += 1
         tid = self._trade_id()
+        self._trades.flush()  # keep the journal in settlement order
         self._journal(tid, rows, goods_delta, prices)
         return tid
 
@@ -239,6 +244,78 @@ class Ledger:
             diff = self._h.sum(axis=0) - expected
             bad = {self.goods.names[j]: int(d) for j, d in enumerate(diff) if d}
             raise ConservationError(f"goods not conserved (base units off): {bad}")
+
+
+class _TradeBuffer:
+    """Bilateral trades journalled one compact row each in typed arrays (cheap to append),
+    handed to the recorder as two ``trades`` rows apiece (buyer, then seller) in bulk."""
+
+    _FIELDS = (
+        ("tid", "q"),
+        ("time", "d"),
+        ("round", "q"),
+        ("buyer", "q"),
+        ("seller", "q"),
+        ("good", "q"),
+        ("qty", "q"),
+        ("cash", "q"),
+        ("price", "d"),
+    )
+
+    def __init__(self, recorder: Recorder) -> None:
+        self._recorder = recorder
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cols: list[Any] = [array(code) for _, code in self._FIELDS]
+        self._append: list[Any] = [c.append for c in self._cols]
+        self.size = 0
+
+    def add(
+        self,
+        tid: int,
+        time: float,
+        rnd: int,
+        buyer: int,
+        seller: int,
+        good: int,
+        qty: int,
+        cash: int,
+        price: float,
+    ) -> None:
+        a = self._append
+        a[0](tid), a[1](time), a[2](rnd), a[3](buyer), a[4](seller)
+        a[5](good), a[6](qty), a[7](cash), a[8](price)
+        self.size += 1
+        if self.size >= 65_536:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.size:
+            return
+        tid, time, rnd, buyer, seller, good, qty, cash, price = (
+            np.frombuffer(c, dtype=np.int64 if c.typecode == "q" else np.float64).copy()
+            for c in self._cols
+        )
+        self._reset()
+
+        def twice(x: np.ndarray) -> np.ndarray:
+            return np.repeat(x, 2)
+
+        agent = np.empty(2 * tid.size, dtype=np.int64)
+        agent[0::2], agent[1::2] = buyer, seller
+        sign = np.tile(np.array([1.0, -1.0]), tid.size)
+        self._recorder.append(
+            "trades",
+            trade_id=twice(tid),
+            time=twice(time),
+            round=twice(rnd),
+            agent=agent,
+            good=twice(good),
+            quantity=sign * twice(qty / BASE_UNITS),
+            price=twice(price),
+            cash=sign * twice(cash / BASE_UNITS),
+        )
 
 
 def _balance_column(col: IntArray) -> None:

@@ -8,7 +8,7 @@ populations, kinds) are stored as integer codes and decoded once when a frame is
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class Recorder:
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self.schemas}
         for t in self.schemas:
             self._parts[t], self._in_memory[t] = [], 0
+        self._hooks: dict[str, list[Callable[[], None]]] = {}
 
     def add_table(self, name: str, columns: Mapping[str, Column]) -> None:
         """Declare an extra table (a mechanism's own, e.g. an order log)."""
@@ -182,6 +183,11 @@ class Recorder:
         self._chunks[table] = {c: [] for c in self.schemas[table]}
         self._in_memory[table] = 0
 
+    def add_flush_hook(self, table: str, hook: Callable[[], None]) -> None:
+        """Register a writer that buffers rows of ``table`` on its own (a hot path): the hook is
+        called to hand them over before the table is read or spilled."""
+        self._hooks.setdefault(table, []).append(hook)
+
     def append_row(self, table: str, row: tuple[Any, ...]) -> None:
         """Append one row (values in schema order) on a hot path: rows are buffered as tuples
         and turned into column chunks in bulk. Category values are integer codes."""
@@ -192,6 +198,8 @@ class Recorder:
                 self._flush(table)
 
     def _flush(self, table: str) -> None:
+        for hook in self._hooks.get(table, ()):
+            hook()
         pending = self._pending[table]
         if not pending:
             return
