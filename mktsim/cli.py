@@ -19,7 +19,7 @@ __all__ = ["main", "parse_assignments"]
 
 #: Modules adding subcommands: each has ``register(subparsers)`` adding a parser whose
 #: ``func(args) -> int`` runs it.
-_SUBCOMMANDS: tuple[str, ...] = ()
+_SUBCOMMANDS: tuple[str, ...] = ("mktsim.report_cli", "mktsim.sweep_cli")
 
 
 def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--until", type=float, help="simulation horizon (default: the scenario's)")
     run.add_argument("--out", type=Path, help="output folder (default reports/runs/<name>)")
+    run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip the HTML/Markdown convergence report (report.html, report.md)",
+    )
     run.set_defaults(func=_run)
 
     listing = sub.add_parser(
@@ -103,6 +108,10 @@ def _run(args: argparse.Namespace) -> int:
     s = run.summary
     out = args.out or Path("reports") / "runs" / f"{scenario.name}_{s['mechanism']}_seed{args.seed}"
     run.save(out)
+    if not args.no_report:
+        from mktsim.report import write_report
+
+        write_report(out)
     err = s.get("price_error")
     print(
         f"{scenario.name} under {s['mechanism']}"
@@ -118,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         f"  time to tolerance {s['price_tolerance']:g}: {s['time_to_tolerance']}; "
         f"cycle detected: {s['cycle_detected']}; conservation ok: {s['conservation_ok']}"
     )
-    print(f"  written to {out}")
+    print(f"  written to {out}" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
 
 

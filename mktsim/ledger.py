@@ -231,6 +231,19 @@ class Ledger:
         self._destroyed += amounts
         self.version += 1
 
+    def adjust(self, rows: NDArray[np.intp], deltas: IntArray, reason: str) -> None:
+        """Create (positive) and destroy (negative) goods for many accounts at once, e.g. an
+        endowment shock; refuses, changing nothing, if any holding would go negative."""
+        rows = np.asarray(rows, dtype=np.intp)
+        deltas = np.asarray(deltas, dtype=np.int64)
+        after = self._h[rows] + deltas
+        if (after < 0).any():
+            raise ConservationError(f"adjust({reason}) would overdraw an account")
+        self._h[rows] = after
+        self._created += np.where(deltas > 0, deltas, 0).sum(axis=0)
+        self._destroyed += np.where(deltas < 0, -deltas, 0).sum(axis=0)
+        self.version += 1
+
     # ---- checking ------------------------------------------------------------------------
     def conserved(self) -> bool:
         """True when totals equal initial + created - destroyed for every good, exactly."""

@@ -122,10 +122,31 @@ class MarketContext:
     slots: tuple[PopulationSlot, ...]
     done: simpy.Event
     reference: Equilibrium | None = field(default=None, repr=False)
+    current: dict[str, Any] = field(factory=dict, repr=False)
+    pending_shocks: list[Any] = field(factory=list, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for slot in self.slots:
+            self.current.setdefault(slot.name, slot.population)
 
     def log(self, kind: str, detail: str) -> None:
         """Record an event row at the current time."""
         self.recorder.append("events", time=self.env.now, kind=kind, detail=detail)
+
+    def population(self, slot: PopulationSlot) -> Any:
+        """A population as it is now (a preference shock may have replaced its utility)."""
+        return self.current[slot.name]
+
+    def slot(self, name: str) -> PopulationSlot:
+        for s in self.slots:
+            if s.name == name:
+                return s
+        raise UnknownName("population", name, [s.name for s in self.slots])
+
+    def shocks_ahead(self) -> bool:
+        """True while scheduled shocks remain: a mechanism that has converged keeps the market
+        open for them instead of finishing."""
+        return bool(self.pending_shocks)
 
 
 @runtime_checkable
@@ -134,6 +155,8 @@ class Mechanism(Protocol):
 
     Class attributes: ``name``, ``description``, ``options`` (name -> :class:`Option`) and
     ``behaviours`` (behaviour name -> one-line doc; the first is the consumers' default).
+    Optionally ``supported_shocks`` (market shock kinds, see :mod:`mktsim.shocks`) with
+    ``apply_shock(shock) -> str`` describing what it did.
     """
 
     name: ClassVar[str]

@@ -6,12 +6,19 @@ numbers or frames, so reports, notebooks and tests share one definition of each 
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from attrs import frozen
 
-__all__ = ["cycle_detected", "price_error_path", "time_to_tolerance"]
+from mktsim.errors import InvalidParameter
+
+_NAN = float("nan")
+
+__all__ = ["Cycle", "detect_cycle", "price_error_path", "time_to_tolerance"]
 
 
 def price_error_path(
@@ -56,34 +63,93 @@ def time_to_tolerance(path: pd.DataFrame, tolerance: float) -> float | None:
     return float(path["time"].iloc[last + 1])
 
 
-def _turning_points(x: np.ndarray) -> int:
-    step = np.diff(x)
-    scale = max(float(np.abs(x).max()), 1e-300)
-    moving = step[np.abs(step) > 1e-9 * scale]
-    return int(np.count_nonzero(np.diff(np.sign(moving)) != 0))
+@frozen
+class Cycle:
+    """The outcome of :func:`detect_cycle`.
+
+    Attributes:
+        detected: some good's price oscillates persistently and regularly.
+        good: the good with the largest such oscillation (None if none).
+        period: estimated period, simulation time (twice the mean half-swing duration).
+        amplitude: largest |p / centre - 1| in the last complete half-swing.
+        swings: complete half-swings observed.
+        ratio: amplitude of the last complete half-swing over the first.
+    """
+
+    detected: bool
+    good: str | None = None
+    period: float = _NAN
+    amplitude: float = _NAN
+    swings: int = 0
+    ratio: float = _NAN
 
 
-def cycle_detected(
-    prices: pd.DataFrame, excess_demand: pd.DataFrame, numeraire: str, converged: bool
-) -> bool:
-    """Persistent oscillation: the market did not converge, some good's price turns back at
-    least twice in the last half of the run, and the excess demand does not die out (its largest
-    relative value in the last quarter is at least half that in the quarter before)."""
-    if converged or prices.empty or excess_demand.empty:
-        return False
-    norm = (
-        excess_demand.assign(size=excess_demand["relative"].abs())
-        .groupby("round")["size"]
-        .max()
-        .to_numpy()
-    )
-    n = norm.size
-    if n < 16 or norm[3 * n // 4 :].max() < 0.5 * norm[n // 2 : 3 * n // 4].max():
-        return False
-    for good, frame in prices.groupby("good", observed=True):
-        if str(good) == numeraire:
+def detect_cycle(
+    prices: pd.DataFrame,
+    reference: Mapping[str, float] | None = None,
+    *,
+    converged: bool = False,
+    tolerance: float = 1e-3,
+    decay: float = 0.5,
+    regularity: float = 0.5,
+    column: str = "estimate",
+) -> Cycle:
+    """Detect persistent oscillation of prices around a centre.
+
+    For each good, ``d = p / centre - 1`` with the centre its reference equilibrium price (or,
+    without one, the mean of the second half of its path). A crossing is a change of side with
+    hysteresis: ``d`` must reach ``+tolerance`` and then ``-tolerance`` (or the reverse), so
+    numerical noise below the tolerance never counts. A good cycles when it shows at least two
+    complete half-swings (one full period), the amplitude of the last is at least ``decay``
+    times the first (damped oscillations that die out do not count; spirals that grow do), and
+    the half-swing durations are regular (coefficient of variation at most ``regularity``, which
+    separates a cycle from noise around the centre). A converged run never cycles.
+
+    Args:
+        prices: the ``prices`` frame.
+        reference: good -> equilibrium price, or None.
+        converged: whether the mechanism reported convergence.
+        tolerance: relative deviation below which the price counts as at its centre.
+        decay: least ratio of last to first half-swing amplitude for a persistent cycle.
+        regularity: largest coefficient of variation of half-swing durations.
+        column: price column to examine.
+    """
+    for name, value in (("tolerance", tolerance), ("decay", decay), ("regularity", regularity)):
+        if not np.isfinite(value) or value <= 0:
+            raise InvalidParameter(f"{name}(={value}) must be > 0 and finite")
+    if converged or prices.empty:
+        return Cycle(False)
+    best, best_amplitude = Cycle(False), 0.0
+    keyed = prices.assign(good=prices["good"].astype(str))
+    for good, frame in keyed.groupby("good", sort=False):
+        f = frame.sort_values(["time", "round"], kind="stable")
+        x, t = f[column].to_numpy(float), f["time"].to_numpy(float)
+        keep = np.isfinite(x) & (x > 0)
+        x, t = x[keep], t[keep]
+        if x.size < 4:
             continue
-        x = frame.sort_values(["time", "round"])["estimate"].to_numpy()
-        if _turning_points(x[x.size // 2 :]) >= 2:
-            return True
-    return False
+        centre = (reference or {}).get(str(good))
+        if centre is None or not np.isfinite(centre) or centre <= 0:
+            centre = float(x[x.size // 2 :].mean())
+        d = x / centre - 1.0
+        side = np.where(d >= tolerance, 1, np.where(d <= -tolerance, -1, 0))
+        marked = np.flatnonzero(side)
+        flips = marked[1:][side[marked[1:]] != side[marked[:-1]]]
+        if flips.size < 3:
+            continue
+        amplitudes = np.array([np.abs(d[a:b]).max() for a, b in itertools.pairwise(flips)])
+        durations = np.diff(t[flips])
+        mean_duration = float(durations.mean())
+        cv = float(durations.std() / mean_duration) if mean_duration > 0 else math.inf
+        ratio = float(amplitudes[-1] / amplitudes[0])
+        if ratio >= decay and cv <= regularity and amplitudes[-1] > best_amplitude:
+            best_amplitude = float(amplitudes[-1])
+            best = Cycle(
+                True,
+                str(good),
+                2.0 * mean_duration,
+                float(amplitudes[-1]),
+                int(amplitudes.size),
+                ratio,
+            )
+    return best

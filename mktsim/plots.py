@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -18,7 +14,8 @@ def price_paths(
     prices: pd.DataFrame, equilibrium: Mapping[str, float] | None, title: str = ""
 ) -> Figure:
     """Each good's price estimate over time, with its equilibrium price as a dashed line."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))  # no pyplot: leaves a notebook's backend alone
+    ax = fig.subplots()
     for i, (good, frame) in enumerate(prices.groupby("good", observed=True)):
         color = f"C{i % 10}"
         ax.plot(frame["time"], frame["estimate"], color=color, lw=1.2, label=str(good))

@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,7 +42,7 @@ import pandas as pd
 from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.metrics import time_to_tolerance
+from mktsim.metrics import Cycle, detect_cycle, time_to_tolerance
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -523,98 +522,6 @@ def welfare(run: RunLike) -> pd.DataFrame:
 # ---- cycles ---------------------------------------------------------------------------------
 
 
-@frozen
-class Cycle:
-    """The outcome of :func:`detect_cycle`.
-
-    Attributes:
-        detected: some good's price oscillates persistently and regularly.
-        good: the good with the largest such oscillation (None if none).
-        period: estimated period, simulation time (twice the mean half-swing duration).
-        amplitude: largest |p / centre - 1| in the last complete half-swing.
-        swings: complete half-swings observed.
-        ratio: amplitude of the last complete half-swing over the first.
-    """
-
-    detected: bool
-    good: str | None = None
-    period: float = _NAN
-    amplitude: float = _NAN
-    swings: int = 0
-    ratio: float = _NAN
-
-
-def detect_cycle(
-    prices: pd.DataFrame,
-    reference: Mapping[str, float] | None = None,
-    *,
-    converged: bool = False,
-    tolerance: float = 1e-3,
-    decay: float = 0.5,
-    regularity: float = 0.5,
-    column: str = "estimate",
-) -> Cycle:
-    """Detect persistent oscillation of prices around a centre.
-
-    For each good, ``d = p / centre - 1`` with the centre its reference equilibrium price (or,
-    without one, the mean of the second half of its path). A crossing is a change of side with
-    hysteresis: ``d`` must reach ``+tolerance`` and then ``-tolerance`` (or the reverse), so
-    numerical noise below the tolerance never counts. A good cycles when it shows at least two
-    complete half-swings (one full period), the amplitude of the last is at least ``decay``
-    times the first (damped oscillations that die out do not count; spirals that grow do), and
-    the half-swing durations are regular (coefficient of variation at most ``regularity``, which
-    separates a cycle from noise around the centre). A converged run never cycles.
-
-    Args:
-        prices: the ``prices`` frame.
-        reference: good -> equilibrium price, or None.
-        converged: whether the mechanism reported convergence.
-        tolerance: relative deviation below which the price counts as at its centre.
-        decay: least ratio of last to first half-swing amplitude for a persistent cycle.
-        regularity: largest coefficient of variation of half-swing durations.
-        column: price column to examine.
-    """
-    for name, value in (("tolerance", tolerance), ("decay", decay), ("regularity", regularity)):
-        if not np.isfinite(value) or value <= 0:
-            raise InvalidParameter(f"{name}(={value}) must be > 0 and finite")
-    if converged or prices.empty:
-        return Cycle(False)
-    best, best_amplitude = Cycle(False), 0.0
-    keyed = prices.assign(good=prices["good"].astype(str))
-    for good, frame in keyed.groupby("good", sort=False):
-        f = frame.sort_values(["time", "round"], kind="stable")
-        x, t = f[column].to_numpy(float), f["time"].to_numpy(float)
-        keep = np.isfinite(x) & (x > 0)
-        x, t = x[keep], t[keep]
-        if x.size < 4:
-            continue
-        centre = (reference or {}).get(str(good))
-        if centre is None or not np.isfinite(centre) or centre <= 0:
-            centre = float(x[x.size // 2 :].mean())
-        d = x / centre - 1.0
-        side = np.where(d >= tolerance, 1, np.where(d <= -tolerance, -1, 0))
-        marked = np.flatnonzero(side)
-        flips = marked[1:][side[marked[1:]] != side[marked[:-1]]]
-        if flips.size < 3:
-            continue
-        amplitudes = np.array([np.abs(d[a:b]).max() for a, b in itertools.pairwise(flips)])
-        durations = np.diff(t[flips])
-        mean_duration = float(durations.mean())
-        cv = float(durations.std() / mean_duration) if mean_duration > 0 else math.inf
-        ratio = float(amplitudes[-1] / amplitudes[0])
-        if ratio >= decay and cv <= regularity and amplitudes[-1] > best_amplitude:
-            best_amplitude = float(amplitudes[-1])
-            best = Cycle(
-                True,
-                str(good),
-                2.0 * mean_duration,
-                float(amplitudes[-1]),
-                int(amplitudes.size),
-                ratio,
-            )
-    return best
-
-
 def _cycle(data: RunData) -> Cycle:
     tol = data.summary.get("price_tolerance") or 1e-3
     return detect_cycle(
@@ -686,6 +593,10 @@ def convergence_table(runs: RunLike | Sequence[RunLike]) -> pd.DataFrame:
     for col in out.columns:
         if out[col].map(lambda v: v is None).all():
             out[col] = _NAN
+    for col in ("seed", "n_agents", "n_goods", "rounds", "rounds_to_tolerance", "trades"):
+        values = pd.to_numeric(out[col], errors="coerce")
+        if ((values % 1 == 0) | values.isna()).all():  # counts stay integers beside missing ones
+            out[col] = values.astype("Int64")
     return out
 
 
@@ -752,7 +663,7 @@ def plot_log_error(
     tols = {d.summary.get("price_tolerance") for d in data} - {None}
     for tol in tols:
         ax.axhline(float(tol), color="grey", ls=":", lw=0.8)  # type: ignore[arg-type]
-    ax.set_yscale("log")
+    _log_y(ax)
     ax.set_xlabel("simulation time")
     ax.set_ylabel("max relative price error")
     ax.set_title("price error against the equilibrium" + ("  (dotted: tolerance)" if tols else ""))
@@ -772,10 +683,10 @@ def plot_excess_demand(run: RunLike, ax: Axes | None = None, linthresh: float = 
     for i, good in enumerate(c for c in wide.columns if c not in ("time", "round")):
         ax.plot(wide["time"], wide[good], color=f"C{i % 10}", lw=1.2, label=str(good))
     ax.axhline(0.0, color="black", lw=0.6)
-    ax.set_yscale("symlog", linthresh=linthresh)
+    _log_y(ax, "symlog", linthresh=linthresh)
     ax.set_xlabel("simulation time")
     ax.set_ylabel("excess demand / supply")
-    ax.set_title(f"excess demand per good (symlog, linear within ±{linthresh:g})")
+    ax.set_title(f"excess demand per good (symlog, linear within ±{_power_label(linthresh)})")
     if len(data.goods) <= 12:
         ax.legend(loc="best", fontsize="small")
     return ax
@@ -803,7 +714,7 @@ def plot_excess_demand_norm(
         drawn += 1
     if not drawn:
         return _empty(ax, "no excess demand recorded")
-    ax.set_yscale("log")
+    _log_y(ax)
     ax.set_xlabel("simulation time")
     ax.set_ylabel("max |excess demand| / supply")
     ax.set_title("excess-demand norm")
@@ -889,6 +800,30 @@ def plot_volume(run: RunLike, ax: Axes | None = None) -> Axes:
     return ax
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_label(value: float, _pos: Any = None) -> str:
+    """Tick label 10ⁿ in plain text (mathtext labels cost most of a log plot's drawing time)."""
+    if value == 0:
+        return "0"
+    sign = "−" if value < 0 else ""
+    exponent = math.log10(abs(value))
+    if abs(exponent - round(exponent)) < 1e-9:
+        e = round(exponent)
+        return sign + ("1" if e == 0 else "10" + str(e).translate(_SUPERSCRIPT))
+    return f"{value:.2g}"
+
+
+def _log_y(ax: Axes, scale: str = "log", **kwargs: Any) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale(scale, **kwargs)
+    ax.yaxis.set_major_formatter(FuncFormatter(_power_label))
+    if scale == "symlog":
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _legend_below(ax: Axes) -> None:
     # run labels are long: below the axes they never hide a line
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize="small", frameon=False)
@@ -924,6 +859,13 @@ class _Text:
 
 
 @frozen
+class _Terms:
+    """A definition list: term -> meaning."""
+
+    items: tuple[tuple[str, str], ...]
+
+
+@frozen
 class _Table:
     frame: pd.DataFrame = field(eq=False)
     caption: str = ""
@@ -936,7 +878,7 @@ class _Image:
     caption: str
 
 
-_Block = _Heading | _Text | _Table | _Image
+_Block = _Heading | _Text | _Terms | _Table | _Image
 
 
 def _png(fig: Figure) -> bytes:
@@ -1061,9 +1003,10 @@ def _run_blocks(i: int, d: RunData, label: str, compared: bool) -> list[_Block]:
 
 
 def _present(value: Any) -> bool:
-    if value is None:
+    """A scalar that is not None, NaN or pandas' NA."""
+    if value is None or value is pd.NA:
         return False
-    return not (isinstance(value, float) and math.isnan(value))
+    return not (isinstance(value, float | np.floating) and math.isnan(value))
 
 
 def _drop_empty(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1154,13 +1097,16 @@ def _md_table(table: _Table) -> str:
     return "\n".join(lines)
 
 
-def _glossary() -> list[_Block]:
-    return [
+def _glossary(welfare_shown: bool) -> list[_Block]:
+    blocks: list[_Block] = [
         _Heading(2, "Definitions"),
-        _Text(
-            "\n".join(f"{k}: {v}" for k, v in CONVERGENCE_COLUMNS.items() if k not in ("source",))
-        ),
+        _Terms(tuple((k, v) for k, v in CONVERGENCE_COLUMNS.items() if k != "source")),
     ]
+    if welfare_shown:
+        from mktsim.welfare import WELFARE_COLUMNS
+
+        blocks += [_Heading(3, "Welfare columns"), _Terms(tuple(WELFARE_COLUMNS.items()))]
+    return blocks
 
 
 def _render_html(title: str, blocks: Iterable[_Block]) -> str:
@@ -1175,18 +1121,10 @@ def _render_html(title: str, blocks: Iterable[_Block]) -> str:
         if isinstance(b, _Heading):
             parts.append(f"<h{b.level}>{html.escape(b.text)}</h{b.level}>")
         elif isinstance(b, _Text):
-            lines = b.text.splitlines()
-            if all(": " in line for line in lines) and len(lines) > 1:
-                items = (line.split(": ", 1) for line in lines)
-                parts.append(
-                    "<dl>"
-                    + "".join(
-                        f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in items
-                    )
-                    + "</dl>"
-                )
-            else:
-                parts.append(f"<p>{html.escape(b.text)}</p>")
+            parts.append(f"<p>{html.escape(b.text)}</p>")
+        elif isinstance(b, _Terms):
+            terms = (f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in b.items)
+            parts.append("<dl>" + "".join(terms) + "</dl>")
         elif isinstance(b, _Table):
             parts.append(_html_table(b))
         else:
@@ -1205,8 +1143,9 @@ def _render_markdown(title: str, blocks: Iterable[_Block], figure_dir: str) -> s
         if isinstance(b, _Heading):
             parts.append("#" * b.level + " " + b.text)
         elif isinstance(b, _Text):
-            lines = b.text.splitlines()
-            parts.append("\n".join(f"- {line}" for line in lines) if len(lines) > 1 else b.text)
+            parts.append(b.text)
+        elif isinstance(b, _Terms):
+            parts.append("\n".join(f"- **{k}**: {v}" for k, v in b.items))
         elif isinstance(b, _Table):
             parts.append(_md_table(b))
         else:
@@ -1258,7 +1197,9 @@ def write_report(
         blocks += _comparison_blocks(data, labels)
     for i, (d, label) in enumerate(zip(data, labels, strict=True)):
         blocks += _run_blocks(i, d, label, len(data) > 1)
-    blocks += _glossary()
+    blocks += _glossary(
+        any(isinstance(b, _Table) and b.caption.startswith("Welfare") for b in blocks)
+    )
 
     html_path = out / "report.html"
     html_path.write_text(_render_html(title, blocks), encoding="utf-8")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pandas as pd
 import simpy
@@ -26,6 +27,7 @@ from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.registry import resolve
 from mktsim.scenario import Scenario
+from mktsim.shocks import check_supported, schedule
 
 __all__ = ["FRAMES", "Run", "simulate"]
 
@@ -93,24 +95,57 @@ class Run:
             return pd.DataFrame({"time": [], "round": [], "price_error": []})
         return metrics.price_error_path(self.prices, self.reference.prices)
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``summary.json``, every table as Parquet, and ``prices.png``."""
+    def welfare(self) -> pd.DataFrame:
+        """Welfare per population (:func:`mktsim.welfare.welfare_table`)."""
+        from mktsim.welfare import welfare_table
+
+        return welfare_table(self)
+
+    def summary_json(self) -> bytes:
+        return json.dumps(self.summary, indent=2, default=_jsonable).encode("utf-8")
+
+    def figure_png(self) -> bytes:
+        """The price paths against the equilibrium, as PNG bytes."""
+        import io
+
         from mktsim.plots import price_paths
 
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(self.summary, indent=2, default=_jsonable))
-        for name in self.tables:
-            self._recorder.write(name, out / f"{name}.parquet")
         fig = price_paths(
             self.prices,
             self.summary.get("equilibrium_prices"),
             title=f"{self.summary['scenario']} under {self.summary['mechanism']}",
         )
-        fig.savefig(out / "prices.png", dpi=110)
-        import matplotlib.pyplot as plt
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        return buffer.getvalue()
 
-        plt.close(fig)
+    def files(self, figures: bool = True) -> dict[str, bytes]:
+        """What :meth:`save` writes, as file name -> bytes (to ship a run between processes)."""
+        import io
+
+        out = {"summary.json": self.summary_json()}
+        for name, frame in [
+            *((t, self.frame(t)) for t in self.tables),
+            ("welfare", self.welfare()),
+        ]:
+            buffer = io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            out[f"{name}.parquet"] = buffer.getvalue()
+        if figures:
+            out["prices.png"] = self.figure_png()
+        return out
+
+    def save(self, directory: str | Path, figures: bool = True) -> Path:
+        """Write ``summary.json``, every table as Parquet (a folder of parts for a streamed
+        run) and, unless ``figures`` is False, ``prices.png``."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_bytes(self.summary_json())
+        for name in self.tables:
+            self._recorder.write(name, out / f"{name}.parquet")
+        self.welfare().to_parquet(out / "welfare.parquet", index=False)
+        if figures:
+            (out / "prices.png").write_bytes(self.figure_png())
         return out
 
 
@@ -163,6 +198,7 @@ def simulate(
     record: str = "all",
     stream_to: str | Path | None = None,
     chunk_rows: int = 1_000_000,
+    shocks: Sequence[Any] | None = None,
     **options: Any,
 ) -> Run:
     """Run a scenario under a mechanism.
@@ -177,6 +213,8 @@ def simulate(
         record: ``all`` tables, or ``summary`` (prices, excess demand and events only).
         stream_to: a folder to stream tables to as Parquet parts of ``chunk_rows`` rows while
             the run goes, so memory stays flat; frames are read back only when asked for.
+        shocks: shocks to apply instead of the scenario's own (``()`` runs without any: the
+            baseline of a counterfactual).
         **options: mechanism options (e.g. ``mode="non_tatonnement"``, ``method="adam"``),
             over the scenario's defaults for that mechanism.
     """
@@ -214,8 +252,24 @@ def simulate(
     ctx = MarketContext(
         env, scenario, scenario.goods, ledger, recorder, streams, slots, done, reference
     )
+    planned = tuple(scenario.shocks if shocks is None else shocks)
+    check_supported(planned, mech, scenario.goods, [s.name for s in slots])
     mech.attach(ctx)
     _record_holdings(ledger, recorder, slots, env.now)
+    shocked: list[tuple[float, str, Equilibrium]] = []
+
+    def after_shock() -> None:
+        """Snapshot holdings and recompute the reference for the shocked economy."""
+        _record_holdings(ledger, recorder, slots, env.now)
+        if scenario.reference is None:
+            now_scenario = attrs.evolve(scenario, populations=[ctx.current[s.name] for s in slots])
+            holdings = ledger.units()[: scenario.n_agents]
+            shocked.append(
+                (env.now, "economy", equilibrium(now_scenario.with_endowments(holdings)))
+            )
+
+    if planned:
+        env.process(schedule(ctx, mech, planned, after_shock))
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()
@@ -223,9 +277,42 @@ def simulate(
     run = Run(scenario, {}, recorder, reference, mech)
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
     run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
+    if planned:
+        run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
     return run
+
+
+def _shock_effects(
+    run: Run,
+    planned: tuple[Any, ...],
+    shocked: list[tuple[float, str, Equilibrium]],
+    tolerance: float,
+) -> list[dict[str, Any]]:
+    """Per shock: when and what; for economy shocks, the equilibrium of the shocked economy,
+    the largest price error against it afterwards and the time to recover within tolerance."""
+    out: list[dict[str, Any]] = [
+        {"kind": s.kind, "time": s.time, "shock": repr(s)}
+        for s in sorted(planned, key=lambda s: s.time)
+    ]
+    economy = [
+        row
+        for row, s in zip(out, sorted(planned, key=lambda s: s.time), strict=True)
+        if not s.market
+    ]
+    for row, (when, _, eq) in zip(economy, shocked, strict=False):
+        row["equilibrium_prices"] = eq.prices
+        row["peak_price_error"] = row["recovery_time"] = None
+        if eq.prices is None:
+            continue
+        after = run.prices[run.prices["time"] >= when]
+        path = metrics.price_error_path(after, eq.prices)
+        if not path.empty:
+            row["peak_price_error"] = float(path["price_error"].max())
+            done = metrics.time_to_tolerance(path, tolerance)
+            row["recovery_time"] = None if done is None else done - when
+    return out
 
 
 def _path_dependence(
@@ -276,6 +363,9 @@ def _summary(
     if ref_prices is not None and final:
         error = max(abs(final[g] - ref_prices[g]) / ref_prices[g] for g in goods.names)
         ttt = metrics.time_to_tolerance(run.price_error(), price_tolerance)
+    cycle = metrics.detect_cycle(
+        prices, ref_prices, converged=bool(own.get("converged", False)), tolerance=price_tolerance
+    )
     return {
         "scenario": ctx.scenario.name,
         "params": dict(ctx.scenario.params),
@@ -295,9 +385,8 @@ def _summary(
         "price_tolerance": price_tolerance,
         "time_to_tolerance": ttt,
         "conservation_ok": conserved,
-        "cycle_detected": metrics.cycle_detected(
-            prices, ed, goods.numeraire, bool(own.get("converged", False))
-        ),
+        "cycle_detected": cycle.detected,
+        "cycle_period": cycle.period if cycle.detected else None,
         "n_agents": ctx.scenario.n_agents,
         "n_goods": len(goods),
     }

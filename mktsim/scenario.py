@@ -48,6 +48,7 @@ class Scenario:
         until: default simulation horizon.
         params: the parameters ``build`` was called with (recorded in summaries).
         description: one line for ``mktsim list``.
+        shocks: scheduled shocks (:mod:`mktsim.shocks`) applied under any mechanism.
         reference: a scenario-specific reference solver ``reference(scenario) -> Equilibrium``
             (e.g. the competitive band of an induced-value market, a supply chain's planner);
             None uses the exchange-economy solver of :func:`mktsim.equilibrium`.
@@ -63,6 +64,7 @@ class Scenario:
     until: float = field(default=200.0, converter=float)
     params: Mapping[str, Any] = field(factory=dict, converter=_as_dict)
     description: str = ""
+    shocks: tuple[Any, ...] = field(default=(), converter=tuple)
     reference: Callable[[Scenario], Any] | None = field(default=None, eq=False, repr=False)
     metrics: Callable[[Any], dict[str, Any]] | None = field(default=None, eq=False, repr=False)
 

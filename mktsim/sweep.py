@@ -362,7 +362,7 @@ def _execute(spec: RunSpec, record: str, figures: bool) -> Outcome:
             **spec.options,
         )
         if record != "none":
-            files = {"task.json": _task_json(spec), **_run_files(run, figures)}
+            files = {"task.json": _task_json(spec), **run.files(figures)}
         row = _row(spec, "ok", None, run.summary)
     except Exception as exc:  # any failure of a user's scenario or option is data for the sweep
         files = {"task.json": _task_json(spec), "error.txt": traceback.format_exc().encode()}
@@ -374,30 +374,6 @@ def _execute(spec: RunSpec, record: str, figures: bool) -> Outcome:
 def _task_json(spec: RunSpec) -> bytes:
     body = {"run_id": spec.run_id, **spec.identity()}
     return json.dumps(body, indent=2, default=_json_default).encode("utf-8")
-
-
-def _run_files(run: Any, figures: bool) -> dict[str, bytes]:
-    """The files of :meth:`Run.save`, as bytes (the figure only on request: it costs ~10x the
-    simulation of a small run)."""
-    files = {"summary.json": json.dumps(run.summary, indent=2, default=_json_default).encode()}
-    for name in run.tables:
-        buffer = io.BytesIO()
-        run.frame(name).to_parquet(buffer, index=False)
-        files[f"{name}.parquet"] = buffer.getvalue()
-    if figures:
-        import matplotlib.pyplot as plt
-
-        from mktsim.plots import price_paths
-
-        s = run.summary
-        fig = price_paths(
-            run.prices, s.get("equilibrium_prices"), title=f"{s['scenario']} under {s['mechanism']}"
-        )
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
-        files["prices.png"] = buffer.getvalue()
-    return files
 
 
 def _json_default(value: Any) -> Any:
@@ -486,7 +462,9 @@ def sweep(
         scenario, grid, seeds, mechanisms, params, options, until, price_tolerance: the runs,
             as in :func:`plan`.
         out: folder of the sweep (``runs/`` and ``summaries/`` inside); one sweep at a time.
-        workers: local processes (default: the usable CPUs); 1 runs in this process.
+        workers: local processes (default: the usable CPUs); 1 runs in this process. Pool
+            workers are spawned, so a script calling ``sweep`` needs the usual
+            ``if __name__ == "__main__":`` guard.
         scheduler: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``;
             runs then go to that cluster (needs ``mktsim[dist]``; script scenarios must be at the
             same path on the workers).
@@ -525,12 +503,16 @@ def sweep(
     summaries, runs = root / "summaries", root / "runs"
     summaries.mkdir(parents=True, exist_ok=True)
     runs.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_exclusive(root))
         _clean_partials(root)
         done = _finished(summaries) if resume else set()
         todo = [s for s in specs if s.run_id not in done]
         skipped = len(specs) - len(todo)
         todo = todo if max_runs is None else todo[:max_runs]
+        client = (
+            stack.enter_context(_dask_client(scheduler)) if scheduler is not None and todo else None
+        )
         bar = _Progress(len(specs), skipped, sys.stderr if progress else None)
 
         def write(spec: RunSpec, outcome: Outcome) -> None:
@@ -541,8 +523,8 @@ def sweep(
             bar.update(row["status"])
 
         try:
-            if scheduler is not None:
-                _on_dask(todo, scheduler, record, figures, write)
+            if client is not None:
+                _on_dask(todo, client, record, figures, write)
             elif n_workers == 1 or len(todo) <= 1:
                 for spec in todo:
                     write(spec, _execute(spec, record, figures))
@@ -589,27 +571,37 @@ def _on_pool(
             raise
 
 
-def _on_dask(
-    todo: list[RunSpec],
-    scheduler: Any,
-    record: str,
-    figures: bool,
-    write: Callable[[RunSpec, Outcome], None],
-) -> None:
+@contextlib.contextmanager
+def _dask_client(scheduler: Any) -> Iterator[Any]:
+    """A client of the cluster (an address is connected to here and closed after)."""
     try:
         import distributed
     except ImportError as exc:
         raise MktsimError(
             "running on a Dask scheduler needs dask.distributed: pip install 'mktsim[dist]'"
         ) from exc
-    own = not isinstance(scheduler, distributed.Client)
-    if own:
-        try:
-            client = distributed.Client(scheduler, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise MktsimError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
-    else:
-        client = scheduler
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    try:
+        client = distributed.Client(scheduler, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise MktsimError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _on_dask(
+    todo: list[RunSpec],
+    client: Any,
+    record: str,
+    figures: bool,
+    write: Callable[[RunSpec, Outcome], None],
+) -> None:
+    import distributed
+
     tag = uuid.uuid4().hex[:8]  # a fresh key per sweep: a cluster caches results by key
     pending: dict[Any, RunSpec] = {}
     try:
@@ -629,8 +621,6 @@ def _on_dask(
     finally:
         if pending:
             client.cancel(list(pending))
-        if own:
-            client.close()
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -104,10 +104,10 @@ def welfare_table(run: Any) -> pd.DataFrame:
             frame, recorded with ``record="all"``).
 
     Returns:
-        One row per population with the columns of :data:`WELFARE_COLUMNS`; empty (with those
-        columns) when the run recorded no holdings. Money columns are NaN without a reference
-        equilibrium (status other than ``unique``/``found``) or for a utility that is not
-        homogeneous of degree one.
+        One row per population that has a utility, with the columns of
+        :data:`WELFARE_COLUMNS`; empty (with those columns) when the run recorded no holdings.
+        Money columns are NaN without a reference equilibrium (status other than
+        ``unique``/``found``) or for a utility that is not homogeneous of degree one.
     """
     scenario = run.scenario
     holdings = run.frame("holdings") if "holdings" in run.tables else pd.DataFrame()
@@ -119,11 +119,15 @@ def welfare_table(run: Any) -> pd.DataFrame:
     usable = ref is not None and ref.status in ("unique", "found") and ref.price_vector is not None
     p_star = np.asarray(ref.price_vector, dtype=float) if usable else None
     allocation = np.asarray(ref.allocation, dtype=float) if usable else None
+    if allocation is not None and allocation.shape != initial.shape:
+        allocation = None  # a reference that does not allocate every agent's bundle
     rows = []
     for pop, rows_slice in zip(
         scenario.populations, scenario.population_slices().values(), strict=True
     ):
-        u = pop.utility
+        u = getattr(pop, "utility", None)
+        if u is None or not callable(getattr(u, "utility", None)):
+            continue  # a kind without a utility (a firm, an induced-value trader) has no welfare
         x0, x1 = initial[rows_slice], final[rows_slice]
         u0, u1 = u.utility(x0), u.utility(x1)
         gain = u1 - u0

@@ -208,7 +208,7 @@ class PlannerResult:
         slack: unused units of each raw and intermediate good (free disposal).
         kkt_residual: largest relative violation of stationarity ``grad V + J' lambda = 0``
             over the variables that are not at their bound, and of ``lambda >= 0``.
-        iterations: solver iterations.
+        iterations: solver iterations, summed over all attempts.
     """
 
     value: float
@@ -240,8 +240,10 @@ def planner(
         graph: supply graph whose final goods have fixed prices.
         extra_supply: units added to a good's balance (may be negative), e.g. to measure the
             envelope derivative of any good, raw or intermediate.
-        method: ``"SLSQP"`` (default, multipliers from the active-set QP) or ``"trust-constr"``
-            (interior point; slower, less precise).
+        method: ``"SLSQP"`` (default; multipliers from the active-set QP. It is restarted
+            from other interior points if an attempt fails the KKT check, and finally run from
+            the answer of trust-constr) or ``"trust-constr"`` alone (interior point; slower,
+            less precise).
         tol: solver tolerance.
         max_iter: solver iteration limit.
         kkt_tol: largest accepted relative KKT residual.

@@ -56,12 +56,14 @@ FloatArray = NDArray[np.float64]
 
 # Sums of float exponents such as 0.1 + 0.2 + 0.7 miss 1 by an ulp or so; anything within this of
 # 1 counts as constant returns.
-RTS_TOL = 1e-9
+_RTS_TOL = 1e-9
 
-# Numerical profit maximisation: joint L-BFGS-B passes over all unsolved firms, then passes
-# firm by firm, then the optimality check; the lower bound on inputs is relative to each
+# Numerical profit maximisation: short joint L-BFGS-B passes over all unsolved firms (each
+# rescaling by the last estimate, which beats long passes on badly scaled firms), then passes
+# firm by firm, then the optimality check. The lower bound on inputs is relative to each
 # input's scale at the start of a pass.
-_JOINT_PASSES = 3
+_JOINT_PASSES = 8
+_PASS_ITERATIONS = 20
 _SINGLE_PASSES = 2
 _LOWER = 1e-12
 
@@ -195,8 +197,20 @@ def _need_positive_prices(pi: FloatArray, used: NDArray[np.bool_]) -> None:
         )
 
 
+def _finite_optimum(name: str, y: FloatArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    bad = ~(np.isfinite(y) & np.isfinite(x).all(axis=1))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InvalidParameter(
+            f"{name} firm {i}: the profit-maximising output (={float(y[i])!r}) overflows float64; "
+            "returns to scale very close to 1 make supply explode, so rescale prices or lower "
+            "the returns to scale"
+        )
+    return y, x
+
+
 def _refuse_constant_returns(name: str, rts: FloatArray) -> None:
-    crs = rts >= 1 - RTS_TOL
+    crs = rts >= 1 - _RTS_TOL
     if crs.any():
         i = int(np.argmax(crs))
         raise InvalidParameter(
@@ -234,7 +248,7 @@ class CobbDouglas:
         _check("scale", scale, scale <= 0, "> 0")
         object.__setattr__(self, "scale", scale)
         rts = a.sum(axis=1)
-        too_big = rts > 1 + RTS_TOL
+        too_big = rts > 1 + _RTS_TOL
         if too_big.any():
             i = int(np.argmax(too_big))
             raise InvalidParameter(
@@ -296,10 +310,12 @@ class CobbDouglas:
             log_po = np.log(po)
             terms = np.where(used, a * (np.log(safe_a) + log_po[:, None] - np.log(safe_p)), 0.0)
         log_y = (np.log(self.scale) + terms.sum(axis=1)) / (1.0 - rts)
-        y = np.exp(log_y)
+        with np.errstate(over="ignore"):
+            y = np.exp(log_y)
         # p_out = 0 with an empty exponent row leaves log_y finite: output A, no inputs
-        x = np.where(used, a * (po * y)[:, None] / safe_p, 0.0)
-        return y, np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = np.where(used, a * (po * y)[:, None] / safe_p, 0.0)
+        return _finite_optimum("CobbDouglas", y, np.asarray(x, dtype=np.float64))
 
     def input_demand(self, p_out: ArrayLike, p_in: ArrayLike) -> FloatArray:
         """x_j = a_j p_out y / p_in_j at the optimum, float64[n_firms, n_inputs].
@@ -323,7 +339,7 @@ class CobbDouglas:
         Only defined for constant returns (the zero-profit price of the output).
         """
         rts = self.returns_to_scale
-        if np.any(np.abs(rts - 1) > RTS_TOL):
+        if np.any(np.abs(rts - 1) > _RTS_TOL):
             raise InvalidParameter(
                 f"unit_cost needs constant returns (sum of exponents = 1); got {rts.tolist()}"
             )
@@ -384,7 +400,7 @@ class CES:
         _check(
             "returns_to_scale",
             nu,
-            nu > 1 + RTS_TOL,
+            nu > 1 + _RTS_TOL,
             "<= 1: increasing returns are not concave and have no finite profit maximum",
         )
         scale = _per_firm("scale", self.scale, n)
@@ -443,7 +459,7 @@ class CES:
         # limit along x_j alone when it is the binding zero (see docstring)
         with np.errstate(divide="ignore"):
             crs_limit = scale[:, None] * np.where(used, d, 1.0) ** (1.0 / rho[:, None])
-        along = np.where((nu < 1 - RTS_TOL)[:, None], np.inf, crs_limit)
+        along = np.where((nu < 1 - _RTS_TOL)[:, None], np.inf, crs_limit)
         neg = (rho < 0)[:, None]
         only_zero = zero & (n_zero == 1)[:, None]
         all_zero = (n_zero == used.sum(axis=1))[:, None]
@@ -474,14 +490,17 @@ class CES:
         c = self._unit_aggregate_cost(pi)
         # profit p A g**nu - c g over the aggregate g gives g = (nu p A / c)**(1/(1-nu));
         # cost-minimising inputs per unit of g are (c d_j / p_j)**sigma
-        g = (nu * po * self.scale / c) ** (1.0 / (1.0 - nu))
+        with np.errstate(over="ignore"):
+            g = (nu * po * self.scale / c) ** (1.0 / (1.0 - nu))
         per_unit = np.where(
             used,
             (c[:, None] * self.weights / np.where(used, pi, 1.0)) ** self.sigma[:, None],
             0.0,
         )
-        x = g[:, None] * per_unit
-        return np.asarray(self.scale * g**nu, dtype=np.float64), np.asarray(x, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = g[:, None] * per_unit
+            y = self.scale * g**nu
+        return _finite_optimum("CES", np.asarray(y, np.float64), np.asarray(x, np.float64))
 
     def input_demand(self, p_out: ArrayLike, p_in: ArrayLike) -> FloatArray:
         """Profit-maximising inputs float64[n_firms, n_inputs] (closed form via the cost function).
@@ -502,7 +521,7 @@ class CES:
     def unit_cost(self, p_in: ArrayLike) -> FloatArray:
         """Cost of one unit of output, float64[n_firms]; constant returns (nu = 1) only."""
         nu = self.returns_to_scale
-        if np.any(np.abs(nu - 1) > RTS_TOL):
+        if np.any(np.abs(nu - 1) > _RTS_TOL):
             raise InvalidParameter(
                 f"unit_cost needs constant returns (returns_to_scale = 1); got {nu.tolist()}"
             )
@@ -765,7 +784,7 @@ class CallableTechnology:
             i = int(np.argmax(beaten))
             raise InvalidParameter(
                 f"profit maximisation for firm {i} ended at x={x[i].tolist()}, which "
-                f"x={better[i].tolist()} beats: the technology is non-concave or profit is "
+                f"x={better[i].tolist()} beats: the technology is non-concave or profit "
                 "unbounded at these prices"
             )
         return x
@@ -831,6 +850,11 @@ class CallableTechnology:
         # and are set to 0 before the optimality check.
         lower = _LOWER * scale
         full = x.copy()
+        # Weighting each firm's profit by 1/(its revenue + cost) keeps the argmax (the firms are
+        # separable) but makes the stopping rule relative for every firm, large or small.
+        with np.errstate(all="ignore"):
+            size = np.abs(po * np.asarray(self.f(x), dtype=np.float64)) + (pi * x).sum(axis=1)
+        weight = 1.0 / np.where(np.isfinite(size) & (size > 0), size, 1.0)[rows]
 
         def neg_profit(flat: FloatArray) -> tuple[float, FloatArray]:
             u = flat.reshape(scale.shape)
@@ -838,11 +862,11 @@ class CallableTechnology:
                 return np.inf, np.zeros_like(flat)
             full[rows] = u * scale
             y = self._shaped("f", self.f(full), (self.n_firms,))[rows]
-            value = -(po[rows] * y - (pi[rows] * full[rows]).sum(axis=1)).sum()
+            value = -(weight * (po[rows] * y - (pi[rows] * full[rows]).sum(axis=1))).sum()
             if not np.isfinite(value):
                 return np.inf, np.zeros_like(flat)
             mp = self.marginal_products(full)[rows]
-            grad = -(po[rows, None] * mp - pi[rows]) * scale
+            grad = -(po[rows, None] * mp - pi[rows]) * scale * weight[:, None]
             return float(value), np.nan_to_num(grad).ravel()
 
         with np.errstate(all="ignore"):  # the search may overflow f far from the optimum
@@ -852,7 +876,7 @@ class CallableTechnology:
                 jac=True,
                 method="L-BFGS-B",
                 bounds=[(_LOWER, None)] * scale.size,
-                options={"maxiter": 200, "ftol": 1e-15, "gtol": 1e-12},
+                options={"maxiter": _PASS_ITERATIONS, "ftol": 1e-15, "gtol": 1e-12},
             )
         new = np.asarray(res.x, dtype=np.float64).reshape(scale.shape) * scale
         out = x.copy()

@@ -1,0 +1,229 @@
+"""Shocks as data: scheduled changes to the economy or to the market, applied at a time.
+
+Economy shocks change holdings or preferences through the core, under any mechanism:
+:class:`EndowmentShock` creates or destroys goods through the ledger, :class:`PreferenceShock`
+swaps a population's utility. Market shocks ask the mechanism to change how it works:
+:class:`LatencySpike`, :class:`Outage`, :class:`PriceClamp`, :class:`LiquidityWithdrawal`; a
+mechanism declares the ones it supports in ``supported_shocks`` and a run refuses, before it
+starts, a shock its mechanism cannot apply. Every applied shock is logged in the ``events`` table,
+and economy shocks record a ``holdings`` snapshot at their time, so reports can recompute the
+reference equilibrium of the shocked economy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import simpy
+from attrs import field, frozen
+
+from mktsim.errors import InvalidParameter, UnknownName
+
+__all__ = [
+    "SHOCKS",
+    "EndowmentShock",
+    "LatencySpike",
+    "LiquidityWithdrawal",
+    "Outage",
+    "PreferenceShock",
+    "PriceClamp",
+    "Shock",
+    "parse_shock",
+]
+
+
+def _time(_: object, attribute: Any, value: float) -> None:
+    if not np.isfinite(value) or value < 0:
+        raise InvalidParameter(f"{attribute.name}(={value}) must be >= 0 and finite")
+
+
+def _positive(_: object, attribute: Any, value: float) -> None:
+    if not np.isfinite(value) or value <= 0:
+        raise InvalidParameter(f"{attribute.name}(={value}) must be > 0 and finite")
+
+
+@frozen
+class EndowmentShock:
+    """At ``time``, every agent of ``population`` (all if None) has its holding of ``good``
+    multiplied by ``factor`` (0.5 destroys half the supply, 1.2 adds a fifth)."""
+
+    kind: ClassVar[str] = "endowment"
+    market: ClassVar[bool] = False
+    time: float = field(converter=float, validator=_time)
+    good: str
+    factor: float = field(converter=float, validator=_time)
+    population: str | None = None
+
+    def apply(self, ctx: Any) -> str:
+        j = ctx.goods.index(self.good)
+        total = 0
+        for slot in ctx.slots:
+            if self.population not in (None, slot.name):
+                continue
+            rows = slot.row_ids
+            held = ctx.ledger.holdings[rows, j]
+            deltas = np.zeros((rows.size, len(ctx.goods)), dtype=np.int64)
+            deltas[:, j] = np.maximum(np.rint(held * (self.factor - 1.0)).astype(np.int64), -held)
+            ctx.ledger.adjust(rows, deltas, f"endowment shock on {self.good}")
+            total += int(deltas[:, j].sum())
+        who = self.population or "everyone"
+        return f"{self.good} of {who} x{self.factor:g} ({total / 1e9:+.6g} units)"
+
+
+@frozen
+class PreferenceShock:
+    """At ``time``, population ``population`` gets a new utility (same agents and goods)."""
+
+    kind: ClassVar[str] = "preference"
+    market: ClassVar[bool] = False
+    time: float = field(converter=float, validator=_time)
+    population: str
+    utility: Any
+
+    def apply(self, ctx: Any) -> str:
+        slot = ctx.slot(self.population)
+        old = ctx.current[slot.name]
+        if not hasattr(old, "utility"):
+            raise InvalidParameter(f"population {slot.name!r} has no utility to shock")
+        if (self.utility.n_agents, self.utility.n_goods) != (old.size, len(ctx.goods)):
+            raise InvalidParameter(
+                f"preference shock for {slot.name!r}: utility has shape "
+                f"({self.utility.n_agents}, {self.utility.n_goods}), expected ({old.size}, "
+                f"{len(ctx.goods)})"
+            )
+        ctx.current[slot.name] = attrs.evolve(old, utility=self.utility)
+        return f"{slot.name} now has {type(self.utility).__name__} preferences"
+
+
+@frozen
+class LatencySpike:
+    """From ``time`` for ``duration``, every response takes ``delay`` longer."""
+
+    kind: ClassVar[str] = "latency"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    duration: float = field(converter=float, validator=_positive)
+    delay: float = field(converter=float, validator=_positive)
+
+
+@frozen
+class Outage:
+    """From ``time`` for ``duration`` the mechanism does not clear (no postings, no matching)."""
+
+    kind: ClassVar[str] = "outage"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    duration: float = field(converter=float, validator=_positive)
+
+
+@frozen
+class PriceClamp:
+    """From ``time`` (for ``duration``, or to the end if None) the price of ``good`` is held at
+    ``price`` (numeraire = 1), like a clamped weight; the excess demand it leaves is rationed."""
+
+    kind: ClassVar[str] = "clamp"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    good: str
+    price: float = field(converter=float, validator=_positive)
+    duration: float | None = None
+
+
+@frozen
+class LiquidityWithdrawal:
+    """At ``time`` a fraction of the market's liquidity leaves (pool reserves, a maker's
+    depth, resting orders)."""
+
+    kind: ClassVar[str] = "liquidity"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    fraction: float = field(converter=float)
+
+    @fraction.validator
+    def _fraction(self, _: Any, value: float) -> None:
+        if not 0 < value <= 1:
+            raise InvalidParameter(f"fraction(={value}) must be in (0, 1]")
+
+
+Shock = EndowmentShock | PreferenceShock | LatencySpike | Outage | PriceClamp | LiquidityWithdrawal
+
+SHOCKS: Mapping[str, type] = {
+    cls.kind: cls
+    for cls in (
+        EndowmentShock,
+        PreferenceShock,
+        LatencySpike,
+        Outage,
+        PriceClamp,
+        LiquidityWithdrawal,
+    )
+}
+
+
+def parse_shock(text: str) -> Shock:
+    """A shock from the CLI form ``kind:key=value,key=value`` (e.g.
+    ``endowment:time=50,good=good1,factor=0.5``). Preference shocks need Python objects and are
+    declared in scenario scripts."""
+    import ast
+
+    kind, _, rest = text.partition(":")
+    if kind not in SHOCKS:
+        raise UnknownName("shock", kind, list(SHOCKS))
+    if kind == "preference":
+        raise InvalidParameter("preference shocks carry a utility: declare them in a scenario")
+    values: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidParameter(f"shock {text!r}: {item!r} is not key=value")
+        try:
+            values[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            values[key.strip()] = value
+    fields = {a.name for a in attrs.fields(SHOCKS[kind])}
+    unknown = set(values) - fields
+    if unknown:
+        raise UnknownName(f"field of {kind} shock", sorted(unknown)[0], sorted(fields))
+    try:
+        return SHOCKS[kind](**values)
+    except TypeError as exc:
+        raise InvalidParameter(f"shock {text!r}: {exc}") from None
+
+
+def check_supported(
+    shocks: tuple[Shock, ...], mechanism: Any, goods: Any, populations: list[str]
+) -> None:
+    """Refuse, before the run starts, shocks the mechanism cannot apply or naming unknown goods."""
+    supported = set(getattr(mechanism, "supported_shocks", ()))
+    for shock in shocks:
+        if shock.market and shock.kind not in supported:
+            raise InvalidParameter(
+                f"mechanism {mechanism.name!r} does not support {shock.kind} shocks "
+                f"(it supports: {', '.join(sorted(supported)) or 'none'})"
+            )
+        if hasattr(shock, "good"):
+            goods.index(shock.good)
+        name = getattr(shock, "population", None)
+        if name is not None and name not in populations:
+            raise UnknownName("population", name, populations)
+
+
+def schedule(
+    ctx: Any, mechanism: Any, shocks: tuple[Shock, ...], snapshot: Any
+) -> Generator[simpy.Event, Any, None]:
+    """SimPy process applying shocks in time order (ties in declaration order)."""
+    env = ctx.env
+    ordered = sorted(shocks, key=lambda s: s.time)
+    ctx.pending_shocks.extend(ordered)
+    for item in ordered:
+        shock: Any = item
+        if shock.time > env.now:
+            yield env.timeout(shock.time - env.now)
+        detail = mechanism.apply_shock(shock) if shock.market else shock.apply(ctx)
+        ctx.pending_shocks.remove(shock)
+        ctx.log(f"shock:{shock.kind}", detail or repr(shock))
+        if not shock.market:
+            snapshot()
