@@ -42,7 +42,8 @@ Array = NDArray[np.float64]
 
 @frozen
 class Posting:
-    """Prices posted in a round. ``settle`` asks for per-agent demands (a trading round)."""
+    """Prices posted (``round`` numbers postings, settlements included). ``settle`` asks for
+    per-agent demands (a trading round)."""
 
     round: int
     prices: Array
@@ -90,7 +91,13 @@ class WalrasianAuctioneer:
     )
     behaviours: ClassVar[Mapping[str, str]] = {
         "truthful": "report the utility-maximising demand at the posted prices",
+        "manipulator": (
+            "adversary: while prices are discovered, report demand for behaviour_options['good'] "
+            "multiplied by behaviour_options['factor'] to move its price; trade truthfully at "
+            "the prices it distorted"
+        ),
     }
+    supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "outage", "clamp")
     options: ClassVar[Mapping[str, Option]] = {
         "mode": Option(
             "tatonnement",
@@ -164,6 +171,10 @@ class WalrasianAuctioneer:
                 p[ctx.goods.index(name)] = v
         self._prices = p
         self._postings: dict[int, simpy.Event] = {}
+        self._seq = 0  # postings so far (price rounds and settlements)
+        self._latency: list[tuple[float, float, float]] = []
+        self._outages: list[tuple[float, float, float]] = []
+        self._clamps: dict[int, tuple[float, float]] = {}
         self._reports: dict[str, DemandReport] = {}
         self._all_in: simpy.Event = env.event()
         for slot in ctx.slots:
@@ -179,7 +190,7 @@ class WalrasianAuctioneer:
                     behaviour,
                     list(self.behaviours),
                 )
-            env.process(self._truthful(slot))
+            env.process(self._truthful(slot, self._bias(slot, behaviour)))
         env.process(self._auctioneer())
 
     def quote(self) -> AuctioneerQuote:
@@ -188,9 +199,9 @@ class WalrasianAuctioneer:
         return AuctioneerQuote(self.rounds, self.ctx.goods.as_dict(p))
 
     def posting(self, round: int) -> simpy.Event:
-        """The event of the posting of a round (its value is a :class:`Posting`).
+        """The event of posting number ``round`` (its value is a :class:`Posting`).
 
-        Rounds are numbered from 0; a behaviour that has answered round k waits for round k + 1,
+        Postings are numbered from 0; a behaviour that has answered posting k waits for k + 1,
         so it cannot miss a posting made while it was still busy.
         """
         if round not in self._postings:
@@ -224,17 +235,39 @@ class WalrasianAuctioneer:
         }
 
     # ---- processes ---------------------------------------------------------------------------
-    def _truthful(self, slot: PopulationSlot) -> Generator[simpy.Event, Any, None]:
-        """A population reporting its true demand at each posting."""
+    def _bias(self, slot: PopulationSlot, behaviour: str) -> Array | None:
+        """Per-good multipliers of reported demand (None when truthful)."""
+        if behaviour == "truthful":
+            return None
+        opts = dict(slot.population.behaviour_options)
+        unknown = set(opts) - {"good", "factor"}
+        if unknown or "good" not in opts:
+            raise InvalidParameter(
+                f"manipulator {slot.name!r} needs behaviour_options good=... and factor=...; "
+                f"got {sorted(opts)}"
+            )
+        factor = float(opts.get("factor", 2.0))
+        if not np.isfinite(factor) or factor < 0:
+            raise InvalidParameter(f"factor(={factor}) of manipulator {slot.name!r} must be >= 0")
+        bias = np.ones(len(self.ctx.goods))
+        bias[self.ctx.goods.index(str(opts["good"]))] = factor
+        return bias
+
+    def _truthful(
+        self, slot: PopulationSlot, bias: Array | None = None
+    ) -> Generator[simpy.Event, Any, None]:
+        """A population reporting its demand at each posting: truthfully, or (with ``bias``)
+        misreporting it during price discovery while settling truthfully."""
         env, ledger = self.ctx.env, self.ctx.ledger
-        pop: Any = slot.population  # attach() checked that it has a demand
         cached_version, x, x_total = -1, np.empty(0), np.empty(0)
         next_round = 0
         while True:
             posting: Posting = yield self.posting(next_round)
             next_round = posting.round + 1
-            if pop.delay:
-                yield env.timeout(pop.delay)
+            pop: Any = self.ctx.population(slot)  # as it is now: preferences may be shocked
+            delay = pop.delay + self._extra_delay()
+            if delay:
+                yield env.timeout(delay)
             if ledger.version != cached_version:  # holdings change only at settlements
                 x = ledger.units(slot.rows)
                 x_total = x.sum(axis=0)
@@ -252,8 +285,10 @@ class WalrasianAuctioneer:
     def _post(self, prices: Array, settle: bool) -> simpy.Event:
         self._reports = {}
         self._all_in = self.ctx.env.event()
-        self.posting(self.rounds).succeed(Posting(self.rounds, prices.copy(), settle))
-        self._postings.pop(self.rounds - 1, None)  # answered by everyone already
+        seq = self._seq
+        self._seq += 1
+        self.posting(seq).succeed(Posting(seq, prices.copy(), settle))
+        self._postings.pop(seq - 1, None)  # answered by everyone already
         return self._all_in
 
     def _auctioneer(self) -> Generator[simpy.Event, Any, None]:
@@ -267,7 +302,12 @@ class WalrasianAuctioneer:
         state: dict[str, Any] = {}
         assert self._prices is not None
         p = self._prices
+        settled_at = -1  # ledger version right after the last settlement
         while True:
+            outage = self._window(self._outages)
+            if outage is not None:
+                yield env.timeout(outage - env.now)
+            clamped = self._apply_clamps(p)
             ctx.ledger.round = self.rounds
             started = env.now
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
@@ -278,24 +318,33 @@ class WalrasianAuctioneer:
             estimate = np.asarray(state.get("estimate", p))
             self._record(p, estimate, z, relative, reports)
             self.rounds += 1
-            clear = bool(np.max(np.abs(relative)) < opts["tol"])
+            # a clamped good cannot clear: convergence is judged on the others, and what its
+            # clamp leaves unmatched is rationed at settlement
+            free = np.ones(len(goods), dtype=bool)
+            free[clamped] = False
+            clear = bool(np.max(np.abs(relative[free]), initial=0.0) < opts["tol"])
             if trading:
                 self._trade(p, reports)
-            if clear:
+            if clear and not self.converged:
                 self.converged = True
                 ctx.log(
                     "converged",
                     f"round {self.rounds - 1}: max relative excess demand "
-                    f"{np.max(np.abs(relative)):.3g} < tol {opts['tol']}",
+                    f"{np.max(np.abs(relative[free]), initial=0.0):.3g} < tol {opts['tol']}",
                 )
-                if not trading:
-                    if opts["settle_delay"]:
-                        yield env.timeout(opts["settle_delay"])
-                    reports = yield self._post(p, settle=True)
-                    self._trade(p, reports)
+            if clear and not trading and ctx.ledger.version != settled_at:
+                if opts["settle_delay"]:
+                    yield env.timeout(opts["settle_delay"])
+                reports = yield self._post(p, settle=True)
+                self._trade(p, reports)
+                settled_at = ctx.ledger.version
+            if clear and not ctx.shocks_ahead():
                 ctx.done.succeed()
                 return
+            if np.max(np.abs(relative[free]), initial=0.0) > 10 * opts["tol"]:
+                self.converged = False  # (hysteresis: settlement rounding is not a new shock)
             gradient = (relative if opts["scale"] == "supply" else z) * mask
+            gradient[clamped] = 0.0
             p = np.asarray(self.rule(p, gradient, state), dtype=float)
             if p.shape != z.shape or not np.isfinite(p).all() or (p <= 0).any():
                 raise InvalidParameter(
@@ -305,6 +354,40 @@ class WalrasianAuctioneer:
             wait = opts["interval"] - (env.now - started)
             if wait > 0:
                 yield env.timeout(wait)
+
+    # ---- shocks ------------------------------------------------------------------------------
+    def apply_shock(self, shock: Any) -> str:
+        """Latency spikes, outages and price clamps (see :mod:`mktsim.shocks`)."""
+        now = self.ctx.env.now
+        if shock.kind == "latency":
+            self._latency.append((now, now + shock.duration, shock.delay))
+            return f"responses take {shock.delay:g} longer until {now + shock.duration:g}"
+        if shock.kind == "outage":
+            self._outages.append((now, now + shock.duration, 0.0))
+            return f"no postings until {now + shock.duration:g}"
+        if shock.kind == "clamp":
+            end = np.inf if shock.duration is None else now + shock.duration
+            self._clamps[self.ctx.goods.index(shock.good)] = (shock.price, end)
+            return f"price of {shock.good} held at {shock.price:g} until {end:g}"
+        raise InvalidParameter(f"walrasian does not support {shock.kind} shocks")
+
+    def _window(self, windows: list[tuple[float, float, float]]) -> float | None:
+        """End of the window containing now, if any."""
+        now = self.ctx.env.now
+        ends = [end for start, end, _ in windows if start <= now < end]
+        return max(ends) if ends else None
+
+    def _extra_delay(self) -> float:
+        now = self.ctx.env.now
+        return sum(d for start, end, d in self._latency if start <= now < end)
+
+    def _apply_clamps(self, p: Array) -> list[int]:
+        """Hold clamped prices (in numeraire) in ``p``; return the clamped goods."""
+        now, num = self.ctx.env.now, self.ctx.goods.numeraire_index
+        active = [j for j, (_, end) in self._clamps.items() if now < end]
+        for j in active:
+            p[j] = self._clamps[j][0] * p[num]
+        return active
 
     def _trade(self, p: Array, reports: dict[str, DemandReport]) -> None:
         slots = self.ctx.slots
