@@ -22,14 +22,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import simpy
 
 from mechanisms._book import OrderBook
 
-__all__ = ["make_stream", "simpy_timeouts_per_second"]
+__all__ = ["Timing", "make_stream", "run_single", "simpy_timeouts_per_second"]
 
 MID = 100_000  # ticks
 CANCEL_WINDOW = 1000  # cancels target one of the last this-many ids issued
@@ -87,15 +87,26 @@ def _bind(book: OrderBook, stream: Sequence[tuple[int, tuple[Any, ...]]]) -> lis
     return [(methods[op], args) for op, args in stream]
 
 
-def run_single(book: OrderBook, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> float:
-    """Feed the calls one by one through the single-order API; return elapsed seconds."""
-    t0 = time.perf_counter()
+class Timing(NamedTuple):
+    """Throughput of one timed run: per wall-clock second and per CPU second of this process
+    (the latter is steadier on a machine shared with other jobs)."""
+
+    wall: float
+    cpu: float
+
+
+def run_single(
+    calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]],
+) -> Timing:
+    """Feed the calls one by one through the single-order API; return operations per second."""
+    w0, c0 = time.perf_counter(), time.process_time()
     for f, args in calls:
         f(*args)
-    return time.perf_counter() - t0
+    w1, c1 = time.perf_counter(), time.process_time()
+    return Timing(len(calls) / (w1 - w0), len(calls) / (c1 - c0))
 
 
-def simpy_timeouts_per_second(n_events: int) -> float:
+def simpy_timeouts_per_second(n_events: int) -> Timing:
     """Bare SimPy throughput: one process yielding ``env.timeout(1)`` ``n_events`` times."""
 
     def proc(env: simpy.Environment) -> Any:
@@ -104,43 +115,72 @@ def simpy_timeouts_per_second(n_events: int) -> float:
 
     env = simpy.Environment()
     env.process(proc(env))
-    t0 = time.perf_counter()
+    w0, c0 = time.perf_counter(), time.process_time()
     env.run()
-    return n_events / (time.perf_counter() - t0)
+    w1, c1 = time.perf_counter(), time.process_time()
+    return Timing(n_events / (w1 - w0), n_events / (c1 - c0))
+
+
+def _outcomes(stream: Sequence[tuple[int, tuple[Any, ...]]]) -> dict[str, int]:
+    """Replay the stream untimed and count what happened."""
+    book = OrderBook("replay")
+    calls = _bind(book, stream)
+    n_fills = n_rejected_cancels = n_stp = 0
+    for (op, _), (f, args) in zip(stream, calls, strict=True):
+        r = f(*args)
+        n_fills += len(r.fills)
+        if op == CANCEL:
+            n_rejected_cancels += r.status == "rejected"
+        else:
+            n_stp += len(r.cancelled)
+    return {"fills": n_fills, "rejected cancels": n_rejected_cancels, "stp cancels": n_stp}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=1_000_000, help="operations (default 10**6)")
     parser.add_argument("--events", type=int, default=None, help="SimPy timeouts (default: ops)")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs; the best is shown")
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--levels", type=int, default=5, help="depth levels to print per side")
     args = parser.parse_args(argv)
     n_events = args.ops if args.events is None else args.events
 
     stream = make_stream(args.ops, np.random.default_rng(args.seed))
-    book = OrderBook("bench")
-    calls = _bind(book, stream)
-    elapsed = run_single(book, calls)
-    ops_s = args.ops / elapsed
-    simpy_s = simpy_timeouts_per_second(n_events)
+    book_runs, simpy_runs = [], []
+    for _ in range(args.repeat):  # interleaved, so both see the same machine load
+        book = OrderBook("bench")
+        calls = _bind(book, stream)
+        book_runs.append(run_single(calls))
+        del calls
+        simpy_runs.append(simpy_timeouts_per_second(n_events))
+    ops = Timing(max(t.wall for t in book_runs), max(t.cpu for t in book_runs))
+    sim = Timing(max(t.wall for t in simpy_runs), max(t.cpu for t in simpy_runs))
 
     counts = np.bincount([op for op, _ in stream], minlength=3)
-    depth = book.depth(args.levels)
-    n_bid_levels = len(book.depth(10**9).bids)
-    n_ask_levels = len(book.depth(10**9).asks)
+    outcomes = _outcomes(stream)
+    all_levels = book.depth(10**9)
+    n_levels = len(all_levels.bids) + len(all_levels.asks)
     n_bids, n_asks = len(book.orders("buy")), len(book.orders("sell"))
-    print(f"operations: {args.ops:,} (passive {counts[0]:,}, marketable {counts[1]:,}, "
-          f"cancel {counts[2]:,}), seed {args.seed}")
-    print(f"order book, single-order API: {ops_s:,.0f} ops/s ({elapsed:.2f} s)")
-    print(f"bare SimPy timeouts:          {simpy_s:,.0f} events/s ({n_events:,} events)")
-    print(f"ratio book ops / SimPy events: {ops_s / simpy_s:.2f}")
-    print(f"final book: {n_bids:,} bids on {n_bid_levels} levels, "
-          f"{n_asks:,} asks on {n_ask_levels} levels "
-          f"({(n_bids + n_asks) / max(n_bid_levels + n_ask_levels, 1):,.0f} orders per level); "
-          f"last trade {book.last_price}")
-    print("  bids (price, qty):", depth.bids)
-    print("  asks (price, qty):", depth.asks)
+    depth = book.depth(args.levels)
+    print(
+        f"operations: {args.ops:,} (passive {counts[PASSIVE]:,}, marketable "
+        f"{counts[MARKETABLE]:,}, cancel {counts[CANCEL]:,}), seed {args.seed}, "
+        f"best of {args.repeat}"
+    )
+    print(", ".join(f"{k} {v:,}" for k, v in outcomes.items()))
+    print(f"order book, single-order API: {ops.wall:>10,.0f} ops/s    ({ops.cpu:,.0f} per CPU s)")
+    print(f"bare SimPy env.timeout(1):    {sim.wall:>10,.0f} events/s ({sim.cpu:,.0f} per CPU s)")
+    print(
+        f"ratio book ops / SimPy events: {ops.wall / sim.wall:.2f} (CPU: {ops.cpu / sim.cpu:.2f})"
+    )
+    print(
+        f"final book: {n_bids:,} bids on {len(all_levels.bids)} levels, {n_asks:,} asks on "
+        f"{len(all_levels.asks)} levels ({(n_bids + n_asks) / max(n_levels, 1):,.0f} orders per "
+        f"level); last trade {book.last_price}"
+    )
+    print("  best bids (price, qty):", depth.bids)
+    print("  best asks (price, qty):", depth.asks)
 
 
 if __name__ == "__main__":

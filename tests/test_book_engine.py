@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mechanisms import _book
-from mechanisms._book import Cancelled, Fill, OrderBook, OrderInfo, Status
+from mechanisms._book import Cancelled, Fill, OrderBook, OrderInfo, Side, Status
 from mktsim.errors import InvalidParameter
 
 # ---------------------------------------------------------------------------- naive reference
@@ -178,6 +178,7 @@ def _depth_from(orders: list[tuple]) -> tuple[tuple[int, int], ...]:
 
 # ---------------------------------------------------------------------------- strategies
 
+
 def _mostly(good: list[Any], bad: list[Any]) -> st.SearchStrategy[Any]:
     """A value from ``good`` about 19 times in 20, otherwise one of ``bad`` (a single draw)."""
     reps = max(1, 19 * len(bad) // len(good))
@@ -251,6 +252,10 @@ def _run_stream(ops: list[tuple]) -> None:
         assert _outcome(res) == expected, op
         assert after[0] == ref.resting("buy") and after[1] == ref.resting("sell"), op
         assert book.last_price == ref.last
+        ref_by_id = {o.oid: (o.oid, o.owner, o.side, o.price, o.qty) for o in ref.orders}
+        for i in range(1, ref.next_id):  # lookup by id, including ids of orders now gone
+            info = book.order(i)
+            assert (None if info is None else tuple(info)) == ref_by_id.get(i)
 
         # Never crossed; quote and depth agree with the resting orders.
         bb, ba = book.best_bid, book.best_ask
@@ -356,14 +361,24 @@ def test_dense_valid_streams_match_naive_reference(ops: list[tuple]) -> None:
 # ---------------------------------------------------------------------------- examples
 
 
+def _id(r: _book.Result) -> int:
+    """The order id of a result that is not a rejection."""
+    assert r.order_id is not None, r.reason
+    return r.order_id
+
+
 def test_price_then_time_priority_and_maker_price() -> None:
     book = OrderBook()
-    a = book.limit(1, "sell", 5, 101).order_id
-    b = book.limit(2, "sell", 5, 101).order_id
-    c = book.limit(3, "sell", 5, 100).order_id
+    a = _id(book.limit(1, "sell", 5, 101))
+    b = _id(book.limit(2, "sell", 5, 101))
+    c = _id(book.limit(3, "sell", 5, 100))
     r = book.limit(4, "buy", 12, 105)
     assert r.status is Status.FILLED
-    assert [(f.maker_id, f.price, f.qty) for f in r.fills] == [(c, 100, 5), (a, 101, 5), (b, 101, 2)]
+    assert [(f.maker_id, f.price, f.qty) for f in r.fills] == [
+        (c, 100, 5),
+        (a, 101, 5),
+        (b, 101, 2),
+    ]
     assert r.fills[-1].maker_left == 3
     assert book.best_ask == 101 and book.best_bid is None and book.last_price == 101
     assert book.orders("sell") == [OrderInfo(b, 2, "sell", 101, 3)]
@@ -371,8 +386,8 @@ def test_price_then_time_priority_and_maker_price() -> None:
 
 def test_partial_fill_rests_remainder_and_keeps_maker_priority() -> None:
     book = OrderBook()
-    m1 = book.limit(1, "buy", 10, 50).order_id
-    m2 = book.limit(2, "buy", 10, 50).order_id
+    m1 = _id(book.limit(1, "buy", 10, 50))
+    m2 = _id(book.limit(2, "buy", 10, 50))
     r = book.limit(3, "sell", 4, 50)
     assert r.status is Status.FILLED and r.fills[0].maker_id == m1 and r.fills[0].maker_left == 6
     r = book.limit(3, "sell", 20, 49)
@@ -388,7 +403,7 @@ def test_ioc_fills_up_to_limit_and_cancels_the_rest() -> None:
     r = book.ioc(2, "buy", 5, 11)
     assert r.status is Status.PARTIAL and r.resting == 0
     assert [(f.price, f.qty) for f in r.fills] == [(10, 3)]
-    assert r.cancelled == (Cancelled(r.order_id, 2, "buy", 11, 2),)
+    assert r.cancelled == (Cancelled(_id(r), 2, "buy", 11, 2),)
     assert book.best_bid is None and book.depth().asks == ((12, 3),)
     r = book.ioc(2, "buy", 5, 11)
     assert r.status is Status.CANCELLED and not r.fills and r.cancelled[0].qty == 5
@@ -419,9 +434,9 @@ def test_market_order_walks_the_book() -> None:
 
 def test_self_trade_prevention_cancels_resting_and_continues() -> None:
     book = OrderBook()
-    own = book.limit(1, "sell", 4, 10).order_id
-    other = book.limit(2, "sell", 4, 10).order_id
-    behind = book.limit(1, "sell", 4, 11).order_id
+    own = _id(book.limit(1, "sell", 4, 10))
+    other = _id(book.limit(2, "sell", 4, 10))
+    behind = _id(book.limit(1, "sell", 4, 11))
     r = book.limit(1, "buy", 3, 11)
     assert r.cancelled == (Cancelled(own, 1, "sell", 10, 4),)
     assert [(f.maker_id, f.qty) for f in r.fills] == [(other, 3)]
@@ -431,8 +446,12 @@ def test_self_trade_prevention_cancels_resting_and_continues() -> None:
 
 def test_only_the_owner_may_cancel_or_modify() -> None:
     book = OrderBook()
-    oid = book.limit(1, "buy", 5, 10).order_id
-    for r in (book.cancel(2, oid), book.modify(2, oid, new_qty=1), book.modify(2, oid, new_price=9)):
+    oid = _id(book.limit(1, "buy", 5, 10))
+    for r in (
+        book.cancel(2, oid),
+        book.modify(2, oid, new_qty=1),
+        book.modify(2, oid, new_price=9),
+    ):
         assert r.status is Status.REJECTED and "another owner" in r.reason
     assert book.order(oid) == OrderInfo(oid, 1, "buy", 10, 5)
     r = book.cancel(1, oid)
@@ -442,8 +461,8 @@ def test_only_the_owner_may_cancel_or_modify() -> None:
 
 def test_modify_priority_rules() -> None:
     book = OrderBook()
-    a = book.limit(1, "sell", 5, 10).order_id
-    b = book.limit(2, "sell", 5, 10).order_id
+    a = _id(book.limit(1, "sell", 5, 10))
+    b = _id(book.limit(2, "sell", 5, 10))
     r = book.modify(1, a, new_qty=3)  # cut: keeps priority
     assert r.status is Status.ACCEPTED and r.cancelled == (Cancelled(a, 1, "sell", 10, 2),)
     assert [o.order_id for o in book.orders("sell")] == [a, b]
@@ -459,14 +478,24 @@ def test_modify_priority_rules() -> None:
 
 def test_modify_across_the_spread_trades_as_taker_under_the_same_id() -> None:
     book = OrderBook()
-    bid = book.limit(1, "buy", 5, 10).order_id
-    ask = book.limit(2, "sell", 3, 12).order_id
+    bid = _id(book.limit(1, "buy", 5, 10))
+    ask = _id(book.limit(2, "sell", 3, 12))
     r = book.modify(1, bid, new_price=13)
     assert r.order_id == bid and r.status is Status.PARTIAL and r.resting == 2
     assert r.fills == (Fill(12, 3, ask, 2, bid, 1, "buy", 0),)
     assert book.order(bid) == OrderInfo(bid, 1, "buy", 13, 2)
     assert book.cancel(1, bid).cancelled == (Cancelled(bid, 1, "buy", 13, 2),)
     assert len(book) == 0
+
+
+def test_reentered_order_leaves_no_trace_once_filled() -> None:
+    book = OrderBook()
+    a = _id(book.limit(1, "sell", 2, 10))
+    book.modify(1, a, new_price=11)  # re-entered under the same id
+    assert book.limit(2, "buy", 2, 11).fills[0].maker_id == a
+    assert book.order(a) is None and len(book) == 0
+    for r in (book.cancel(1, a), book.modify(1, a, new_qty=1)):
+        assert r.status is Status.REJECTED and "no longer resting" in r.reason
 
 
 @pytest.mark.parametrize(
@@ -516,22 +545,27 @@ def test_bad_input_is_rejected_as_data(call: Any) -> None:
 
 def test_numpy_integers_are_accepted() -> None:
     book = OrderBook()
-    r = book.limit(np.int64(1), "sell", np.int32(4), np.int64(10))
-    assert r.status is Status.ACCEPTED and type(book.order(r.order_id).price) is int
-    r = book.limit(2, "buy", np.uint8(4), 10)
+    one: Any = np.int64(1)
+    four: Any = np.int32(4)
+    ten: Any = np.int64(10)
+    r = book.limit(one, "sell", four, ten)
+    info = book.order(_id(r))
+    assert r.status is Status.ACCEPTED and info is not None and type(info.price) is int
+    r = book.limit(2, "buy", np.uint8(4), 10)  # type: ignore[arg-type]
     assert r.status is Status.FILLED and r.fills[0].qty == 4
 
 
 def test_depth_aggregates_levels_best_first() -> None:
     book = OrderBook()
-    for owner, side, qty, price in [
+    orders: list[tuple[int, Side, int, int]] = [
         (1, "buy", 2, 9),
         (2, "buy", 3, 9),
         (1, "buy", 1, 8),
         (1, "sell", 4, 12),
         (2, "sell", 1, 11),
         (3, "buy", 5, 7),
-    ]:
+    ]
+    for owner, side, qty, price in orders:
         book.limit(owner, side, qty, price)
     assert book.depth(2) == (((9, 5), (8, 1)), ((11, 1), (12, 4)))
     assert book.depth().bids == ((9, 5), (8, 1), (7, 5))
@@ -543,11 +577,13 @@ def test_deep_queue_with_many_cancels_keeps_time_order() -> None:
     # Enough cancels in one level to trigger queue compaction at the default threshold.
     rng = np.random.default_rng(7)
     book = OrderBook()
-    ids = [book.limit(int(rng.integers(0, 5)), "sell", 1, 100).order_id for _ in range(300)]
+    ids = [_id(book.limit(int(rng.integers(0, 5)), "sell", 1, 100)) for _ in range(300)]
     gone = set(rng.choice(ids, size=220, replace=False).tolist())
     for oid in ids:
+        info = book.order(oid)
+        assert info is not None
         if oid in gone:
-            assert book.cancel(book.order(oid).owner, oid).status is Status.CANCELLED
+            assert book.cancel(info.owner, oid).status is Status.CANCELLED
     survivors = [oid for oid in ids if oid not in gone]
     r = book.market(99, "buy", 1000)
     assert [f.maker_id for f in r.fills] == survivors
