@@ -277,9 +277,14 @@ class WalrasianAuctioneer:
                 per_agent = pop.demand(p, x) - x
                 report = DemandReport(slot.name, posting.round, per_agent.sum(axis=0), per_agent)
             else:
-                report = DemandReport(
-                    slot.name, posting.round, pop.aggregate_demand(p, x) - x_total
-                )
+                demand = pop.aggregate_demand(p, x)
+                if bias is not None:  # the misreport moves prices; settlement stays truthful
+                    # ... and stays within the budget (Walras' law), the difference in money
+                    num = self.ctx.goods.numeraire_index
+                    biased = bias * demand
+                    biased[num] += (p @ demand - p @ biased) / p[num]
+                    demand = biased
+                report = DemandReport(slot.name, posting.round, demand - x_total)
             yield self.submit(report, slot)
 
     def _post(self, prices: Array, settle: bool) -> simpy.Event:

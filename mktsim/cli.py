@@ -73,6 +73,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--until", type=float, help="simulation horizon (default: the scenario's)")
     run.add_argument("--out", type=Path, help="output folder (default reports/runs/<name>)")
     run.add_argument(
+        "--shock",
+        action="append",
+        default=[],
+        metavar="KIND:KEY=VALUE,...",
+        help="a shock, repeatable, e.g. endowment:time=50,good=good1,factor=0.5 "
+        "(kinds: endowment, latency, outage, clamp, liquidity)",
+    )
+    run.add_argument(
+        "--counterfactual",
+        action="store_true",
+        help="also run without the shocks (and with --adversary populations truthful), "
+        "same seed, and report the deviation",
+    )
+    run.add_argument(
+        "--adversary",
+        action="append",
+        default=[],
+        metavar="POPULATION",
+        help="a population whose behaviour is adversarial: truthful in the baseline",
+    )
+    run.add_argument(
         "--no-report",
         action="store_true",
         help="skip the HTML/Markdown convergence report (report.html, report.md)",
@@ -95,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from mktsim.run import simulate
     from mktsim.scenario import build_scenario, load_module
+    from mktsim.shocks import parse_shock
 
     params = parse_assignments(args.set, "--set")
     options = parse_assignments(args.option, "--option")
@@ -104,7 +126,17 @@ def _run(args: argparse.Namespace) -> int:
     if "seed" in inspect.signature(module.build).parameters and "seed" not in params:
         params["seed"] = args.seed
     scenario = build_scenario(args.scenario, **params)
-    run = simulate(scenario, mechanism=args.mechanism, seed=args.seed, until=args.until, **options)
+    shocks = [parse_shock(text) for text in args.shock] or None
+    if args.counterfactual:
+        return _counterfactual(args, scenario, shocks, options)
+    run = simulate(
+        scenario,
+        mechanism=args.mechanism,
+        seed=args.seed,
+        until=args.until,
+        shocks=shocks,
+        **options,
+    )
     s = run.summary
     out = args.out or Path("reports") / "runs" / f"{scenario.name}_{s['mechanism']}_seed{args.seed}"
     run.save(out)
@@ -127,7 +159,48 @@ def _run(args: argparse.Namespace) -> int:
         f"  time to tolerance {s['price_tolerance']:g}: {s['time_to_tolerance']}; "
         f"cycle detected: {s['cycle_detected']}; conservation ok: {s['conservation_ok']}"
     )
+    for shock in s.get("shocks", []):
+        if "recovery_time" in shock:
+            print(
+                f"  {shock['kind']} shock at {shock['time']:g}: recovered to the new equilibrium "
+                f"after {shock['recovery_time']}"
+            )
     print(f"  written to {out}" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
+    return 0
+
+
+def _counterfactual(
+    args: argparse.Namespace, scenario: Any, shocks: Any, options: dict[str, Any]
+) -> int:
+    from mktsim.counterfactual import counterfactual
+
+    pair = counterfactual(
+        scenario,
+        shocks=shocks,
+        honest=args.adversary,
+        mechanism=args.mechanism,
+        seed=args.seed,
+        until=args.until,
+        **options,
+    )
+    s = pair.summary
+    out = args.out or Path("reports") / "runs" / f"{scenario.name}_{s['mechanism']}_counterfactual"
+    pair.save(out)
+    if not args.no_report:
+        from mktsim.report import write_report
+
+        write_report([out / "baseline", out / "treated"], out)
+    print(
+        f"{scenario.name} under {s['mechanism']}: counterfactual of {len(s['shocks'])} shock(s), "
+        f"{len(s['adversaries'])} adversary population(s)"
+    )
+    print(f"  peak price deviation from the baseline: {s['peak_price_deviation']}")
+    for row in s["recovery"]:
+        if "recovery_time" in row:
+            print(f"  {row['kind']} at {row['time']:g}: recovery time {row['recovery_time']}")
+    for pop, change in s["welfare_change"].items():
+        print(f"  {pop}: welfare change (money metric) {change['money_metric_change']:+.6g}")
+    print(f"  written to {out}")
     return 0
 
 

@@ -254,8 +254,6 @@ def simulate(
     )
     planned = tuple(scenario.shocks if shocks is None else shocks)
     check_supported(planned, mech, scenario.goods, [s.name for s in slots])
-    mech.attach(ctx)
-    _record_holdings(ledger, recorder, slots, env.now)
     shocked: list[tuple[float, str, Equilibrium]] = []
 
     def after_shock() -> None:
@@ -268,8 +266,10 @@ def simulate(
                 (env.now, "economy", equilibrium(now_scenario.with_endowments(holdings)))
             )
 
-    if planned:
+    if planned:  # started first, so a shock due at time t acts before the market does at t
         env.process(schedule(ctx, mech, planned, after_shock))
+    mech.attach(ctx)
+    _record_holdings(ledger, recorder, slots, env.now)
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()

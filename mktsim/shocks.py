@@ -217,7 +217,7 @@ def schedule(
     """SimPy process applying shocks in time order (ties in declaration order)."""
     env = ctx.env
     ordered = sorted(shocks, key=lambda s: s.time)
-    ctx.pending_shocks.extend(ordered)
+    ctx.pending_shocks.extend(ordered)  # before the market's first step: it reads them
     for item in ordered:
         shock: Any = item
         if shock.time > env.now:
