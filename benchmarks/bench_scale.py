@@ -11,9 +11,9 @@ Run from the repository root::
 * Memory per agent: peak resident memory of a fresh process that builds a Cobb-Douglas economy of
   n agents x 5 goods and runs tatonnement (summary recording) to convergence, minus the same for a
   tiny economy, divided by n.
-* Peak memory against event count: a fresh process settles N trades streamed to Parquet in chunks
-  (``simulate(..., stream_to=...)``'s recorder); its peak resident memory should stay flat as N grows
-  (the target: under 1 GiB at 10^7 events).
+* Peak memory against event count: a fresh process settles N trades streamed to Parquet in
+  chunks (the recorder of ``simulate(..., stream_to=...)``); its peak resident memory should stay
+  flat as N grows (the target: under 1 GiB at 10^7 events).
 """
 
 from __future__ import annotations
@@ -48,19 +48,26 @@ with tempfile.TemporaryDirectory() as spool:
 """
 
 _AGENTS = """
-import resource, sys, mktsim
+import resource, sys, time, mktsim
 n = int(sys.argv[1])
+t = time.perf_counter()
 s = mktsim.build_scenario("cobb_douglas", n_agents=n, n_goods=5)
 run = mktsim.simulate(s, record="summary", until=2000)
-assert run.summary["converged"]
+assert run.summary["converged"] and run.summary["price_error"] < 1e-6
+print(time.perf_counter() - t, run.summary["rounds"])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
+def _run(script: str, arg: int) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(arg)], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip().splitlines()
+
+
 def _peak_mib(script: str, arg: int) -> float:
-    out = subprocess.run([sys.executable, "-c", script, str(arg)], capture_output=True,
-                         text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(_run(script, arg)[-1])
 
 
 def simpy_events_per_second(n: int = 200_000) -> float:
@@ -104,15 +111,22 @@ def main(argv: list[str] | None = None) -> None:
 
     bare, settled = simpy_events_per_second(), ledger_events_per_second()
     print("engine overhead per event")
-    print(f"  bare SimPy timeouts/s {bare:,.0f}; with a ledger settlement {settled:,.0f}/s; "
-          f"cost ratio {bare / settled:.2f}x")
+    print(
+        f"  bare SimPy timeouts/s {bare:,.0f}; with a ledger settlement {settled:,.0f}/s; "
+        f"cost ratio {bare / settled:.2f}x"
+    )
 
-    print("memory per agent (Cobb-Douglas, 5 goods, tatonnement to convergence)")
+    print("memory per agent and wall time (Cobb-Douglas, 5 goods, tatonnement to convergence)")
     base = _peak_mib(_AGENTS, 10)
     for n in [10**4, 10**5] if args.quick else [10**4, 10**5, 10**6]:
-        peak = _peak_mib(_AGENTS, n)
-        print(f"  {n:>9,} agents: peak {peak:8.1f} MiB, {1024**2 * (peak - base) / n:8.0f} "
-              "bytes/agent above a 10-agent run")
+        lines = _run(_AGENTS, n)
+        wall, rounds = lines[-2].split()
+        peak = float(lines[-1])
+        print(
+            f"  {n:>9,} agents: converged in {int(rounds)} rounds, {float(wall):6.1f} s "
+            f"(with building the economy); peak {peak:8.1f} MiB, "
+            f"{1024**2 * (peak - base) / n:6.0f} bytes/agent above a 10-agent run"
+        )
 
     print("peak memory against recorded events (trades streamed to Parquet)")
     for n in [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]:

@@ -61,8 +61,13 @@ def measure(n_agents: int, n_goods: int) -> dict[str, float]:
     rounds = 40 if n_agents <= 10**5 else 12
     per_round = round_cost(scenario, rounds // 4, rounds)
     base = baseline_cost(scenario)
-    return {"agents": n_agents, "goods": n_goods, "round_s": per_round, "numpy_eval_s": base,
-            "ratio": per_round / base}
+    return {
+        "agents": n_agents,
+        "goods": n_goods,
+        "round_s": per_round,
+        "numpy_eval_s": base,
+        "ratio": per_round / base,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = [measure(n, 5) for n in agents]
     rows += [measure(10**4 if args.quick else 10**5, g) for g in goods if g != 5]
     for r in rows:
-        print(f"{r['agents']:>9} {r['goods']:>5} {1e3 * r['round_s']:>10.3f} "
-              f"{1e3 * r['numpy_eval_s']:>10.3f} {r['ratio']:>7.2f}")
+        print(
+            f"{r['agents']:>9} {r['goods']:>5} {1e3 * r['round_s']:>10.3f} "
+            f"{1e3 * r['numpy_eval_s']:>10.3f} {r['ratio']:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

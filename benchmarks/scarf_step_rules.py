@@ -26,9 +26,16 @@ def table(until: float) -> list[dict[str, object]]:
     for method in rule_names():
         for step in STEPS:
             s = mktsim.simulate(scenario, method=method, step=step, until=until).summary
-            rows.append({"method": method, "step": step, "converged": s["converged"],
-                         "rounds": s["rounds"], "price_error": s["price_error"],
-                         "cycle": s["cycle_detected"]})
+            rows.append(
+                {
+                    "method": method,
+                    "step": step,
+                    "converged": s["converged"],
+                    "rounds": s["rounds"],
+                    "price_error": s["price_error"],
+                    "cycle": s["cycle_detected"],
+                }
+            )
     return rows
 
 
@@ -40,8 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| method | step | converged | rounds | final price error | cycle detected |")
     print("|---|---|---|---|---|---|")
     for r in table(args.until):
-        print(f"| {r['method']} | {r['step']} | {r['converged']} | {r['rounds']} | "
-              f"{r['price_error']:.2e} | {r['cycle']} |")
+        print(
+            f"| {r['method']} | {r['step']} | {r['converged']} | {r['rounds']} | "
+            f"{r['price_error']:.2e} | {r['cycle']} |"
+        )
 
 
 if __name__ == "__main__":
