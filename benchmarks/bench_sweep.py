@@ -5,9 +5,9 @@ Run from the repository root::
     python -m benchmarks.bench_sweep [--runs 48]
 
 A grid of small ``cobb_douglas`` economies (20 agents, 2 or 3 goods, four step rules, seeds) is
-swept with 1 worker (in process) and with 2 pool workers into fresh folders; the ratio is runs/s over the
-1-worker figure measured in the same run. Pool start-up (spawned interpreters importing numpy,
-pandas and scipy) is included, as a user would see it.
+swept with 1 worker (in process) and with 2 pool workers into fresh folders; the ratio is runs/s
+over the 1-worker figure measured in the same run. Pool start-up (spawned interpreters importing
+numpy, pandas and scipy) is included, as a user would see it.
 """
 
 from __future__ import annotations
