@@ -92,14 +92,17 @@ def check_mechanism(
 
     Args:
         mechanism: registered name, ``module:Class`` or class.
-        scenario: economy to run (default :func:`small_economy`).
+        scenario: economy to run (default: the mechanism's ``example_scenario()`` if it has
+            one, e.g. a prediction market for an LMSR maker, else :func:`small_economy`).
         until: horizon of each run.
         seed: seed used for both runs.
         **options: mechanism options.
     """
     cls = resolve(mechanism)
     _check_declarations(cls)
-    scenario = scenario or small_economy()
+    if scenario is None:  # a mechanism for a special kind of economy offers its own example
+        example = getattr(cls, "example_scenario", None)
+        scenario = example() if callable(example) else small_economy()
     first = simulate(scenario, cls, seed=seed, until=until, **options)
     _check_run(first)
     second = simulate(scenario, cls, seed=seed, until=until, **options)
