@@ -8,7 +8,8 @@ with ``g = 1 − f`` a trader paying ``d`` into the reserve ``r_in`` receives
 
 from ``r_out``, so that ``(r_in + g·d)(r_out − out) = r_in·r_out``: the product of the reserves
 after the trade, ``(r_in + d)(r_out − out)``, equals ``k`` without a fee and grows with one.
-After a trade the pool buys the good at ``g·y/x`` (its bid) and sells it at ``y/(g·x)`` (its ask).
+For an infinitesimal trade the pool buys the good at ``g·y/x`` (its bid) and sells it at
+``y/(g·x)`` (its ask).
 
 Two layers:
 
@@ -22,7 +23,8 @@ for every good), so prices are ratios of base units and need no conversion. The 
 out more, nor takes in less, than the closed form: an output is rounded *down* and a required
 input *up*, both computed exactly in integers with the fee taken at the exact binary value of the
 float ``fee``. Hence ``x·y`` never decreases, even without a fee; the rounding gain to the pool is
-below one base unit of the output per swap. A swap that would leave a reserve empty, or whose
+below one base unit per swap (of the output for an exact-input swap, of the input for an
+exact-output one). A swap that would leave a reserve empty, or whose
 output rounds to nothing, is refused with a reason, never raised.
 """
 
@@ -115,7 +117,8 @@ def swap_out(r_in: float, r_out: float, dx: float, fee: float = 0.0) -> float:
         fee: fee rate taken from the input, in [0, 1).
 
     Returns:
-        The amount received (units of the output), always < r_out.
+        The amount received (units of the output), < r_out (up to float rounding when
+        dx is many orders of magnitude above r_in).
     """
     r_in, r_out = _positive(r_in, "r_in"), _positive(r_out, "r_out")
     dx, g = _nonnegative(dx, "dx"), 1.0 - _fee(fee)
@@ -257,6 +260,8 @@ class SwapResult:
 @frozen
 class Pool:
     """A constant-product pool with reserves in integer base units.
+
+    Swaps return a new pool and leave this one as it was, so a swap doubles as its own quote.
 
     Attributes:
         x: good reserve (base units), >= 1.

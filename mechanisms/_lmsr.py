@@ -19,15 +19,16 @@ more neither overflows nor loses the price of an outcome far behind. ``trade_cos
 at a large ``q`` keeps full relative precision.
 
 Base units and rounding: the ledger holds money and shares as integers, ``scale`` base units per
-unit (pass ``mktsim.goods.BASE_UNITS``). The maker is never to pay more, nor collect less, than
-the closed form: ``charge_units`` rounds the money a trader pays *up* (for a sale, where the cost
-is negative, that rounds the maker's payment down; float noise of a few ulps around a whole base
-unit is not rounded up), and ``budget_order_units`` rounds the shares a
-budget buys *down* and then checks that the charge fits the budget. A share quantity that moves a
-price (``shares_to_price``) should be rounded toward zero so the target is not overshot; the
-charge for it is then taken with ``charge_units``. The costs here are float64, accurate to a few
-ulps, so a charge can fall short of the exact real cost by less than one base unit whenever
-``|cost| * scale < 2**52`` (about 4.5e6 numeraire units at 10**9 base units per unit).
+unit (pass ``mktsim.goods.BASE_UNITS``). Rounding favours the maker: ``charge_units`` rounds the
+money a trader pays *up* (for a sale, where the cost is negative, that rounds the maker's payment
+down), except that a cost within 8 ulps of a whole number of base units is taken as that number,
+since the float cost is no more accurate than that. ``budget_order_units`` rounds the shares a
+budget buys *down* and guarantees that the charge fits the budget. A share quantity that moves a
+price (``shares_to_price``) should be rounded toward zero, so the target is not overshot, and
+charged with ``charge_units``. Costs are float64, so a charge can fall short of the exact
+real-number cost by float error only: under one base unit while ``|cost| * scale < 2**49``
+(about 5.6e5 numeraire units at 10**9 base units per unit); beyond that float64 cannot resolve
+single base units at all.
 """
 
 from __future__ import annotations
