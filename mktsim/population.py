@@ -38,11 +38,20 @@ class Population(Protocol):
     Walrasian auctioneer asks for; kinds without one make the auctioneer refuse them by name.
     """
 
-    name: str
-    endowment: NDArray[np.float64]
-    behaviour: str | None
-    behaviour_options: Mapping[str, Any]
-    delay: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def endowment(self) -> NDArray[np.float64]: ...
+
+    @property
+    def behaviour(self) -> str | None: ...
+
+    @property
+    def behaviour_options(self) -> Mapping[str, Any]: ...
+
+    @property
+    def delay(self) -> float: ...
 
     @property
     def size(self) -> int: ...
@@ -56,6 +65,10 @@ def check_name(_: object, __: object, value: str) -> None:
         raise InvalidParameter(
             f"population name(={value!r}) must be a non-empty string without ':'"
         )
+
+
+def _options(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
 
 
 def check_delay(_: object, __: object, value: float) -> None:
@@ -81,7 +94,7 @@ class Consumers:
     utility: Utility = field()
     endowment: NDArray[np.float64] = field(converter=lambda v: as_matrix(v, "endowment"))
     behaviour: str | None = None
-    behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
+    behaviour_options: Mapping[str, Any] = field(factory=dict, converter=_options)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 
     def __attrs_post_init__(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mktsim import CobbDouglas, Consumers, Scenario
@@ -17,7 +19,7 @@ def build(factor: float = 1.5, n_agents: int = 100, seed: int = 5) -> Scenario:
     if not np.isfinite(factor) or factor < 0:
         raise InvalidParameter(f"factor(={factor}) must be >= 0 and finite")
     base = cobb_douglas.build(n_agents=n_agents, n_goods=3, seed=seed)
-    pop = base.populations[0]
+    pop: Any = base.populations[0]  # a Consumers population
     big = np.arange(n_agents) < max(1, n_agents // 10)
     manipulator = Consumers(
         "manipulator",
