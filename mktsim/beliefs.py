@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 from mktsim.equilibrium import Equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import Goods
-from mktsim.population import Population, check_delay, check_name
+from mktsim.population import check_delay, check_name
 from mktsim.scenario import Scenario
 from mktsim.utility import as_matrix
 
@@ -225,9 +225,7 @@ class BeliefTraders:
 
     def reservation_prices(self, holdings: Array) -> Array:
         """``float64[n, k]``: π_s u'(w_s) / Σ_t π_t u'(w_t) at holdings ``[n, 1 + k]``."""
-        mu = self.beliefs * marginal_utility(
-            self.state_wealth(holdings), self.risk, self.aversion
-        )
+        mu = self.beliefs * marginal_utility(self.state_wealth(holdings), self.risk, self.aversion)
         return mu / mu.sum(axis=1, keepdims=True)
 
     def expected_utility(self, holdings: Array) -> Array:
@@ -348,7 +346,9 @@ def prediction_reference(
         message += f" (a benchmark: the traders' risk attitudes are {', '.join(risks)})"
     extra: dict[str, Any] = {"wealth": wealth, "risk": risks}
     if true_probabilities is not None:
-        extra["true_probabilities"] = dict(zip(outcomes, map(float, true_probabilities), strict=True))
+        extra["true_probabilities"] = dict(
+            zip(outcomes, map(float, true_probabilities), strict=True)
+        )
     return Equilibrium(
         "unique" if risks == ["log"] else "found",
         goods.as_dict(price_vector),
@@ -404,8 +404,8 @@ def prediction_metrics(run: Any) -> dict[str, Any]:
 
 
 def prediction_market(
-    populations: Sequence[Population],
-    true_probabilities: Sequence[float],
+    populations: Sequence[Any],
+    true_probabilities: ArrayLike,
     *,
     outcomes: Sequence[str] | None = None,
     name: str = "prediction_market",
@@ -419,8 +419,8 @@ def prediction_market(
     """A prediction-market scenario: goods = money + one share good per outcome.
 
     Args:
-        populations: the traders (usually :class:`BeliefTraders`; any population whose
-            endowment has columns money + one per outcome).
+        populations: the traders (:class:`~mktsim.population.Population` values, usually
+            :class:`BeliefTraders`, whose endowments have columns money + one per outcome).
         true_probabilities: ``float[k]`` the event's true outcome probabilities (sum to 1);
             the market maker draws the outcome from them with the run seed.
         outcomes: share-good names (default :func:`outcome_names`).
@@ -442,9 +442,7 @@ def prediction_market(
             f"true_probabilities must list at least 2 probabilities; got shape {truth.shape}"
         )
     if not np.isfinite(truth).all() or (truth < 0).any() or abs(truth.sum() - 1) > 1e-9:
-        raise InvalidParameter(
-            f"true_probabilities(={truth.tolist()}) must be >= 0 and sum to 1"
-        )
+        raise InvalidParameter(f"true_probabilities(={truth.tolist()}) must be >= 0 and sum to 1")
     names = list(outcomes) if outcomes is not None else outcome_names(truth.size)
     if len(names) != truth.size:
         raise InvalidParameter(

@@ -1,0 +1,359 @@
+"""Constant-product pools, one per good against the numeraire (registered as ``cpmm``).
+
+Each non-numeraire good j gets a pool holding reserves x_j of the good and y_j of money, in its
+own ledger account funded from outside the economy when the market opens (counted as created,
+so conservation still balances). Liquidity is set by options: by default each pool holds
+``depth`` times the economy's total endowment of its good, priced at ``initial_prices`` (default
+1); ``reserves`` gives them explicitly. A swap pays ``d`` into one reserve and takes
+``r_out·g·d / (r_in + g·d)`` out of the other (fee f, g = 1 − f, kept by the pool), in exact
+integer arithmetic rounded in the pool's favour (kernel: :mod:`mechanisms._cpmm`), so x·y never
+decreases. A swap the pool cannot fill (an output not below its reserve, an output rounding to
+nothing) or the trader cannot pay for is refused with a reason, never raised.
+
+Traders arrive as Poisson processes (per agent ``rate``) and act through
+:meth:`ConstantProductMarket.submit` with :class:`SwapOrder`. Consumers (``mrs``, the default)
+swap up to where their marginal rate of substitution equals the pool's marginal price. The market
+stops early when no swap has filled for ``quiet`` time units (``converged`` is then True: nobody
+finds a trade worth making). Pools trade only against the numeraire, so cross-rates between goods
+are consistent by construction and need no arbitrage.
+
+Tables: ``prices`` (money = 1 and every pool's spot price y/x after every ``record_every``-th
+swap; ``round`` counts swaps) and ``pools`` (the opening reserves, then one row per swap: side,
+amounts and reserves in base units).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Generator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import simpy
+from attrs import frozen
+
+from mechanisms._amm_base import FILLED, Receipt, rejected
+from mechanisms._amm_orders import SwapOrder
+from mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
+from mechanisms._cpmm import Pool, SwapSide
+from mktsim.errors import ConservationError, InvalidParameter, UnknownName
+from mktsim.goods import BASE_UNITS
+from mktsim.mechanism import MarketContext, Option, parse_options, positive_float
+from mktsim.recorder import Column
+
+__all__ = ["POOL_TABLE", "CPMMQuote", "ConstantProductMarket", "PoolState", "SwapOrder", "SwapSide"]
+
+#: Schema of the ``pools`` table (opening reserves, then one row per filled swap).
+POOL_TABLE: dict[str, Column] = {
+    "time": Column("float64", doc="simulation time"),
+    "trade_id": Column("int64", doc="ledger trade id (0 for the opening row)"),
+    "agent": Column("int64", doc="trader's ledger row (-1 for the opening row)"),
+    "good": Column("category", "goods", "the pool's good"),
+    "side": Column("object", doc="buy (money in, good out) | sell (good in, money out) | open"),
+    "amount_in": Column("int64", doc="base units paid into the pool"),
+    "amount_out": Column("int64", doc="base units paid out of the pool"),
+    "x": Column("int64", doc="good reserve after the swap, base units"),
+    "y": Column("int64", doc="money reserve after the swap, base units"),
+    "price": Column("float64", doc="spot price y/x after the swap"),
+}
+
+
+@frozen
+class PoolState:
+    """One pool as quoted: reserves in units, fee, spot price and marginal bid/ask."""
+
+    x: float
+    y: float
+    fee: float
+    price: float
+    bid: float
+    ask: float
+
+
+@frozen
+class CPMMQuote:
+    """What the pools show: good name -> :class:`PoolState`."""
+
+    pools: dict[str, PoolState]
+
+
+def _fee(value: Any) -> float:
+    f = float(value)
+    if not (math.isfinite(f) and 0.0 <= f < 1.0):
+        raise ValueError("must be in [0, 1)")
+    return f
+
+
+def _optional_mapping(value: Any) -> Any:
+    if value in (None, "", "none"):
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("must map good names to values")
+    return dict(value)
+
+
+def _quiet(value: Any) -> float | None:
+    if value in (None, "", "none", "never"):
+        return None
+    return positive_float(value)
+
+
+def _record_every(value: Any) -> int:
+    n = int(value)
+    if n < 1:
+        raise ValueError("must be >= 1")
+    return n
+
+
+class ConstantProductMarket:
+    """Constant-product pools against the numeraire; see the module docstring."""
+
+    name: ClassVar[str] = "cpmm"
+    description: ClassVar[str] = (
+        "constant-product pools (x·y = k) per good against the numeraire, fee kept by the pool; "
+        "consumers swap to where their MRS equals the pool price"
+    )
+    behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    options: ClassVar[Mapping[str, Option]] = {
+        "fee": Option(0.003, "fee rate taken from every input, in [0, 1)", _fee),
+        "depth": Option(
+            0.1,
+            "each pool's good reserve as a fraction of the economy's total endowment of it",
+            positive_float,
+        ),
+        "initial_prices": Option(
+            None, "good -> the pools' opening price (default 1)", _optional_mapping
+        ),
+        "reserves": Option(
+            None,
+            "good -> [good reserve, money reserve] in units (overrides depth/initial_prices)",
+            _optional_mapping,
+        ),
+        "quiet": Option(
+            10.0, "stop when no swap has filled for this long ('never': run to the horizon)", _quiet
+        ),
+        "record_every": Option(1, "record prices after every k-th swap", _record_every),
+    }
+
+    def __init__(self, **options: Any) -> None:
+        self.opts = parse_options(self.name, self.options, options)
+        self.fee: float = self.opts["fee"]
+        self.swaps = 0
+        self.rejections: Counter[str] = Counter()
+        self.converged = False
+        self._last_fill = 0.0
+
+    # ---- set-up -----------------------------------------------------------------------------
+    def attach(self, ctx: MarketContext) -> None:
+        self.ctx = ctx
+        goods, ledger = ctx.goods, ctx.ledger
+        self._num = goods.numeraire_index
+        self._n_agents = ctx.scenario.n_agents
+        behaviours = [self._behaviour_of(slot.population) for slot in ctx.slots]
+        totals = ledger.totals()
+        prices = self._named(self.opts["initial_prices"], "initial_prices")
+        reserves = self._named(self.opts["reserves"], "reserves")
+        self._pools: dict[int, Pool] = {}
+        self._rows: dict[int, int] = {}
+        self._k0: dict[int, int] = {}
+        ctx.recorder.add_table("pools", POOL_TABLE)
+        for j in range(len(goods)):
+            if j == self._num:
+                continue
+            name = goods.names[j]
+            if name in reserves:
+                x, y = self._reserve_pair(name, reserves[name])
+            else:
+                p0 = float(prices.get(name, 1.0))
+                if not (math.isfinite(p0) and p0 > 0):
+                    raise InvalidParameter(f"initial_prices[{name}](={p0}) must be > 0 and finite")
+                x = round(self.opts["depth"] * int(totals[j]))
+                y = round(x * p0)
+            if x < 1 or y < 1:
+                raise InvalidParameter(
+                    f"the pool of {name} would open with reserves ({x}, {y}) base units: raise "
+                    "depth or give reserves"
+                )
+            funding = np.zeros(len(goods), dtype=np.int64)
+            funding[j], funding[self._num] = x, y
+            self._rows[j] = ledger.open_account(funding)
+            self._pools[j] = Pool(x, y, self.fee)
+            self._k0[j] = x * y
+            self._record_pool(0, -1, j, "open", 0, 0)
+        ctx.log(
+            "cpmm_open",
+            f"{len(self._pools)} pools, fee {self.fee:g}: "
+            + ", ".join(
+                f"{goods.names[j]} ({p.x / BASE_UNITS:g}, {p.y / BASE_UNITS:g})"
+                for j, p in self._pools.items()
+            ),
+        )
+        self._record_prices()
+        for slot, behaviour in zip(ctx.slots, behaviours, strict=True):
+            start_behaviour(self, slot, behaviour)
+        if self.opts["quiet"] is not None:
+            ctx.env.process(self._watch_quiet(self.opts["quiet"]))
+
+    def _named(self, mapping: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+        out = dict(mapping or {})
+        valid = [g for g in self.ctx.goods.names if g != self.ctx.goods.numeraire]
+        for name in out:
+            if name not in valid:
+                raise UnknownName(f"good in {what}", str(name), valid)
+        return out
+
+    def _reserve_pair(self, name: str, pair: Any) -> tuple[int, int]:
+        try:
+            x, y = (float(v) for v in pair)
+        except (TypeError, ValueError):
+            raise InvalidParameter(f"reserves[{name}](={pair!r}) must be [good, money]") from None
+        if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
+            raise InvalidParameter(f"reserves[{name}](={pair!r}) must be > 0 and finite")
+        return round(x * BASE_UNITS), round(y * BASE_UNITS)
+
+    def _behaviour_of(self, pop: Any) -> str:
+        name = pop.behaviour
+        if name is None:
+            if not hasattr(pop, "utility"):
+                raise InvalidParameter(
+                    f"population {pop.name!r} ({pop.kind}) has no utility over goods, so cpmm "
+                    f"cannot choose its swaps: give it a behaviour ({', '.join(self.behaviours)})"
+                )
+            name = "mrs"
+        if name not in self.behaviours:
+            raise UnknownName(
+                f"behaviour of population {pop.name!r} under cpmm", name, list(self.behaviours)
+            )
+        if name == "mrs" and not hasattr(pop, "utility"):
+            raise InvalidParameter(
+                f"behaviour 'mrs' needs a utility: population {pop.name!r} is {pop.kind}"
+            )
+        return str(name)
+
+    # ---- public interface -------------------------------------------------------------------
+    def reserves(self) -> dict[int, tuple[float, float]]:
+        """Good column -> (good reserve, money reserve) in units."""
+        return {j: (p.x / BASE_UNITS, p.y / BASE_UNITS) for j, p in self._pools.items()}
+
+    def pool(self, good: int) -> Pool:
+        """The pool of a good (by ledger column), as a frozen value."""
+        return self._pools[good]
+
+    @property
+    def pool_goods(self) -> list[int]:
+        """Ledger columns of the goods that have a pool."""
+        return list(self._pools)
+
+    def quote(self) -> CPMMQuote:
+        names = self.ctx.goods.names
+        out = {}
+        for j, p in self._pools.items():
+            bid, ask = p.marginal_prices()
+            out[names[j]] = PoolState(p.x / BASE_UNITS, p.y / BASE_UNITS, p.fee, p.price, bid, ask)
+        return CPMMQuote(out)
+
+    def submit(self, order: SwapOrder) -> simpy.Event:
+        """Execute a swap now; the returned event's value is its :class:`Receipt`."""
+        return self.ctx.env.timeout(0, value=self.execute(order))
+
+    def execute(self, order: SwapOrder) -> Receipt:
+        """Execute a swap at once and return its receipt (filled, or refused with a reason)."""
+        if not isinstance(order, SwapOrder):
+            raise InvalidParameter(f"cpmm takes SwapOrder, not {order!r}")
+        agent, j, side = order.agent, order.good, order.side
+        if not 0 <= agent < self._n_agents:
+            raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
+        if j not in self._pools:
+            raise InvalidParameter(f"good(={j}) has no pool (the numeraire has none)")
+        pool = self._pools[j]
+        if order.amount_in is not None:
+            result = pool.swap(side, order.amount_in)
+            code = "output rounds to zero"
+        else:
+            assert order.amount_out is not None
+            result = pool.swap_for(side, order.amount_out)
+            code = "larger than the pool's reserve"
+        if not result.accepted:
+            return self._refuse(agent, j, code, result.reason or "")
+        h = self.ctx.ledger.holdings
+        pays = self._num if side is SwapSide.BUY else j
+        if result.amount_in > h[agent, pays]:
+            what = "money" if side is SwapSide.BUY else "goods"
+            return self._refuse(
+                agent,
+                j,
+                f"insufficient {what}",
+                f"pays {result.amount_in} > holds {h[agent, pays]}",
+            )
+        ledger, row = self.ctx.ledger, self._rows[j]
+        ledger.round = self.swaps + 1
+        d_in, d_out = result.amount_in, result.amount_out
+        if side is SwapSide.BUY:
+            tid = ledger.trade(agent, row, j, d_out, d_in, d_in / d_out)
+            receipt = Receipt(FILLED, agent, j, quantity=d_out, cash=d_in)
+        else:
+            tid = ledger.trade(row, agent, j, d_in, d_out, d_out / d_in)
+            receipt = Receipt(FILLED, agent, j, quantity=-d_in, cash=-d_out)
+        self._pools[j] = new = result.pool
+        if ledger.holdings[row, j] != new.x or ledger.holdings[row, self._num] != new.y:
+            raise ConservationError(f"pool of good {j} and its ledger account disagree")
+        self.swaps += 1
+        self._last_fill = self.ctx.env.now
+        self._record_pool(tid, agent, j, side.value, d_in, d_out)
+        if self.swaps % self.opts["record_every"] == 0:
+            self._record_prices()
+        return receipt
+
+    def summary(self) -> dict[str, Any]:
+        names = self.ctx.goods.names
+        return {
+            "method": "constant_product",
+            "rounds": self.swaps,
+            "converged": self.converged,
+            "fee": self.fee,
+            "depth": self.opts["depth"],
+            "swaps": self.swaps,
+            "rejections": dict(sorted(self.rejections.items())),
+            "stopped": "quiet" if self.converged else "horizon",
+            "pools": {
+                names[j]: {
+                    "x": p.x / BASE_UNITS,
+                    "y": p.y / BASE_UNITS,
+                    "price": p.price,
+                    "k_growth": p.k / self._k0[j],
+                }
+                for j, p in self._pools.items()
+            },
+        }
+
+    # ---- internals --------------------------------------------------------------------------
+    def _refuse(self, agent: int, good: int, reason: str, detail: str = "") -> Receipt:
+        self.rejections[reason] += 1
+        return rejected(agent, good, reason, detail)
+
+    def _record_pool(self, tid: int, agent: int, j: int, side: str, d_in: int, d_out: int) -> None:
+        p = self._pools[j]
+        self.ctx.recorder.append_row(
+            "pools", (self.ctx.env.now, tid, agent, j, side, d_in, d_out, p.x, p.y, p.price)
+        )
+
+    def _record_prices(self) -> None:
+        record, now, rnd = self.ctx.recorder.append_row, self.ctx.env.now, self.swaps
+        record("prices", (now, rnd, self._num, 1.0, 1.0))
+        for j, p in self._pools.items():
+            record("prices", (now, rnd, j, p.price, p.price))
+
+    def _watch_quiet(self, quiet: float) -> Generator[simpy.Event, Any, None]:
+        env = self.ctx.env
+        while True:
+            wait = self._last_fill + quiet - env.now
+            if wait > 0:
+                yield env.timeout(wait)
+                continue
+            if self.swaps % self.opts["record_every"]:
+                self._record_prices()
+            self.converged = True
+            self.ctx.log("quiet", f"no swap filled for {quiet:g} time units after {self.swaps}")
+            self.ctx.done.succeed()
+            return

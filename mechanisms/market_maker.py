@@ -1,0 +1,461 @@
+"""An LMSR market maker running a prediction market (registered as ``lmsr``).
+
+The scenario's goods are money (the numeraire) and one share good per outcome of an event (see
+:func:`mktsim.beliefs.prediction_market`). The maker quotes Hanson's logarithmic market scoring
+rule over the shares it has issued, ``q: float64[k]``: prices softmax(q/b), and a trade of ``dq``
+costs C(q + dq) − C(q) with C(q) = b·ln Σ exp(q_i/b) (kernel: :mod:`mechanisms._lmsr`).
+
+Everything settles through the ledger. The maker has its own account, funded when the market opens
+with the subsidy b·ln k (its worst-case loss) plus collateral for the shares traders were endowed
+with (complete sets; the maker pays them out at resolution too). Shares it sells are minted
+(``ledger.create``) and handed over in a bilateral trade; shares it buys back are burned
+(``ledger.destroy``). Charges are rounded in the maker's favour and a trade that would leave the
+maker unable to pay every outstanding share of any outcome is refused, so the ledger never
+overdraws. At ``resolve_at`` nature's outcome (drawn from ``true_probabilities`` with the run's
+seed) resolves: each share of it is redeemed from the maker for one unit of money, every share is
+destroyed, and the run ends.
+
+Traders arrive as Poisson processes (per agent ``rate``) and act through :meth:`LMSRMarket.submit`
+with :class:`ShareOrder` / :class:`BudgetOrder`; refusals come back as data
+(:class:`~mechanisms._amm_base.Receipt` with a reason). Tables: ``prices`` (money = 1 and each
+outcome's price after every ``record_every``-th trade; ``round`` counts trades) and
+``market_maker`` (one row per trade: shares, closed-form cost, cash charged, inventory, the maker's
+revenue and its loss if the worst outcome resolved).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Generator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import simpy
+from attrs import frozen
+from numpy.typing import NDArray
+
+from mechanisms import _lmsr
+from mechanisms._amm_base import FILLED, Receipt, rejected
+from mechanisms._amm_orders import BudgetOrder, ShareOrder
+from mechanisms._amm_traders import BEHAVIOURS, start_behaviour
+from mktsim.beliefs import BeliefTraders
+from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.goods import BASE_UNITS
+from mktsim.mechanism import MarketContext, Option, parse_options, positive_float
+from mktsim.recorder import Column
+from mktsim.scenario import Scenario
+
+__all__ = ["MAKER_TABLE", "BudgetOrder", "LMSRMarket", "LMSRQuote", "ShareOrder"]
+
+Array = NDArray[np.float64]
+
+#: Schema of the ``market_maker`` table (one row per filled trade).
+MAKER_TABLE: dict[str, Column] = {
+    "time": Column("float64", doc="simulation time"),
+    "trade_id": Column("int64", doc="ledger trade id (rows of the trades table share it)"),
+    "agent": Column("int64", doc="trader's ledger row"),
+    "good": Column("category", "goods", "the outcome's share good"),
+    "shares": Column("float64", doc="shares the maker sold (+) or bought back (−), units"),
+    "cost": Column("float64", doc="closed-form cost C(q') − C(q), money units"),
+    "cash": Column("float64", doc="money the trader paid (+) or received (−), as charged"),
+    "inventory": Column("float64", doc="shares of this outcome the maker has issued, after"),
+    "revenue": Column("float64", doc="maker's net money from trades so far"),
+    "worst_loss": Column(
+        "float64", doc="maker's loss if the worst outcome resolved: max q − revenue"
+    ),
+    "price": Column("float64", doc="this outcome's price after the trade"),
+}
+
+
+@frozen
+class LMSRQuote:
+    """What the maker shows.
+
+    Attributes:
+        prices: outcome -> price (they sum to 1).
+        b: liquidity (money units).
+        q: shares issued per outcome (units), in outcome order.
+        outcomes: outcome (share good) names.
+        resolved: whether the event has resolved.
+        outcome: the resolved outcome's name (None before resolution).
+    """
+
+    prices: dict[str, float]
+    b: float
+    q: tuple[float, ...]
+    outcomes: tuple[str, ...]
+    resolved: bool
+    outcome: str | None = None
+
+
+def _probabilities(value: Any) -> Any:
+    if value in (None, "", "none"):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): float(v) for k, v in value.items()}
+    return [float(v) for v in value]
+
+
+def _resolve_at(value: Any) -> float | None:
+    if value in (None, "", "none"):
+        return None
+    if value in ("never", math.inf):
+        return math.inf
+    return positive_float(value)
+
+
+def _record_every(value: Any) -> int:
+    n = int(value)
+    if n < 1:
+        raise ValueError("must be >= 1")
+    return n
+
+
+class LMSRMarket:
+    """LMSR market maker for a prediction market; see the module docstring."""
+
+    name: ClassVar[str] = "lmsr"
+    description: ClassVar[str] = (
+        "LMSR market maker (Hanson): prediction market over money + one share per outcome; "
+        "bounded loss b·ln n; resolves at resolve_at"
+    )
+    behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    options: ClassVar[Mapping[str, Option]] = {
+        "b": Option(
+            10.0, "liquidity b (money units); the maker's worst-case loss is b·ln n", positive_float
+        ),
+        "true_probabilities": Option(
+            None,
+            "outcome probabilities nature draws the outcome from (list in outcome order or "
+            "outcome -> p; default uniform)",
+            _probabilities,
+        ),
+        "outcome": Option(None, "force the outcome (a share good's name) instead of drawing it"),
+        "resolve_at": Option(
+            None,
+            "time the event resolves and the run ends (default the scenario's until; 'never')",
+            _resolve_at,
+        ),
+        "record_every": Option(1, "record prices after every k-th trade", _record_every),
+    }
+
+    @staticmethod
+    def example_scenario() -> Scenario:
+        """A small prediction market that resolves at time 20 (for conformance checks)."""
+        from scenarios import prediction_market
+
+        return prediction_market.build(n_traders=12, n_noise=4, until=20.0, seed=1)
+
+    def __init__(self, **options: Any) -> None:
+        self.opts = parse_options(self.name, self.options, options)
+        self.b: float = self.opts["b"]
+        self.trades = 0
+        self.rejections: Counter[str] = Counter()
+        self.resolved = False
+        self.outcome: int | None = None
+        self._payout: int | None = None
+
+    # ---- set-up -----------------------------------------------------------------------------
+    def attach(self, ctx: MarketContext) -> None:
+        self.ctx = ctx
+        goods, ledger = ctx.goods, ctx.ledger
+        self._num = goods.numeraire_index
+        self._names = tuple(n for n in goods.names if n != goods.numeraire)
+        self._cols = np.array([goods.index(n) for n in self._names], dtype=np.intp)
+        self._col_to_outcome = {int(c): i for i, c in enumerate(self._cols)}
+        k = len(self._names)
+        if k < 2:
+            raise InvalidParameter(
+                f"an LMSR market needs at least 2 outcomes (share goods besides the numeraire); "
+                f"the scenario has {k} ({', '.join(self._names)})"
+            )
+        self._n_agents = ctx.scenario.n_agents
+        behaviours = [self._behaviour_of(slot.population, k) for slot in ctx.slots]
+        self._truth = self._true_probabilities(k)
+        self.outcome = self._draw_outcome(k)
+
+        # Shares traders were endowed with are claims on the maker too: collateralise them.
+        self._endowed = ledger.totals()[self._cols].astype(np.int64)
+        self._collateral = int(self._endowed.max())
+        self._subsidy = math.ceil(self.b * math.log(k) * BASE_UNITS)
+        funding = np.zeros(len(goods), dtype=np.int64)
+        funding[self._num] = self._subsidy + self._collateral
+        self.maker = ledger.open_account(funding)
+        self._q = np.zeros(k, dtype=np.int64)  # base units issued per outcome
+        self._revenue = 0  # base units of money, net, from trades
+        ctx.recorder.add_table("market_maker", MAKER_TABLE)
+        ctx.log(
+            "lmsr_open",
+            f"b={self.b:g} over {k} outcomes ({', '.join(self._names)}); subsidy "
+            f"{self._subsidy / BASE_UNITS:g}, collateral {self._collateral / BASE_UNITS:g}",
+        )
+        self._record_prices()
+        for slot, behaviour in zip(ctx.slots, behaviours, strict=True):
+            start_behaviour(self, slot, behaviour)
+        at = self.opts["resolve_at"]
+        at = ctx.scenario.until if at is None else at
+        if math.isfinite(at):
+            ctx.env.process(self._resolution(at))
+
+    def _behaviour_of(self, pop: Any, k: int) -> str:
+        name = pop.behaviour
+        if name is None:
+            if not isinstance(pop, BeliefTraders):
+                raise InvalidParameter(
+                    f"population {pop.name!r} ({pop.kind}) has no beliefs over outcomes, so lmsr "
+                    "cannot trade for it: lmsr runs prediction markets (goods = money + one share "
+                    "per outcome, e.g. `mktsim run prediction_market` or "
+                    "mktsim.beliefs.prediction_market); give the population behaviour 'noise' to "
+                    "trade at random"
+                )
+            name = "belief"
+        if name not in self.behaviours:
+            raise UnknownName(
+                f"behaviour of population {pop.name!r} under lmsr", name, list(self.behaviours)
+            )
+        if name in ("belief", "informed"):
+            if not isinstance(pop, BeliefTraders):
+                raise InvalidParameter(
+                    f"behaviour {name!r} needs beliefs: population {pop.name!r} is {pop.kind}, "
+                    "not belief_traders"
+                )
+            if pop.n_outcomes != k:
+                raise InvalidParameter(
+                    f"population {pop.name!r} has beliefs over {pop.n_outcomes} outcomes, the "
+                    f"market {k} ({', '.join(self._names)})"
+                )
+        return str(name)
+
+    def _true_probabilities(self, k: int) -> Array | None:
+        truth = self.opts["true_probabilities"]
+        if truth is None:
+            return None
+        if isinstance(truth, dict):
+            unknown = [o for o in truth if o not in self._names]
+            if unknown:
+                raise UnknownName("outcome in true_probabilities", unknown[0], list(self._names))
+            truth = [truth.get(o, 0.0) for o in self._names]
+        p = np.asarray(truth, dtype=float)
+        if p.shape != (k,) or not np.isfinite(p).all() or (p < 0).any():
+            raise InvalidParameter(
+                f"true_probabilities(={truth}) must be {k} probabilities >= 0, one per outcome"
+            )
+        if abs(p.sum() - 1.0) > 1e-9:
+            raise InvalidParameter(f"true_probabilities(={truth}) must sum to 1")
+        return p / p.sum()
+
+    def _draw_outcome(self, k: int) -> int:
+        forced = self.opts["outcome"]
+        if forced is not None:
+            if forced not in self._names:
+                raise UnknownName("outcome", str(forced), list(self._names))
+            return self._names.index(forced)
+        p = self._truth if self._truth is not None else np.full(k, 1.0 / k)
+        return int(self.ctx.streams.generator("lmsr:outcome").choice(k, p=p))
+
+    # ---- public interface -------------------------------------------------------------------
+    @property
+    def share_columns(self) -> NDArray[np.intp]:
+        """Ledger columns of the outcomes' share goods, in outcome order."""
+        return self._cols
+
+    @property
+    def q(self) -> Array:
+        """Shares issued per outcome (units), ``float64[k]``."""
+        return self._q / BASE_UNITS
+
+    def prices(self) -> Array:
+        """The maker's prices ``float64[k]`` (sum to 1)."""
+        return _lmsr.prices(self.q, self.b)
+
+    def quote(self) -> LMSRQuote:
+        p = self.prices()
+        shown = self._names[self.outcome] if self.resolved and self.outcome is not None else None
+        return LMSRQuote(
+            dict(zip(self._names, p.tolist(), strict=True)),
+            self.b,
+            tuple(self.q.tolist()),
+            self._names,
+            self.resolved,
+            shown,
+        )
+
+    def signals(self, accuracy: float, rng: np.random.Generator, size: int) -> NDArray[np.intp]:
+        """Nature's private signals about the outcome (for informed traders; the maker never
+        looks at them): each is the true outcome with probability ``accuracy``, else one of the
+        other outcomes uniformly."""
+        if not (0.0 <= accuracy <= 1.0):
+            raise InvalidParameter(f"accuracy(={accuracy}) must be in [0, 1]")
+        assert self.outcome is not None
+        k = len(self._names)
+        right = rng.random(size) < accuracy
+        wrong = (self.outcome + 1 + rng.integers(0, k - 1, size)) % k
+        return np.where(right, self.outcome, wrong).astype(np.intp)
+
+    def submit(self, order: ShareOrder | BudgetOrder) -> simpy.Event:
+        """Execute an order now; the returned event's value is its :class:`Receipt`."""
+        return self.ctx.env.timeout(0, value=self.execute(order))
+
+    def execute(self, order: ShareOrder | BudgetOrder) -> Receipt:
+        """Execute an order at once and return its receipt (filled, or refused with a reason)."""
+        if not isinstance(order, ShareOrder | BudgetOrder):
+            raise InvalidParameter(f"lmsr takes ShareOrder or BudgetOrder, not {order!r}")
+        agent, col = order.agent, order.good
+        if not 0 <= agent < self._n_agents:
+            raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
+        if col not in self._col_to_outcome:
+            raise InvalidParameter(f"good(={col}) is not an outcome's share good")
+        if self.resolved:
+            return self._refuse(agent, col, "market resolved")
+        if isinstance(order, BudgetOrder):
+            money = min(order.money, int(self.ctx.ledger.holdings[agent, self._num]))
+            if money <= 0:
+                return self._refuse(agent, col, "insufficient money", "no money to spend")
+            units, _ = _lmsr.budget_order_units(
+                self.q, self._col_to_outcome[col], money, self.b, scale=BASE_UNITS
+            )
+            if units <= 0:
+                return self._refuse(agent, col, "budget buys no share", f"budget {money}")
+            return self._fill(agent, col, units)
+        return self._fill(agent, col, order.shares)
+
+    def summary(self) -> dict[str, Any]:
+        k = len(self._names)
+        q = self._q
+        loss = None
+        if self._payout is not None and self.outcome is not None:
+            loss = float(q[self.outcome] - self._revenue) / BASE_UNITS
+        return {
+            "method": "lmsr",
+            "rounds": self.trades,
+            "converged": False,
+            "b": self.b,
+            "outcomes": list(self._names),
+            "true_probabilities": None
+            if self._truth is None
+            else dict(zip(self._names, self._truth.tolist(), strict=True)),
+            "resolved": self.resolved,
+            "outcome": self._names[self.outcome]
+            if self.resolved and self.outcome is not None
+            else None,
+            "trades": self.trades,
+            "rejections": dict(sorted(self.rejections.items())),
+            "maker_subsidy": self._subsidy / BASE_UNITS,
+            "maker_collateral": self._collateral / BASE_UNITS,
+            "maker_revenue": self._revenue / BASE_UNITS,
+            "maker_inventory": dict(zip(self._names, (q / BASE_UNITS).tolist(), strict=True)),
+            "maker_payout": None if self._payout is None else self._payout / BASE_UNITS,
+            "maker_loss": loss,
+            "maker_worst_loss": float(q.max() - self._revenue) / BASE_UNITS,
+            "maker_loss_bound": self.b * math.log(k),
+        }
+
+    # ---- settlement -------------------------------------------------------------------------
+    def _refuse(self, agent: int, col: int, reason: str, detail: str = "") -> Receipt:
+        self.rejections[reason] += 1
+        return rejected(agent, col, reason, detail)
+
+    def _fill(self, agent: int, col: int, shares: int) -> Receipt:
+        ledger = self.ctx.ledger
+        h = ledger.holdings
+        num, maker, i = self._num, self.maker, self._col_to_outcome[col]
+        dq = np.zeros(len(self._names))
+        dq[i] = shares / BASE_UNITS
+        cost = _lmsr.trade_cost(self.q, dq, self.b)
+        charge = _lmsr.charge_units(cost, BASE_UNITS)
+        if shares > 0 and charge > h[agent, num]:
+            return self._refuse(
+                agent, col, "insufficient money", f"costs {charge} > holds {h[agent, num]}"
+            )
+        if shares < 0:
+            if -shares > h[agent, col]:
+                return self._refuse(
+                    agent, col, "insufficient shares", f"sells {-shares} > holds {h[agent, col]}"
+                )
+            if charge >= 0:
+                return self._refuse(agent, col, "proceeds round to zero", f"{-shares} shares")
+        # Every outstanding share of any outcome must stay payable (float dust aside, the LMSR
+        # bound guarantees it; this keeps the ledger from ever being asked to overdraw).
+        outstanding = self._endowed + self._q
+        outstanding[i] += shares
+        if int(h[maker, num]) + charge < int(outstanding.max()):
+            return self._refuse(agent, col, "maker could not cover payouts")
+        ledger.round = self.trades + 1
+        vector = np.zeros(len(self.ctx.goods), dtype=np.int64)
+        vector[col] = abs(shares)
+        if shares > 0:
+            ledger.create(maker, vector, "lmsr: shares minted for a sale")
+            tid = ledger.trade(agent, maker, col, shares, charge, charge / shares)
+        else:
+            tid = ledger.trade(maker, agent, col, -shares, -charge, charge / shares)
+            ledger.destroy(maker, vector, "lmsr: shares bought back and burned")
+        self._q[i] += shares
+        self._revenue += charge
+        self.trades += 1
+        p = self.prices()
+        now = self.ctx.env.now
+        self.ctx.recorder.append_row(
+            "market_maker",
+            (
+                now,
+                tid,
+                agent,
+                col,
+                shares / BASE_UNITS,
+                cost,
+                charge / BASE_UNITS,
+                self._q[i] / BASE_UNITS,
+                self._revenue / BASE_UNITS,
+                float(self._q.max() - self._revenue) / BASE_UNITS,
+                float(p[i]),
+            ),
+        )
+        if self.trades % self.opts["record_every"] == 0:
+            self._record_prices(p)
+        return Receipt(FILLED, agent, col, quantity=shares, cash=charge)
+
+    def _record_prices(self, p: Array | None = None) -> None:
+        p = self.prices() if p is None else p
+        record, now, rnd = self.ctx.recorder.append_row, self.ctx.env.now, self.trades
+        record("prices", (now, rnd, self._num, 1.0, 1.0))
+        for col, price in zip(self._cols.tolist(), p.tolist(), strict=True):
+            record("prices", (now, rnd, col, price, price))
+
+    def _resolution(self, at: float) -> Generator[simpy.Event, Any, None]:
+        env = self.ctx.env
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        self.resolve()
+        self.ctx.done.succeed()
+
+    def resolve(self) -> None:
+        """Resolve the event now: redeem every share of the outcome for one unit of money from
+        the maker, destroy all shares, and close the market."""
+        if self.resolved:
+            return
+        assert self.outcome is not None
+        ctx, ledger = self.ctx, self.ctx.ledger
+        if self.trades % self.opts["record_every"]:
+            self._record_prices()  # the last trades' state, if sampling skipped it
+        self.resolved = True
+        win = int(self._cols[self.outcome])
+        held = np.array(ledger.holdings[: self._n_agents, win], dtype=np.int64)
+        payout = 0
+        for agent in np.flatnonzero(held > 0).tolist():
+            qty = int(held[agent])
+            ledger.trade(self.maker, agent, win, qty, qty, 1.0)
+            payout += qty
+        self._payout = payout
+        for row in [*range(self._n_agents), self.maker]:
+            shares = np.zeros(len(ctx.goods), dtype=np.int64)
+            shares[self._cols] = ledger.holdings[row, self._cols]
+            if shares.any():
+                ledger.destroy(row, shares, "lmsr: shares expire at resolution")
+        loss = float(self._q[self.outcome] - self._revenue) / BASE_UNITS
+        ctx.log(
+            "resolution",
+            f"outcome {self._names[self.outcome]}: paid {payout / BASE_UNITS:g} for "
+            f"{int((held > 0).sum())} holders' shares; maker loss {loss:.6g} "
+            f"(bound b·ln n = {self.b * math.log(len(self._names)):.6g})",
+        )
