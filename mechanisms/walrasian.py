@@ -33,6 +33,7 @@ from mktsim.mechanism import (
     nonnegative_float,
     positive_float,
 )
+from mktsim.settlement import settle
 from mktsim.steps import make_rule, rule_names
 
 __all__ = ["DemandReport", "Posting", "WalrasianAuctioneer"]
@@ -329,7 +330,7 @@ class WalrasianAuctioneer:
             free[clamped] = False
             clear = bool(np.max(np.abs(relative[free]), initial=0.0) < opts["tol"])
             if trading:
-                self._trade(p, reports)
+                yield from self._trade(p, reports)
             if clear and not self.converged:
                 self.converged = True
                 ctx.log(
@@ -341,7 +342,7 @@ class WalrasianAuctioneer:
                 if opts["settle_delay"]:
                     yield env.timeout(opts["settle_delay"])
                 reports = yield self._post(p, settle=True)
-                self._trade(p, reports)
+                yield from self._trade(p, reports)
                 settled_at = ctx.ledger.version
             if clear and not ctx.shocks_ahead():
                 ctx.done.succeed()
@@ -394,13 +395,16 @@ class WalrasianAuctioneer:
             p[j] = self._clamps[j][0] * p[num]
         return active
 
-    def _trade(self, p: Array, reports: dict[str, DemandReport]) -> None:
+    def _trade(
+        self, p: Array, reports: dict[str, DemandReport]
+    ) -> Generator[simpy.Event, Any, None]:
         slots = self.ctx.slots
         z = np.vstack([reports[s.name].per_agent for s in slots])  # type: ignore[misc]
         rows = np.concatenate([s.row_ids for s in slots])
         t, passes = uniform_fractions(z, max_sweeps=self.opts["max_rationing_passes"])
         self.rationing_passes += passes
-        self.ctx.ledger.exchange(rows, z * t[:, None], p)
+        # firms deliver what they make only after making it: settle in production order
+        yield from settle(self.ctx, rows, z * t[:, None], p)
 
     def _record(
         self,

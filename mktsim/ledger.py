@@ -59,6 +59,7 @@ class Ledger:
         self._created = np.zeros(len(goods), dtype=np.int64)
         self._destroyed = np.zeros(len(goods), dtype=np.int64)
         self._next_trade = 0
+        self._next_production = 0
         self._num = goods.numeraire_index
         self._trades = _TradeBuffer(recorder)
         recorder.add_flush_hook("trades", self._trades.flush)
@@ -84,8 +85,10 @@ class Ledger:
         return h.astype(np.float64) / BASE_UNITS
 
     def totals(self) -> IntArray:
-        """Total of each good over all accounts, base units."""
-        return self._h.sum(axis=0)
+        """Total of each good over all accounts, base units: what the economy started with plus
+        what was created minus what was destroyed (O(goods); :meth:`conserved` checks that the
+        accounts really add up to it)."""
+        return self._initial + self._created - self._destroyed
 
     def open_account(self, holdings: IntArray | None = None) -> int:
         """Add an account (e.g. a market maker) funded from outside the economy, counted as
@@ -230,6 +233,52 @@ class Ledger:
         self._h[row] -= amounts
         self._destroyed += amounts
         self.version += 1
+
+    def produce(
+        self, rows: NDArray[np.intp], inputs: IntArray, outputs: IntArray, technology: str
+    ) -> int:
+        """Production: account ``rows[i]`` turns ``inputs[i]`` into ``outputs[i]`` (base units,
+        ``int64[len(rows), goods]``, both >= 0), atomically for all rows.
+
+        Inputs are destroyed and outputs created (both counted, so conservation still checks
+        exactly), and every nonzero entry is journalled in the ``production`` table under one
+        production id, so every unit consumed or made has a record. Refuses, changing nothing, if
+        an account lacks its inputs. Returns the production id (-1 if nothing changed).
+        """
+        rows = np.asarray(rows, dtype=np.intp).ravel()
+        g = len(self.goods)
+        inputs = np.asarray(inputs, dtype=np.int64).reshape(rows.size, g)
+        outputs = np.asarray(outputs, dtype=np.int64).reshape(rows.size, g)
+        if np.unique(rows).size != rows.size:
+            raise InvalidParameter(f"produce({technology}): rows must be distinct")
+        if (inputs < 0).any() or (outputs < 0).any():
+            raise InvalidParameter(f"produce({technology}): inputs and outputs must be >= 0")
+        if (self._h[rows] < inputs).any():
+            i, j = np.argwhere(self._h[rows] < inputs)[0]
+            raise ConservationError(
+                f"produce({technology}) would overdraw account {rows[i]}: it holds "
+                f"{self._h[rows[i], j]} base units of {self.goods.names[j]}, needs {inputs[i, j]}"
+            )
+        if not (inputs.any() or outputs.any()):
+            return -1
+        self._h[rows] += outputs - inputs
+        self._created += outputs.sum(axis=0)
+        self._destroyed += inputs.sum(axis=0)
+        self.version += 1
+        self._next_production += 1
+        pid = self._next_production
+        delta = outputs - inputs
+        r, j = np.nonzero(delta)
+        self._recorder.append(
+            "production",
+            production_id=pid,
+            time=self._clock(),
+            agent=rows[r],
+            good=j,
+            quantity=delta[r, j] / BASE_UNITS,
+            technology=technology,
+        )
+        return pid
 
     def adjust(self, rows: NDArray[np.intp], deltas: IntArray, reason: str) -> None:
         """Create (positive) and destroy (negative) goods for many accounts at once, e.g. an

@@ -75,6 +75,14 @@ SCHEMAS: dict[str, dict[str, Column]] = {
         "good": _c("category", "good name", "goods"),
         "quantity": _c("float64", "units held"),
     },
+    "production": {
+        "production_id": _c("int64", "one id per production batch; all rows of a batch share it"),
+        "time": _c("float64", "simulation time"),
+        "agent": _c("int64", "producing agent id (row of the ledger)"),
+        "good": _c("category", "good name", "goods"),
+        "quantity": _c("float64", "units created as output (+) or consumed as input (-)"),
+        "technology": _c("object", "what produced it (the firm population's name)"),
+    },
     "events": {
         "time": _c("float64", "simulation time"),
         "kind": _c("object", "what happened (settlement, converged, shock, ...)"),

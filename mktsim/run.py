@@ -174,6 +174,8 @@ def _jsonable(value: Any) -> Any:
 def _record_holdings(
     ledger: Ledger, recorder: Recorder, slots: tuple[PopulationSlot, ...], now: float
 ) -> None:
+    if "holdings" not in recorder.enabled:
+        return
     units = ledger.units()
     g = units.shape[1]
     for slot in slots:
@@ -355,9 +357,9 @@ def _summary(
         column = "price" if own.get("converged") else "estimate"
         final = {str(g): float(v) for g, v in zip(last["good"], last[column], strict=True)}
     ed = run.excess_demand
-    ed_norm = (
-        float(ed[ed["round"] == ed["round"].max()]["relative"].abs().max()) if len(ed) else None
-    )
+    last_ed = ed[ed["round"] == ed["round"].max()] if len(ed) else ed
+    last_ed = last_ed[last_ed["time"] == last_ed["time"].max()]  # round -1 throughout: the end
+    ed_norm = float(last_ed["relative"].abs().max()) if len(last_ed) else None
     error = None
     ttt = None
     if ref_prices is not None and final:

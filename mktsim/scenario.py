@@ -86,9 +86,19 @@ class Scenario:
         if not np.isfinite(self.until) or self.until <= 0:
             raise InvalidParameter(f"until(={self.until}) must be > 0 and finite")
         total = sum(p.endowment.sum(axis=0) for p in self.populations)
-        empty = [g for g, t in zip(self.goods.names, np.atleast_1d(total), strict=True) if t <= 0]
+        # goods a population brings into being (a firm's output) need no endowment
+        made = {g for p in self.populations for g in getattr(p, "creates", ())}
+        empty = [
+            g
+            for g, t in zip(self.goods.names, np.atleast_1d(total), strict=True)
+            if t <= 0 and g not in made
+        ]
         if empty:
             raise InvalidParameter(f"no agent is endowed with {', '.join(empty)}: nothing to trade")
+        for p in self.populations:
+            check = getattr(p, "check_scenario", None)  # kinds that depend on each other
+            if check is not None:
+                check(self)
 
     @property
     def n_agents(self) -> int:
