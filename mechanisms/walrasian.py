@@ -319,7 +319,10 @@ class WalrasianAuctioneer:
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
             z = np.sum([r.excess for r in reports.values()], axis=0)
             supply = ctx.ledger.totals().astype(float)
-            supply = np.where(supply > 0, supply / 1e9, 1.0)
+            supply = supply / 1e9
+            # a good nobody holds yet (a firm's output; rounding crumbs after settlement) is
+            # measured in units, not relative to a vanishing stock
+            supply = np.where(supply > 1e-6, supply, 1.0)
             relative = z / supply
             estimate = np.asarray(state.get("estimate", p))
             self._record(p, estimate, z, relative, reports)
