@@ -239,17 +239,9 @@ def _load_memory(run: Any) -> RunData:
 
     if compute_welfare:
         names.append("welfare")
-    summary = json.loads(json.dumps(dict(run.summary), default=_jsonable))
+    summary = json.loads(run.summary_json())  # exactly what a saved folder would hold
     label = f"<{summary.get('scenario', 'run')} in memory>"
     return RunData(summary, label, tuple(names), read)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def _many(runs: RunLike | Sequence[RunLike]) -> list[RunData]:
