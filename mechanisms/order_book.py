@@ -1,0 +1,1133 @@
+"""Continuous double auction: one limit order book per good against the numeraire.
+
+Matching is done by the pure engine :class:`mechanisms._book.OrderBook` (price-time priority,
+trades at the resting order's price, self-trade prevention by cancelling the resting order).
+This module wraps it for a run:
+
+* **Units.** Prices are integer ticks of ``tick`` numeraire per unit; quantities are integer lots
+  of ``lot`` units. A lot is ``lot_base = lot * 10**9`` base units of the good and one tick on one
+  lot is ``tick_base = tick * lot * 10**9`` base units of the numeraire, both integers (checked),
+  so a fill of ``q`` lots at ``p`` ticks moves exactly ``q * lot_base`` of the good and
+  ``p * q * tick_base`` of the numeraire through :meth:`mktsim.ledger.Ledger.trade`.
+* **Reservations.** A buy reserves its full limit value in cash and a sell its quantity in goods
+  at submission, so no agent can commit more than it holds (no short selling, no borrowing).
+  Fills release the reservation of the filled part and settle; cancels, expiries and unfilled
+  remainders release the rest. A market buy is protected: it runs as immediate-or-cancel at the
+  highest price the agent's free cash pays for the whole quantity.
+* **Agents act through handles.** :meth:`OrderBookMarket.handle` gives a :class:`TraderHandle`
+  bound to one agent (unit-level API: good names, prices and quantities in units); a population's
+  behaviour acts in ticks and lots for that population's agents only (:class:`Desk`; the
+  built-in behaviours call the same market methods directly for the agents their own arrival
+  process draws).
+  Only an order's owner can cancel or modify it. Bad orders come back as a rejected
+  :class:`Receipt` with a reason and are recorded in the ``orders`` table; they never change the
+  book or anyone's holdings.
+* **Recording.** Every ``record_interval`` the ``prices`` table gets one row per good: ``price``
+  is the last trade price (the mid before the first trade) and ``estimate`` an exponentially
+  weighted moving average of trade prices (weight ``estimate_weight`` on the newest fill; the mid
+  before the first trade). Rows start once every good has a price. When every population has a
+  price-taking demand (consumers), ``excess_demand`` records the aggregate excess demand at the
+  estimated prices given current holdings. ``trades`` comes from the ledger; ``orders`` holds the
+  rejected orders (``record_orders="rejected"``), every order event (``"all"``) or nothing.
+* **Sessions.** With ``periods > 0`` trading runs in sessions of ``period_length``: at the end of
+  each, every resting order is cancelled, induced-value traders redeem and renew their units
+  (:mod:`mktsim.induced`), the ledger's round counter advances, and after the last session the run
+  ends.
+
+Behaviours (see :mod:`mechanisms._traders`) are chosen per population by
+``population.behaviour``: ``utility`` (default for consumers), ``zi_c`` (default for induced-value
+traders), ``zi_u``, ``zip``, ``market_maker`` and ``external`` (no process: drive the agents
+yourself through handles).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import simpy
+from attrs import frozen
+
+from mechanisms._book import Cancelled, OrderBook, Result, Status
+from mktsim.errors import InvalidParameter
+from mktsim.goods import BASE_UNITS
+from mktsim.mechanism import MarketContext, Option, PopulationSlot, parse_options, positive_float
+from mktsim.recorder import Column
+
+__all__ = [
+    "BookQuote",
+    "Desk",
+    "GoodQuote",
+    "OrderBookMarket",
+    "OrderView",
+    "Receipt",
+    "TraderHandle",
+]
+
+#: Columns of the mechanism's ``orders`` table (one row per order event recorded).
+ORDERS_SCHEMA: dict[str, Column] = {
+    "time": Column("float64", None, "simulation time the order reached the book"),
+    "agent": Column("int64", None, "agent id (row of the ledger)"),
+    "good": Column("category", "goods", "good name (missing for an unknown good)"),
+    "action": Column("object", None, "limit | market | ioc | cancel | modify | expire | clear"),
+    "side": Column("object", None, "buy | sell ('' when unknown)"),
+    "price": Column("float64", None, "limit price in numeraire per unit (NaN for none)"),
+    "quantity": Column("float64", None, "units asked for (NaN for none)"),
+    "order_id": Column("int64", None, "the book's order id (-1 for none)"),
+    "status": Column("object", None, "accepted | filled | partial | cancelled | rejected"),
+    "reason": Column("object", None, "why it was rejected or cancelled ('' otherwise)"),
+    "filled": Column("float64", None, "units traded by this event"),
+}
+
+_REJECTED = Status.REJECTED
+_NAN = math.nan
+
+
+class Receipt(NamedTuple):
+    """What one order call did, in units.
+
+    Attributes:
+        status: ``accepted``, ``filled``, ``partial``, ``cancelled`` or ``rejected``.
+        order_id: the book's id of the order (per good); ``None`` when rejected.
+        reason: why it was rejected or (partly) cancelled; ``""`` otherwise.
+        filled: units this call traded.
+        resting: units of this order left on the book.
+        cash: numeraire this agent paid (+) or received (-) through this call's fills.
+    """
+
+    status: str
+    order_id: int | None
+    reason: str
+    filled: float
+    resting: float
+    cash: float
+
+
+class OrderView(NamedTuple):
+    """A resting order in units: good, id, side, price (numeraire per unit), quantity (units)."""
+
+    good: str
+    order_id: int
+    side: str
+    price: float
+    quantity: float
+
+
+@frozen
+class GoodQuote:
+    """One book: best bid/ask and last trade (numeraire per unit, ``None`` if absent), the
+    quantity at the best prices (units), the price estimate, and L2 depth ``((price, units),
+    ...)`` best first."""
+
+    best_bid: float | None
+    best_ask: float | None
+    last: float | None
+    bid_quantity: float
+    ask_quantity: float
+    estimate: float | None
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+
+
+@frozen
+class BookQuote:
+    """What the market shows at ``time``: a :class:`GoodQuote` per non-numeraire good."""
+
+    time: float
+    goods: dict[str, GoodQuote]
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true or false")
+
+
+def _optional_positive(value: Any) -> float | None:
+    return None if value in (None, "none", "None") else positive_float(value)
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, str)):
+        raise ValueError("must be an integer")
+    return int(value)
+
+
+def _integral(x: float) -> int | None:
+    """``x`` as an int if it is one to within float rounding, else None."""
+    r = round(x)
+    return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
+
+
+class OrderBookMarket:
+    """Continuous double auction with one order book per good; see the module docstring."""
+
+    name: ClassVar[str] = "order_book"
+    description: ClassVar[str] = (
+        "continuous double auction: a limit order book per good against the numeraire "
+        "(price-time priority, reservations, Poisson-arriving trader behaviours)"
+    )
+    behaviours: ClassVar[Mapping[str, str]] = {
+        "utility": "quote a small lot around the marginal rate of substitution (consumers)",
+        "zi_c": "Gode-Sunder zero intelligence, constrained: random prices never at a loss",
+        "zi_u": "Gode-Sunder zero intelligence, unconstrained: random prices on a fixed range",
+        "zip": "Cliff's zero-intelligence-plus: adaptive profit margins (Widrow-Hoff, momentum)",
+        "market_maker": "two-sided quotes around the book, skewed against its inventory",
+        "external": "no process: the agents act only through handles you drive",
+    }
+    options: ClassVar[Mapping[str, Option]] = {
+        "tick": Option(0.001, "price tick, numeraire per unit", positive_float),
+        "lot": Option(0.001, "lot size, units of a good per lot", positive_float),
+        "rate": Option(1.0, "default actions per agent per unit of time", positive_float),
+        "order_lifetime": Option(
+            None, "time after which a resting order expires (None: never)", _optional_positive
+        ),
+        "clear_on_trade": Option(
+            False, "cancel every resting order of a good after each trade in it", _bool
+        ),
+        "periods": Option(
+            0,
+            "trading sessions (0: one session until the horizon)",
+            _count,
+            check=lambda v: None if v >= 0 else "must be >= 0",
+        ),
+        "period_length": Option(100.0, "length of a session in simulation time", positive_float),
+        "record_interval": Option(1.0, "time between rows of the prices table", positive_float),
+        "record_orders": Option(
+            "rejected",
+            "orders table: rejected | all | none",
+            str,
+            choices=("rejected", "all", "none"),
+        ),
+        "estimate_weight": Option(
+            0.02,
+            "weight of the newest trade price in the price estimate",
+            float,
+            check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+        ),
+        "depth": Option(
+            5,
+            "price levels per side in quote()",
+            int,
+            check=lambda v: None if v >= 1 else "must be >= 1",
+        ),
+    }
+
+    def __init__(self, **options: Any) -> None:
+        self.opts = parse_options(self.name, self.options, options)
+        tick, lot = self.opts["tick"], self.opts["lot"]
+        lot_base = _integral(lot * BASE_UNITS)
+        if lot_base is None:
+            raise InvalidParameter(
+                f"lot(={lot}) must be a whole number (>= 1) of base units (1e-9 of a unit)"
+            )
+        tick_base = _integral(tick * lot * BASE_UNITS)
+        if tick_base is None:
+            raise InvalidParameter(
+                f"tick(={tick}) x lot(={lot}) must be a whole number (>= 1) of base units of "
+                "the numeraire (1e-9), so fills settle exactly"
+            )
+        self.tick: float = tick
+        self.lot: float = lot
+        self.lot_base: int = lot_base
+        self.tick_base: int = tick_base
+        inv = 1.0 / tick
+        # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
+        # artefacts (1.234 rather than 1.2340000000000002).
+        self._ticks_per_unit: int | None = _integral(inv)
+        self.actions = 0
+        self.counts = dict.fromkeys(
+            ("orders", "rejected", "fills", "cancels", "expired", "cleared"), 0
+        )
+        self.sessions_run = 0
+        self.behaviour_names: dict[str, str] = {}
+        self._behaviours: list[Any] = []
+        self._listeners: list[Callable[[int, bool, float | None, float | None], None]] = []
+
+    # ---- attaching ----------------------------------------------------------------------
+    def attach(self, ctx: MarketContext) -> None:
+        from mechanisms import _traders
+
+        self.ctx = ctx
+        self._env = ctx.env
+        self._ledger = ctx.ledger
+        goods = ctx.goods
+        self._num = goods.numeraire_index
+        self._g = len(goods)
+        self._goods = goods.names
+        self._traded = [j for j in range(self._g) if j != self._num]
+        # One book per good; the numeraire's slot holds an unused empty book so that the hot
+        # path indexes a plain list (handles and behaviours never address the numeraire).
+        self._books: list[OrderBook] = [OrderBook(name) for name in goods.names]
+        n = ctx.ledger.n_accounts
+        # Reservations in base units, Python ints in lists: they are updated on every order and
+        # every fill, and list item updates cost a fraction of numpy scalar updates.
+        self._rc: list[int] = [0] * n
+        self._rg: list[list[int]] = [[0] * self._g for _ in range(n)]
+        self._n_agents = ctx.scenario.n_agents
+        # Read-only views of the ledger's holdings; the memoryview reads scalars fastest. (A
+        # ledger that opened new accounts would need fresh views: the order book opens none.)
+        self._h = ctx.ledger.holdings
+        self._hv = memoryview(self._h)  # type: ignore[arg-type]
+        self._last: list[float | None] = [None] * self._g
+        self._est: list[float | None] = [None] * self._g
+        self._w = self.opts["estimate_weight"]
+        self._lifetime: float | None = self.opts["order_lifetime"]
+        self._expiry: deque[tuple[float, int, int, int]] = deque()
+        self._clear = self.opts["clear_on_trade"]
+        self._record_all = self.opts["record_orders"] == "all"
+        self._record_rejected = self.opts["record_orders"] != "none"
+        if self._record_rejected:
+            ctx.recorder.add_table("orders", ORDERS_SCHEMA)
+        self._append = ctx.recorder.append_row
+        self._seen = ctx.ledger.version  # holdings changes the market has accounted for
+        periods = self.opts["periods"]
+        if periods:
+            ctx.ledger.round = 0
+        for slot in ctx.slots:
+            behaviour = _traders.make_behaviour(self, slot)
+            self.behaviour_names[slot.name] = behaviour.name
+            self._behaviours.append(behaviour)
+        for behaviour in self._behaviours:
+            behaviour.start(ctx.env)
+        self._demand_slots = (
+            ctx.slots if all(hasattr(s.population, "aggregate_demand") for s in ctx.slots) else ()
+        )
+        ctx.env.process(self._sampler())
+        if periods:
+            ctx.env.process(self._sessions(periods, self.opts["period_length"]))
+
+    # ---- public interface -----------------------------------------------------------------
+    def handle(self, agent: int) -> TraderHandle:
+        """A handle through which ``agent`` (a ledger row) trades; it can touch only its own
+        orders and holdings."""
+        if isinstance(agent, bool) or not isinstance(agent, (int, np.integer)):
+            raise InvalidParameter(f"agent(={agent!r}) must be an integer agent id")
+        if not 0 <= agent < self._n_agents:
+            raise InvalidParameter(f"agent(={agent}) must be in [0, {self._n_agents})")
+        return TraderHandle(self, int(agent))
+
+    def desk(self, slot: PopulationSlot) -> Desk:
+        """The tick-level interface of one population's behaviour (acts for its agents only)."""
+        return Desk(self, slot)
+
+    def subscribe(self, listener: Callable[[int, bool, float | None, float | None], None]) -> None:
+        """Call ``listener(good, is_bid, shout_price, trade_price)`` after every submitted order
+        (``shout_price`` None for a market order; ``trade_price`` the last fill's price, or None
+        when it did not trade). Prices in numeraire per unit."""
+        self._listeners.append(listener)
+
+    def quote(self) -> BookQuote:
+        self._expire()
+        out = {}
+        depth = self.opts["depth"]
+        lot = self.lot
+        for j in self._traded:
+            book = self._books[j]
+            q = book.quote()
+            d = book.depth(depth)
+            px = self.price_of
+            out[self._goods[j]] = GoodQuote(
+                None if q.best_bid is None else px(q.best_bid),
+                None if q.best_ask is None else px(q.best_ask),
+                self._last[j],
+                q.bid_qty * lot,
+                q.ask_qty * lot,
+                self._estimate(j),
+                tuple((px(p), v * lot) for p, v in d.bids),
+                tuple((px(p), v * lot) for p, v in d.asks),
+            )
+        return BookQuote(float(self._env.now), out)
+
+    def summary(self) -> dict[str, Any]:
+        resting = sum(len(self._books[j]) for j in self._traded)
+        actions = self.actions + sum(b.actions for b in self._behaviours)
+        return {
+            "method": "+".join(sorted(set(self.behaviour_names.values()))) or None,
+            "rounds": actions,
+            "converged": False,
+            "behaviours": dict(self.behaviour_names),
+            "actions": actions,
+            **{k: int(v) for k, v in self.counts.items()},
+            "resting_orders": resting,
+            "tick": self.tick,
+            "lot": self.lot,
+            "clear_on_trade": self._clear,
+            "periods": self.opts["periods"],
+            "period_length": self.opts["period_length"] if self.opts["periods"] else None,
+            "periods_run": self.sessions_run if self.opts["periods"] else None,
+        }
+
+    # ---- reading (cheap, for behaviours) --------------------------------------------------
+    def price_of(self, ticks: int) -> float:
+        """Ticks -> numeraire per unit."""
+        k = self._ticks_per_unit
+        return ticks / k if k is not None else ticks * self.tick
+
+    def free_cash(self, agent: int) -> int:
+        """Numeraire the agent holds beyond its reservations, base units."""
+        return self._hv[agent, self._num] - self._rc[agent]
+
+    def free_goods(self, agent: int, good: int) -> int:
+        """Units of ``good`` the agent holds beyond its reservations, base units."""
+        return self._hv[agent, good] - self._rg[agent][good]
+
+    def reserved(self, agent: int) -> tuple[int, list[int]]:
+        """(cash, goods per good) reserved by the agent's resting orders, base units."""
+        return self._rc[agent], list(self._rg[agent])
+
+    def book(self, good: int) -> OrderBook:
+        """The engine of one good (read it; order through a handle or a desk)."""
+        if good not in self._traded:
+            raise InvalidParameter(
+                f"good(={good}) has no book: the traded goods are {self._traded}"
+            )
+        return self._books[good]
+
+    def reference_price(self, good: int) -> float | None:
+        """Where the market is for a good (numeraire per unit): the book's geometric mid
+        ``sqrt(bid ask)``; with one side only, its best price (so that traders on that side
+        undercut each other, rather than quote around a trade the book has moved away from);
+        with an empty book the last trade price; before any, None. Geometric, because a lone
+        extreme quote should move it by a ratio, not by its size."""
+        book = self._books[good]
+        b, a = book.best_bid, book.best_ask
+        if b is not None and a is not None:
+            return self.price_of(1) * math.sqrt(b * a)
+        if b is not None or a is not None:
+            return self.price_of(b if a is None else a)  # type: ignore[arg-type]
+        return self._last[good]
+
+    def _estimate(self, g: int) -> float | None:
+        est = self._est[g]
+        if est is not None:
+            return est
+        book = self._books[g]
+        b, a = book.best_bid, book.best_ask
+        return None if b is None or a is None else self.price_of(b + a) / 2
+
+    # ---- order entry (ticks and lots; callers have checked the agent) ---------------------
+    def _limit(self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str) -> Result:
+        """Submit a limit (``kind="limit"``) or immediate-or-cancel (``"ioc"``) order."""
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        if buy:
+            cost = ticks * lots * self.tick_base
+            free = self._hv[agent, self._num] - self._rc[agent]
+            if cost > free:
+                return self._refuse(
+                    agent,
+                    g,
+                    kind,
+                    buy,
+                    ticks,
+                    lots,
+                    f"insufficient cash: needs {cost} base units, {free} free",
+                )
+            self._rc[agent] += cost
+            r = (
+                book.limit(agent, "buy", lots, ticks)
+                if kind == "limit"
+                else book.ioc(agent, "buy", lots, ticks)
+            )
+        else:
+            qty = lots * self.lot_base
+            free = self._hv[agent, g] - self._rg[agent][g]
+            if qty > free:
+                return self._refuse(
+                    agent,
+                    g,
+                    kind,
+                    buy,
+                    ticks,
+                    lots,
+                    f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
+                )
+            self._rg[agent][g] += qty
+            r = (
+                book.limit(agent, "sell", lots, ticks)
+                if kind == "limit"
+                else book.ioc(agent, "sell", lots, ticks)
+            )
+        return self._after(agent, g, buy, lots, ticks, kind, r)
+
+    def _after(
+        self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str, r: Result
+    ) -> Result:
+        """Everything that follows a limit or ioc order reaching the book."""
+        self.counts["orders"] += 1
+        if r[2] or r[3]:
+            self._settle(g, r, ticks)
+        elif r[1] is _REJECTED:  # cannot happen for checked ints; undo the reservation anyway
+            self._unreserve(agent, g, buy, lots, ticks)
+        if r[5] and self._lifetime is not None:
+            self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        if self._record_all or r[1] is _REJECTED:
+            self._log_result(agent, g, kind, buy, ticks, lots, r)
+        if self._listeners:
+            self._notify(g, buy, self.price_of(ticks), r)
+        if self._clear and r[2]:
+            self.clear(g, "clear")
+        return r
+
+    def _replace(self, agent: int, g: int, old: int, buy: bool, lots: int, ticks: int) -> int:
+        """Withdraw ``old`` (if it still rests; 0 for none), then post a limit order of at most
+        ``lots``, cut to what the agent can commit. The behaviours' hot path (one call where a
+        handle makes two). Returns the new order's id if it rests, else 0."""
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        rc, rg = self._rc, self._rg
+        if old:
+            r = book.cancel(agent, old)
+            if r[1] is not _REJECTED:
+                self.counts["cancels"] += 1
+                c = r[3][0]
+                if c[2] == "buy":
+                    rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
+                else:
+                    rg[agent][g] -= c[4] * self.lot_base
+                if self._record_all:
+                    self._log_result(agent, g, "cancel", None, None, None, r, old)
+        if buy:
+            unit = ticks * self.tick_base
+            afford = (self._hv[agent, self._num] - rc[agent]) // unit
+            if afford < lots:
+                lots = afford
+                if lots <= 0:
+                    return 0
+            rc[agent] += lots * unit
+            r = book.limit(agent, "buy", lots, ticks)
+        else:
+            afford = (self._hv[agent, g] - rg[agent][g]) // self.lot_base
+            if afford < lots:
+                lots = afford
+                if lots <= 0:
+                    return 0
+            rg[agent][g] += lots * self.lot_base
+            r = book.limit(agent, "sell", lots, ticks)
+        if r[2] or r[3] or self._record_all or self._listeners or r[1] is _REJECTED:
+            self._after(agent, g, buy, lots, ticks, "limit", r)
+        else:  # rested untouched: the common case, kept short
+            self.counts["orders"] += 1
+            if self._lifetime is not None:
+                self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        return (r[0] or 0) if r[5] else 0
+
+    def _market(self, agent: int, g: int, buy: bool, lots: int) -> Result:
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        if buy:
+            # Protected market buy: the highest limit the free cash pays for every lot.
+            limit = (self._hv[agent, self._num] - self._rc[agent]) // (lots * self.tick_base)
+            if limit < 1:
+                return self._refuse(
+                    agent, g, "market", buy, None, lots, "insufficient cash for any price"
+                )
+            self._rc[agent] += limit * lots * self.tick_base
+            r = book.ioc(agent, "buy", lots, limit)
+            ticks: int | None = limit
+        else:
+            qty = lots * self.lot_base
+            free = self._hv[agent, g] - self._rg[agent][g]
+            if qty > free:
+                return self._refuse(
+                    agent,
+                    g,
+                    "market",
+                    buy,
+                    None,
+                    lots,
+                    f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
+                )
+            self._rg[agent][g] += qty
+            r = book.market(agent, "sell", lots)
+            ticks = None
+        self.counts["orders"] += 1
+        self._settle(g, r, ticks)
+        if self._record_all or r[1] is _REJECTED:
+            self._log_result(agent, g, "market", buy, None, lots, r)
+        if self._listeners:
+            self._notify(g, buy, None, r)
+        if self._clear and r[2]:
+            self.clear(g, "clear")
+        return r
+
+    def _cancel(self, agent: int, g: int, order_id: int, log_rejection: bool = True) -> Result:
+        book = self._books[g]
+        r = book.cancel(agent, order_id)
+        if r[1] is _REJECTED:
+            if log_rejection:
+                self._log_result(agent, g, "cancel", None, None, None, r, order_id)
+            return r
+        self.counts["cancels"] += 1
+        c = r[3][0]
+        if c[2] == "buy":
+            self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
+        else:
+            self._rg[agent][g] -= c[4] * self.lot_base
+        if self._record_all:
+            self._log_result(agent, g, "cancel", None, None, None, r, order_id)
+        return r
+
+    def _modify(
+        self, agent: int, g: int, order_id: int, new_lots: int | None, new_ticks: int | None
+    ) -> Result:
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        info = book.order(order_id)
+        if info is None or info.owner != agent:
+            # The engine words the refusal and changes nothing; no reservation is touched.
+            r = book.modify(agent, order_id, new_qty=new_lots, new_price=new_ticks)
+            self._log_result(agent, g, "modify", None, new_ticks, new_lots, r, order_id)
+            return r
+        buy = info.side == "buy"
+        nq = info.qty if new_lots is None else new_lots
+        npr = info.price if new_ticks is None else new_ticks
+        reenter = npr != info.price or nq > info.qty
+        if reenter:
+            # The old order is released by the engine's Cancelled record; the new one needs
+            # its full reservation, which may use what the old one frees.
+            if buy:
+                need = npr * nq * self.tick_base
+                free = self.free_cash(agent) + info.price * info.qty * self.tick_base
+            else:
+                need = nq * self.lot_base
+                free = self.free_goods(agent, g) + info.qty * self.lot_base
+            if need > free:
+                what = "cash" if buy else self._goods[g]
+                return self._refuse(
+                    agent,
+                    g,
+                    "modify",
+                    buy,
+                    npr,
+                    nq,
+                    f"insufficient {what}: needs {need} base units, {free} free",
+                    order_id,
+                )
+            if buy:
+                self._rc[agent] += need
+            else:
+                self._rg[agent][g] += need
+        r = book.modify(agent, order_id, new_qty=new_lots, new_price=new_ticks)
+        if r[1] is _REJECTED:
+            if reenter:
+                self._unreserve(agent, g, buy, nq, npr)
+        else:
+            self._settle(g, r, npr if buy else None)
+        if self._record_all or r[1] is _REJECTED:
+            self._log_result(agent, g, "modify", buy, npr, nq, r, order_id)
+        if reenter and r[1] is not _REJECTED and self._listeners:
+            self._notify(g, buy, self.price_of(npr), r)
+        if self._clear and r[2]:
+            self.clear(g, "clear")
+        return r
+
+    def _unreserve(self, agent: int, g: int, buy: bool, lots: int, ticks: int) -> None:
+        if buy:
+            self._rc[agent] -= ticks * lots * self.tick_base
+        else:
+            self._rg[agent][g] -= lots * self.lot_base
+
+    def _settle(self, g: int, r: Result, taker_limit: int | None) -> None:
+        """Release what left the book and settle the fills (``taker_limit``: the incoming
+        buy's limit in ticks, at which its cash was reserved)."""
+        rc, rg, tb, lb = self._rc, self._rg, self.tick_base, self.lot_base
+        c: Cancelled
+        for c in r[3]:
+            if c[2] == "buy":
+                rc[c[1]] -= c[3] * c[4] * tb  # type: ignore[operator]
+            else:
+                rg[c[1]][g] -= c[4] * lb
+        fills = r[2]
+        if not fills:
+            return
+        trade = self._ledger.trade
+        price_of = self.price_of
+        est = self._est[g]
+        w = self._w
+        for f in fills:
+            p, q = f[0], f[1]
+            cash = p * q * tb
+            if f[6] == "buy":
+                buyer, seller = f[5], f[3]
+                rc[buyer] -= taker_limit * q * tb  # type: ignore[operator]
+            else:
+                buyer, seller = f[3], f[5]
+                rc[buyer] -= cash
+            rg[seller][g] -= q * lb
+            price = price_of(p)
+            trade(buyer, seller, g, q * lb, cash, price)
+            est = price if est is None else est + w * (price - est)
+        self._est[g] = est
+        self._last[g] = price
+        self.counts["fills"] += len(fills)
+        self._seen = self._ledger.version
+
+    def _notify(self, g: int, buy: bool, shout: float | None, r: Result) -> None:
+        traded = self.price_of(r[2][-1][0]) if r[2] else None
+        for listener in self._listeners:
+            listener(g, buy, shout, traded)
+
+    def clear(self, good: int | None = None, action: str = "clear") -> int:
+        """Cancel every resting order (of one good, or of all), releasing reservations.
+        Returns how many orders were cancelled."""
+        goods = self._traded if good is None else [good]
+        n = 0
+        for g in goods:
+            book = self._books[g]
+            if not len(book):
+                continue
+            for side in ("buy", "sell"):
+                for o in book.orders(side):
+                    r = book.cancel(o.owner, o.order_id)
+                    self._settle(g, r, None)
+                    if self._record_all:
+                        self._log_result(o.owner, g, action, None, None, None, r, o.order_id)
+                    n += 1
+        self.counts["cleared"] += n
+        return n
+
+    def _reconcile(self) -> None:
+        """Holdings changed outside the market (an endowment shock, a period's renewal): cancel
+        every resting order of each agent whose reservations now exceed its holdings, so no
+        fill can overdraw it."""
+        h = np.asarray(self._h[: self._n_agents])
+        reserved = np.array(self._rg, dtype=np.int64)[: self._n_agents]
+        reserved[:, self._num] = self._rc[: self._n_agents]
+        for agent in np.flatnonzero((reserved > h).any(axis=1)).tolist():
+            for g in self._traded:
+                book = self._books[g]
+                for side in ("buy", "sell"):
+                    for o in book.orders(side, owner=agent):
+                        r = book.cancel(agent, o.order_id)
+                        self._settle(g, r, None)
+                        self._log_result(agent, g, "clear", None, None, None, r, o.order_id)
+            self.ctx.log("orders_cancelled", f"agent {agent}: holdings fell below its orders")
+        self._seen = self._ledger.version
+
+    def _expire(self) -> None:
+        """Cancel the orders whose lifetime has run out (checked lazily, whenever the book is
+        about to be used or read: nothing can observe an expired order in between)."""
+        now = self._env.now
+        queue = self._expiry
+        while queue and queue[0][0] <= now:
+            t, g, oid, owner = queue.popleft()
+            book = self._books[g]
+            r = book.cancel(owner, oid)
+            if r[1] is _REJECTED:  # traded or cancelled before it expired
+                continue
+            self.counts["expired"] += 1
+            self._settle(g, r, None)
+            if self._record_all:
+                self._append(
+                    "orders",
+                    (
+                        t,
+                        owner,
+                        g,
+                        "expire",
+                        r[3][0][2],
+                        self.price_of(r[3][0][3] or 0),
+                        r[3][0][4] * self.lot,
+                        oid,
+                        "cancelled",
+                        "expired",
+                        0.0,
+                    ),
+                )
+
+    # ---- recording ------------------------------------------------------------------------
+    def _refuse(
+        self,
+        agent: int,
+        g: int,
+        action: str,
+        buy: bool | None,
+        ticks: int | None,
+        lots: int | None,
+        reason: str,
+        order_id: int | None = None,
+    ) -> Result:
+        r = Result(None, _REJECTED, (), (), reason, 0)
+        self._log_result(agent, g, action, buy, ticks, lots, r, order_id)
+        return r
+
+    def _log_result(
+        self,
+        agent: int,
+        g: int,
+        action: str,
+        buy: bool | None,
+        ticks: int | None,
+        lots: int | None,
+        r: Result,
+        order_id: int | None = None,
+    ) -> None:
+        if r[1] is _REJECTED:
+            self.counts["rejected"] += 1
+            if not self._record_rejected:
+                return
+        elif not self._record_all:
+            return
+        oid = r[0] if r[0] is not None else (order_id if isinstance(order_id, int) else -1)
+        self._append(
+            "orders",
+            (
+                float(self._env.now),
+                agent,
+                g,
+                action,
+                "" if buy is None else ("buy" if buy else "sell"),
+                _NAN if ticks is None else self.price_of(ticks),
+                _NAN if lots is None else lots * self.lot,
+                oid,
+                str(r[1]),
+                r[4],
+                sum(f[1] for f in r[2]) * self.lot,
+            ),
+        )
+
+    def record_rejection(
+        self,
+        agent: int,
+        g: int,
+        action: str,
+        side: str,
+        price: float,
+        quantity: float,
+        reason: str,
+        order_id: int = -1,
+    ) -> None:
+        """Record an order refused before it reached a book (bad good, side, price...)."""
+        self.counts["rejected"] += 1
+        if self._record_rejected:
+            self._append(
+                "orders",
+                (
+                    float(self._env.now),
+                    agent,
+                    g,
+                    action,
+                    side,
+                    price,
+                    quantity,
+                    order_id,
+                    "rejected",
+                    reason,
+                    0.0,
+                ),
+            )
+
+    def _record_prices(self) -> None:
+        g = self._g
+        price = np.ones(g)
+        est = np.ones(g)
+        for j in self._traded:
+            e = self._estimate(j)
+            if e is None:
+                return  # rows start once every good has a price
+            last = self._last[j]
+            price[j] = e if last is None else last
+            est[j] = e
+        rec, now, rnd = self.ctx.recorder, self._env.now, self._ledger.round
+        goods = np.arange(g)
+        rec.append("prices", time=now, round=rnd, good=goods, price=price, estimate=est)
+        if not self._demand_slots:
+            return
+        units = self._ledger.units()
+        total = units.sum(axis=0)
+        z = np.zeros(g)
+        by_pop = []
+        for slot in self._demand_slots:
+            pop: Any = self.ctx.population(slot)  # as it is now (a shock may have replaced it)
+            x = units[slot.rows]
+            zp = pop.aggregate_demand(est, x) - x.sum(axis=0)
+            by_pop.append((slot.index, zp))
+            z += zp
+        rel = z / np.where(total > 0, total, 1.0)
+        rec.append("excess_demand", time=now, round=rnd, good=goods, excess_demand=z, relative=rel)
+        for index, zp in by_pop:
+            rec.append(
+                "excess_demand_by_population",
+                time=now,
+                round=rnd,
+                population=index,
+                good=goods,
+                excess_demand=zp,
+            )
+
+    # ---- processes --------------------------------------------------------------------------
+    def _sampler(self) -> Generator[simpy.Event, Any, None]:
+        interval = self.opts["record_interval"]
+        timeout = self._env.timeout
+        while True:
+            self._expire()
+            self._record_prices()
+            yield timeout(interval)
+
+    def _sessions(self, periods: int, length: float) -> Generator[simpy.Event, Any, None]:
+        from mktsim import induced
+
+        ctx = self.ctx
+        induced_slots = [s for s in ctx.slots if isinstance(s.population, induced.InducedTraders)]
+        for k in range(periods):
+            self.sessions_run = k + 1
+            ctx.ledger.round = k
+            if k:
+                for slot in induced_slots:
+                    induced.open_period(ctx, slot, k)
+            yield self._env.timeout(length)
+            n = self.clear(None, "close")
+            ctx.log("session_end", f"period {k} closed; {n} resting orders cancelled")
+            for slot in induced_slots:
+                induced.close_period(ctx, slot, k)
+        ctx.done.succeed()
+
+
+class TraderHandle:
+    """One agent's access to the market, in units; see :class:`OrderBookMarket`.
+
+    Prices are numeraire per unit and must lie on the tick; quantities are units and must be
+    whole lots. Every call returns a :class:`Receipt`; refusals are receipts with status
+    ``rejected`` and a reason (also recorded in the ``orders`` table).
+    """
+
+    __slots__ = ("agent", "market")
+
+    def __init__(self, market: OrderBookMarket, agent: int) -> None:
+        self.market = market
+        self.agent = agent
+
+    def __repr__(self) -> str:
+        return f"TraderHandle(agent={self.agent})"
+
+    # -- orders
+    def limit(self, good: str, side: str, quantity: float, price: float) -> Receipt:
+        """Limit order: trade what crosses, rest the remainder."""
+        return self._order("limit", good, side, quantity, price)
+
+    def ioc(self, good: str, side: str, quantity: float, price: float) -> Receipt:
+        """Immediate-or-cancel: trade what crosses up to ``price``, cancel the rest."""
+        return self._order("ioc", good, side, quantity, price)
+
+    def market_order(self, good: str, side: str, quantity: float) -> Receipt:
+        """Market order: trade up to ``quantity`` at the best prices; never rests. A market
+        buy trades at prices up to what the agent's free cash pays for the whole quantity."""
+        return self._order("market", good, side, quantity, None)
+
+    def cancel(self, good: str, order_id: int) -> Receipt:
+        """Cancel one of this agent's resting orders."""
+        m = self.market
+        m.actions += 1
+        g, bad = self._good(good)
+        oid = _order_id(order_id)
+        if bad or oid is None:
+            reason = bad or f"order_id(={order_id!r}) must be a positive integer"
+            m.record_rejection(self.agent, g, "cancel", "", _NAN, _NAN, reason)
+            return Receipt("rejected", None, reason, 0.0, 0.0, 0.0)
+        return self._receipt(m._cancel(self.agent, g, oid), False)
+
+    def modify(
+        self, good: str, order_id: int, quantity: float | None = None, price: float | None = None
+    ) -> Receipt:
+        """Change the remaining quantity and/or price of one of this agent's resting orders.
+        Lowering the quantity keeps time priority; anything else re-enters the order (same id)
+        and may trade at once."""
+        m = self.market
+        m.actions += 1
+        g, bad = self._good(good)
+        oid = _order_id(order_id)
+        lots = ticks = None
+        if not bad and oid is None:
+            bad = f"order_id(={order_id!r}) must be a positive integer"
+        if not bad and quantity is None and price is None:
+            bad = "modify needs a quantity or a price"
+        if not bad and quantity is not None:
+            lots, bad = _to_steps(quantity, m.lot, "quantity", "a whole number of lots")
+        if not bad and price is not None:
+            ticks, bad = _to_steps(price, m.tick, "price", "on the tick")
+        if bad:
+            m.record_rejection(
+                self.agent,
+                g,
+                "modify",
+                "",
+                _float_or_nan(price),
+                _float_or_nan(quantity),
+                bad,
+                oid or -1,
+            )
+            return Receipt("rejected", None, bad, 0.0, 0.0, 0.0)
+        assert oid is not None
+        buy = _side_of(m, g, oid)
+        return self._receipt(m._modify(self.agent, g, oid, lots, ticks), buy)
+
+    # -- reading
+    def orders(self, good: str | None = None) -> list[OrderView]:
+        """This agent's resting orders (of one good or all), in units."""
+        m = self.market
+        goods = m._traded if good is None else [m.ctx.goods.index(good)]
+        out = []
+        for g in goods:
+            book = m._books[g]
+            for side in ("buy", "sell"):
+                for o in book.orders(side, owner=self.agent):
+                    out.append(
+                        OrderView(m._goods[g], o.order_id, side, m.price_of(o.price), o.qty * m.lot)
+                    )
+        return out
+
+    def holdings(self) -> dict[str, float]:
+        """Everything the agent holds (reserved included), in units."""
+        m = self.market
+        return m.ctx.goods.as_dict(m._h[self.agent] / BASE_UNITS)
+
+    def free(self) -> dict[str, float]:
+        """What the agent holds beyond its resting orders' reservations, in units."""
+        m = self.market
+        out = {}
+        for j, name in enumerate(m._goods):
+            base = m.free_cash(self.agent) if j == m._num else m.free_goods(self.agent, j)
+            out[name] = base / BASE_UNITS
+        return out
+
+    def quote(self) -> BookQuote:
+        return self.market.quote()
+
+    # -- internals
+    def _good(self, good: Any) -> tuple[int, str]:
+        m = self.market
+        if not isinstance(good, str) or good not in m._goods:
+            return -1, f"unknown good {good!r}; valid: {', '.join(m._goods[j] for j in m._traded)}"
+        g = m._goods.index(good)
+        if g == m._num:
+            return -1, f"{good!r} is the numeraire: it is what the books trade against"
+        return g, ""
+
+    def _order(self, kind: str, good: Any, side: Any, quantity: Any, price: Any) -> Receipt:
+        m = self.market
+        m.actions += 1
+        g, bad = self._good(good)
+        if not bad and side not in ("buy", "sell"):
+            bad = f"side(={side!r}) must be 'buy' or 'sell'"
+        lots = ticks = None
+        if not bad:
+            lots, bad = _to_steps(quantity, m.lot, "quantity", "a whole number of lots")
+        if not bad and kind != "market":
+            ticks, bad = _to_steps(price, m.tick, "price", "on the tick")
+        if bad:
+            m.record_rejection(
+                self.agent,
+                g,
+                kind,
+                side if side in ("buy", "sell") else "",
+                _float_or_nan(price),
+                _float_or_nan(quantity),
+                bad,
+            )
+            return Receipt("rejected", None, bad, 0.0, 0.0, 0.0)
+        assert lots is not None
+        buy = side == "buy"
+        if kind == "market":
+            r = m._market(self.agent, g, buy, lots)
+        else:
+            assert ticks is not None
+            r = m._limit(self.agent, g, buy, lots, ticks, kind)
+        return self._receipt(r, buy)
+
+    def _receipt(self, r: Result, buy: bool | None) -> Receipt:
+        m = self.market
+        filled = sum(f[1] for f in r[2])
+        cash = sum(f[0] * f[1] for f in r[2]) * m.tick_base / BASE_UNITS
+        if buy is False:
+            cash = -cash
+        return Receipt(str(r[1]), r[0], r[4], filled * m.lot, r[5] * m.lot, cash)
+
+
+class Desk:
+    """A population behaviour's access to the market: tick-level orders for its own agents.
+
+    Orders for an agent outside the population raise :class:`InvalidParameter` (a programming
+    error in the behaviour, not market life).
+    """
+
+    __slots__ = ("_hi", "_lo", "market", "slot")
+
+    def __init__(self, market: OrderBookMarket, slot: PopulationSlot) -> None:
+        self.market = market
+        self.slot = slot
+        self._lo, self._hi = slot.rows.start, slot.rows.stop
+
+    def _check(self, agent: int) -> None:
+        if not self._lo <= agent < self._hi:
+            raise InvalidParameter(
+                f"population {self.slot.name!r} cannot act for agent {agent} (its agents are "
+                f"{self._lo}..{self._hi - 1})"
+            )
+
+    def limit(self, agent: int, good: int, buy: bool, lots: int, ticks: int) -> Result:
+        """Limit order of ``lots`` at ``ticks``; returns the engine's result."""
+        if not self._lo <= agent < self._hi:
+            self._check(agent)
+        return self.market._limit(agent, good, buy, lots, ticks, "limit")
+
+    def cancel(self, agent: int, good: int, order_id: int) -> bool:
+        """Withdraw the agent's order if it still rests; True if it did. A stale id (the order
+        traded or expired) is not recorded as a rejection: it is the behaviour's own
+        bookkeeping."""
+        if not self._lo <= agent < self._hi:
+            self._check(agent)
+        return self.market._cancel(agent, good, order_id, log_rejection=False)[1] is not _REJECTED
+
+
+def _to_steps(value: Any, step: float, what: str, rule: str) -> tuple[int | None, str]:
+    """A positive quantity or price as a whole number of lots or ticks, or why not."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return None, f"{what}(={value!r}) must be a number"
+    x = float(value)
+    if not math.isfinite(x) or x <= 0:
+        return None, f"{what}(={value!r}) must be > 0 and finite"
+    k = round(x / step)
+    if k < 1 or abs(k * step - x) > 1e-9 * max(1.0, x):
+        return None, f"{what}(={value!r}) must be {rule} ({step:g})"
+    return int(k), ""
+
+
+def _order_id(value: Any) -> int | None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value) if value > 0 else None
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return _NAN
+    return x
+
+
+def _side_of(m: OrderBookMarket, g: int, oid: int) -> bool | None:
+    book = m._books[g]
+    info = book.order(oid)
+    return None if info is None else info.side == "buy"
