@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("bench_tatonnement", "bench_book", "bench_scale", "bench_sweep")
+BENCHMARKS = ("bench_tatonnement", "bench_book", "bench_market", "bench_scale", "bench_sweep")
 
 
 def main() -> None:
@@ -17,6 +17,8 @@ def main() -> None:
         module = importlib.import_module(f"benchmarks.{name}")
         if name == "bench_book":
             module.main(["--ops", "100000"] if args.quick else [])
+        elif name == "bench_market":
+            module.main(["--until", "50", "--repeat", "1"] if args.quick else [])
         elif name == "bench_sweep":
             module.main(["--runs", "16"] if args.quick else [])
         else:
