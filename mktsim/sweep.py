@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import io
 import itertools
 import json
 import os

@@ -27,8 +27,23 @@ def test_run_writes_summary_frames_and_figure(tmp_path, capsys):
 
 def test_options_and_method_reach_the_mechanism(tmp_path):
     out = tmp_path / "nt"
-    assert main(["run", "cobb_douglas", "--set", "n_agents=20", "--method", "adam",
-                 "--option", "mode=non_tatonnement", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "cobb_douglas",
+                "--set",
+                "n_agents=20",
+                "--method",
+                "adam",
+                "--option",
+                "mode=non_tatonnement",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "adam" and summary["mode"] == "non_tatonnement"
 
@@ -67,24 +82,39 @@ def test_bad_endowments_and_shares_from_a_script(tmp_path, capsys):
         "    g = ['money', 'ghost'] if kind != 'good' else ['money', 'money']\n"
         "    return Scenario('bad', g, [Consumers('c', CobbDouglas(shares), e)])\n"
     )
-    for kind, message in [("nan", "endowment[0, 1](=nan) must be finite"),
-                          ("-1", "endowment[0, 1](=-1.0) must be >= 0"),
-                          ("shares", "shares[0] must sum to 1"),
-                          ("good", "distinct names")]:
+    for kind, message in [
+        ("nan", "endowment[0, 1](=nan) must be finite"),
+        ("-1", "endowment[0, 1](=-1.0) must be >= 0"),
+        ("shares", "shares[0] must sum to 1"),
+        ("good", "distinct names"),
+    ]:
         assert main(["run", str(script), "--set", f"kind='{kind}'"]) == 2
         assert message in capsys.readouterr().err
 
 
 def test_unknown_good_in_options_is_named(capsys):
-    assert main(["run", "cobb_douglas", "--set", "n_agents=5",
-                 "--option", "initial_prices={'gold': 2.0}"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "cobb_douglas",
+                "--set",
+                "n_agents=5",
+                "--option",
+                "initial_prices={'gold': 2.0}",
+            ]
+        )
+        == 2
+    )
     assert "unknown good 'gold'" in capsys.readouterr().err
 
 
 def test_console_script_prints_no_traceback():
     proc = subprocess.run(
         [sys.executable, "-m", "mktsim.cli", "run", "cobb_douglas", "--set", "n_goods=1"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "mktsim: error: n_goods(=1) must be >= 2"

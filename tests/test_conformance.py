@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from mktsim.registry import available
@@ -21,8 +23,8 @@ def test_checker_rejects_a_broken_mechanism():
     class Broken:
         name = "broken"
         description = "accepts anything"
-        options: dict = {}
-        behaviours = {"x": "y"}
+        options: ClassVar[dict[str, object]] = {}
+        behaviours: ClassVar[dict[str, str]] = {"x": "y"}
 
         def __init__(self, **options):
             pass

@@ -48,8 +48,10 @@ def test_linear_economy_is_reported_honestly():
     # Two linear traders; root-finding on a discontinuous excess demand either finds an
     # equilibrium that truly clears or says it found none.
     goods = ["money", "apple"]
-    pops = [Consumers("a", Linear([[1.0, 2.0]]), [[1.0, 0.0]]),
-            Consumers("b", Linear([[1.0, 0.5]]), [[0.0, 1.0]])]
+    pops = [
+        Consumers("a", Linear([[1.0, 2.0]]), [[1.0, 0.0]]),
+        Consumers("b", Linear([[1.0, 0.5]]), [[0.0, 1.0]]),
+    ]
     eq = mktsim.equilibrium(Scenario("linear", goods, pops))
     assert eq.status in ("none", "found", "multiple")
     if eq.status == "none":
@@ -60,8 +62,9 @@ def test_linear_economy_is_reported_honestly():
 
 def test_decomposable_cobb_douglas_economy_has_no_unique_price():
     # two islands that never trade with each other: relative price across islands is free
-    shares = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0],
-                       [0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.5, 0.5]])
+    shares = np.array(
+        [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 0.5, 0.5]]
+    )
     e = np.array([[0, 1.0, 0, 0], [1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
     scenario = Scenario("islands", ["m", "a", "b", "c"], [Consumers("c", CobbDouglas(shares), e)])
     eq = mktsim.equilibrium(scenario)
@@ -70,7 +73,8 @@ def test_decomposable_cobb_douglas_economy_has_no_unique_price():
 
 def test_ces_below_one_is_found_not_claimed_unique():
     scenario = Scenario(
-        "complements", ["m", "a"],
+        "complements",
+        ["m", "a"],
         [Consumers("c", CES([[0.5, 0.5], [0.3, 0.7]], 0.5), [[1.0, 0.0], [0.0, 1.0]])],
     )
     eq = mktsim.equilibrium(scenario)

@@ -14,28 +14,65 @@ def test_wheel_install_runs_list_and_a_scenario_from_elsewhere(tmp_path):
     wheels, target, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     work.mkdir()
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(wheels), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(wheels.glob("mktsim-*.whl"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-         str(wheel)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     code = "import sys, mktsim.cli; sys.exit(mktsim.cli.main(sys.argv[1:]))"
-    listing = subprocess.run([sys.executable, "-c", code, "list"], cwd=work, env=env,
-                             capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        [sys.executable, "-c", code, "list"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "walrasian" in listing.stdout and "cobb_douglas" in listing.stdout
     run = subprocess.run(
         [sys.executable, "-c", code, "run", "cobb_douglas", "--set", "n_agents=20"],
-        cwd=work, env=env, capture_output=True, text=True, check=True,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "converged=True" in run.stdout
     assert (work / "reports" / "runs" / "cobb_douglas_walrasian_seed0" / "summary.json").exists()
     # the installed copy was used, not the source tree
-    where = subprocess.run([sys.executable, "-c", "import scenarios; print(scenarios.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import scenarios; print(scenarios.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(target) in where.stdout

@@ -9,8 +9,9 @@ import mktsim
 
 def test_streamed_run_equals_in_memory_run(tmp_path):
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=80, n_goods=3, seed=4)
-    streamed = mktsim.simulate(scenario, mode="non_tatonnement", until=80,
-                               stream_to=tmp_path / "spool", chunk_rows=500)
+    streamed = mktsim.simulate(
+        scenario, mode="non_tatonnement", until=80, stream_to=tmp_path / "spool", chunk_rows=500
+    )
     memory = mktsim.simulate(scenario, mode="non_tatonnement", until=80)
     assert len(streamed.parts("trades")) > 3  # really spilled, in several parts
     for name in memory.tables:
