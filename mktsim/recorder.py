@@ -217,7 +217,8 @@ class Recorder:
 
     def rows(self, table: str) -> int:
         """Rows recorded so far in a table."""
-        return self._rows[table] + len(self._pending[table])
+        self._flush(table)
+        return self._rows[table]
 
     def frame(self, table: str) -> pd.DataFrame:
         """The whole table as a pandas DataFrame with its schema's dtypes (spilled parts are
