@@ -42,7 +42,7 @@ def round_cost(scenario: mktsim.Scenario, r1: int, r2: int) -> float:
         mktsim.simulate(scenario, until=rounds, tol=1e-300, record="summary")
         return time.perf_counter() - t
 
-    return (min(run(r2) for _ in range(2)) - min(run(r1) for _ in range(2))) / (r2 - r1)
+    return (min(run(r2) for _ in range(3)) - min(run(r1) for _ in range(3))) / (r2 - r1)
 
 
 def baseline_cost(scenario: mktsim.Scenario) -> float:
@@ -58,7 +58,8 @@ def baseline_cost(scenario: mktsim.Scenario) -> float:
 
 def measure(n_agents: int, n_goods: int) -> dict[str, float]:
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=n_agents, n_goods=n_goods)
-    rounds = 40 if n_agents <= 10**5 else 12
+    # enough rounds that the difference of two wall times is well above timer noise
+    rounds = 800 if n_agents <= 10**4 else 60 if n_agents <= 10**5 else 16
     per_round = round_cost(scenario, rounds // 4, rounds)
     base = baseline_cost(scenario)
     return {
