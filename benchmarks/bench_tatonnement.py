@@ -5,11 +5,11 @@ Run from the repository root::
     python -m benchmarks.bench_tatonnement            # consumers 1e3..1e6, goods 2..50
     python -m benchmarks.bench_tatonnement --quick    # smaller grid
 
-For each size, the marginal cost of a round is measured by running the auctioneer for R1 and R2
-rounds (with a tolerance it cannot reach, so it never stops early) and dividing the difference in
-wall time by R2 - R1; setup (building the economy, the reference equilibrium, recording holdings)
-cancels out. The baseline, measured in the same run at the same size, is one bare numpy evaluation
-of Cobb-Douglas excess demand written the straightforward way:
+For each size, the cost of a round is the median wall time between consecutive calls of the step
+rule while the auctioneer runs with a tolerance it cannot reach (so it never stops early): one
+whole round of posting, reports, recording and stepping, with setup excluded. The baseline,
+measured in the same run at the same size, is one bare numpy evaluation of Cobb-Douglas excess
+demand written the straightforward way:
 ``(shares * (e @ p)[:, None] / p).sum(0) - e.sum(0)``. A ratio below 1 means a whole round (SimPy
 events, reports, recording and the price step) costs less than that one evaluation, because the
 population aggregates demand as (w @ shares) / p without forming the n x g demand matrix.
@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 import mktsim
+from mktsim.steps import Multiplicative
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -34,15 +35,18 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def round_cost(scenario: mktsim.Scenario, r1: int, r2: int) -> float:
-    """Marginal wall seconds per round."""
+def round_cost(scenario: mktsim.Scenario, rounds: int) -> float:
+    """Median wall seconds between consecutive price steps: one whole round (posting, every
+    population's report, recording, the step), with setup excluded."""
+    stamps: list[float] = []
+    rule = Multiplicative(0.5)
 
-    def run(rounds: int) -> float:
-        t = time.perf_counter()
-        mktsim.simulate(scenario, until=rounds, tol=1e-300, record="summary")
-        return time.perf_counter() - t
+    def timed(p: np.ndarray, z: np.ndarray, state: dict) -> np.ndarray:
+        stamps.append(time.perf_counter())
+        return rule(p, z, state)
 
-    return (min(run(r2) for _ in range(3)) - min(run(r1) for _ in range(3))) / (r2 - r1)
+    mktsim.simulate(scenario, method=timed, until=rounds, tol=1e-300, record="summary")
+    return float(np.median(np.diff(stamps)))
 
 
 def baseline_cost(scenario: mktsim.Scenario) -> float:
@@ -58,9 +62,7 @@ def baseline_cost(scenario: mktsim.Scenario) -> float:
 
 def measure(n_agents: int, n_goods: int) -> dict[str, float]:
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=n_agents, n_goods=n_goods)
-    # enough rounds that the difference of two wall times is well above timer noise
-    rounds = 800 if n_agents <= 10**4 else 60 if n_agents <= 10**5 else 16
-    per_round = round_cost(scenario, rounds // 4, rounds)
+    per_round = round_cost(scenario, 200 if n_agents <= 10**5 else 30)
     base = baseline_cost(scenario)
     return {
         "agents": n_agents,
