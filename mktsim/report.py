@@ -630,26 +630,34 @@ def plot_prices(run: RunLike, ax: Axes | None = None, column: str = "estimate") 
     return ax
 
 
-def plot_log_error(
-    runs: RunLike | Sequence[RunLike], ax: Axes | None = None, labels: Sequence[str] | None = None
-) -> Axes:
-    """Price error against the equilibrium (log scale) over time, one line per run."""
+def _paths_per_run(
+    runs: RunLike | Sequence[RunLike],
+    ax: Axes | None,
+    labels: Sequence[str] | None,
+    path: Callable[[RunData], pd.DataFrame],
+    column: str,
+) -> tuple[Axes, list[RunData], int]:
+    """One line per run of ``path(run)[column]`` against time; returns how many were drawn."""
     data = _many(runs)
     labels = list(labels) if labels is not None else run_labels(data)
     ax = _axes(ax)
     drawn = 0
     for i, (label, d) in enumerate(zip(labels, data, strict=True)):
-        path = price_error_path(d)
-        if path.empty:
+        frame = path(d)
+        if frame.empty:
             continue
         ax.plot(
-            path["time"],
-            path["price_error"].clip(lower=1e-16),
-            color=f"C{i % 10}",
-            lw=1.2,
-            label=label,
+            frame["time"], frame[column].clip(lower=1e-16), color=f"C{i % 10}", lw=1.2, label=label
         )
         drawn += 1
+    return ax, data, drawn
+
+
+def plot_log_error(
+    runs: RunLike | Sequence[RunLike], ax: Axes | None = None, labels: Sequence[str] | None = None
+) -> Axes:
+    """Price error against the equilibrium (log scale) over time, one line per run."""
+    ax, data, drawn = _paths_per_run(runs, ax, labels, price_error_path, "price_error")
     if not drawn:
         return _empty(ax, "no reference equilibrium")
     tols = {d.summary.get("price_tolerance") for d in data} - {None}
@@ -688,22 +696,7 @@ def plot_excess_demand_norm(
     runs: RunLike | Sequence[RunLike], ax: Axes | None = None, labels: Sequence[str] | None = None
 ) -> Axes:
     """Max relative excess demand over goods (log scale) over time, one line per run."""
-    data = _many(runs)
-    labels = list(labels) if labels is not None else run_labels(data)
-    ax = _axes(ax)
-    drawn = 0
-    for i, (label, d) in enumerate(zip(labels, data, strict=True)):
-        path = excess_demand_path(d)
-        if path.empty:
-            continue
-        ax.plot(
-            path["time"],
-            path["excess_demand_norm"].clip(lower=1e-16),
-            color=f"C{i % 10}",
-            lw=1.2,
-            label=label,
-        )
-        drawn += 1
+    ax, _, drawn = _paths_per_run(runs, ax, labels, excess_demand_path, "excess_demand_norm")
     if not drawn:
         return _empty(ax, "no excess demand recorded")
     _log_y(ax)

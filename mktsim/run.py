@@ -105,16 +105,21 @@ class Run:
         return json.dumps(self.summary, indent=2, default=_jsonable).encode("utf-8")
 
     def figure_png(self) -> bytes:
-        """The price paths against the equilibrium, as PNG bytes."""
+        """The price paths against the equilibrium (:func:`mktsim.report.plot_prices`), as PNG
+        bytes; drawn without pyplot, so a notebook's backend is left alone."""
         import io
 
-        from mktsim.plots import price_paths
+        from matplotlib.figure import Figure
 
-        fig = price_paths(
-            self.prices,
-            self.summary.get("equilibrium_prices"),
-            title=f"{self.summary['scenario']} under {self.summary['mechanism']}",
+        from mktsim.report import RunData, plot_prices
+
+        fig = Figure(figsize=(8, 4.5))
+        data = RunData.from_frames(self.summary, {"prices": self.prices}, source="run")
+        ax = plot_prices(data, ax=fig.subplots())
+        ax.set_title(
+            f"{self.summary['scenario']} under {self.summary['mechanism']}: " + ax.get_title()
         )
+        fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110)
         return buffer.getvalue()
