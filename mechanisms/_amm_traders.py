@@ -2,15 +2,19 @@
 
 Each population is one process: Poisson arrivals (``rate`` per agent per unit time, drawn in
 blocks from the run's stream ``lmsr:<population>``); at each arrival one agent looks at the
-maker's quote and its own holdings and sends at most one order. A population's ``delay`` is the
-time between looking and the order reaching the maker (the order is then filled at the maker's
-state at that later time, or refused).
+maker's quote and its own holdings and sends at most one order. A population's ``delay``, plus
+the market's extra delay during a latency spike, is the time between looking and the order
+reaching the maker (the order is then filled at the maker's state at that later time, or
+refused).
 
 * ``belief``: expected-utility traders (:class:`~mktsim.beliefs.BeliefTraders`) trade the
   outcome whose reservation price is furthest from the maker's price, up to where the two are
   equal (:func:`~mechanisms._amm_plans.lmsr_plan`), within their budget.
 * ``informed``: belief traders who first receive a private signal of the outcome, right with
-  probability ``accuracy``, and trade on their Bayesian posterior.
+  probability ``accuracy``, and trade on their Bayesian posterior. This is the adversary that
+  drains the maker's subsidy: it trades toward the truth through the public interface only, and
+  its profit (``trader_profit`` in the summary) comes out of the maker's loss and, through the
+  prices it moves, the other traders' profits.
 * ``noise``: buy a random outcome with a random fraction (up to ``max_fraction``) of their money,
   or with probability ``sell_probability`` sell a random fraction of a random holding.
 * ``scripted``: replay ``orders``, a list of ``(time, agent, outcome, shares)`` (agent within the
@@ -105,8 +109,9 @@ def start_behaviour(market: Any, slot: PopulationSlot, behaviour: str) -> None:
 
 
 def _send(market: Any, slot: PopulationSlot, order: Any) -> Generator[simpy.Event, Any, None]:
-    """Deliver an order after the population's delay (in its own process if delayed)."""
-    delay = slot.population.delay
+    """Deliver an order after the population's delay plus the market's extra delay (a latency
+    spike), in its own process if delayed."""
+    delay = float(slot.population.delay) + market.extra_delay()
     if not delay:
         yield market.submit(order)
         return
@@ -136,7 +141,7 @@ def _belief(
         h = ledger.holdings[agent]
         money = int(h[num])
         plan = lmsr_plan(
-            market.q,
+            market.state,
             market.b,
             beliefs[who],
             money / BASE_UNITS,

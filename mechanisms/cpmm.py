@@ -18,8 +18,32 @@ finds a trade worth making). Pools trade only against the numeraire, so cross-ra
 are consistent by construction and need no arbitrage.
 
 Tables: ``prices`` (money = 1 and every pool's spot price y/x after every ``record_every``-th
-swap; ``round`` counts swaps) and ``pools`` (the opening reserves, then one row per swap: side,
-amounts and reserves in base units).
+swap; ``round`` counts swaps), ``pools`` (the opening reserves, then one row per swap: side,
+amounts and reserves in base units; and a ``withdraw`` row per pool at a liquidity withdrawal) and
+``liquidity`` (one row per pool and withdrawal: the amounts that left and the reserves after).
+
+Market shocks (:mod:`mktsim.shocks`), all acting only on the market, never on traders' holdings:
+
+* liquidity withdrawal of fraction f: the liquidity providers take f of both reserves of every
+  pool, rounded down to base units (so what stays is at least (1 − f)·(x, y)); the amounts leave
+  the economy through the ledger (``destroy``, counted, so conservation still checks) and are
+  listed in the ``liquidity`` table. The spot price y/x is unchanged up to one base unit of
+  rounding, k = x·y scales by (1 − f)², and a later small swap moves the price 1/(1 − f) times
+  as far per unit (to first order): the same order flow now has more price impact. With f = 1 a
+  pool closes: its swaps are refused (``pool withdrawn``) and its last price is carried in the
+  prices table.
+* outage: from its time for its duration no swap fills; every submission is refused as data with
+  reason ``market closed`` (counted in ``rejections``).
+* latency spike: every order a behaviour sends during the spike reaches the pool ``delay`` later
+  than it would have (on top of the population's own delay), and fills at the pool's state then.
+* price clamp: a circuit breaker on one pool. Seen from the pool's price when the clamp starts,
+  ``price`` is a ceiling (if the pool is at or below it) or a floor (if above): a swap that would
+  carry the spot price across it is refused (``circuit breaker``), swaps that keep the price on its
+  side fill. The pool's price cannot be *held* at a level the way an auctioneer posts one, since
+  every fill moves it; the refusals counted are the rationing the clamp causes.
+
+While shocks are still to come, or an outage, a latency spike (with its delayed orders) or a clamp
+with a duration lasts, the ``quiet`` rule does not end the run.
 """
 
 from __future__ import annotations
@@ -27,6 +51,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Generator, Mapping
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,7 +67,15 @@ from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float
 from mktsim.recorder import Column
 
-__all__ = ["POOL_TABLE", "CPMMQuote", "ConstantProductMarket", "PoolState", "SwapOrder", "SwapSide"]
+__all__ = [
+    "LIQUIDITY_TABLE",
+    "POOL_TABLE",
+    "CPMMQuote",
+    "ConstantProductMarket",
+    "PoolState",
+    "SwapOrder",
+    "SwapSide",
+]
 
 #: Schema of the ``pools`` table (opening reserves, then one row per filled swap).
 POOL_TABLE: dict[str, Column] = {
@@ -50,12 +83,28 @@ POOL_TABLE: dict[str, Column] = {
     "trade_id": Column("int64", doc="ledger trade id (0 for the opening row)"),
     "agent": Column("int64", doc="trader's ledger row (-1 for the opening row)"),
     "good": Column("category", "goods", "the pool's good"),
-    "side": Column("object", doc="buy (money in, good out) | sell (good in, money out) | open"),
+    "side": Column(
+        "object",
+        doc="buy (money in, good out) | sell (good in, money out) | open | withdraw (liquidity "
+        "withdrawn: amounts 0 here, see the liquidity table)",
+    ),
     "amount_in": Column("int64", doc="base units paid into the pool"),
     "amount_out": Column("int64", doc="base units paid out of the pool"),
     "x": Column("int64", doc="good reserve after the swap, base units"),
     "y": Column("int64", doc="money reserve after the swap, base units"),
     "price": Column("float64", doc="spot price y/x after the swap"),
+}
+
+#: Schema of the ``liquidity`` table (one row per pool and liquidity withdrawal).
+LIQUIDITY_TABLE: dict[str, Column] = {
+    "time": Column("float64", doc="simulation time"),
+    "good": Column("category", "goods", "the pool's good"),
+    "fraction": Column("float64", doc="fraction of the reserves withdrawn"),
+    "x_out": Column("int64", doc="good withdrawn, base units (left the economy, counted)"),
+    "y_out": Column("int64", doc="money withdrawn, base units (left the economy, counted)"),
+    "x": Column("int64", doc="good reserve after, base units"),
+    "y": Column("int64", doc="money reserve after, base units"),
+    "price": Column("float64", doc="spot price y/x after (the last price if the pool closed)"),
 }
 
 
@@ -115,6 +164,7 @@ class ConstantProductMarket:
         "consumers swap to where their MRS equals the pool price"
     )
     behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
         "fee": Option(0.003, "fee rate taken from every input, in [0, 1)", _fee),
         "depth": Option(
@@ -143,6 +193,12 @@ class ConstantProductMarket:
         self.rejections: Counter[str] = Counter()
         self.converged = False
         self._last_fill = 0.0
+        self._quiet_from = 0.0  # a shock restarts the quiet clock (an outage: from its end)
+        self._outages: list[tuple[float, float]] = []
+        self._latency: list[tuple[float, float, float]] = []
+        self._clamps: dict[int, tuple[float, float, bool]] = {}  # j -> (price, end, ceiling)
+        self._closed: dict[int, float] = {}  # pools withdrawn entirely: j -> last price
+        self._withdrawn: dict[int, list[int]] = {}  # j -> [good, money] base units withdrawn
 
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
@@ -156,8 +212,9 @@ class ConstantProductMarket:
         reserves = self._named(self.opts["reserves"], "reserves")
         self._pools: dict[int, Pool] = {}
         self._rows: dict[int, int] = {}
-        self._k0: dict[int, int] = {}
+        self._k0: dict[int, float] = {}  # opening k, rescaled by each withdrawal
         ctx.recorder.add_table("pools", POOL_TABLE)
+        ctx.recorder.add_table("liquidity", LIQUIDITY_TABLE)
         for j in range(len(goods)):
             if j == self._num:
                 continue
@@ -264,8 +321,13 @@ class ConstantProductMarket:
         agent, j, side = order.agent, order.good, order.side
         if not 0 <= agent < self._n_agents:
             raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
+        if j in self._closed:
+            return self._refuse(agent, j, "pool withdrawn", "its liquidity left the market")
         if j not in self._pools:
             raise InvalidParameter(f"good(={j}) has no pool (the numeraire has none)")
+        outage = self._window_end()
+        if outage is not None:
+            return self._refuse(agent, j, "market closed", f"outage until {outage:g}")
         pool = self._pools[j]
         if order.amount_in is not None:
             result = pool.swap(side, order.amount_in)
@@ -276,6 +338,9 @@ class ConstantProductMarket:
             code = "larger than the pool's reserve"
         if not result.accepted:
             return self._refuse(agent, j, code, result.reason or "")
+        breaker = self._breaker(j, result.pool.price)
+        if breaker:
+            return self._refuse(agent, j, "circuit breaker", breaker)
         h = self.ctx.ledger.holdings
         pays = self._num if side is SwapSide.BUY else j
         if result.amount_in > h[agent, pays]:
@@ -305,8 +370,24 @@ class ConstantProductMarket:
             self._record_prices()
         return receipt
 
+    def extra_delay(self) -> float:
+        """Extra time an order sent now takes to reach the pools (latency spikes), >= 0."""
+        now = self.ctx.env.now
+        return sum(d for start, end, d in self._latency if start <= now < end)
+
     def summary(self) -> dict[str, Any]:
         names = self.ctx.goods.names
+        pools: dict[str, dict[str, float | None]] = {
+            names[j]: {
+                "x": p.x / BASE_UNITS,
+                "y": p.y / BASE_UNITS,
+                "price": p.price,
+                "k_growth": p.k / self._k0[j],
+            }
+            for j, p in self._pools.items()
+        }
+        for j, price in self._closed.items():
+            pools[names[j]] = {"x": 0.0, "y": 0.0, "price": price, "k_growth": None}
         return {
             "method": "constant_product",
             "rounds": self.swaps,
@@ -316,16 +397,104 @@ class ConstantProductMarket:
             "swaps": self.swaps,
             "rejections": dict(sorted(self.rejections.items())),
             "stopped": "quiet" if self.converged else "horizon",
-            "pools": {
-                names[j]: {
-                    "x": p.x / BASE_UNITS,
-                    "y": p.y / BASE_UNITS,
-                    "price": p.price,
-                    "k_growth": p.k / self._k0[j],
-                }
-                for j, p in self._pools.items()
+            "pools": {g: pools[g] for g in names if g in pools},
+            "liquidity_withdrawn": {
+                names[j]: {"x": x / BASE_UNITS, "y": y / BASE_UNITS}
+                for j, (x, y) in self._withdrawn.items()
             },
         }
+
+    # ---- shocks -----------------------------------------------------------------------------
+    def apply_shock(self, shock: Any) -> str:
+        """Liquidity withdrawal, outage, latency spike and price clamp (circuit breaker); see the
+        module docstring. Returns what was done, for the events table."""
+        now = self.ctx.env.now
+        if shock.kind == "liquidity":
+            return self._withdraw(float(shock.fraction))
+        if shock.kind == "outage":
+            end = now + shock.duration
+            self._outages.append((now, end))
+            self._quiet_from = max(self._quiet_from, end)
+            return f"no swap fills until {end:g}"
+        if shock.kind == "latency":
+            end = now + shock.duration
+            self._latency.append((now, end, shock.delay))
+            self._quiet_from = max(self._quiet_from, end + shock.delay)
+            return f"orders take {shock.delay:g} longer to reach the pools until {end:g}"
+        if shock.kind == "clamp":
+            goods = self.ctx.goods
+            j = goods.index(shock.good)
+            if j not in self._pools and j not in self._closed:
+                raise InvalidParameter(
+                    f"clamp on {shock.good!r}: the numeraire has no pool (clamp a pool's good: "
+                    f"{', '.join(goods.names[g] for g in self._rows)})"
+                )
+            end = math.inf if shock.duration is None else now + shock.duration
+            price = self._pools[j].price if j in self._pools else self._closed[j]
+            ceiling = price <= shock.price
+            self._clamps[j] = (float(shock.price), end, ceiling)
+            # refused swaps are not quiet: traders come back once a clamp with an end lifts
+            self._quiet_from = max(self._quiet_from, now if math.isinf(end) else end)
+            side = "above" if ceiling else "below"
+            return (
+                f"circuit breaker on {shock.good}: swaps taking its price {side} "
+                f"{shock.price:g} refused until {end:g} (price now {price:.6g})"
+            )
+        raise InvalidParameter(f"cpmm does not support {shock.kind} shocks")
+
+    def _withdraw(self, fraction: float) -> str:
+        """The liquidity providers take ``fraction`` of both reserves of every pool."""
+        ctx, ledger = self.ctx, self.ctx.ledger
+        f = Fraction(fraction)
+        now = ctx.env.now
+        self._quiet_from = max(self._quiet_from, now)
+        parts = []
+        for j, pool in list(self._pools.items()):
+            # rounded down: what stays is at least (1 − f)·(x, y), in the remaining LPs' favour
+            x_out, y_out = math.floor(f * pool.x), math.floor(f * pool.y)
+            amounts = np.zeros(len(ctx.goods), dtype=np.int64)
+            amounts[j], amounts[self._num] = x_out, y_out
+            row, name = self._rows[j], ctx.goods.names[j]
+            ledger.destroy(row, amounts, f"cpmm: liquidity withdrawn from the pool of {name}")
+            total = self._withdrawn.setdefault(j, [0, 0])
+            total[0] += x_out
+            total[1] += y_out
+            x, y = pool.x - x_out, pool.y - y_out
+            if x < 1 or y < 1:  # everything left: the pool closes
+                del self._pools[j]
+                self._closed[j] = pool.price
+                price = pool.price
+                parts.append(f"{name} closed ({x_out / BASE_UNITS:g}, {y_out / BASE_UNITS:g} out)")
+            else:
+                new = Pool(x, y, self.fee)
+                self._k0[j] *= new.k / pool.k  # so k_growth keeps measuring fee income only
+                self._pools[j] = new
+                price = new.price
+                parts.append(
+                    f"{name} ({x_out / BASE_UNITS:g}, {y_out / BASE_UNITS:g}) out, "
+                    f"price {price:.6g}"
+                )
+            if ledger.holdings[row, j] != x or ledger.holdings[row, self._num] != y:
+                raise ConservationError(f"pool of good {j} and its ledger account disagree")
+            ctx.recorder.append_row("pools", (now, 0, -1, j, "withdraw", 0, 0, x, y, price))
+            ctx.recorder.append_row("liquidity", (now, j, fraction, x_out, y_out, x, y, price))
+        return f"liquidity providers withdrew {fraction:g} of every pool: " + "; ".join(parts)
+
+    def _window_end(self) -> float | None:
+        """End of the outage under way, if any."""
+        now = self.ctx.env.now
+        ends = [end for start, end in self._outages if start <= now < end]
+        return max(ends) if ends else None
+
+    def _breaker(self, j: int, price: float) -> str:
+        """Why a swap leaving pool j at ``price`` trips its circuit breaker ("" if it does not)."""
+        clamp = self._clamps.get(j)
+        if clamp is None or self.ctx.env.now >= clamp[1]:
+            return ""
+        limit, _, ceiling = clamp
+        if (ceiling and price > limit) or (not ceiling and price < limit):
+            return f"price would move to {price:.6g}, {'above' if ceiling else 'below'} {limit:g}"
+        return ""
 
     # ---- internals --------------------------------------------------------------------------
     def _refuse(self, agent: int, good: int, reason: str, detail: str = "") -> Receipt:
@@ -341,13 +510,22 @@ class ConstantProductMarket:
     def _record_prices(self) -> None:
         record, now, rnd = self.ctx.recorder.append_row, self.ctx.env.now, self.swaps
         record("prices", (now, rnd, self._num, 1.0, 1.0))
-        for j, p in self._pools.items():
-            record("prices", (now, rnd, j, p.price, p.price))
+        for j in self._rows:
+            price = self._pools[j].price if j in self._pools else self._closed[j]
+            record("prices", (now, rnd, j, price, price))
 
     def _watch_quiet(self, quiet: float) -> Generator[simpy.Event, Any, None]:
         env = self.ctx.env
+        waited = False
         while True:
-            wait = self._last_fill + quiet - env.now
+            if self.ctx.shocks_ahead():  # stay open for them
+                waited = True
+                yield env.timeout(quiet)
+                continue
+            if waited:  # the last shock came since the previous look: quiet counts from now
+                waited = False
+                self._quiet_from = max(self._quiet_from, env.now)
+            wait = max(self._last_fill, self._quiet_from) + quiet - env.now
             if wait > 0:
                 yield env.timeout(wait)
                 continue

@@ -21,6 +21,33 @@ with :class:`ShareOrder` / :class:`BudgetOrder`; refusals come back as data
 outcome's price after every ``record_every``-th trade; ``round`` counts trades) and
 ``market_maker`` (one row per trade: shares, closed-form cost, cash charged, inventory, the maker's
 revenue and its loss if the worst outcome resolved).
+
+Traders' trading profit is tracked per agent from their fills (shares bought, money paid) and
+reported per population in the summary (``trader_profit``), valued at resolution (a share of the
+outcome 1, the others 0) or, before it, at the maker's prices. At resolution the traders' profits
+add up to the maker's loss.
+
+Market shocks (:mod:`mktsim.shocks`):
+
+* liquidity withdrawal of fraction f: the maker lowers its liquidity b to b' = (1 − f)·b and
+  keeps prices continuous by rescaling its pricing state s (the q the cost function is evaluated
+  at) to s' = (b'/b)·s, so softmax(s'/b') = softmax(s/b). The shares it has issued (what it owes)
+  do not change, so from here on pricing state and issued shares differ (``state`` against ``q``).
+  The cost *level* changes (C_b'(s') = (b'/b)·C_b(s)), but only cost differences are ever
+  charged, so the trades before and after are each priced by a proper LMSR. Its loss if outcome ω
+  resolves becomes b·ln n + (b − b')·ln p_ω(t) + b'·ln p_ω(T) (t: the withdrawal, T: the end;
+  the middle term is <= 0): lowering b never raises the worst case above b·ln n, and the loss
+  still to come is bounded by b'·ln(1/p_ω(t)). The money the maker holds beyond what that new
+  worst case needs (every outstanding share of the worst outcome plus b'·ln(1/p_ω(t)), rounded
+  up) goes back to the liquidity providers: it leaves the economy through the ledger (counted,
+  ``maker_withdrawn``). With f = 1 the maker stops quoting (b' = 0): orders are refused with
+  ``maker withdrew``, prices stay where they were, and it still pays out at resolution.
+* outage: for its duration every order is refused as data with reason ``market closed``.
+* latency spike: every order a behaviour sends during the spike reaches the maker ``delay`` later
+  (on top of the population's own delay) and fills at the maker's state then.
+
+A price clamp has no meaning for a maker that must quote a price for any trade, so ``lmsr``
+refuses it before the run starts.
 """
 
 from __future__ import annotations
@@ -79,6 +106,10 @@ class LMSRQuote:
         outcomes: outcome (share good) names.
         resolved: whether the event has resolved.
         outcome: the resolved outcome's name (None before resolution).
+        state: the pricing state the cost function is evaluated at, in outcome order (equal to
+            ``q`` unless liquidity was withdrawn); prices are softmax(state / b).
+        open: whether the maker takes orders now (False during an outage, after it withdrew
+            or resolved).
     """
 
     prices: dict[str, float]
@@ -87,6 +118,8 @@ class LMSRQuote:
     outcomes: tuple[str, ...]
     resolved: bool
     outcome: str | None = None
+    state: tuple[float, ...] = ()
+    open: bool = True
 
 
 def _probabilities(value: Any) -> Any:
@@ -121,6 +154,7 @@ class LMSRMarket:
         "bounded loss b·ln n; resolves at resolve_at"
     )
     behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
         "b": Option(
             10.0, "liquidity b (money units); the maker's worst-case loss is b·ln n", positive_float
@@ -155,6 +189,11 @@ class LMSRMarket:
         self.resolved = False
         self.outcome: int | None = None
         self._payout: int | None = None
+        self.withdrawn = False  # the maker stopped quoting (a full liquidity withdrawal)
+        self._outages: list[tuple[float, float]] = []
+        self._latency: list[tuple[float, float, float]] = []
+        self._withdrawals: list[tuple[float, float, float]] = []  # (time, b before, b after)
+        self._released = 0  # money base units returned to the liquidity providers
 
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
@@ -183,7 +222,11 @@ class LMSRMarket:
         funding[self._num] = self._subsidy + self._collateral
         self.maker = ledger.open_account(funding)
         self._q = np.zeros(k, dtype=np.int64)  # base units issued per outcome
+        self._shift: Array | None = None  # pricing state − q (units), once liquidity changed
+        self._bound = np.full(k, self.b * math.log(k))  # loss bound if each outcome resolved
         self._revenue = 0  # base units of money, net, from trades
+        self._paid = np.zeros(self._n_agents, dtype=np.int64)  # money each trader paid, net
+        self._bought = np.zeros((self._n_agents, k), dtype=np.int64)  # shares, net
         ctx.recorder.add_table("market_maker", MAKER_TABLE)
         ctx.log(
             "lmsr_open",
@@ -262,12 +305,25 @@ class LMSRMarket:
 
     @property
     def q(self) -> Array:
-        """Shares issued per outcome (units), ``float64[k]``."""
+        """Shares issued per outcome (units), ``float64[k]``: what the maker owes."""
         return self._q / BASE_UNITS
+
+    @property
+    def state(self) -> Array:
+        """The pricing state (units), ``float64[k]``: the point the cost function is evaluated
+        at. Equal to :attr:`q` unless liquidity was withdrawn (see the module docstring)."""
+        if self._shift is None:
+            return self.q
+        return self.q + self._shift
 
     def prices(self) -> Array:
         """The maker's prices ``float64[k]`` (sum to 1)."""
-        return _lmsr.prices(self.q, self.b)
+        return _lmsr.prices(self.state, self.b)
+
+    def extra_delay(self) -> float:
+        """Extra time an order sent now takes to reach the maker (latency spikes), >= 0."""
+        now = self.ctx.env.now
+        return sum(d for start, end, d in self._latency if start <= now < end)
 
     def quote(self) -> LMSRQuote:
         p = self.prices()
@@ -279,6 +335,8 @@ class LMSRMarket:
             self._names,
             self.resolved,
             shown,
+            tuple(self.state.tolist()),
+            not (self.resolved or self.withdrawn or self._outage_end() is not None),
         )
 
     def signals(self, accuracy: float, rng: np.random.Generator, size: int) -> NDArray[np.intp]:
@@ -308,20 +366,40 @@ class LMSRMarket:
             raise InvalidParameter(f"good(={col}) is not an outcome's share good")
         if self.resolved:
             return self._refuse(agent, col, "market resolved")
+        outage = self._outage_end()
+        if outage is not None:
+            return self._refuse(agent, col, "market closed", f"outage until {outage:g}")
+        if self.withdrawn:
+            return self._refuse(agent, col, "maker withdrew", "its liquidity was withdrawn")
         if isinstance(order, BudgetOrder):
             money = min(order.money, int(self.ctx.ledger.holdings[agent, self._num]))
             if money <= 0:
                 return self._refuse(agent, col, "insufficient money", "no money to spend")
             units, _ = _lmsr.budget_order_units(
-                self.q, self._col_to_outcome[col], money, self.b, scale=BASE_UNITS
+                self.state, self._col_to_outcome[col], money, self.b, scale=BASE_UNITS
             )
             if units <= 0:
                 return self._refuse(agent, col, "budget buys no share", f"budget {money}")
             return self._fill(agent, col, units)
         return self._fill(agent, col, order.shares)
 
+    def trader_profit(self) -> dict[str, float]:
+        """Trading profit per population (money units): the value of the shares each agent
+        bought net, less the money it paid net. Valued at resolution (a share of the outcome 1,
+        the others 0), or before it at the maker's current prices."""
+        if self.resolved and self.outcome is not None:
+            value = np.zeros(len(self._names))
+            value[self.outcome] = 1.0
+        else:
+            value = self.prices()
+        out = {}
+        for slot in self.ctx.slots:
+            rows = slot.row_ids
+            shares = self._bought[rows].astype(np.float64) @ value
+            out[slot.name] = float((shares.sum() - float(self._paid[rows].sum())) / BASE_UNITS)
+        return out
+
     def summary(self) -> dict[str, Any]:
-        k = len(self._names)
         q = self._q
         loss = None
         if self._payout is not None and self.outcome is not None:
@@ -331,6 +409,7 @@ class LMSRMarket:
             "rounds": self.trades,
             "converged": False,
             "b": self.b,
+            "b_initial": self.opts["b"],
             "outcomes": list(self._names),
             "true_probabilities": None
             if self._truth is None
@@ -348,8 +427,74 @@ class LMSRMarket:
             "maker_payout": None if self._payout is None else self._payout / BASE_UNITS,
             "maker_loss": loss,
             "maker_worst_loss": float(q.max() - self._revenue) / BASE_UNITS,
-            "maker_loss_bound": self.b * math.log(k),
+            "maker_loss_bound": float(self._bound.max()),
+            "maker_withdrawn": self._released / BASE_UNITS,
+            "liquidity_withdrawals": [
+                {"time": t, "b_before": b0, "b_after": b1} for t, b0, b1 in self._withdrawals
+            ],
+            "trader_profit": self.trader_profit(),
+            "trader_profit_valued_at": "resolution" if self.resolved else "maker prices",
         }
+
+    # ---- shocks -----------------------------------------------------------------------------
+    def apply_shock(self, shock: Any) -> str:
+        """Liquidity withdrawal, outage and latency spike (see the module docstring). Returns
+        what was done, for the events table."""
+        now = self.ctx.env.now
+        if shock.kind == "liquidity":
+            return self._withdraw(float(shock.fraction))
+        if shock.kind == "outage":
+            end = now + shock.duration
+            self._outages.append((now, end))
+            return f"no orders fill until {end:g}"
+        if shock.kind == "latency":
+            end = now + shock.duration
+            self._latency.append((now, end, shock.delay))
+            return f"orders take {shock.delay:g} longer to reach the maker until {end:g}"
+        raise InvalidParameter(f"lmsr does not support {shock.kind} shocks")
+
+    def _outage_end(self) -> float | None:
+        now = self.ctx.env.now
+        ends = [end for start, end in self._outages if start <= now < end]
+        return max(ends) if ends else None
+
+    def _withdraw(self, fraction: float) -> str:
+        """Lower b by ``fraction`` with prices continuous; release the money the new worst case
+        no longer needs."""
+        if self.resolved or self.withdrawn:
+            return "nothing to withdraw: the maker no longer quotes"
+        ledger, num, now = self.ctx.ledger, self._num, self.ctx.env.now
+        p = self.prices()
+        b, b_new = self.b, self.b * (1.0 - fraction)
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p)
+        # loss if ω resolves: b0·ln n + Σ (b_before − b_after)·ln p_ω(at each change) + ...
+        self._bound = self._bound + (b - b_new) * log_p
+        if fraction < 1.0:
+            self._shift = self.state * (b_new / b) - self.q
+            self.b = b_new
+            detail = f"b {b:g} -> {b_new:g}, prices unchanged"
+        else:
+            self.withdrawn = True
+            detail = "the maker stopped quoting"
+        self._withdrawals.append((now, b, b_new if fraction < 1.0 else 0.0))
+        # What the maker must still be able to pay if ω resolves: every outstanding share of ω
+        # plus the most it can still lose, b'·ln(1/p_ω); the rest goes back to the providers.
+        ahead = -b_new * log_p * BASE_UNITS if fraction < 1.0 else np.zeros_like(p)
+        need = (self._endowed + self._q).astype(np.float64) + ahead
+        released = 0
+        if np.isfinite(need).all():
+            required = math.ceil(float(need.max())) + len(self._names)  # rounding margin
+            released = max(int(ledger.holdings[self.maker, num]) - required, 0)
+        if released:
+            money = np.zeros(len(self.ctx.goods), dtype=np.int64)
+            money[num] = released
+            ledger.destroy(self.maker, money, "lmsr: liquidity withdrawn")
+            self._released += released
+        return (
+            f"liquidity withdrawal {fraction:g}: {detail}; {released / BASE_UNITS:g} money "
+            f"returned to the liquidity providers; loss bound now {self._bound.max():.6g}"
+        )
 
     # ---- settlement -------------------------------------------------------------------------
     def _refuse(self, agent: int, col: int, reason: str, detail: str = "") -> Receipt:
@@ -362,7 +507,7 @@ class LMSRMarket:
         num, maker, i = self._num, self.maker, self._col_to_outcome[col]
         dq = np.zeros(len(self._names))
         dq[i] = shares / BASE_UNITS
-        cost = _lmsr.trade_cost(self.q, dq, self.b)
+        cost = _lmsr.trade_cost(self.state, dq, self.b)
         charge = _lmsr.charge_units(cost, BASE_UNITS)
         if shares > 0 and charge > h[agent, num]:
             return self._refuse(
@@ -392,6 +537,8 @@ class LMSRMarket:
             ledger.destroy(maker, vector, "lmsr: shares bought back and burned")
         self._q[i] += shares
         self._revenue += charge
+        self._paid[agent] += charge
+        self._bought[agent, i] += shares
         self.trades += 1
         p = self.prices()
         now = self.ctx.env.now
@@ -457,5 +604,5 @@ class LMSRMarket:
             "resolution",
             f"outcome {self._names[self.outcome]}: paid {payout / BASE_UNITS:g} for "
             f"{int((held > 0).sum())} holders' shares; maker loss {loss:.6g} "
-            f"(bound b·ln n = {self.b * math.log(len(self._names)):.6g})",
+            f"(bound {'' if self._withdrawals else 'b·ln n = '}{self._bound.max():.6g})",
         )

@@ -4,7 +4,9 @@
 the same seed, and reports the difference: the price deviation path, its peak, the time to recover
 within tolerance of the shocked economy's own equilibrium, the welfare change of every population,
 and, for adversaries (populations named in ``honest``, which behave truthfully in the baseline),
-their gain and the harm to everyone else.
+their gain and the harm to everyone else. Gains are money-metric welfare changes where a
+population has a utility, else (belief traders, ...) the change in the value of its holdings at
+the baseline's final prices (``value_change``, reported for every population).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import numpy as np
 import pandas as pd
 from attrs import frozen
 
+from mktsim import metrics
 from mktsim.errors import UnknownName
 from mktsim.run import Run, simulate
 from mktsim.scenario import Scenario
+from mktsim.welfare import first_and_last_holdings
 
 __all__ = ["Counterfactual", "counterfactual", "price_deviation"]
 
@@ -76,6 +80,45 @@ def _welfare_by_population(run: Run) -> pd.DataFrame:
     return table.set_index("population") if not table.empty else table
 
 
+def _value_changes(run: Run, prices: dict[str, float]) -> dict[str, float]:
+    """Per population, the value at ``prices`` (good -> price, numeraire units) of its holdings
+    at the last record less at the first: its trading profit marked at those prices."""
+    if "holdings" not in run.tables or not prices:
+        return {}
+    holdings = run.frame("holdings")
+    if holdings.empty:
+        return {}
+    scenario = run.scenario
+    goods = list(scenario.goods.names)
+    first, last = first_and_last_holdings(holdings, goods, scenario.n_agents)
+    p = np.array([prices.get(g, np.nan) for g in goods], dtype=float)
+    return {
+        pop.name: float(((last[rows] - first[rows]) @ p).sum())
+        for pop, rows in zip(
+            scenario.populations, scenario.population_slices().values(), strict=True
+        )
+    }
+
+
+def _back_to_baseline(moving: pd.DataFrame, since: float, tolerance: float) -> dict[str, Any]:
+    """After ``since``: the largest |deviation| from the baseline over the non-numeraire goods,
+    and the time until it stays below ``tolerance`` (None if it does not by the end; a market
+    shock has no new equilibrium to recover to, so this is its recovery)."""
+    after = moving[moving["time"] >= since]
+    if after.empty:
+        return {"peak_deviation_after": None, "recovery_to_baseline": None}
+    worst = (
+        after.assign(price_error=after["deviation"].abs())
+        .groupby("time", as_index=False)["price_error"]
+        .max()
+    )
+    done = metrics.time_to_tolerance(worst, tolerance)
+    return {
+        "peak_deviation_after": float(worst["price_error"].max()),
+        "recovery_to_baseline": None if done is None else done - since,
+    }
+
+
 def counterfactual(
     scenario: Scenario,
     shocks: Sequence[Any] | None = None,
@@ -121,8 +164,14 @@ def counterfactual(
                 "utility_change_mean": float(wt.loc[pop, "gain_mean"] - wb.loc[pop, "gain_mean"]),
                 "money_metric_change": float(wt.loc[pop, "surplus"] - wb.loc[pop, "surplus"]),
             }
-    adversaries = {p: welfare[p] for p in honest if p in welfare}
-    others = {p: w for p, w in welfare.items() if p not in honest}
+    valuation = {str(g): float(v) for g, v in (baseline.summary.get("final_prices") or {}).items()}
+    vb, vt = _value_changes(baseline, valuation), _value_changes(treated, valuation)
+    value_change = {p: vt[p] - vb[p] for p in vt if p in vb}
+    gain = {p: w["money_metric_change"] for p, w in welfare.items()}
+    for p, v in value_change.items():
+        gain.setdefault(p, v)  # a population without a utility: its holdings' value
+    adversaries = {p: gain[p] for p in honest if p in gain}
+    others = {p: g for p, g in gain.items() if p not in honest}
     summary = {
         "scenario": scenario.name,
         "mechanism": treated.summary["mechanism"],
@@ -131,12 +180,15 @@ def counterfactual(
         "adversaries": list(honest),
         "peak_price_deviation": float(peak.max()) if len(peak) else None,
         "peak_price_deviation_by_good": {str(g): v for g, v in peak.items()},
-        "recovery": treated.summary.get("shocks", []),
+        "recovery": [
+            {**row, **_back_to_baseline(moving, row["time"], treated.summary["price_tolerance"])}
+            for row in treated.summary.get("shocks", [])
+        ],
         "welfare_change": welfare,
-        "adversary_gain": {p: w["money_metric_change"] for p, w in adversaries.items()},
-        "harm_to_others": float(-sum(w["money_metric_change"] for w in others.values()))
-        if others
-        else None,
+        "adversary_gain": adversaries,
+        "harm_to_others": float(-sum(others.values())) if others else None,
+        "value_change": value_change,
+        "valuation_prices": valuation,
         "baseline_converged": baseline.summary["converged"],
         "treated_converged": treated.summary["converged"],
     }
