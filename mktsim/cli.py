@@ -200,6 +200,8 @@ def _counterfactual(
             print(f"  {row['kind']} at {row['time']:g}: recovery time {row['recovery_time']}")
     for pop, change in s["welfare_change"].items():
         print(f"  {pop}: welfare change (money metric) {change['money_metric_change']:+.6g}")
+    for pop, gain in s["adversary_gain"].items():
+        print(f"  adversary {pop}: gain {gain:+.6g}; harm to others {s['harm_to_others']:+.6g}")
     print(f"  written to {out}")
     return 0
 
