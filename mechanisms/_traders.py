@@ -835,6 +835,8 @@ BEHAVIOURS: dict[str, type[Behaviour]] = {
     "market_maker": MarketMaker,
     "external": External,
 }
+# The order book's adversaries subclass Behaviour and add themselves to BEHAVIOURS on import.
+from mechanisms import _adversaries  # noqa: E402, F401
 
 
 def default_behaviour(slot: PopulationSlot) -> str:
@@ -842,6 +844,8 @@ def default_behaviour(slot: PopulationSlot) -> str:
     pop = slot.population
     if pop.kind == "induced":
         return "zi_c"
+    if pop.kind in ("firms", "source", "final_demand"):  # mechanisms._firm_traders
+        return "firm" if pop.kind == "firms" else pop.kind
     if hasattr(pop, "utility"):
         return "utility"
     raise InvalidParameter(
@@ -858,3 +862,7 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
             f"behaviour of population {slot.name!r} under order_book", name, list(BEHAVIOURS)
         )
     return BEHAVIOURS[name](market, slot)
+
+
+# The supply-chain behaviours subclass Behaviour and add themselves to BEHAVIOURS on import.
+from mechanisms import _firm_traders  # noqa: E402, F401

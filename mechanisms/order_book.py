@@ -37,7 +37,41 @@ This module wraps it for a run:
 Behaviours (see :mod:`mechanisms._traders`) are chosen per population by
 ``population.behaviour``: ``utility`` (default for consumers), ``zi_c`` (default for induced-value
 traders), ``zi_u``, ``zip``, ``market_maker`` and ``external`` (no process: drive the agents
-yourself through handles).
+yourself through handles); the adversaries ``spoofer``, ``wash_trader`` and ``pump_and_dump``
+(:mod:`mechanisms._adversaries`) act only through handles.
+
+Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
+never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
+``orders`` table, a count in the summary):
+
+* **Outage** (``time``, ``duration``): the market is closed. Limit, ioc and market orders and
+  modifications are refused with reason ``market closed``, so nothing matches. Cancellations are
+  accepted (withdrawing an order cannot trade; a behaviour's replace withdraws its old order and
+  is refused the new one). Resting orders otherwise stay on the book with their time priority and
+  reservations and can trade once the market reopens; lifetimes still expire and session ends
+  still clear the book.
+* **Latency spike** (``time``, ``duration``, ``delay``): every action sent during the spike
+  (orders, cancels, modifications, by handles and behaviours alike) reaches the book ``delay``
+  later, in the order it was sent; once the spike ends, new actions queue behind the backlog
+  until it has drained, so the book never sees actions out of order. The action is judged when
+  it arrives (cash, the outage and the band then). Its caller gets a ``pending`` receipt whose
+  ``order_id`` is provisional (negative); cancel and modify accept it and it maps to the book's
+  id on arrival.
+* **Price clamp** (``good``, ``price``, ``duration``): a price band, the book's circuit breaker.
+  While it holds, the good trades only at prices in ``[price (1 - b), price (1 + b)]`` (``b`` =
+  option ``clamp_band``), rounded inward to the tick (to the tick nearest ``price`` when that
+  leaves none): a limit or ioc order, or a modification, priced outside is refused with reason
+  ``outside price band``; a market buy runs as ioc at the band's top and a market sell at its
+  bottom. When the clamp starts, resting orders of the good priced outside the band are cancelled
+  (action ``band``), so every trade while it holds is at a price within it. A book cannot post a
+  price, so "held at ``price``" means: with ``clamp_band=0`` (the default) the good trades only at
+  ``price`` itself and whichever side is long queues there in time priority (the rationing); with
+  ``b > 0`` it is a limit-up/limit-down band around ``price``.
+* **Liquidity withdrawal** (``fraction``): of the ``n`` orders resting on every book, ``k =
+  floor(fraction n + 1/2)`` are cancelled and their reservations released: chosen uniformly
+  without replacement (``Generator.choice(n, k, replace=False)``) from the run's stream
+  ``order_book:liquidity:<i>`` (``i`` counts withdrawals from 0) over the orders listed good by
+  good, bids then asks, each side in priority order; action ``withdraw`` in the ``orders`` table.
 """
 
 from __future__ import annotations
@@ -45,7 +79,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, ClassVar, NamedTuple
+from functools import partial
+from typing import Any, ClassVar, NamedTuple, cast
 
 import numpy as np
 import simpy
@@ -72,7 +107,12 @@ ORDERS_SCHEMA: dict[str, Column] = {
     "time": Column("float64", None, "simulation time the order reached the book"),
     "agent": Column("int64", None, "agent id (row of the ledger)"),
     "good": Column("category", "goods", "good name (missing for an unknown good)"),
-    "action": Column("object", None, "limit | market | ioc | cancel | modify | expire | clear"),
+    "action": Column(
+        "object",
+        None,
+        "limit | market | ioc | cancel | modify | expire | clear | withdraw (liquidity "
+        "withdrawal) | band (cancelled outside a price clamp's band)",
+    ),
     "side": Column("object", None, "buy | sell ('' when unknown)"),
     "price": Column("float64", None, "limit price in numeraire per unit (NaN for none)"),
     "quantity": Column("float64", None, "units asked for (NaN for none)"),
@@ -83,15 +123,23 @@ ORDERS_SCHEMA: dict[str, Column] = {
 }
 
 _REJECTED = Status.REJECTED
+#: Status of an action sent during a latency spike, not yet at the book (not an engine status).
+_PENDING = cast(Status, "pending")
 _NAN = math.nan
+#: Refusal reasons of the market shocks.
+CLOSED = "market closed"
+OUT_OF_BAND = "outside price band"
+_BAD_ID = "order_id(={!r}) must be a positive integer (or a pending order's provisional id)"
 
 
 class Receipt(NamedTuple):
     """What one order call did, in units.
 
     Attributes:
-        status: ``accepted``, ``filled``, ``partial``, ``cancelled`` or ``rejected``.
-        order_id: the book's id of the order (per good); ``None`` when rejected.
+        status: ``accepted``, ``filled``, ``partial``, ``cancelled`` or ``rejected``; ``pending``
+            for an action sent during a latency spike, which reaches the book later.
+        order_id: the book's id of the order (per good); ``None`` when rejected; a provisional
+            negative id while pending (cancel and modify accept it).
         reason: why it was rejected or (partly) cancelled; ``""`` otherwise.
         filled: units this call traded.
         resting: units of this order left on the book.
@@ -181,7 +229,14 @@ class OrderBookMarket:
         "zip": "Cliff's zero-intelligence-plus: adaptive profit margins (Widrow-Hoff, momentum)",
         "market_maker": "two-sided quotes around the book, skewed against its inventory",
         "external": "no process: the agents act only through handles you drive",
+        "spoofer": (
+            "adversary: posts large orders it cancels before they fill to move the mid, and "
+            "trades on the other side"
+        ),
+        "wash_trader": "adversary: pairs of its own agents trading with each other (volume)",
+        "pump_and_dump": "adversary: buys aggressively, then sells into the raised price",
     }
+    supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
         "tick": Option(0.001, "price tick, numeraire per unit", positive_float),
         "lot": Option(0.001, "lot size, units of a good per lot", positive_float),
@@ -218,6 +273,12 @@ class OrderBookMarket:
             int,
             check=lambda v: None if v >= 1 else "must be >= 1",
         ),
+        "clamp_band": Option(
+            0.0,
+            "relative half-width of a price clamp's band (0: trade only at the clamp price)",
+            float,
+            check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
+        ),
     }
 
     def __init__(self, **options: Any) -> None:
@@ -244,8 +305,34 @@ class OrderBookMarket:
         self._ticks_per_unit: int | None = _integral(inv)
         self.actions = 0
         self.counts = dict.fromkeys(
-            ("orders", "rejected", "fills", "cancels", "expired", "cleared"), 0
+            (
+                "orders",
+                "rejected",
+                "fills",
+                "cancels",
+                "expired",
+                "cleared",
+                "delayed",
+                "refused_closed",
+                "refused_band",
+                "band_cancelled",
+                "withdrawn",
+            ),
+            0,
         )
+        # Market shocks: set once one is applied, so the order entry points check them only then.
+        self._shocked = False
+        self._outages: list[tuple[float, float]] = []
+        self._latency: list[tuple[float, float, float]] = []
+        self._clamps: dict[int, tuple[int, int, float]] = {}  # good -> (lo, hi ticks, end)
+        self._withdrawals = 0
+        # Latency: actions in flight (delivered in the order sent), when the last one arrives,
+        # and provisional ids (< 0) -> (good, the book's id on arrival; 0 if it did not rest).
+        self._in_flight = 0
+        self._backlog_until = -math.inf
+        self._delivering = False
+        self._provisional: dict[int, tuple[int, int]] = {}
+        self._next_provisional = -1
         self.sessions_run = 0
         self.behaviour_names: dict[str, str] = {}
         self._behaviours: list[Any] = []
@@ -416,6 +503,14 @@ class OrderBookMarket:
     # ---- order entry (ticks and lots; callers have checked the agent) ---------------------
     def _limit(self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str) -> Result:
         """Submit a limit (``kind="limit"``) or immediate-or-cancel (``"ioc"``) order."""
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                args = (agent, g, buy, lots, ticks, kind)
+                return _pending(self._send_later(due, self._limit, args), lots)
+            refused = self._admit(agent, g, kind, buy, lots, ticks)
+            if refused is not None:
+                return refused
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -483,7 +578,17 @@ class OrderBookMarket:
     def _replace(self, agent: int, g: int, old: int, buy: bool, lots: int, ticks: int) -> int:
         """Withdraw ``old`` (if it still rests; 0 for none), then post a limit order of at most
         ``lots``, cut to what the agent can commit. The behaviours' hot path (one call where a
-        handle makes two). Returns the new order's id if it rests, else 0."""
+        handle makes two). Returns the new order's id if it rests, else 0 (a provisional
+        negative id while a latency spike delays it)."""
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                return self._send_later(due, self._replace, (agent, g, old, buy, lots, ticks))
+            old = self._resolve(g, old)
+            if self._admit(agent, g, "limit", buy, lots, ticks) is not None:
+                if old:  # the withdrawal part of the action is accepted
+                    self._cancel(agent, g, old, log_rejection=False)
+                return 0
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -527,6 +632,15 @@ class OrderBookMarket:
         return (r[0] or 0) if r[5] else 0
 
     def _market(self, agent: int, g: int, buy: bool, lots: int) -> Result:
+        band = None
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                return _pending(self._send_later(due, self._market, (agent, g, buy, lots)), lots)
+            refused = self._admit(agent, g, "market", buy, lots, None)
+            if refused is not None:
+                return refused
+            band = self._band(g)
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -539,6 +653,8 @@ class OrderBookMarket:
                 return self._refuse(
                     agent, g, "market", buy, None, lots, "insufficient cash for any price"
                 )
+            if band is not None:
+                limit = min(limit, band[1])  # a price clamp: no higher than the band's top
             self._rc[agent] += limit * lots * self.tick_base
             r = book.ioc(agent, "buy", lots, limit)
             ticks: int | None = limit
@@ -556,7 +672,10 @@ class OrderBookMarket:
                     f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
                 )
             self._rg[agent][g] += qty
-            r = book.market(agent, "sell", lots)
+            if band is None:
+                r = book.market(agent, "sell", lots)
+            else:  # a price clamp: no lower than the band's bottom
+                r = book.ioc(agent, "sell", lots, band[0])
             ticks = None
         self.counts["orders"] += 1
         self._settle(g, r, ticks)
@@ -569,6 +688,13 @@ class OrderBookMarket:
         return r
 
     def _cancel(self, agent: int, g: int, order_id: int, log_rejection: bool = True) -> Result:
+        if self._shocked:
+            due = self._due()
+            if due is not None:  # (no new id: a cancel creates no order)
+                args = (agent, g, order_id, log_rejection)
+                self._send_later(due, self._cancel, args, provisional=False)
+                return _pending(order_id, 0)
+            order_id = self._resolve(g, order_id)
         book = self._books[g]
         r = book.cancel(agent, order_id)
         if r[1] is _REJECTED:
@@ -588,6 +714,16 @@ class OrderBookMarket:
     def _modify(
         self, agent: int, g: int, order_id: int, new_lots: int | None, new_ticks: int | None
     ) -> Result:
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                args = (agent, g, order_id, new_lots, new_ticks)
+                self._send_later(due, self._modify, args, provisional=False)
+                return _pending(order_id, new_lots or 0)
+            order_id = self._resolve(g, order_id)
+            refused = self._admit(agent, g, "modify", None, new_lots, new_ticks, order_id)
+            if refused is not None:
+                return refused
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -755,6 +891,186 @@ class OrderBookMarket:
                         0.0,
                     ),
                 )
+
+    # ---- shocks ---------------------------------------------------------------------------
+    def apply_shock(self, shock: Any) -> str:
+        """Outage, latency spike, price clamp or liquidity withdrawal (see the module
+        docstring). Returns what was done, for the ``events`` table."""
+        now = self._env.now
+        if shock.kind == "liquidity":
+            return self._withdraw(float(shock.fraction))
+        if shock.kind == "outage":
+            end = now + shock.duration
+            self._outages.append((now, end))
+            self._shocked = True
+            return f"market closed until {end:g}: orders refused, resting orders stay"
+        if shock.kind == "latency":
+            end = now + shock.duration
+            self._latency.append((now, end, shock.delay))
+            self._shocked = True
+            return f"actions take {shock.delay:g} longer to reach the book until {end:g}"
+        if shock.kind == "clamp":
+            return self._clamp(shock.good, float(shock.price), shock.duration)
+        raise InvalidParameter(f"order_book does not support {shock.kind} shocks")
+
+    def _clamp(self, good: str, price: float, duration: float | None) -> str:
+        g = self.ctx.goods.index(good)
+        if g == self._num:
+            raise InvalidParameter(
+                f"clamp on {good!r}: the numeraire has no book (clamp one of "
+                f"{', '.join(self._goods[j] for j in self._traded)})"
+            )
+        width = self.opts["clamp_band"]
+        lo = max(1, math.ceil(price * (1.0 - width) / self.tick - 1e-9))
+        hi = math.floor(price * (1.0 + width) / self.tick + 1e-9)
+        if hi < lo:  # no tick inside: the one nearest the price
+            lo = hi = max(1, round(price / self.tick))
+        end = math.inf if duration is None else self._env.now + duration
+        self._clamps[g] = (lo, hi, end)
+        self._shocked = True
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        book = self._books[g]
+        outside = [
+            o for side in ("buy", "sell") for o in book.orders(side) if not lo <= o.price <= hi
+        ]
+        for o in outside:
+            self._force_cancel(g, o.owner, o.order_id, "band", OUT_OF_BAND)
+        self.counts["band_cancelled"] += len(outside)
+        return (
+            f"{good} trades only in [{self.price_of(lo):g}, {self.price_of(hi):g}] until "
+            f"{end:g}; {len(outside)} resting orders outside cancelled"
+        )
+
+    def _withdraw(self, fraction: float) -> str:
+        """Cancel ``floor(fraction n + 1/2)`` of the ``n`` resting orders, chosen uniformly."""
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        self._expire()
+        resting = [
+            (g, o)
+            for g in self._traded
+            for side in ("buy", "sell")
+            for o in self._books[g].orders(side)
+        ]
+        n = len(resting)
+        k = math.floor(fraction * n + 0.5)
+        rng = self.ctx.streams.generator(f"order_book:liquidity:{self._withdrawals}")
+        self._withdrawals += 1
+        chosen = sorted(rng.choice(n, size=k, replace=False).tolist()) if k else []
+        for i in chosen:
+            g, o = resting[i]
+            self._force_cancel(g, o.owner, o.order_id, "withdraw", "liquidity withdrawal")
+        self.counts["withdrawn"] += k
+        return f"{k} of {n} resting orders withdrawn (fraction {fraction:g})"
+
+    def _force_cancel(self, g: int, owner: int, order_id: int, action: str, reason: str) -> None:
+        """The market cancels a resting order (a shock), releasing its reservation."""
+        r = self._books[g].cancel(owner, order_id)
+        self._settle(g, r, None)
+        if self._record_all:
+            c = r[3][0]
+            self._append(
+                "orders",
+                (
+                    float(self._env.now),
+                    owner,
+                    g,
+                    action,
+                    c[2],
+                    self.price_of(c[3] or 0),
+                    c[4] * self.lot,
+                    order_id,
+                    "cancelled",
+                    reason,
+                    0.0,
+                ),
+            )
+
+    def _band(self, g: int) -> tuple[int, int] | None:
+        """The (lowest, highest) price in ticks a clamp allows for good ``g`` now, if any."""
+        clamp = self._clamps.get(g)
+        if clamp is None or self._env.now >= clamp[2]:
+            return None
+        return clamp[0], clamp[1]
+
+    def _admit(
+        self,
+        agent: int,
+        g: int,
+        action: str,
+        buy: bool | None,
+        lots: int | None,
+        ticks: int | None,
+        order_id: int | None = None,
+    ) -> Result | None:
+        """At the book: the refusal of an order while the market is closed or priced outside a
+        clamp's band (recorded), or None if it may go on."""
+        now = self._env.now
+        if any(start <= now < end for start, end in self._outages):
+            self.counts["refused_closed"] += 1
+            return self._refuse(agent, g, action, buy, ticks, lots, CLOSED, order_id)
+        if ticks is not None and g in self._clamps:
+            band = self._band(g)
+            if band is not None and not band[0] <= ticks <= band[1]:
+                self.counts["refused_band"] += 1
+                lo, hi = self.price_of(band[0]), self.price_of(band[1])
+                reason = f"{OUT_OF_BAND} [{lo:g}, {hi:g}] (price clamp)"
+                return self._refuse(agent, g, action, buy, ticks, lots, reason, order_id)
+        return None
+
+    def _due(self) -> float | None:
+        """When an action sent now reaches the book, if a latency spike (or the backlog it
+        left) delays it; None if it is handled at once."""
+        if self._delivering:
+            return None
+        now = self._env.now
+        extra = sum(d for start, end, d in self._latency if start <= now < end)
+        if extra <= 0 and not self._in_flight:
+            return None
+        return max(now + extra, self._backlog_until)
+
+    def _send_later(
+        self,
+        due: float,
+        action: Callable[..., Any],
+        args: tuple[Any, ...],
+        provisional: bool = True,
+    ) -> int:
+        """Deliver ``action(*args)`` at ``due`` (after every action sent before it); returns the
+        provisional id of the order it makes (0 if it makes none)."""
+        pid = 0
+        if provisional:
+            pid = self._next_provisional
+            self._next_provisional -= 1
+        self._in_flight += 1
+        self._backlog_until = due
+        self.counts["delayed"] += 1
+        # Timeouts due at the same time fire in the order they were made: arrivals keep order.
+        self._env.timeout(due - self._env.now).callbacks.append(
+            partial(self._deliver, pid, action, args)
+        )
+        return pid
+
+    def _deliver(
+        self, pid: int, action: Callable[..., Any], args: tuple[Any, ...], _: simpy.Event
+    ) -> None:
+        self._in_flight -= 1
+        self._delivering = True
+        try:
+            out = action(*args)
+        finally:
+            self._delivering = False
+        if pid:  # args[1] is the good of every action
+            self._provisional[pid] = (args[1], out if isinstance(out, int) else (out[0] or 0))
+
+    def _resolve(self, g: int, order_id: int) -> int:
+        """The book's id of a provisional one (0 if its order did not rest or is of another
+        good); other ids unchanged."""
+        if order_id >= 0:
+            return order_id
+        good, real = self._provisional.get(order_id, (g, 0))
+        return real if good == g else 0
 
     # ---- recording ------------------------------------------------------------------------
     def _refuse(
@@ -940,9 +1256,9 @@ class TraderHandle:
         m = self.market
         m.actions += 1
         g, bad = self._good(good)
-        oid = _order_id(order_id)
+        oid = _order_id(order_id, m)
         if bad or oid is None:
-            reason = bad or f"order_id(={order_id!r}) must be a positive integer"
+            reason = bad or _BAD_ID.format(order_id)
             m.record_rejection(self.agent, g, "cancel", "", _NAN, _NAN, reason)
             return Receipt("rejected", None, reason, 0.0, 0.0, 0.0)
         return self._receipt(m._cancel(self.agent, g, oid), False)
@@ -956,10 +1272,10 @@ class TraderHandle:
         m = self.market
         m.actions += 1
         g, bad = self._good(good)
-        oid = _order_id(order_id)
+        oid = _order_id(order_id, m)
         lots = ticks = None
         if not bad and oid is None:
-            bad = f"order_id(={order_id!r}) must be a positive integer"
+            bad = _BAD_ID.format(order_id)
         if not bad and quantity is None and price is None:
             bad = "modify needs a quantity or a price"
         if not bad and quantity is not None:
@@ -984,7 +1300,8 @@ class TraderHandle:
 
     # -- reading
     def orders(self, good: str | None = None) -> list[OrderView]:
-        """This agent's resting orders (of one good or all), in units."""
+        """This agent's resting orders (of one good or all), in units (orders still on their
+        way to the book during a latency spike are not resting yet)."""
         m = self.market
         goods = m._traded if good is None else [m.ctx.goods.index(good)]
         out = []
@@ -1092,9 +1409,9 @@ class Desk:
         return self.market._limit(agent, good, buy, lots, ticks, "limit")
 
     def cancel(self, agent: int, good: int, order_id: int) -> bool:
-        """Withdraw the agent's order if it still rests; True if it did. A stale id (the order
-        traded or expired) is not recorded as a rejection: it is the behaviour's own
-        bookkeeping."""
+        """Withdraw the agent's order if it still rests; True if it did (or, during a latency
+        spike, if the cancel is on its way). A stale id (the order traded or expired) is not
+        recorded as a rejection: it is the behaviour's own bookkeeping."""
         if not self._lo <= agent < self._hi:
             self._check(agent)
         return self.market._cancel(agent, good, order_id, log_rejection=False)[1] is not _REJECTED
@@ -1113,10 +1430,18 @@ def _to_steps(value: Any, step: float, what: str, rule: str) -> tuple[int | None
     return int(k), ""
 
 
-def _order_id(value: Any) -> int | None:
+def _pending(order_id: int, lots: int) -> Result:
+    """The result handed back for an action a latency spike delays."""
+    return Result(order_id, _PENDING, (), (), "", lots)
+
+
+def _order_id(value: Any, market: OrderBookMarket) -> int | None:
+    """A book's order id (> 0) or a provisional id the market has issued (< 0), else None."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         return None
-    return int(value) if value > 0 else None
+    if value > 0 or market._next_provisional < value < 0:
+        return int(value)
+    return None
 
 
 def _float_or_nan(value: Any) -> float:
