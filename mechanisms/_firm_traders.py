@@ -3,38 +3,37 @@
 Prices travel backwards as bids and goods forwards as production, one ``cycle`` per stage:
 
 * ``firm`` (:class:`~mktsim.firms.Firms` with decreasing returns): a price taker. It values its
-  output at the best bid for it (else the last trade). For an input it computes its plan at the
-  market's reference prices (:meth:`~mktsim.firms.Firms.plan`) and bids for ``step`` of what the
-  plan lacks, at the *marginal value product* ``p_out f'_k(x)`` of that lot (at its midpoint),
-  with ``x`` never below its recent batch (an exponential average of the inputs of its runs,
-  weight ``memory`` on the newest): early in a cycle it holds few units, but the lot will be
-  part of a whole batch, and concave technologies have near-infinite marginal products at 0.
-  A bid is capped at what its free cash pays for one lot. Its output stock is sold down on a
-  schedule (below). Every ``cycle`` each firm turns every input it holds into output (one
-  :meth:`~mktsim.ledger.Ledger.produce`, after the population's ``production_time``).
-* ``source`` (:class:`~mktsim.firms.Source`): sells its stock on a schedule (it values only
-  money) and tops the stock up to its rate every ``cycle``: a rate per cycle.
-
-Sellers (sources, and firms for their output) run each restocked stock down linearly over
-``pace * cycle`` at an asking price that falls by ``adjust`` per action while they are behind
-that schedule and rises while ahead, starting at one tick and never below the best bid.
+  output at the market's estimate (recent trade prices; before any trade, the best bid). For an
+  input it bids for lots of ``step`` of its expected batch (an exponential average of the
+  inputs of its runs, weight ``memory`` on the newest) at the *marginal value product*
+  ``p_out f'_k(x)`` of the lot (at its midpoint), with ``x`` never below the expected batch:
+  early in a cycle it holds few units, but the lot will be part of a whole batch, and concave
+  technologies have near-infinite marginal products at 0. Before its first run (no batch yet)
+  it bids for ``order_size`` units at no more than the best ask, or, without an ask, at a
+  price that starts at one tick and rises by ``adjust`` per action: bids at the marginal
+  products at 0 would drain the chain's working capital to the first sellers. A bid is capped
+  at what its free cash pays for one lot. It sells its output at the best bid as soon as it
+  has it, ``fraction`` of its last output per ask. Every ``cycle`` each firm turns every input
+  it holds into output (one :meth:`~mktsim.ledger.Ledger.produce`, after the population's
+  ``production_time``).
+* ``source`` (:class:`~mktsim.firms.Source`): tops its stock up to its rate every ``cycle`` (a
+  rate per cycle) and sells it on a schedule: linearly over ``pace * cycle``, at an asking
+  price that falls by ``adjust`` per action while behind the schedule and rises while ahead,
+  never below the best bid. A source that sold at once would sell to whichever low bids
+  happen to rest.
 * ``final_demand`` (:class:`~mktsim.firms.FinalDemand` with fixed prices): a standing bid at each
   fixed price ``P``, renewed to ``order_size`` units at every arrival (perfectly elastic demand,
   while its budget lasts). Fixed quantities are refused (a price-insensitive order has no limit
   price).
 
-Order sizes follow each stage's flow: a firm's asks are ``fraction`` of its last output, a
-source's ``fraction`` of its rate, a firm's bids ``step`` of its planned purchase (``order_size``
-units while an input has no price yet).
-
-**Stationary prices (the design target; not yet reached, see the README).** In a flow
-economy whose inputs are all bought each cycle (raw supply is perfectly inelastic) the
-batches settle at the planner's quantities, the marginal value bids at those quantities are
-the derivatives of final value, and the chain's prices become the back-propagated
-derivatives (for ``tupperware`` at x = 4: 3/2, 1/6, 1/24). Every population of a chain must
-use the same ``cycle``: a technology turns a *batch* into output, so the rates of sources and
-the batches of firms are per cycle. Constant-returns (Leontief) industries have no marginal
-value product at a point and are refused.
+**Stationary prices.** In a flow economy whose inputs are all bought each cycle (raw supply is
+perfectly inelastic) the batches settle at the planner's quantities, the marginal value bids
+at those quantities are the derivatives of final value, and the chain's prices become the
+back-propagated derivatives (for ``tupperware`` at x = 4: 3/2, 1/6, 1/24, reached within 5%
+in a few dozen cycles, see ``tests/test_firms_book.py``). Every population of a chain must use
+the same ``cycle``: a technology turns a *batch* into output, so the rates of sources and the
+batches of firms are per cycle. Constant-returns (Leontief) industries have no marginal value
+product at a point and are refused.
 """
 
 from __future__ import annotations
@@ -70,9 +69,7 @@ def _fraction(value: Any) -> float:
 
 
 _CYCLE = Option(5.0, "simulation time between production runs / top-ups", positive_float)
-_FRACTION = Option(0.1, "order size as a fraction of the recent batch (or rate)", _fraction)
 _ADJUST = Option(0.02, "relative change of the asking price per action", _fraction)
-_PACE = Option(0.8, "a stock is sold down evenly over this fraction of a cycle", _fraction)
 
 
 def _rate(default: float) -> Option:
@@ -122,11 +119,11 @@ class _Flow(Behaviour):
         agent's asking price; None while it is ahead of schedule or has no price yet.
 
         The schedule runs the stock of the last restock down linearly over ``pace * cycle``.
-        The asking price starts at the best bid and moves by the factor ``1 -/+ adjust`` at
-        each action, down while the agent is behind its schedule and up while ahead: a seller
-        of a flow finds the price at which buyers take the flow, rather than dumping its stock on
-        whichever bids happen to rest (those of the buyers who value the good least) or
-        accepting any price a cash-short buyer offers for its first lots.
+        The asking price starts at one tick (never below the best bid) and moves by the factor
+        ``1 -/+ adjust`` at each action, down while the agent is behind its schedule and up
+        while ahead: a seller of a flow finds the price at which buyers take the flow, rather
+        than dumping its stock on whichever bids happen to rest (those of the buyers who value
+        the good least).
         """
         m = self.market
         local = agent - self.start_row
@@ -147,22 +144,31 @@ class _Flow(Behaviour):
             ticks = best
         return agent, g, False, ticks, min(lots, excess)
 
+    def sell_now(self, agent: int, g: int, lots: int) -> tuple[Any, ...] | None:
+        """An ask at the best bid for up to ``lots`` of the agent's stock (None without a bid
+        or a whole lot)."""
+        m = self.market
+        best = m._books[g].best_bid
+        have = int(m._hv[agent, g] / (self.lot * BASE_UNITS) + _EPS)
+        if best is None or have < 1:
+            return None
+        return agent, g, False, best, min(lots, have)
+
 
 class FirmTrader(_Flow):
-    """Bids for inputs at marginal value product, sells its output to the best bid, produces
-    every ``cycle`` (see the module docstring)."""
+    """Bids for inputs at marginal value product, sells its output to the best bid at once,
+    produces every ``cycle`` (see the module docstring)."""
 
     name = "firm"
     options: ClassVar[Mapping[str, Option]] = {
         **COMMON,
-        "rate": _rate(4.0),
+        "rate": _rate(8.0),
         "order_size": Option(0.01, "units per bid before the first production run", positive_float),
-        "fraction": _FRACTION,
-        "step": Option(0.2, "fraction of the planned purchase bid for per order", _fraction),
-        "memory": Option(0.5, "weight of the newest batch in the expected batch", _fraction),
+        "fraction": Option(0.15, "ask size as a fraction of the last output", _fraction),
+        "step": Option(0.25, "bid size as a fraction of the expected batch", _fraction),
+        "memory": Option(0.2, "weight of the newest batch in the expected batch", _fraction),
         "cycle": _CYCLE,
-        "pace": _PACE,
-        "adjust": _ADJUST,
+        "adjust": Option(0.02, "relative rise per action of a bid before the first run", _fraction),
     }
 
     def __init__(self, market: OrderBookMarket, slot: PopulationSlot) -> None:
@@ -187,6 +193,8 @@ class FirmTrader(_Flow):
         self.memory = self.opts["memory"]
         self.first = self.opts["order_size"]
         self.step = self.opts["step"]
+        #: Last bid per input, ticks ``float64[n, k]`` (0 before the first).
+        self.offer = np.zeros((self.n, k))
 
     def start(self, env: simpy.Environment) -> None:
         super().start(env)
@@ -194,6 +202,9 @@ class FirmTrader(_Flow):
 
     def _output_value(self) -> float | None:
         m = self.market
+        est = m._est[self.output]
+        if est is not None:
+            return est
         best = m._books[self.output].best_bid
         return m.price_of(best) if best is not None else m._last[self.output]
 
@@ -203,36 +214,32 @@ class FirmTrader(_Flow):
         m = self.market
         if k == len(self.inputs):
             lots = self.lots_of(self.fraction * self.made[local]) if self.made[local] > 0 else 1
-            return self.sell_paced(agent, self.output, lots)
+            return self.sell_now(agent, self.output, lots)
         p_out = self._output_value()
         if p_out is None:
             return None
         g = self.inputs[k]
         held = np.asarray(m._h[self.rows][:, self.inputs], dtype=np.float64) / BASE_UNITS
-        ref = [m.reference_price(j) for j in self.inputs]
-        if all(r is not None and r > 0 for r in ref):
-            prices = np.ones(len(m._goods))
-            prices[self.output] = p_out
-            prices[self.inputs] = ref
-            try:
-                plan, _ = self.pop.plan(prices)
-            except InvalidParameter:  # a technology that refuses these prices: no plan now
-                return None
-            want = float(plan[local, k] - held[local, k])
-        else:
-            want = self.first
-        if want <= 0:
-            return None
-        lots = self.lots_of(self.step * want)
         batch = self.batch[local, k]
+        lots = self.lots_of(self.step * batch if batch > 0 else self.first)
         x = np.maximum(held, self.batch)
         x[local, k] = max(held[local, k] + lots * self.lot / 2, batch)
         with np.errstate(all="ignore"):
             mp = float(self.pop.technology.marginal_products(x)[local, k])
         ticks = marginal_value_bid(p_out, mp, self.tick)
+        # before the first run there is no batch to value the lot in: take the best ask, or
+        # search upwards from one tick, rather than bid the marginal product at 0
+        if batch <= 0:
+            ask = m._books[g].best_ask
+            if ask is None:
+                ask = max(1, math.ceil(self.offer[local, k] * (1.0 + self.adjust)))
+            ticks = min(ticks, ask)
         # a cash-short firm still bids for one lot (the book cuts larger orders to its cash)
         ticks = min(ticks, m.free_cash(agent) // m.tick_base)
-        return (agent, g, True, ticks, lots) if ticks >= 1 else None
+        if ticks < 1:
+            return None
+        self.offer[local, k] = ticks
+        return agent, g, True, ticks, lots
 
     def _production(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         cycle = self.opts["cycle"]
@@ -260,19 +267,20 @@ class FirmTrader(_Flow):
             self.batch[busy] = w * x[busy] + (1.0 - w) * self.batch[busy]
             self.made[busy] = y[busy]
             ledger.produce(self.slot.row_ids, use, made, self.pop.name)
-            self.restock(ledger.holdings[self.rows, self.output] / BASE_UNITS)
 
 
 class SourceSeller(_Flow):
-    """Sells its stock to the best bid; tops it up to its rate every ``cycle``."""
+    """Sells its stock on a schedule; tops it up to its rate every ``cycle``."""
 
     name = "source"
     options: ClassVar[Mapping[str, Option]] = {
         **COMMON,
         "rate": _rate(20.0),
-        "fraction": _FRACTION,
+        "fraction": Option(0.05, "ask size as a fraction of the rate", _fraction),
         "cycle": _CYCLE,
-        "pace": _PACE,
+        "pace": Option(
+            0.6, "the stock is sold down evenly over this fraction of a cycle", _fraction
+        ),
         "adjust": _ADJUST,
     }
 
