@@ -13,11 +13,10 @@ import mktsim
 from mechanisms import _traders
 from mechanisms._firm_traders import FinalBuyer, FirmTrader, SourceSeller, marginal_value_bid
 from mktsim.errors import InvalidParameter
-from mktsim.firms import FinalDemand, Firms, link
+from mktsim.firms import FinalDemand, Firms, Source, link
 from mktsim.goods import Goods
-from mktsim.population import Consumers
+from mktsim.production import planner, shared_intermediate_graph
 from mktsim.scenario import Scenario
-from mktsim.utility import CobbDouglas
 
 
 def test_behaviours_registered_and_default_for_chain_kinds() -> None:
@@ -59,7 +58,7 @@ def _fixed_quantity_scenario() -> Scenario:
     from mktsim.production.technology import CobbDouglas as PowerTech
 
     goods = Goods.of(["money", "ore", "widget"], numeraire="money")
-    owners = Consumers("owners", CobbDouglas([[1.0, 0.0, 0.0]]), [[0.0, 10.0, 0.0]])
+    owners = Source("owners", goods, "ore", [10.0])
     firms = Firms(
         "makers",
         PowerTech([[0.5]]),
@@ -77,6 +76,13 @@ def test_constant_returns_firms_are_refused() -> None:
     assert any(isinstance(p, Firms) and p.constant_returns for p in s.populations)
     with pytest.raises(InvalidParameter, match="constant returns"):
         mktsim.simulate(s, "order_book", seed=0, until=1)
+
+
+@pytest.mark.parametrize("name", ["tupperware", "shared_intermediate"])
+def test_a_resource_nobody_offers_is_refused(name: str) -> None:
+    # without flow the owners are consumers who value only money: they never quote the resource
+    with pytest.raises(InvalidParameter, match=r"nobody offers .*flow=True"):
+        mktsim.simulate(mktsim.build_scenario(name), "order_book", seed=0, until=1)
 
 
 def test_final_demand_with_fixed_quantities_is_refused() -> None:
@@ -120,4 +126,16 @@ def test_tupperware_order_book_within_five_percent(seed: int) -> None:
     assert len(late) >= 90
     for good, ref in (("polyethylene", p_b), ("ethylene", p_a), ("natgas", p_x)):
         err = np.abs(late[good].to_numpy() / ref - 1.0)
+        assert err.max() < 0.05, (good, float(err.max()))
+
+
+def test_shared_intermediate_order_book_near_shadow_prices() -> None:
+    # not a tree: the reference is the planner's shadow prices (scipy), not the simulation
+    s = mktsim.build_scenario("shared_intermediate", flow=True)
+    shadow = planner(shared_intermediate_graph()).prices  # the scenario's defaults
+    run = mktsim.simulate(s, "order_book", seed=0, until=300)
+    est = run.prices.pivot_table(index="time", columns="good", values="estimate", observed=True)
+    late = est[est.index >= 200]
+    for good in ("ore", "metal"):
+        err = np.abs(late[good].to_numpy() / shadow[good] - 1.0)
         assert err.max() < 0.05, (good, float(err.max()))
