@@ -462,7 +462,8 @@ def sweep(
             as in :func:`plan`.
         out: folder of the sweep (``runs/`` and ``summaries/`` inside); one sweep at a time.
         workers: local processes (default: the usable CPUs); 1 runs in this process. Pool
-            workers are spawned, so a script calling ``sweep`` needs the usual
+            workers are forked from a fork server that imports mktsim once (spawned where
+            there is none); either way a script calling ``sweep`` needs the usual
             ``if __name__ == "__main__":`` guard.
         scheduler: a Dask scheduler address (``tcp://host:8786``) or a ``distributed.Client``;
             runs then go to that cluster (needs ``mktsim[dist]``; script scenarios must be at the
@@ -554,8 +555,15 @@ def _on_pool(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # spawn: a forked child would inherit the sweep's lock and any threads of the caller
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # Not fork: a forked child would inherit the sweep's lock and any threads of the caller.
+    # A fork server is a clean process that imports mktsim once and forks each worker from it
+    # (spawn, where there is none, makes every worker import numpy, pandas and scipy again).
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["mktsim.sweep", "mechanisms.walrasian"])
+    else:
+        context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n, mp_context=context) as pool:
         pending = {pool.submit(_execute, spec, record, figures): spec for spec in todo}
         try:
             for future in as_completed(pending):
