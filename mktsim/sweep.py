@@ -559,8 +559,8 @@ def _on_pool(
     # A fork server is a clean process that imports mktsim once and forks each worker from it
     # (spawn, where there is none, makes every worker import numpy, pandas and scipy again).
     if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mktsim.sweep", "mechanisms.walrasian"])
+        multiprocessing.set_forkserver_preload(["mktsim.sweep", "mechanisms.walrasian"])
+        context: Any = multiprocessing.get_context("forkserver")
     else:
         context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(n, mp_context=context) as pool:
