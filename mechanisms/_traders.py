@@ -840,12 +840,15 @@ from mechanisms import _adversaries  # noqa: E402, F401
 
 
 def default_behaviour(slot: PopulationSlot) -> str:
-    """``utility`` for populations with a utility, ``zi_c`` for induced-value traders."""
+    """``utility`` for populations with a utility, ``zi_c`` for induced-value traders,
+    ``belief`` for belief traders."""
     pop = slot.population
     if pop.kind == "induced":
         return "zi_c"
     if pop.kind in ("firms", "source", "final_demand"):  # mechanisms._firm_traders
         return "firm" if pop.kind == "firms" else pop.kind
+    if pop.kind == "belief_traders":  # mechanisms._belief_traders
+        return "belief"
     if hasattr(pop, "utility"):
         return "utility"
     raise InvalidParameter(
@@ -864,5 +867,6 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
     return BEHAVIOURS[name](market, slot)
 
 
-# The supply-chain behaviours subclass Behaviour and add themselves to BEHAVIOURS on import.
-from mechanisms import _firm_traders  # noqa: E402, F401
+# The supply-chain (mechanisms._firm_traders) and prediction-market (mechanisms._belief_traders)
+# behaviours subclass Behaviour and add themselves to BEHAVIOURS on import.
+from mechanisms import _belief_traders, _firm_traders  # noqa: E402, F401

@@ -235,6 +235,14 @@ class OrderBookMarket:
         ),
         "wash_trader": "adversary: pairs of its own agents trading with each other (volume)",
         "pump_and_dump": "adversary: buys aggressively, then sells into the raised price",
+        "firm": "bids for inputs at marginal value product, sells its output, produces (firms)",
+        "source": "sells a resource flow on a schedule (sources)",
+        "final_demand": "standing bids at fixed final prices (final demand)",
+        "belief": "quotes outcome shares around its reservation price (belief traders)",
+        "informed": "belief trading on the posterior after a private signal (belief traders)",
+        "noise": "takes liquidity with random fractions of money or shares (belief traders)",
+        "passive": "never trades (belief traders)",
+        "scripted": "replays given orders as market orders (belief traders)",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
@@ -337,6 +345,9 @@ class OrderBookMarket:
         self.behaviour_names: dict[str, str] = {}
         self._behaviours: list[Any] = []
         self._listeners: list[Callable[[int, bool, float | None, float | None], None]] = []
+        #: Market-wide services that behaviours share, by name (e.g. a prediction market's
+        #: event, which issues complete sets and resolves); each adds its ``summary()``.
+        self.services: dict[str, Any] = {}
 
     # ---- attaching ----------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
@@ -450,6 +461,7 @@ class OrderBookMarket:
             "periods": self.opts["periods"],
             "period_length": self.opts["period_length"] if self.opts["periods"] else None,
             "periods_run": self.sessions_run if self.opts["periods"] else None,
+            **{k: v for service in self.services.values() for k, v in service.summary().items()},
         }
 
     # ---- reading (cheap, for behaviours) --------------------------------------------------

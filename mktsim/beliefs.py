@@ -55,6 +55,7 @@ __all__ = [
     "competitive_prices",
     "marginal_utility",
     "outcome_names",
+    "prediction_event",
     "prediction_market",
     "prediction_metrics",
     "prediction_reference",
@@ -361,13 +362,52 @@ def prediction_reference(
     )
 
 
+def prediction_event(scenario: Scenario) -> tuple[Array | None, float, str | None]:
+    """The event a prediction-market scenario resolves, for any mechanism that runs it.
+
+    :func:`prediction_market` records the event once, as the defaults of the ``lmsr`` market
+    maker (which draws and pays the outcome); a mechanism without a maker of its own (the order
+    book) reads it from there.
+
+    Returns:
+        ``(true_probabilities, resolve_at, outcome)``: ``float64[k]`` in outcome order (None when
+        the scenario gives none: nature then draws uniformly), the resolution time (the
+        scenario's ``until`` unless set; ``inf`` for never) and a forced outcome's name (None:
+        drawn).
+    """
+    opts = dict(scenario.mechanism_options.get("lmsr", {}))
+    truth = opts.get("true_probabilities")
+    probabilities = None
+    if truth is not None:
+        outcomes = [g for g in scenario.goods.names if g != scenario.goods.numeraire]
+        if isinstance(truth, Mapping):
+            truth = [float(truth.get(o, 0.0)) for o in outcomes]
+        probabilities = np.asarray(truth, dtype=float)
+        if probabilities.shape != (len(outcomes),) or abs(probabilities.sum() - 1.0) > 1e-9:
+            raise InvalidParameter(
+                f"true_probabilities(={truth}) must be {len(outcomes)} probabilities summing to "
+                f"1, one per outcome ({', '.join(outcomes)})"
+            )
+    at = opts.get("resolve_at")
+    if at in (None, "", "none"):  # as lmsr reads its option
+        resolve_at = float(scenario.until)
+    else:
+        resolve_at = math.inf if at == "never" else float(at)
+    outcome = opts.get("outcome")
+    return probabilities, resolve_at, None if outcome is None else str(outcome)
+
+
 def prediction_metrics(run: Any) -> dict[str, Any]:
     """Summary entries of a prediction-market run, from its frames and summary.
 
-    ``initial_price`` and ``final_price`` (outcome -> the market's price at its first and last
-    record), ``wealth_weighted_belief`` (the reference price), ``true_probabilities``, the max
-    absolute distance of the initial and final price from the truth, whether the market ended
-    closer, and the market maker's ``maker_loss`` when the mechanism reports one.
+    ``initial_price`` and ``final_price`` (outcome -> the market's price estimate at its first
+    and last record: a maker's price, or an order book's moving average of trade prices),
+    ``wealth_weighted_belief`` (the reference price), ``true_probabilities``, the max absolute
+    distance of the initial and final price from the truth (``distance_initial``,
+    ``distance_final``), whether the market ended closer, ``price_sum`` (the final prices'
+    sum: 1 without arbitrage, since a complete set is worth one unit of money),
+    ``distance_reference`` (max absolute distance of the final price from the reference), and
+    the market maker's ``maker_loss`` when the mechanism reports one (None without a maker).
     """
     scenario = run.scenario
     outcomes = [g for g in scenario.goods.names if g != scenario.goods.numeraire]
@@ -380,6 +420,8 @@ def prediction_metrics(run: Any) -> dict[str, Any]:
         "distance_initial": None,
         "distance_final": None,
         "closer_than_initial": None,
+        "price_sum": None,
+        "distance_reference": None,
         "maker_loss": run.summary.get("maker_loss"),
     }
     ref = run.reference
@@ -391,11 +433,19 @@ def prediction_metrics(run: Any) -> dict[str, Any]:
     if prices.empty:
         return out
     first = prices[prices["round"] == prices["round"].min()]
+    # a mechanism that does not count rounds (the order book: -1 throughout) records many rows
+    # in its first round: the initial price is the earliest
+    first = first[first["time"] == first["time"].min()].drop_duplicates("good")
     col = "estimate"
     initial = {str(g): float(v) for g, v in zip(first["good"], first[col], strict=True)}
     final = run.summary.get("final_prices") or {}
     out["initial_price"] = {o: initial[o] for o in outcomes if o in initial}
     out["final_price"] = {o: float(final[o]) for o in outcomes if o in final}
+    if len(out["final_price"]) == len(outcomes):
+        out["price_sum"] = float(sum(out["final_price"].values()))
+        if out["wealth_weighted_belief"] is not None:
+            wwb = out["wealth_weighted_belief"]
+            out["distance_reference"] = max(abs(out["final_price"][o] - wwb[o]) for o in outcomes)
     if truth is not None and len(out["final_price"]) == len(outcomes):
         d0 = max(abs(out["initial_price"][o] - truth[o]) for o in outcomes)
         d1 = max(abs(out["final_price"][o] - truth[o]) for o in outcomes)

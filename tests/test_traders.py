@@ -293,3 +293,11 @@ def test_same_seed_same_zip_market():
     b = mktsim.simulate(mktsim.build_scenario("cliff_symmetric", periods=2), seed=9)
     for name in ("trades", "prices", "events"):
         pd.testing.assert_frame_equal(a.frame(name), b.frame(name), check_exact=True)
+
+
+def test_every_registered_behaviour_is_documented_by_the_mechanism() -> None:
+    # `mktsim list` prints OrderBookMarket.behaviours: exactly what a population can name
+    from mechanisms._traders import BEHAVIOURS
+    from mechanisms.order_book import OrderBookMarket
+
+    assert set(OrderBookMarket.behaviours) == set(BEHAVIOURS)
