@@ -17,6 +17,8 @@ extra delay during a latency spike, is the time between looking and the swap rea
   ``sell`` and ``amount`` the units paid in, or ``(time, agent, good, side, amount, "out")`` for an
   exact output.
 * ``passive``: never trade.
+* ``firm``, ``source``, ``final_demand``: the supply-chain behaviours of
+  :mod:`mechanisms._amm_firms` (the defaults of firms, sources and final demand).
 
 Adversaries, acting only through :meth:`~mechanisms.cpmm.ConstantProductMarket.submit` and the
 public quote, like everyone else:
@@ -42,6 +44,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from mechanisms import _amm_firms
 from mechanisms._amm_base import Receipt, arrivals, behaviour_settings, positive_rate
 from mechanisms._amm_orders import SwapOrder
 from mechanisms._amm_plans import pool_plan
@@ -64,6 +67,7 @@ BEHAVIOURS: Mapping[str, str] = {
         "(good, start, bursts, gap, spend, rate, slices, patience)"
     ),
     "wash": "buy and at once sell back: round trips that only pay fees (rate, good, amount)",
+    **_amm_firms.BEHAVIOURS,
 }
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -83,6 +87,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "patience": 20.0,
     },
     "wash": {"rate": 1.0, "good": None, "amount": 0.1},
+    **{name: dict(options) for name, options in _amm_firms.DEFAULTS.items()},
 }
 
 
@@ -92,6 +97,9 @@ def start_behaviour(market: Any, slot: PopulationSlot, behaviour: str) -> None:
     settings = behaviour_settings(pop.name, behaviour, pop.behaviour_options, _DEFAULTS[behaviour])
     env = market.ctx.env
     if behaviour == "passive":
+        return
+    if behaviour in _amm_firms.BEHAVIOURS:
+        _amm_firms.start(market, slot, behaviour, settings)
         return
     if behaviour == "scripted":
         env.process(_scripted(market, slot, settings["orders"]))

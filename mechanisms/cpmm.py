@@ -3,16 +3,19 @@
 Each non-numeraire good j gets a pool holding reserves x_j of the good and y_j of money, in its
 own ledger account funded from outside the economy when the market opens (counted as created,
 so conservation still balances). Liquidity is set by options: by default each pool holds
-``depth`` times the economy's total endowment of its good, priced at ``initial_prices`` (default
-1); ``reserves`` gives them explicitly. A swap pays ``d`` into one reserve and takes
-``r_out·g·d / (r_in + g·d)`` out of the other (fee f, g = 1 − f, kept by the pool), in exact
-integer arithmetic rounded in the pool's favour (kernel: :mod:`mechanisms._cpmm`), so x·y never
-decreases. A swap the pool cannot fill (an output not below its reserve, an output rounding to
-nothing) or the trader cannot pay for is refused with a reason, never raised.
+``depth`` times the economy's total endowment of its good (of a good nobody holds at the opening,
+such as a firm's output: the largest total endowment of any pooled good), priced at
+``initial_prices`` (default 1); ``reserves`` gives them explicitly. A swap pays ``d`` into one
+reserve and takes ``r_out·g·d / (r_in + g·d)`` out of the other (fee f, g = 1 − f, kept by the
+pool), in exact integer arithmetic rounded in the pool's favour (kernel:
+:mod:`mechanisms._cpmm`), so x·y never decreases. A swap the pool cannot fill (an output not
+below its reserve, an output rounding to nothing) or the trader cannot pay for is refused with a
+reason, never raised.
 
 Traders arrive as Poisson processes (per agent ``rate``) and act through
 :meth:`ConstantProductMarket.submit` with :class:`SwapOrder`. Consumers (``mrs``, the default)
-swap up to where their marginal rate of substitution equals the pool's marginal price. The market
+swap up to where their marginal rate of substitution equals the pool's marginal price; firms,
+sources and final demand trade as a supply chain (:mod:`mechanisms._amm_firms`). The market
 stops early when no swap has filled for ``quiet`` time units (``converged`` is then True: nobody
 finds a trade worth making). Pools trade only against the numeraire, so cross-rates between goods
 are consistent by construction and need no arbitrage.
@@ -59,6 +62,7 @@ import simpy
 from attrs import frozen
 
 from mechanisms._amm_base import FILLED, Receipt, rejected
+from mechanisms._amm_firms import KIND_DEFAULTS, check
 from mechanisms._amm_orders import SwapOrder
 from mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
 from mechanisms._cpmm import Pool, SwapSide
@@ -169,7 +173,9 @@ class ConstantProductMarket:
         "fee": Option(0.003, "fee rate taken from every input, in [0, 1)", _fee),
         "depth": Option(
             0.1,
-            "each pool's good reserve as a fraction of the economy's total endowment of it",
+            "each pool's good reserve as a fraction of the economy's total endowment of it "
+            "(of a good nobody holds at the opening, e.g. a firm's output: of the largest total "
+            "endowment of any pooled good)",
             positive_float,
         ),
         "initial_prices": Option(
@@ -213,6 +219,9 @@ class ConstantProductMarket:
         self._pools: dict[int, Pool] = {}
         self._rows: dict[int, int] = {}
         self._k0: dict[int, float] = {}  # opening k, rescaled by each withdrawal
+        # a good nobody holds yet (a firm's output) has no stock to size its pool by
+        scale = max((int(totals[j]) for j in range(len(goods)) if j != self._num), default=0)
+        self._behaviours = {slot.name: b for slot, b in zip(ctx.slots, behaviours, strict=True)}
         ctx.recorder.add_table("pools", POOL_TABLE)
         ctx.recorder.add_table("liquidity", LIQUIDITY_TABLE)
         for j in range(len(goods)):
@@ -225,7 +234,7 @@ class ConstantProductMarket:
                 p0 = float(prices.get(name, 1.0))
                 if not (math.isfinite(p0) and p0 > 0):
                     raise InvalidParameter(f"initial_prices[{name}](={p0}) must be > 0 and finite")
-                x = round(self.opts["depth"] * int(totals[j]))
+                x = round(self.opts["depth"] * (int(totals[j]) or scale))
                 y = round(x * p0)
             if x < 1 or y < 1:
                 raise InvalidParameter(
@@ -271,6 +280,8 @@ class ConstantProductMarket:
 
     def _behaviour_of(self, pop: Any) -> str:
         name = pop.behaviour
+        if name is None and not hasattr(pop, "utility"):
+            name = KIND_DEFAULTS.get(pop.kind)
         if name is None:
             if not hasattr(pop, "utility"):
                 raise InvalidParameter(
@@ -286,6 +297,7 @@ class ConstantProductMarket:
             raise InvalidParameter(
                 f"behaviour 'mrs' needs a utility: population {pop.name!r} is {pop.kind}"
             )
+        check(pop, name)
         return str(name)
 
     # ---- public interface -------------------------------------------------------------------
@@ -397,6 +409,7 @@ class ConstantProductMarket:
             "swaps": self.swaps,
             "rejections": dict(sorted(self.rejections.items())),
             "stopped": "quiet" if self.converged else "horizon",
+            "behaviours": dict(self._behaviours),
             "pools": {g: pools[g] for g in names if g in pools},
             "liquidity_withdrawn": {
                 names[j]: {"x": x / BASE_UNITS, "y": y / BASE_UNITS}
