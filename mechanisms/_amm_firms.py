@@ -343,8 +343,7 @@ def _check_supplied(market: Any, buyer: PopulationSlot, good: int) -> None:
     that may sell it: one with a named trading behaviour (not ``passive``), or a consumer
     (``mrs``, the default) whose marginal rate of substitution of the good for money is finite
     at its holdings, so that some pool bid lies above it. A consumer whose marginal utility of
-    money is not a positive finite number there (one valuing only money and holding none) never
-    swaps, and so never sells, like the consumers who never quote such a good on the book.
+    money is not a positive finite number there never swaps, and so never sells.
     """
     ledger, num = market.ctx.ledger, market.ctx.goods.numeraire_index
     for slot in market.ctx.slots:

@@ -110,7 +110,9 @@ class CobbDouglas:
 
     def marginal_utility(self, x: Array) -> Array:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.shares > 0, self.shares * self.utility(x)[:, None] / x, 0.0)
+            mu = np.where(self.shares > 0, self.shares * self.utility(x)[:, None] / x, 0.0)
+        # u = x_j for a share of 1: the marginal utility is 1 at any x_j, including 0 (0/0 above)
+        return np.where(self.shares == 1.0, 1.0, mu)
 
     def take(self, rows: NDArray[np.intp]) -> CobbDouglas:
         return CobbDouglas(self.shares[rows])

@@ -159,28 +159,27 @@ def test_constant_returns_firms_are_refused_in_one_line() -> None:
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("owners", [None, "passive"])
-def test_a_resource_nobody_supplies_is_refused(owners: str | None) -> None:
-    # without flow the owners are consumers valuing only money and holding none: their marginal
-    # utility of money is not a number, so under cpmm they never swap (as on the book they
-    # never quote the resource); passive owners never trade either
+def test_a_resource_nobody_supplies_is_refused() -> None:
+    # passive owners never trade, and no source or firm makes natgas: the cracker could never buy
     s = mktsim.build_scenario("tupperware")
     pops: list[Any] = list(s.populations)
-    pops = [attrs.evolve(p, behaviour=owners) if p.name == "owners" else p for p in pops]
+    pops = [attrs.evolve(p, behaviour="passive") if p.name == "owners" else p for p in pops]
     with pytest.raises(InvalidParameter, match=r"nobody supplies .*flow=True") as info:
         mktsim.simulate(attrs.evolve(s, populations=pops), "cpmm", seed=0, until=1)
     assert "\n" not in str(info.value)
 
 
-def test_stock_chain_runs_when_its_owners_trade() -> None:
-    # the same stock economy with owners who hold some money: now their marginal rate of
-    # substitution (0) is below every bid, so they sell their whole stock into the pool
+@pytest.mark.parametrize("money", [0.0, 1.0])
+def test_stock_chain_runs_and_its_owners_sell_everything(money: float) -> None:
+    # without flow the owners are consumers valuing only money: their marginal rate of
+    # substitution for natgas is 0, below every bid, so they sell their whole stock into the pool
+    # (whether or not they hold money to start with)
     s = mktsim.build_scenario("tupperware", firms=2)
     pops = []
     for p in list[Any](s.populations):
         if p.name == "owners":
             end = np.array(p.endowment)
-            end[:, s.goods.numeraire_index] = 1.0
+            end[:, s.goods.numeraire_index] = money
             p = attrs.evolve(p, endowment=end)
         pops.append(p)
     run = mktsim.simulate(attrs.evolve(s, populations=pops), "cpmm", seed=0, until=12)

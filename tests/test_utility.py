@@ -81,6 +81,15 @@ def test_marginal_utility_matches_finite_differences(rng):
             np.testing.assert_allclose(grad[:, j], fd, rtol=1e-5)
 
 
+def test_cobb_douglas_with_one_good_has_marginal_utility_one_even_at_zero():
+    # u(x) = x_0: du/dx_0 = 1 everywhere, du/dx_j = 0 for the goods it does not value
+    u = CobbDouglas([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    for x in ([[0.0, 4.0, 0.0], [3.0, 0.0, 1.0]], [[2.0, 0.0, 5.0], [0.0, 7.0, 0.0]]):
+        np.testing.assert_array_equal(
+            u.marginal_utility(np.array(x)), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+        )
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [
