@@ -57,6 +57,8 @@ from numpy.typing import NDArray
 
 from mechanisms._amm_base import Receipt, arrivals, positive_rate
 from mechanisms._amm_orders import SwapOrder
+from mechanisms._amm_plans import root_from_below
+from mechanisms._batches import production_runs
 from mechanisms._cpmm import SwapSide, arbitrage_to_price
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
@@ -101,7 +103,6 @@ KIND_DEFAULTS: Mapping[str, str] = {
     "final_demand": "final_demand",
 }
 
-_ITERATIONS = 200  # root-finding steps at most
 _REL_TOL = 1e-6  # relative width of the final bracket (of a purchase, in units)
 
 
@@ -175,31 +176,7 @@ def input_purchase(
     f_hi = excess(hi)
     if f_hi >= 0:
         return top
-    side = 0
-    width = hi - lo
-    for _ in range(_ITERATIONS):
-        if hi - lo <= _REL_TOL * hi:
-            break
-        # regula falsi (Illinois) while it halves the bracket at least every other step, else
-        # bisection: the marginal cost explodes at the reserve, where secants crawl
-        q = 0.5 * (lo + hi)
-        if math.isfinite(f_lo) and hi - lo < 0.5 * width:
-            guess = lo + (hi - lo) * f_lo / (f_lo - f_hi)
-            if lo < guess < hi:
-                q = guess
-        width = hi - lo if hi - lo < 0.5 * width else 2.0 * width
-        f = excess(q)
-        if f > 0:
-            lo, f_lo = q, f
-            if side == 1:
-                f_hi *= 0.5
-            side = 1
-        else:
-            hi, f_hi = q, f
-            if side == -1:
-                f_lo *= 0.5
-            side = -1
-    return lo
+    return root_from_below(excess, lo, hi, rel_tol=_REL_TOL, floor=0.0, f_lo=f_lo, f_hi=f_hi)
 
 
 def _money_for(x: float, y: float, fee: float, q: float) -> float:
@@ -459,32 +436,18 @@ class _Firm:
                     yield from _deliver(market, slot, SwapOrder(agent, j, SwapSide.BUY, units))
 
     def production(self) -> Generator[simpy.Event, Any, None]:
-        """Every ``cycle``: each firm turns every input it holds into output (journalled as on
-        the order book: one :meth:`~mktsim.ledger.Ledger.produce` per run)."""
-        env, ledger = self.market.ctx.env, self.market.ctx.ledger
-        rows, idx, out = self.slot.rows, self.inputs, self.output
-        delay = self.pop.production_time
-        while True:
-            yield env.timeout(self.cycle)
-            held = np.array(ledger.holdings[rows])
-            use = np.zeros_like(held)
-            use[:, idx] = held[:, idx]
-            if delay:
-                yield env.timeout(delay)
-                # firms only buy inputs, so they still hold them; capped all the same
-                use = np.minimum(use, ledger.holdings[rows])
-            x = use[:, idx] / BASE_UNITS
-            with np.errstate(all="ignore"):
-                y = np.asarray(self.pop.technology.output(x), dtype=np.float64)
-            idle = ~np.isfinite(y) | (y <= 0)
-            use[idle] = 0
-            made = np.zeros_like(use)
-            made[:, out] = np.floor(np.where(idle, 0.0, y) * BASE_UNITS).astype(np.int64)
-            busy = ~idle
-            w = np.where((self.batch[busy] > 0).all(axis=1), self.memory, 1.0)[:, None]
-            self.batch[busy] = w * x[busy] + (1.0 - w) * self.batch[busy]
-            ledger.produce(self.slot.row_ids, use, made, self.pop.name)
-            self.seller.restock()
+        """Every ``cycle``: each firm turns every input it holds into output (as on the book),
+        then restocks its selling schedule."""
+        ctx = self.market.ctx
+        return production_runs(
+            ctx.env,
+            ctx.ledger,
+            self.slot,
+            self.cycle,
+            self.batch,
+            self.memory,
+            lambda busy, y: self.seller.restock(),
+        )
 
 
 def _marginal_value(

@@ -29,7 +29,7 @@ from mechanisms import _lmsr
 from mechanisms._cpmm import SwapSide
 from mktsim.beliefs import marginal_utility
 
-__all__ = ["PoolPlan", "SharePlan", "lmsr_plan", "pool_plan"]
+__all__ = ["PoolPlan", "SharePlan", "lmsr_plan", "pool_plan", "root_from_below"]
 
 Array = NDArray[np.float64]
 
@@ -86,22 +86,38 @@ def _log_ratio(a: float, c: float) -> float:
     return _log(a) - _log(c)
 
 
-def _root(excess: Callable[[float], float], lo: float, hi: float) -> float:
+def root_from_below(
+    excess: Callable[[float], float],
+    lo: float,
+    hi: float,
+    *,
+    rel_tol: float = _REL_TOL,
+    floor: float = 1.0,
+    f_lo: float | None = None,
+    f_hi: float | None = None,
+) -> float:
     """Where a decreasing ``excess`` (> 0 at lo, <= 0 or NaN at hi) crosses 0, from below.
 
-    Regula falsi with the Illinois fix, falling back to bisection where a value is not finite;
-    returns a point on the ``excess > 0`` side, so a trade planned from it never overshoots.
+    Regula falsi with the Illinois fix while it at least halves the bracket every other step,
+    else bisection (also where a value is not finite: a pool's marginal cost explodes at its
+    reserve, where secants crawl); stops when the bracket is narrower than ``rel_tol`` times
+    ``max(floor, |lo|, |hi|)``. Returns a point on the ``excess > 0`` side, so a trade planned from
+    it never overshoots. ``f_lo`` and ``f_hi`` pass values of ``excess`` already computed.
     """
-    f_lo, f_hi = excess(lo), excess(hi)
+    f_lo = excess(lo) if f_lo is None else f_lo
+    f_hi = excess(hi) if f_hi is None else f_hi
     side = 0
+    width = hi - lo
     for _ in range(_ITERATIONS):
-        if hi - lo <= _REL_TOL * max(1.0, abs(lo), abs(hi)):
+        if hi - lo <= rel_tol * max(floor, abs(lo), abs(hi)):
             break
         x = 0.5 * (lo + hi)
-        if math.isfinite(f_lo) and math.isfinite(f_hi) and f_lo != f_hi:
+        secant = hi - lo < 0.5 * width
+        if secant and math.isfinite(f_lo) and math.isfinite(f_hi) and f_lo != f_hi:
             guess = lo + (hi - lo) * f_lo / (f_lo - f_hi)
             if lo < guess < hi:
                 x = guess
+        width = hi - lo if secant else 2.0 * width
         fx = excess(x)
         if fx > 0:
             if fx < _F_TOL:
@@ -216,12 +232,12 @@ def _lmsr_outcome_plan(
         top = _lmsr.shares_for_budget(q, i, money, b)
         if excess(top) > 0:
             return SharePlan(i, top, True)
-        return SharePlan(i, _root(excess, 0.0, top), False)
+        return SharePlan(i, root_from_below(excess, 0.0, top), False)
     bottom = -float(held[i])  # sell: s in [−holdings, 0)
     if not excess(bottom) > 0:
         return SharePlan(i, bottom, True)
     # selling: the excess is < 0 at 0 and > 0 at the bottom; search on u = −s
-    return SharePlan(i, -_root(lambda u: -excess(-u), 0.0, -bottom), False)
+    return SharePlan(i, -root_from_below(lambda u: -excess(-u), 0.0, -bottom), False)
 
 
 def _expected_utility(
@@ -325,4 +341,4 @@ def pool_plan(
 
     if excess(budget) > 0:
         return PoolPlan(j, side, budget, True)
-    return PoolPlan(j, side, _root(excess, 0.0, budget), False)
+    return PoolPlan(j, side, root_from_below(excess, 0.0, budget), False)

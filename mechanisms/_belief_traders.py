@@ -69,7 +69,7 @@ from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour, External
 from mktsim.beliefs import BeliefTraders, marginal_utility, prediction_event
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import Option, PopulationSlot
+from mktsim.mechanism import Option, PopulationSlot, boolean
 
 if TYPE_CHECKING:
     from mechanisms.order_book import OrderBookMarket
@@ -88,16 +88,6 @@ Array = NDArray[np.float64]
 _EPS = 1e-9
 #: Name of the event service on the market.
 SERVICE = "prediction"
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if isinstance(value, (int, np.integer)) and value in (0, 1):
-        return bool(value)
-    raise ValueError("must be true or false")
 
 
 def _unit_interval(value: Any) -> float:
@@ -349,7 +339,7 @@ def _belief_options() -> dict[str, Option]:
             1e-3, "least |ln(reservation price / book price)| worth trading on", _nonnegative
         ),
         "complete_sets": Option(
-            True, "convert money to and from complete sets at par to ask or bid", _bool
+            True, "convert money to and from complete sets at par to ask or bid", boolean
         ),
     }
 

@@ -46,6 +46,7 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
+from mechanisms._batches import production_runs
 from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
@@ -231,7 +232,17 @@ class FirmTrader(_Flow):
 
     def start(self, env: simpy.Environment) -> None:
         super().start(env)
-        env.process(self._production(env))
+        env.process(
+            production_runs(
+                env,
+                self.market._ledger,
+                self.slot,
+                self.opts["cycle"],
+                self.batch,
+                self.memory,
+                self._after_run,
+            )
+        )
 
     def _output_value(self) -> float | None:
         m = self.market
@@ -274,32 +285,8 @@ class FirmTrader(_Flow):
         self.offer[local, k] = ticks
         return agent, g, True, ticks, lots
 
-    def _production(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
-        cycle = self.opts["cycle"]
-        delay = self.pop.production_time
-        ledger = self.market._ledger
-        idx = self.inputs
-        while True:
-            yield env.timeout(cycle)
-            held = np.array(ledger.holdings[self.rows])
-            use = np.zeros_like(held)
-            use[:, idx] = held[:, idx]
-            if delay:
-                yield env.timeout(delay)
-                # firms only buy inputs, so they still hold them; capped all the same
-                use = np.minimum(use, ledger.holdings[self.rows])
-            x = use[:, idx] / BASE_UNITS
-            with np.errstate(all="ignore"):
-                y = np.asarray(self.pop.technology.output(x), dtype=np.float64)
-            idle = ~np.isfinite(y) | (y <= 0)
-            use[idle] = 0
-            made = np.zeros_like(use)
-            made[:, self.output] = np.floor(np.where(idle, 0.0, y) * BASE_UNITS).astype(np.int64)
-            busy = ~idle
-            w = np.where((self.batch[busy] > 0).all(axis=1), self.memory, 1.0)[:, None]
-            self.batch[busy] = w * x[busy] + (1.0 - w) * self.batch[busy]
-            self.made[busy] = y[busy]
-            ledger.produce(self.slot.row_ids, use, made, self.pop.name)
+    def _after_run(self, busy: NDArray[np.bool_], y: Array) -> None:
+        self.made[busy] = y[busy]
 
 
 class SourceSeller(_Flow):

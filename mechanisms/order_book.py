@@ -89,7 +89,14 @@ from attrs import frozen
 from mechanisms._book import Cancelled, OrderBook, Result, Status
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import MarketContext, Option, PopulationSlot, parse_options, positive_float
+from mktsim.mechanism import (
+    MarketContext,
+    Option,
+    PopulationSlot,
+    boolean,
+    parse_options,
+    positive_float,
+)
 from mktsim.recorder import Column
 
 __all__ = [
@@ -188,16 +195,6 @@ class BookQuote:
     goods: dict[str, GoodQuote]
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if isinstance(value, (int, np.integer)) and value in (0, 1):
-        return bool(value)
-    raise ValueError("must be true or false")
-
-
 def _optional_positive(value: Any) -> float | None:
     return None if value in (None, "none", "None") else positive_float(value)
 
@@ -253,7 +250,7 @@ class OrderBookMarket:
             None, "time after which a resting order expires (None: never)", _optional_positive
         ),
         "clear_on_trade": Option(
-            False, "cancel every resting order of a good after each trade in it", _bool
+            False, "cancel every resting order of a good after each trade in it", boolean
         ),
         "periods": Option(
             0,

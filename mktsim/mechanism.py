@@ -84,6 +84,17 @@ def nonnegative_float(v: Any) -> float:
     return x
 
 
+def boolean(value: Any) -> bool:
+    """Converter for a flag given as a bool, 0/1 or true/false/yes/no (as from ``--option``)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true or false")
+
+
 @frozen
 class PopulationSlot:
     """A population as placed in a run: its ledger rows and its own random streams."""
