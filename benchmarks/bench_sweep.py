@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     seeds = max(1, args.runs // 8)
     print("sweep throughput (ratio = runs/s over 1 worker in process)")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, agents, n_seeds in (("small", 20, seeds), ("large", 200_000, 1)):
+        for label, agents, n_seeds in (("small", 20, seeds), ("large", 200_000, 3)):
             base = runs_per_second(1, n_seeds, agents, Path(tmp) / f"{label}1")
             print(f"  {label} runs ({agents} agents, {8 * n_seeds} runs)")
             print(f"    1 worker : {base:7.2f} runs/s  1.00")
