@@ -137,6 +137,8 @@ def _solve_root(scenario: Scenario, starts: int, seed: int) -> Equilibrium:
     g, num = len(goods), goods.numeraire_index
     others = [j for j in range(g) if j != num]
     supply = scenario.endowments().sum(axis=0)
+    # excess demand relative to supply; a good nobody is endowed with (a firm's output) in units
+    scale = np.where(supply > 0, supply, 1.0)
 
     def prices(logp: NDArray[np.float64]) -> NDArray[np.float64]:
         p = np.ones(g)
@@ -144,7 +146,7 @@ def _solve_root(scenario: Scenario, starts: int, seed: int) -> Equilibrium:
         return p
 
     def f(logp: NDArray[np.float64]) -> NDArray[np.float64]:
-        return aggregate_excess_demand(scenario, prices(logp))[others] / supply[others]
+        return aggregate_excess_demand(scenario, prices(logp))[others] / scale[others]
 
     rng = np.random.default_rng(seed)
     x0s = [np.zeros(g - 1)] + [rng.normal(0, 1.5, g - 1) for _ in range(starts - 1)]
