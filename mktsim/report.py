@@ -389,6 +389,27 @@ def excess_demand_table(run: RunLike) -> pd.DataFrame:
     return out
 
 
+def _chain_table(data: RunData) -> pd.DataFrame:
+    """The "price = derivative" table of a supply-chain run as its summary keeps it (computed at
+    the end of the run by :func:`mktsim.production.report.price_derivative_table`), so that a
+    run folder shows it; empty for other runs.
+
+    Returns:
+        DataFrame with one row per good of the supply graph: ``good``, ``role`` (raw,
+        intermediate, final), ``simulated`` (the run's final price), ``derivative`` (the
+        back-propagated derivative of final value, where the graph is a tree), ``shadow`` (the
+        planner's shadow price) and ``rel_error_derivative`` / ``rel_error_shadow``. Missing
+        values are NaN.
+    """
+    records = data.summary.get("price_derivative") or []
+    columns = ["good", "role", "simulated", "derivative", "shadow"]
+    columns += ["rel_error_derivative", "rel_error_shadow"]
+    table = pd.DataFrame.from_records(records, columns=columns)
+    numbers = columns[2:]
+    table[numbers] = table[numbers].astype(float)
+    return table
+
+
 def excess_demand_by_population_table(run: RunLike) -> pd.DataFrame:
     """Each population's excess demand (units) per good at the end: rows populations, columns
     goods; empty when the run did not record it."""
@@ -928,6 +949,15 @@ def _run_blocks(i: int, d: RunData, label: str, compared: bool) -> list[_Block]:
             "Each good at the end of the run (excess demand: the market's gradient)",
         )
     )
+    chain = _chain_table(d)
+    if not chain.empty:
+        blocks.append(
+            _Table(
+                _drop_empty(chain),
+                "Price = derivative: the run's prices against the back-propagated derivative of "
+                "final value (tree graphs) and the planner's shadow prices",
+            )
+        )
     by_pop = excess_demand_by_population_table(d)
     if len(by_pop) > 1:
         blocks.append(_Table(by_pop, "Excess demand per population at the end (units)"))

@@ -645,3 +645,25 @@ def test_cli_comparison_goes_to_out_or_the_default(
     args.func(args)
     assert calls[-1][1] == tmp_path / "x" and calls[-1][2] == {"title": "T", "markdown": True}
     assert [str(p) for p in calls[-1][0]] == two
+
+
+def test_supply_chain_report_has_the_price_derivative_table(tmp_path: Path) -> None:
+    # tupperware at x = 4: the chain rule gives 3/2, 1/6, 1/24 (a = 2, b = 2/3, c = ln b)
+    run = mktsim.simulate(mktsim.build_scenario("tupperware", natgas=4.0), "walrasian", seed=0)
+    out = run.save(tmp_path / "run", figures=False)
+    paths = report.write_report(out)
+    assert paths.markdown is not None
+    markdown = paths.markdown.read_text()
+    assert "Price = derivative" in markdown
+    closed = {"polyethylene": 1.5, "ethylene": 1 / 6, "natgas": 1 / 24}
+    for good, value in closed.items():
+        role = "raw" if good == "natgas" else "intermediate"
+        row = next(r for r in markdown.splitlines() if r.startswith(f"| {good} | {role} |"))
+        simulated, derivative, shadow = (float(c) for c in row.strip("|").split("|")[2:5])
+        for shown in (simulated, derivative, shadow):
+            assert shown == pytest.approx(value, rel=1e-3)  # rounded to 4 significant digits
+    plain = mktsim.simulate(mktsim.build_scenario("cobb_douglas", n_agents=10), seed=0)
+    plain_dir = plain.save(tmp_path / "plain", figures=False)
+    plain_paths = report.write_report(plain_dir)
+    assert plain_paths.markdown is not None
+    assert "Price = derivative" not in plain_paths.markdown.read_text()
