@@ -619,6 +619,17 @@ def zip_step(
     return (p + new_momentum) / limit - 1.0, new_momentum
 
 
+def zip_shout_ticks(limit: Any, margin: Any, buy: bool, tick: float) -> Any:
+    """The price, in ticks, a ZIP trader shouts: ``limit (1 + margin)`` rounded to the tick away
+    from the trade (down for a bid, up for an ask) and never beyond its own limit. Works on
+    scalars and arrays alike (NaN where the limit is NaN)."""
+    price = limit * (1.0 + margin)
+    with np.errstate(invalid="ignore"):
+        if buy:
+            return np.minimum(np.floor(price / tick + _EPS), np.floor(limit / tick + _EPS))
+        return np.maximum(np.ceil(price / tick - _EPS), np.ceil(limit / tick - _EPS))
+
+
 def _pair(v: Any) -> tuple[float, float]:
     lo, hi = (float(x) for x in v)
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
@@ -637,7 +648,8 @@ class ZeroIntelligencePlus(Behaviour):
     order that reached the book: an order that crosses accepts the standing quote (as an
     accepting shout does in Cliff's double auction) and ``q`` is then the trade price; one
     that rests is an unaccepted shout at its own price. Shouts are rounded to the tick away from
-    the trade and never cross the trader's own limit.
+    the trade and never cross the trader's own limit (:func:`zip_shout_ticks`); the rules compare
+    those shouted prices with ``q``.
     """
 
     name = "zip"
@@ -679,12 +691,8 @@ class ZeroIntelligencePlus(Behaviour):
         if pick is None:
             return None
         g, buy, limit, unit = pick
-        price = limit * (1.0 + float(self.margin[0 if buy else 1, g, local]))
-        tick = self.tick
-        if buy:
-            ticks = min(math.floor(price / tick + _EPS), math.floor(limit / tick + _EPS))
-        else:
-            ticks = max(math.ceil(price / tick - _EPS), math.ceil(limit / tick - _EPS))
+        margin = float(self.margin[0 if buy else 1, g, local])
+        ticks = int(zip_shout_ticks(limit, margin, buy, self.tick))
         if ticks < 1:
             return None
         return agent, g, buy, ticks, unit
@@ -697,14 +705,19 @@ class ZeroIntelligencePlus(Behaviour):
         if q is None:
             return
         accepted = traded is not None
+        q_ticks = round(q / self.tick)
         buy_limits, sell_limits = self.limits.all_limits(good)
         for side, limits in ((0, buy_limits), (1, sell_limits)):
             active = np.isfinite(limits)
             if not active.any():
                 continue
             margin = self.margin[side, good]
-            prices = limits * (1.0 + margin)
-            up, down = zip_rules(prices, active, side == 1, is_bid, q, accepted)
+            # Cliff's rules compare the price each trader would shout with q: with prices on
+            # ticks a trader's own unaccepted shout must count as "at q", or rounding away from
+            # the trade (bids down, asks up) stops it from ever moving toward the other side
+            # (compared in whole ticks: q is on the tick grid)
+            shouts = zip_shout_ticks(limits, margin, side == 0, self.tick)
+            up, down = zip_rules(shouts, active, side == 1, is_bid, q_ticks, accepted)
             move = up | down
             if not move.any():
                 continue

@@ -122,6 +122,30 @@ def test_zip_traders_learn_the_equilibrium_price_and_never_trade_at_a_loss():
     assert np.mean(alphas_last) < 10
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_zip_pair_whose_first_shouts_do_not_cross_learns_to_trade(seed):
+    # buyer value 2.00, seller cost 1.90: initial margins of 5-35% put the bid at 1.30-1.90 and
+    # the ask at 2.00-2.57, so only each trader's own unaccepted shouts can move it toward the
+    # other (Cliff: "if the last shout was a bid and not accepted, any buyer with p <= q lowers
+    # its margin"); on a tick grid its own shout must count as at its own price, or the pair
+    # never trades
+    from mktsim.induced import induced_scenario
+
+    scenario = induced_scenario(
+        "pair",
+        [[2.0]],
+        [[1.9]],
+        behaviour="zip",
+        periods=4,
+        period_length=60.0,
+        mechanism_options={"tick": 0.01},
+    )
+    run = mktsim.simulate(scenario, seed=seed)
+    assert run.summary["units_traded_by_period"][1:] == [1, 1, 1]  # after the first period
+    prices = run.trades.query("quantity > 0")["price"]
+    assert ((prices >= 1.9) & (prices <= 2.0)).all()
+
+
 # ---- zero intelligence ---------------------------------------------------------------------
 def test_zi_c_never_trades_at_a_loss():
     scenario = mktsim.build_scenario("gode_sunder", market=4, periods=2)
