@@ -488,4 +488,5 @@ def induced_scenario(
         description=description,
         reference=reference,
         metrics=metrics,
+        metrics_tables=("trades",),
     )

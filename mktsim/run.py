@@ -217,7 +217,8 @@ def simulate(
         seed: run seed; every random stream derives from it.
         until: simulation horizon (default the scenario's).
         price_tolerance: relative price error used for ``time_to_tolerance``.
-        record: ``all`` tables, or ``summary`` (prices, excess demand and events only).
+        record: ``all`` tables, or ``summary`` (prices, excess demand and events, plus the
+            tables the scenario's metrics read, e.g. an induced-value market's trades).
         stream_to: a folder to stream tables to as Parquet parts of ``chunk_rows`` rows while
             the run goes, so memory stays flat; frames are read back only when asked for.
         shocks: shocks to apply instead of the scenario's own (``()`` runs without any: the
@@ -244,7 +245,9 @@ def simulate(
     env = simpy.Environment()
     recorder = Recorder(
         {"goods": scenario.goods.names, "populations": [p.name for p in scenario.populations]},
-        enabled=None if record == "all" else ["prices", "excess_demand", "events"],
+        enabled=None
+        if record == "all"
+        else ["prices", "excess_demand", "events", *scenario.metrics_tables],
         spool=stream_to,
         chunk_rows=chunk_rows,
     )

@@ -54,6 +54,8 @@ class Scenario:
             None uses the exchange-economy solver of :func:`mktsim.equilibrium`.
         metrics: scenario-specific summary entries ``metrics(run) -> dict`` computed from the
             finished run's frames (e.g. allocative efficiency of an induced-value market).
+        metrics_tables: the tables ``metrics`` reads beyond prices, excess demand and events:
+            recorded even when a run records only its summary (``record="summary"``).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Scenario:
     shocks: tuple[Any, ...] = field(default=(), converter=tuple)
     reference: Callable[[Scenario], Any] | None = field(default=None, eq=False, repr=False)
     metrics: Callable[[Any], dict[str, Any]] | None = field(default=None, eq=False, repr=False)
+    metrics_tables: tuple[str, ...] = field(default=(), converter=lambda v: tuple(map(str, v)))
 
     def __attrs_post_init__(self) -> None:
         if not self.populations:

@@ -170,3 +170,12 @@ def test_zi_c_is_efficient_and_zi_u_is_not():
         for seed in range(5)
     ]
     assert np.mean(zi_u) < 0.9
+
+
+def test_summary_only_runs_report_the_same_efficiency() -> None:
+    # the efficiency is computed from the trades: a summary-only run must still record them
+    scenario = mktsim.build_scenario("gode_sunder", market=1, periods=2)
+    full = mktsim.simulate(scenario, seed=3).summary
+    lean = mktsim.simulate(scenario, seed=3, record="summary").summary
+    assert lean["allocative_efficiency"] == full["allocative_efficiency"] > 0.5
+    assert lean["alpha_by_period"] == full["alpha_by_period"]
