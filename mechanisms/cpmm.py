@@ -165,7 +165,8 @@ class ConstantProductMarket:
     name: ClassVar[str] = "cpmm"
     description: ClassVar[str] = (
         "constant-product pools (x·y = k) per good against the numeraire, fee kept by the pool; "
-        "consumers swap to where their MRS equals the pool price"
+        "consumers swap to where their MRS equals the pool price; firms buy inputs up to their "
+        "marginal value product"
     )
     behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
