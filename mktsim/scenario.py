@@ -180,6 +180,18 @@ def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
                 raise UnknownName(
                     f"parameter of scenario {name_or_path}", key, list(sig.parameters)
                 )
+    from mktsim.mechanism import boolean  # (mechanism imports the scenario module)
+
+    for key, value in params.items():
+        # a flag must be one: bool("maybe") would be True, a silent wrong answer
+        parameter = sig.parameters.get(key)
+        if parameter is not None and parameter.annotation in (bool, "bool"):
+            try:
+                params[key] = boolean(value)
+            except ValueError:
+                raise InvalidParameter(
+                    f"{key}(={value!r}) of scenario {name_or_path} must be true or false"
+                ) from None
     scenario = module.build(**params)
     if not isinstance(scenario, Scenario):
         raise ScenarioError(

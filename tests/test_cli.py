@@ -62,6 +62,8 @@ def test_options_and_method_reach_the_mechanism(tmp_path):
         (["run", "no_such_scenario"], "unknown scenario 'no_such_scenario'"),
         (["run", "cobb_douglas", "--option", "tol=-1"], "tol(=-1) is invalid"),
         (["run", "cobb_douglas", "--option", "colour=red"], "unknown option of walrasian"),
+        (["run", "tupperware", "--set", "flow=maybe"], "flow(='maybe') of scenario tupperware"),
+        (["run", "gode_sunder", "--set", "clear_on_trade=2"], "must be true or false"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message, capsys):
