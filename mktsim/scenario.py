@@ -168,6 +168,30 @@ def load_module(name_or_path: str | Path) -> ModuleType:
     return module
 
 
+def _typed(scenario: str, key: str, value: Any, annotation: Any) -> Any:
+    """A ``build`` parameter annotated ``bool``, ``int`` or ``float`` checked to be one (from
+    ``--set``, "nan" arrives as text and "maybe" would be a true ``bool``); others as given."""
+    from mktsim.mechanism import boolean  # (mechanism imports this module)
+
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+    if kind == "bool":
+        try:
+            return boolean(value)
+        except ValueError:
+            raise InvalidParameter(
+                f"{key}(={value!r}) of scenario {scenario} must be true or false"
+            ) from None
+    if kind not in ("int", "float") or isinstance(value, (int, float, np.number)):
+        return value
+    if kind == "float" and isinstance(value, str):
+        try:
+            return float(value)  # build() then judges the number
+        except ValueError:
+            pass
+    what = "an integer" if kind == "int" else "a number"
+    raise InvalidParameter(f"{key}(={value!r}) of scenario {scenario} must be {what}")
+
+
 def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
     """Load a scenario script and call its ``build`` with ``params`` (checked against its
     signature, so a misspelt parameter is an error naming the valid ones)."""
@@ -180,18 +204,9 @@ def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
                 raise UnknownName(
                     f"parameter of scenario {name_or_path}", key, list(sig.parameters)
                 )
-    from mktsim.mechanism import boolean  # (mechanism imports the scenario module)
-
     for key, value in params.items():
-        # a flag must be one: bool("maybe") would be True, a silent wrong answer
-        parameter = sig.parameters.get(key)
-        if parameter is not None and parameter.annotation in (bool, "bool"):
-            try:
-                params[key] = boolean(value)
-            except ValueError:
-                raise InvalidParameter(
-                    f"{key}(={value!r}) of scenario {name_or_path} must be true or false"
-                ) from None
+        if key in sig.parameters:
+            params[key] = _typed(str(name_or_path), key, value, sig.parameters[key].annotation)
     scenario = module.build(**params)
     if not isinstance(scenario, Scenario):
         raise ScenarioError(

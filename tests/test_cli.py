@@ -64,6 +64,8 @@ def test_options_and_method_reach_the_mechanism(tmp_path):
         (["run", "cobb_douglas", "--option", "colour=red"], "unknown option of walrasian"),
         (["run", "tupperware", "--set", "flow=maybe"], "flow(='maybe') of scenario tupperware"),
         (["run", "gode_sunder", "--set", "clear_on_trade=2"], "must be true or false"),
+        (["run", "tupperware", "--set", "natgas=abc"], "natgas(='abc') of scenario tupperware"),
+        (["run", "ces", "--set", "elasticity=abc"], "must be a number"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message, capsys):
