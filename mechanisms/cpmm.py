@@ -68,7 +68,7 @@ from mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
 from mechanisms._cpmm import Pool, SwapSide
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import MarketContext, Option, parse_options, positive_float
+from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.recorder import Column
 
 __all__ = [
@@ -152,13 +152,6 @@ def _quiet(value: Any) -> float | None:
     return positive_float(value)
 
 
-def _record_every(value: Any) -> int:
-    n = int(value)
-    if n < 1:
-        raise ValueError("must be >= 1")
-    return n
-
-
 class ConstantProductMarket:
     """Constant-product pools against the numeraire; see the module docstring."""
 
@@ -190,7 +183,7 @@ class ConstantProductMarket:
         "quiet": Option(
             10.0, "stop when no swap has filled for this long ('never': run to the horizon)", _quiet
         ),
-        "record_every": Option(1, "record prices after every k-th swap", _record_every),
+        "record_every": Option(1, "record prices after every k-th swap", positive_int),
     }
 
     def __init__(self, **options: Any) -> None:

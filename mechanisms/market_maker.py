@@ -69,7 +69,7 @@ from mechanisms._amm_traders import BEHAVIOURS, start_behaviour
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import MarketContext, Option, parse_options, positive_float
+from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.recorder import Column
 from mktsim.scenario import Scenario
 
@@ -138,13 +138,6 @@ def _resolve_at(value: Any) -> float | None:
     return positive_float(value)
 
 
-def _record_every(value: Any) -> int:
-    n = int(value)
-    if n < 1:
-        raise ValueError("must be >= 1")
-    return n
-
-
 class LMSRMarket:
     """LMSR market maker for a prediction market; see the module docstring."""
 
@@ -171,7 +164,7 @@ class LMSRMarket:
             "time the event resolves and the run ends (default the scenario's until; 'never')",
             _resolve_at,
         ),
-        "record_every": Option(1, "record prices after every k-th trade", _record_every),
+        "record_every": Option(1, "record prices after every k-th trade", positive_int),
     }
 
     @staticmethod

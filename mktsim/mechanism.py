@@ -84,6 +84,14 @@ def nonnegative_float(v: Any) -> float:
     return x
 
 
+def positive_int(value: Any) -> int:
+    """Converter for a whole number >= 1 (raises ValueError otherwise, e.g. for 2.5)."""
+    n = int(value)
+    if n < 1 or (isinstance(value, float) and value != n):
+        raise ValueError("must be a whole number >= 1")
+    return n
+
+
 def boolean(value: Any) -> bool:
     """Converter for a flag given as a bool, 0/1 or true/false/yes/no (as from ``--option``)."""
     if isinstance(value, (bool, np.bool_)):
