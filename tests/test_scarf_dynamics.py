@@ -95,3 +95,6 @@ def test_small_orbits_have_period_8pi_over_sqrt3() -> None:
     periods = np.diff(ups) * h  # time of dp/dt = z(p) is rounds x step
     assert len(periods) >= 3
     assert np.mean(periods) == pytest.approx(8 * math.pi / math.sqrt(3), rel=0.01)
+    # the flow conserves sum p^2 and prod p: the orbit neither spirals in nor out to O(h^2)
+    for invariant in ((p**2).sum(axis=1), p.prod(axis=1)):
+        assert np.ptp(invariant) / invariant[0] < 1e-5
