@@ -240,6 +240,9 @@ class OrderBookMarket:
         "noise": "takes liquidity with random fractions of money or shares (belief traders)",
         "passive": "never trades (belief traders)",
         "scripted": "replays given orders as market orders (belief traders)",
+        "gm_dealer": "Glosten-Milgrom dealer: Bayesian bid E[V|sell] and ask E[V|buy]",
+        "gm_informed": "knows the asset's value: buys below it, sells above it (dealer market)",
+        "gm_noise": "buys at the ask or sells at the bid, 1/2 each (dealer market)",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
