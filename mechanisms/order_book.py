@@ -395,9 +395,12 @@ class OrderBookMarket:
             self._behaviours.append(behaviour)
         for behaviour in self._behaviours:
             behaviour.start(ctx.env)
-        self._demand_slots = (
-            ctx.slots if all(hasattr(s.population, "aggregate_demand") for s in ctx.slots) else ()
-        )
+        # Excess demand of holdings at the prices: an exchange economy's distance from clearing.
+        # A supply chain's goods flow (stocks in transit are neither demand nor supply), so its
+        # report measures prices against the derivatives instead.
+        flows = any(s.population.kind in ("firms", "source", "final_demand") for s in ctx.slots)
+        demand = all(hasattr(s.population, "aggregate_demand") for s in ctx.slots)
+        self._demand_slots = ctx.slots if demand and not flows else ()
         ctx.env.process(self._sampler())
         if periods:
             ctx.env.process(self._sessions(periods, self.opts["period_length"]))
