@@ -32,9 +32,10 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot, nonnegative_float, parse_options
+from mktsim.registry import unknown_behaviour
 
 if TYPE_CHECKING:
     from mechanisms.order_book import OrderBookMarket
@@ -874,9 +875,7 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
     """The behaviour object of one population (validated options, not yet started)."""
     name = slot.population.behaviour or default_behaviour(slot)
     if name not in BEHAVIOURS:
-        raise UnknownName(
-            f"behaviour of population {slot.name!r} under order_book", name, list(BEHAVIOURS)
-        )
+        raise unknown_behaviour(slot.name, "order_book", name, list(BEHAVIOURS))
     return BEHAVIOURS[name](market, slot)
 
 

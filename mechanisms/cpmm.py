@@ -70,6 +70,7 @@ from mktsim.errors import ConservationError, InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.recorder import Column
+from mktsim.registry import unknown_behaviour
 
 __all__ = [
     "LIQUIDITY_TABLE",
@@ -284,9 +285,7 @@ class ConstantProductMarket:
                 )
             name = "mrs"
         if name not in self.behaviours:
-            raise UnknownName(
-                f"behaviour of population {pop.name!r} under cpmm", name, list(self.behaviours)
-            )
+            raise unknown_behaviour(pop.name, "cpmm", name, list(self.behaviours))
         if name == "mrs" and not hasattr(pop, "utility"):
             raise InvalidParameter(
                 f"behaviour 'mrs' needs a utility: population {pop.name!r} is {pop.kind}"

@@ -71,6 +71,7 @@ from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.recorder import Column
+from mktsim.registry import unknown_behaviour
 from mktsim.scenario import Scenario
 
 __all__ = ["MAKER_TABLE", "BudgetOrder", "LMSRMarket", "LMSRQuote", "ShareOrder"]
@@ -247,9 +248,7 @@ class LMSRMarket:
                 )
             name = "belief"
         if name not in self.behaviours:
-            raise UnknownName(
-                f"behaviour of population {pop.name!r} under lmsr", name, list(self.behaviours)
-            )
+            raise unknown_behaviour(pop.name, "lmsr", name, list(self.behaviours))
         if name in ("belief", "informed"):
             if not isinstance(pop, BeliefTraders):
                 raise InvalidParameter(

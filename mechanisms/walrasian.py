@@ -33,6 +33,7 @@ from mktsim.mechanism import (
     nonnegative_float,
     positive_float,
 )
+from mktsim.registry import unknown_behaviour
 from mktsim.settlement import settle
 from mktsim.steps import make_rule, rule_names
 
@@ -186,11 +187,7 @@ class WalrasianAuctioneer:
                 )
             behaviour = slot.population.behaviour or "truthful"
             if behaviour not in self.behaviours:
-                raise UnknownName(
-                    f"behaviour of population {slot.name!r} under walrasian",
-                    behaviour,
-                    list(self.behaviours),
-                )
+                raise unknown_behaviour(slot.name, "walrasian", behaviour, list(self.behaviours))
             env.process(self._truthful(slot, self._bias(slot, behaviour)))
         env.process(self._auctioneer())
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from mktsim.errors import MktsimError, UnknownName
 
-__all__ = ["GROUP", "available", "resolve"]
+__all__ = ["GROUP", "available", "resolve", "unknown_behaviour"]
 
 GROUP = "mktsim.mechanisms"
 
@@ -49,3 +49,25 @@ def resolve(name: Any) -> Any:
         if not hasattr(cls, needed):
             raise MktsimError(f"mechanism {target!r} lacks {needed!r}: it is not a mechanism")
     return cls
+
+
+def unknown_behaviour(population: str, mechanism: str, name: str, valid: Any) -> UnknownName:
+    """The error for a population whose behaviour the mechanism does not offer, saying which
+    mechanisms do (a scenario written for one mechanism, run under another)."""
+    error = UnknownName(f"behaviour of population {population!r} under {mechanism}", name, valid)
+    elsewhere = []
+    for other in sorted(available()):
+        if other == mechanism:
+            continue
+        try:
+            offered = getattr(resolve(other), "behaviours", {})
+        except MktsimError:
+            continue
+        if name in offered:
+            elsewhere.append(other)
+    if elsewhere:
+        error.args = (
+            f"{error.args[0]} ({name!r} is a behaviour of {', '.join(elsewhere)}: "
+            f"--mechanism {elsewhere[0]})",
+        )
+    return error

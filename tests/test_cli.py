@@ -129,3 +129,11 @@ def test_list_shows_mechanisms_options_and_scenarios(capsys):
     out = capsys.readouterr().out
     for word in ("walrasian", "method (default 'multiplicative')", "scarf", "cobb_douglas", "ces"):
         assert word in out
+
+
+def test_a_behaviour_of_another_mechanism_names_that_mechanism(capsys):
+    # gode_sunder's traders are zi_c (an order-book behaviour); pools offer none of that name
+    assert main(["run", "gode_sunder", "--mechanism", "cpmm"]) == 2
+    err = capsys.readouterr().err
+    assert "'zi_c' is a behaviour of order_book: --mechanism order_book" in err
+    assert err.count("\n") == 1
