@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mktsim.errors import InvalidParameter
@@ -16,6 +18,16 @@ def check_count(name: str, value: int, low: int, high: int | None = None) -> int
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise InvalidParameter(f"{name}(={value}) must be {bound}")
     return int(value)
+
+
+def check_number(name: str, value: float, low: float = 0.0, strict: bool = True) -> float:
+    """A finite number above ``low`` (or at least ``low`` when not ``strict``), or a clear
+    error."""
+    v = float(value)
+    if not math.isfinite(v) or v < low or (strict and v == low):
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise InvalidParameter(f"{name}(={value!r}) must be {bound} and finite")
+    return v
 
 
 def goods_names(n_goods: int) -> list[str]:

@@ -19,15 +19,7 @@ from typing import Any
 from mktsim.dealer import DealerMarketTraders, metrics
 from mktsim.errors import InvalidParameter
 from mktsim.scenario import Scenario
-from scenarios._common import check_count
-
-
-def _finite(name: str, value: float, low: float = 0.0, strict: bool = True) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v < low or (strict and v == low):
-        bound = f"> {low:g}" if strict else f">= {low:g}"
-        raise InvalidParameter(f"{name}(={value!r}) must be {bound} and finite")
-    return v
+from scenarios._common import check_count, check_number
 
 
 def build(
@@ -68,8 +60,8 @@ def build(
     mu = float(mu)
     if not (math.isfinite(mu) and 0.0 < mu < 1.0):
         raise InvalidParameter(f"mu(={mu!r}) must be in (0, 1)")
-    v_low = _finite("v_low", v_low)
-    v_high = _finite("v_high", v_high)
+    v_low = check_number("v_low", v_low)
+    v_high = check_number("v_high", v_high)
     if not v_low < v_high:
         raise InvalidParameter(f"v_low(={v_low}) must be below v_high(={v_high})")
     prior = float(prior)
@@ -79,17 +71,17 @@ def build(
         raise InvalidParameter(f"value(={value!r}) must be 'high', 'low' or None (drawn)")
     check_count("n_informed", n_informed, 1)
     check_count("n_noise", n_noise, 1)
-    rate = _finite("rate", rate)
-    tick = _finite("tick", tick)
-    until = _finite("until", until)
+    rate = check_number("rate", rate)
+    tick = check_number("tick", tick)
+    until = check_number("until", until)
     sizes = {}
     for name, size in (("quote_size", quote_size), ("trade_size", trade_size)):
-        v = _finite(name, size)
+        v = check_number(name, size)
         if v != round(v):
             raise InvalidParameter(f"{name}(={size!r}) must be a whole number of units")
         sizes[name] = v
     money = {
-        name: _finite(name, v, strict=False)
+        name: check_number(name, v, strict=False)
         for name, v in (
             ("dealer_money", dealer_money),
             ("dealer_stock", dealer_stock),

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from mktsim import CobbDouglas, Consumers, Scenario
-from mktsim.errors import InvalidParameter
 from scenarios import cobb_douglas
+from scenarios._common import check_number
 
 
 def build(factor: float = 1.5, n_agents: int = 100, seed: int = 5) -> Scenario:
@@ -16,8 +16,7 @@ def build(factor: float = 1.5, n_agents: int = 100, seed: int = 5) -> Scenario:
     while prices are discovered, report ``factor`` times their true demand for it (keeping the
     report within budget), then trade truthfully at the distorted prices. ``factor`` > 1 withholds
     supply and raises good1's price. Compare with ``--counterfactual --adversary manipulator``."""
-    if not np.isfinite(factor) or factor < 0:
-        raise InvalidParameter(f"factor(={factor}) must be >= 0 and finite")
+    factor = check_number("factor", factor, strict=False)
     base = cobb_douglas.build(n_agents=n_agents, n_goods=3, seed=seed)
     pop: Any = base.populations[0]  # a Consumers population
     big = np.arange(n_agents) < max(1, n_agents // 10)

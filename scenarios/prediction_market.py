@@ -11,14 +11,7 @@ from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.errors import InvalidParameter
 from mktsim.random import Streams
 from mktsim.scenario import Scenario
-from scenarios._common import check_count
-
-
-def _positive(name: str, value: float) -> float:
-    v = float(value)
-    if not np.isfinite(v) or v <= 0:
-        raise InvalidParameter(f"{name}(={value!r}) must be > 0 and finite")
-    return v
+from scenarios._common import check_count, check_number
 
 
 def build(
@@ -60,10 +53,9 @@ def build(
             f"true_probability(={true_probability!r}) must be in (0, 1), or a list of "
             "probabilities > 0 summing to 1"
         )
-    concentration = _positive("concentration", concentration)
-    money = _positive("money", money)
-    if not np.isfinite(wealth_spread) or wealth_spread < 0:
-        raise InvalidParameter(f"wealth_spread(={wealth_spread!r}) must be >= 0 and finite")
+    concentration = check_number("concentration", concentration)
+    money = check_number("money", money)
+    wealth_spread = check_number("wealth_spread", wealth_spread, strict=False)
     if not np.isfinite(complete_sets) or complete_sets <= 0:
         raise InvalidParameter(
             f"complete_sets(={complete_sets!r}) must be > 0: every share good needs a supply"

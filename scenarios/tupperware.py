@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from mktsim.errors import InvalidParameter
 from mktsim.production import tupperware_graph
 from mktsim.scenario import Scenario
 from mktsim.supply_chain import scenario_from_graph
+from scenarios._common import check_number
 
 
 def build(
@@ -38,8 +38,7 @@ def build(
         flow: the owners extract the endowment again after every settlement (a stationary
             economy for trading every round, e.g. the auctioneer's non_tatonnement mode).
     """
-    if not (math.isfinite(natgas) and natgas > 0):
-        raise InvalidParameter(f"natgas(={natgas!r}) must be > 0 and finite")
+    natgas = check_number("natgas", natgas)
     a_star = math.sqrt(natgas)
     b_star = 1.0 - 1.0 / (a_star + 1.0)
     chosen = 2.0 - math.log(b_star) if offset is None else float(offset)
