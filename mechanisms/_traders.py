@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot, nonnegative_float, parse_options
+from mktsim.population import check_values_money
 from mktsim.registry import unknown_behaviour
 
 if TYPE_CHECKING:
@@ -493,6 +494,7 @@ class UtilityTrader(Behaviour):
                 f"behaviour 'utility' needs consumers with a utility and a demand; population "
                 f"{slot.name!r} is {slot.population.kind} (use zi_c, zi_u or zip)"
             )
+        check_values_money(slot.population, market._num, self.name)
         self.spread = self.opts["spread"]
         self.anchor = self.opts["anchor"]
         self.step = self.opts["step"]

@@ -69,6 +69,7 @@ from mechanisms._cpmm import Pool, SwapSide
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
+from mktsim.population import check_values_money
 from mktsim.recorder import Column
 from mktsim.registry import unknown_behaviour
 
@@ -290,6 +291,8 @@ class ConstantProductMarket:
             raise InvalidParameter(
                 f"behaviour 'mrs' needs a utility: population {pop.name!r} is {pop.kind}"
             )
+        if name == "mrs":
+            check_values_money(pop, self.ctx.goods.numeraire_index, name)
         check(pop, name)
         return str(name)
 

@@ -60,6 +60,21 @@ class Population(Protocol):
     def kind(self) -> str: ...
 
 
+def check_values_money(pop: Any, numeraire: int, behaviour: str) -> None:
+    """Refuse a behaviour that prices orders by marginal rates of substitution for consumers
+    who value money at zero (a Fisher market's buyers): their rate is infinite everywhere, so
+    they could never price an order, and the run would quietly trade nothing."""
+    x = np.asarray(pop.endowment, dtype=np.float64) + 1.0  # an interior point
+    with np.errstate(all="ignore"):
+        mu = np.asarray(pop.utility.marginal_utility(x), dtype=np.float64)
+    if not np.any(mu[:, numeraire] > 0):
+        raise InvalidParameter(
+            f"population {pop.name!r} values money at zero, so behaviour {behaviour!r} (which "
+            f"prices orders by marginal rates of substitution for money) cannot price an order; "
+            f"such buyers spend their whole budget: run it under the walrasian auctioneer"
+        )
+
+
 def check_name(_: object, __: object, value: str) -> None:
     if not isinstance(value, str) or not value or ":" in value:
         raise InvalidParameter(

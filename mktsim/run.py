@@ -337,7 +337,10 @@ def _path_dependence(
         or np.array_equal(holdings, scenario.endowments())
     ):
         return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
-    eq = equilibrium(scenario.with_endowments(holdings))
+    try:
+        eq = equilibrium(scenario.with_endowments(holdings))
+    except InvalidParameter:  # e.g. every unit of a good sold to a pool: no economy left
+        return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
     if eq.prices is None or eq.status not in ("unique", "found"):
         return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
     err = max(abs(final[g] - eq.prices[g]) / eq.prices[g] for g in scenario.goods.names)
