@@ -58,7 +58,7 @@ from numpy.typing import NDArray
 from mechanisms._amm_base import Receipt, arrivals, positive_rate
 from mechanisms._amm_orders import SwapOrder
 from mechanisms._amm_plans import root_from_below
-from mechanisms._batches import production_runs
+from mechanisms._batches import check_supplied, production_runs
 from mechanisms._cpmm import SwapSide, arbitrage_to_price
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
@@ -313,43 +313,6 @@ def _final_prices(market: Any) -> dict[int, float]:
     return out
 
 
-def _check_supplied(market: Any, buyer: PopulationSlot, good: int) -> None:
-    """Refuse a firm input nobody will ever sell into its pool.
-
-    A pool's good is supplied by a source of it, a firm making it, or a population holding it
-    that may sell it: one with a named trading behaviour (not ``passive``), or a consumer
-    (``mrs``, the default) whose marginal rate of substitution of the good for money is finite
-    at its holdings, so that some pool bid lies above it. A consumer whose marginal utility of
-    money is not a positive finite number there never swaps, and so never sells.
-    """
-    ledger, num = market.ctx.ledger, market.ctx.goods.numeraire_index
-    for slot in market.ctx.slots:
-        pop: Any = slot.population
-        if isinstance(pop, Source) and pop.good_index == good:
-            return
-        if isinstance(pop, Firms) and pop.output_index == good:
-            return
-        if isinstance(pop, (Source, Firms, FinalDemand)) or slot is buyer:
-            continue
-        h = np.asarray(ledger.holdings[slot.rows]) / BASE_UNITS
-        held = h[:, good] > 0
-        if pop.behaviour == "passive" or not held.any():
-            continue
-        if pop.behaviour not in (None, "mrs") or not hasattr(pop, "utility"):
-            return
-        with np.errstate(all="ignore"):
-            mu = np.asarray(pop.utility.marginal_utility(h), dtype=np.float64)
-        mu_good, mu_money = mu[held, good], mu[held, num]
-        if np.any(np.isfinite(mu_good) & np.isfinite(mu_money) & (mu_money > 0)):
-            return
-    name = market.ctx.goods.names[good]
-    raise InvalidParameter(
-        f"population {buyer.name!r} buys {name!r}, which nobody supplies under cpmm: no source "
-        "or firm makes it and no holder of it trades (give its holders a trading behaviour, or "
-        "build the chain with flow=True)"
-    )
-
-
 class _Firm:
     """Buys inputs at marginal value product, sells output on a schedule, produces every cycle."""
 
@@ -370,7 +333,21 @@ class _Firm:
                 raise InvalidParameter(
                     f"firms {pop.name!r} use {market.ctx.goods.names[j]!r}, which has no pool"
                 )
-            _check_supplied(market, slot, j)
+            # a consumer swaps if its marginal rate of substitution is finite, so that some
+            # pool bid lies above it; with no positive marginal utility of money it never swaps
+            check_supplied(
+                market.ctx,
+                slot,
+                j,
+                idle=("passive",),
+                default="mrs",
+                consumer_sells=lambda mu_good, mu_money: (
+                    np.isfinite(mu_good) & np.isfinite(mu_money) & (mu_money > 0)
+                ),
+                refusal="nobody supplies under cpmm: no source or firm makes it and no holder "
+                "of it trades (give its holders a trading behaviour, or build the chain with "
+                "flow=True)",
+            )
         self.output = pop.output_index
         self.final = _final_prices(market).get(self.output)
         self.seller = _Seller(market, slot, self.output, self.cycle, pace)

@@ -1,4 +1,5 @@
-"""Production runs of firm populations, shared by the order book and the pools.
+"""Firm populations on the order book and on the pools: production runs, and the check that
+every input has a supplier.
 
 Every ``cycle`` each firm turns every input it holds into output: one
 :meth:`~mktsim.ledger.Ledger.produce` per run (the ``production`` table), after the population's
@@ -15,12 +16,57 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from mktsim.firms import Firms
+from mktsim.errors import InvalidParameter
+from mktsim.firms import FinalDemand, Firms, Source
 from mktsim.goods import BASE_UNITS
 from mktsim.ledger import Ledger
-from mktsim.mechanism import PopulationSlot
+from mktsim.mechanism import MarketContext, PopulationSlot
 
-__all__ = ["production_runs"]
+__all__ = ["check_supplied", "production_runs"]
+
+#: A consumer's marginal utilities of a good and of money (``float64[k]`` each, agents holding
+#: the good) -> which of them would sell it through the mechanism.
+Sells = Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.bool_]]
+
+
+def check_supplied(
+    ctx: MarketContext,
+    buyer: PopulationSlot,
+    good: int,
+    *,
+    idle: tuple[str, ...],
+    default: str,
+    consumer_sells: Sells,
+    refusal: str,
+) -> None:
+    """Refuse a firm input that no population will ever sell: the firm would bid forever and
+    nothing would trade.
+
+    A good is supplied by a source of it, a firm making it, or a population holding it that
+    trades: one with a named behaviour not in ``idle``, or a consumer on the consumers'
+    behaviour ``default`` of whom ``consumer_sells`` says some holder sells. ``refusal``
+    follows "population X buys G, which " in the error.
+    """
+    for slot in ctx.slots:
+        pop: Any = slot.population
+        if isinstance(pop, Source) and pop.good_index == good:
+            return
+        if isinstance(pop, Firms) and pop.output_index == good:
+            return
+        if isinstance(pop, (Source, Firms, FinalDemand)) or slot is buyer:
+            continue
+        h = np.asarray(ctx.ledger.holdings[slot.rows]) / BASE_UNITS
+        held = h[:, good] > 0
+        if pop.behaviour in idle or not held.any():
+            continue
+        if pop.behaviour not in (None, default) or not hasattr(pop, "utility"):
+            return
+        with np.errstate(all="ignore"):
+            mu = np.asarray(pop.utility.marginal_utility(h), dtype=np.float64)
+        if np.any(consumer_sells(mu[held, good], mu[held, ctx.goods.numeraire_index])):
+            return
+    name = ctx.goods.names[good]
+    raise InvalidParameter(f"population {buyer.name!r} buys {name!r}, which {refusal}")
 
 
 def production_runs(

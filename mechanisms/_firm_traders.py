@@ -46,7 +46,7 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from mechanisms._batches import production_runs
+from mechanisms._batches import check_supplied, production_runs
 from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
@@ -156,37 +156,6 @@ class _Flow(Behaviour):
         return agent, g, False, best, min(lots, have)
 
 
-def _check_offered(market: OrderBookMarket, buyer: PopulationSlot, good: int) -> None:
-    """Refuse a firm input that no population will ever offer on the book.
-
-    A good is offered by a source of it, a firm making it, or a population holding it whose
-    behaviour is named or who values it (a consumer with zero marginal utility for a good never
-    quotes it): without one, the firm bids forever and nothing trades.
-    """
-    for slot in market.ctx.slots:
-        pop: Any = slot.population
-        if isinstance(pop, Source) and pop.goods.index(pop.good) == good:
-            return
-        if isinstance(pop, Firms) and pop.output_index == good:
-            return
-        held = np.asarray(market._h[slot.rows][:, good]) > 0
-        if slot is buyer or not held.any() or isinstance(pop, (Source, Firms)):
-            continue
-        if pop.behaviour is not None or not hasattr(pop, "utility"):
-            return
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mu = pop.utility.marginal_utility(np.asarray(market._h[slot.rows]) / BASE_UNITS)
-        if np.any(mu[held, good] > 0):
-            return
-    name = market._goods[good]
-    raise InvalidParameter(
-        f"population {buyer.name!r} buys {name!r}, which nobody offers under order_book: its "
-        f"holders value only other goods and no source or firm supplies it (a supply chain "
-        f"under the book needs its resources to flow: build it with flow=True, e.g. "
-        f"--set flow=True)"
-    )
-
-
 class FirmTrader(_Flow):
     """Bids for inputs at marginal value product, sells its output to the best bid at once,
     produces every ``cycle`` (see the module docstring)."""
@@ -215,7 +184,18 @@ class FirmTrader(_Flow):
         self.pop: Firms = pop
         self.inputs = [int(j) for j in pop.input_index]
         for j in self.inputs:
-            _check_offered(market, slot, j)
+            # a consumer with zero marginal utility for the good never quotes it
+            check_supplied(
+                market.ctx,
+                slot,
+                j,
+                idle=(),
+                default="utility",
+                consumer_sells=lambda mu_good, mu_money: mu_good > 0,
+                refusal="nobody offers under order_book: its holders value only other goods "
+                "and no source or firm supplies it (a supply chain under the book needs its "
+                "resources to flow: build it with flow=True, e.g. --set flow=True)",
+            )
         self.output = pop.output_index
         self.rows = slot.rows
         k = len(self.inputs)
