@@ -65,11 +65,11 @@ from numpy.typing import NDArray
 from scipy.optimize import brentq
 
 from mechanisms._amm_traders import posterior
-from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour, External
+from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour, External, utility_quote
 from mktsim.beliefs import BeliefTraders, marginal_utility, prediction_event
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import Option, PopulationSlot, boolean
+from mktsim.mechanism import Option, PopulationSlot, boolean, nonnegative_float
 
 if TYPE_CHECKING:
     from mechanisms.order_book import OrderBookMarket
@@ -94,13 +94,6 @@ def _unit_interval(value: Any) -> float:
     x = float(value)
     if not (math.isfinite(x) and 0.0 <= x <= 1.0):
         raise ValueError("must be in [0, 1]")
-    return x
-
-
-def _nonnegative(value: Any) -> float:
-    x = float(value)
-    if not (math.isfinite(x) and x >= 0):
-        raise ValueError("must be >= 0 and finite")
     return x
 
 
@@ -336,7 +329,7 @@ def _belief_options() -> dict[str, Option]:
             check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
         ),
         "tol": Option(
-            1e-3, "least |ln(reservation price / book price)| worth trading on", _nonnegative
+            1e-3, "least |ln(reservation price / book price)| worth trading on", nonnegative_float
         ),
         "complete_sets": Option(
             True, "convert money to and from complete sets at par to ask or bid", boolean
@@ -405,17 +398,13 @@ class BeliefTrader(Behaviour):
             return None
         ref = m.reference_price(g)
         if ref is None:  # a probe on a random side around the reservation price
-            buy, centre = not (pick & 1), r
+            buy = not (pick & 1)
         else:
             if r > 0 and abs(math.log(r / ref)) <= self.threshold:
                 return None
-            buy, centre = r > ref, r ** (1.0 - self.anchor) * ref**self.anchor
-        price = centre * (1.0 + self.spread * (u2 - 0.5))
-        tick = self.tick
-        if buy:
-            ticks = math.floor(min(price, r) / tick + _EPS)
-        else:
-            ticks = math.ceil(max(price, r) / tick - _EPS)
+            buy = r > ref
+        # quoted as a consumer quotes around its MRS: never a bid above r, nor an ask below it
+        ticks = utility_quote(r, ref, buy, u2, self.spread, self.anchor, self.tick)
         if ticks < 1:
             return None
         if ref is None:
