@@ -69,7 +69,7 @@ from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour, External, utility
 from mktsim.beliefs import BeliefTraders, marginal_utility, prediction_event
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import Option, PopulationSlot, boolean, nonnegative_float
+from mktsim.mechanism import Option, PopulationSlot, boolean, in_range, nonnegative_float
 
 if TYPE_CHECKING:
     from mechanisms.order_book import OrderBookMarket
@@ -88,13 +88,7 @@ Array = NDArray[np.float64]
 _EPS = 1e-9
 #: Name of the event service on the market.
 SERVICE = "prediction"
-
-
-def _unit_interval(value: Any) -> float:
-    x = float(value)
-    if not (math.isfinite(x) and 0.0 <= x <= 1.0):
-        raise ValueError("must be in [0, 1]")
-    return x
+_UNIT = in_range(0.0, 1.0)
 
 
 # ---- the economics ------------------------------------------------------------------------
@@ -471,9 +465,7 @@ class InformedTrader(BeliefTrader):
     name = "informed"
     options: ClassVar[Mapping[str, Option]] = {
         **_belief_options(),
-        "accuracy": Option(
-            1.0, "probability that the signal names the true outcome", _unit_interval
-        ),
+        "accuracy": Option(1.0, "probability that the signal names the true outcome", _UNIT),
     }
 
     def __init__(self, market: OrderBookMarket, slot: PopulationSlot) -> None:
@@ -495,12 +487,8 @@ class NoiseTrader(Behaviour):
     needs_limits = False
     options: ClassVar[Mapping[str, Option]] = {
         **COMMON,
-        "max_fraction": Option(
-            0.2, "largest fraction of free money (or shares) per order", _unit_interval
-        ),
-        "sell_probability": Option(
-            0.5, "probability of a sell (when it holds any)", _unit_interval
-        ),
+        "max_fraction": Option(0.2, "largest fraction of free money (or shares) per order", _UNIT),
+        "sell_probability": Option(0.5, "probability of a sell (when it holds any)", _UNIT),
     }
 
     def __init__(self, market: OrderBookMarket, slot: PopulationSlot) -> None:

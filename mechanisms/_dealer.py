@@ -44,7 +44,7 @@ from scipy.special import expit
 
 from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from mktsim.errors import InvalidParameter
-from mktsim.mechanism import Option, PopulationSlot, positive_float
+from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 from mktsim.recorder import Column
 
 if TYPE_CHECKING:
@@ -99,18 +99,8 @@ def gm_quotes(belief: float, mu: float, v_low: float, v_high: float) -> tuple[fl
 
 
 # ---- options ------------------------------------------------------------------------------
-def _probability(value: Any) -> float:
-    x = float(value)
-    if not (math.isfinite(x) and 0.0 < x < 1.0):
-        raise ValueError("must be in (0, 1)")
-    return x
-
-
-def _mu(value: Any) -> float:
-    x = float(value)
-    if not (math.isfinite(x) and 0.0 <= x < 1.0):
-        raise ValueError("must be in [0, 1)")
-    return x
+_probability = in_range(0.0, 1.0, low_open=True, high_open=True)
+_mu = in_range(0.0, 1.0, high_open=True)
 
 
 def _value(value: Any) -> str | None:

@@ -51,7 +51,7 @@ from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import Option, PopulationSlot, positive_float
+from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 
 if TYPE_CHECKING:
     from mechanisms.order_book import OrderBookMarket
@@ -62,13 +62,7 @@ Array = NDArray[np.float64]
 _EPS = 1e-9
 
 
-def _fraction(value: Any) -> float:
-    x = float(value)
-    if not (math.isfinite(x) and 0 < x <= 1):
-        raise ValueError("must be in (0, 1]")
-    return x
-
-
+_fraction = in_range(0.0, 1.0, low_open=True)
 _CYCLE = Option(5.0, "simulation time between production runs / top-ups", positive_float)
 _ADJUST = Option(0.02, "relative change of the asking price per action", _fraction)
 

@@ -84,6 +84,24 @@ def nonnegative_float(v: Any) -> float:
     return x
 
 
+def in_range(
+    low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> Callable[[Any], float]:
+    """A converter for a finite float between ``low`` and ``high`` (ends included unless
+    open), raising ValueError "must be in [low, high]" (brackets as the ends) otherwise."""
+    bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def convert(value: Any) -> float:
+        x = float(value)
+        above = x > low if low_open else x >= low
+        below = x < high if high_open else x <= high
+        if not (np.isfinite(x) and above and below):
+            raise ValueError(f"must be in {bounds}")
+        return x
+
+    return convert
+
+
 def positive_int(value: Any) -> int:
     """Converter for a whole number >= 1 (raises ValueError otherwise, e.g. for 2.5)."""
     n = int(value)
