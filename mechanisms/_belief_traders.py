@@ -307,20 +307,17 @@ def _belief_options() -> dict[str, Option]:
         "spread": Option(
             0.1,
             "width of the quote range relative to its centre",
-            float,
-            check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
+            in_range(0.0, 1.0, high_open=True),
         ),
         "anchor": Option(
             1.0,
             "weight of the book's price in the quote's centre (0: the reservation price)",
-            float,
-            check=lambda v: None if 0 <= v <= 1 else "must be in [0, 1]",
+            _UNIT,
         ),
         "step": Option(
             0.5,
             "fraction of the desired trade at the quote's price sent per order",
-            float,
-            check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+            in_range(0.0, 1.0, low_open=True),
         ),
         "tol": Option(
             1e-3, "least |ln(reservation price / book price)| worth trading on", nonnegative_float
