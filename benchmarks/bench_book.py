@@ -26,8 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import simpy
-
-from mechanisms._book import OrderBook
+from mktsim.mechanisms._book import OrderBook
 
 __all__ = ["Timing", "make_stream", "run_single", "simpy_timeouts_per_second"]
 

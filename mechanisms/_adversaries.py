@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 import numpy as np
 import simpy
+from mktsim.mechanisms import _traders
 
-from mechanisms import _traders
 from mktsim.equilibrium import equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.mechanism import (
@@ -60,7 +60,7 @@ from mktsim.scenario import Scenario
 from mktsim.utility import CobbDouglas
 
 if TYPE_CHECKING:
-    from mechanisms.order_book import GoodQuote, OrderBookMarket, TraderHandle
+    from mktsim.mechanisms.order_book import GoodQuote, OrderBookMarket, TraderHandle
 
 __all__ = ["ADVERSARIES", "Adversary", "PumpAndDump", "Spoofer", "WashTrader", "add_adversary"]
 

@@ -53,13 +53,13 @@ from typing import Any
 
 import numpy as np
 import simpy
+from mktsim.mechanisms._amm_base import Receipt, arrivals, positive_rate
+from mktsim.mechanisms._amm_orders import SwapOrder
+from mktsim.mechanisms._amm_plans import root_from_below
+from mktsim.mechanisms._batches import check_supplied, production_runs
+from mktsim.mechanisms._cpmm import SwapSide, arbitrage_to_price
 from numpy.typing import NDArray
 
-from mechanisms._amm_base import Receipt, arrivals, positive_rate
-from mechanisms._amm_orders import SwapOrder
-from mechanisms._amm_plans import root_from_below
-from mechanisms._batches import check_supplied, production_runs
-from mechanisms._cpmm import SwapSide, arbitrage_to_price
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
 from mktsim.goods import BASE_UNITS

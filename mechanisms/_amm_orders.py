@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from attrs import field, frozen
 from attrs.validators import gt, instance_of
+from mktsim.mechanisms._cpmm import SwapSide
 
-from mechanisms._cpmm import SwapSide
 from mktsim.errors import InvalidParameter
 
 __all__ = ["BudgetOrder", "ShareOrder", "SwapOrder"]

@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 from attrs import frozen
+from mktsim.mechanisms import _lmsr
+from mktsim.mechanisms._cpmm import SwapSide
 from numpy.typing import NDArray
 
-from mechanisms import _lmsr
-from mechanisms._cpmm import SwapSide
 from mktsim.beliefs import marginal_utility
 
 __all__ = ["PoolPlan", "SharePlan", "lmsr_plan", "pool_plan", "root_from_below"]

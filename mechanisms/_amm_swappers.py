@@ -43,12 +43,12 @@ from typing import Any
 
 import numpy as np
 import simpy
+from mktsim.mechanisms import _amm_firms
+from mktsim.mechanisms._amm_base import Receipt, arrivals, behaviour_settings, positive_rate
+from mktsim.mechanisms._amm_orders import SwapOrder
+from mktsim.mechanisms._amm_plans import pool_plan
+from mktsim.mechanisms._cpmm import SwapSide, arbitrage_to_price
 
-from mechanisms import _amm_firms
-from mechanisms._amm_base import Receipt, arrivals, behaviour_settings, positive_rate
-from mechanisms._amm_orders import SwapOrder
-from mechanisms._amm_plans import pool_plan
-from mechanisms._cpmm import SwapSide, arbitrage_to_price
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import PopulationSlot

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 import simpy
+from mktsim.mechanisms._amm_base import arrivals, behaviour_settings, positive_rate
+from mktsim.mechanisms._amm_orders import BudgetOrder, ShareOrder
+from mktsim.mechanisms._amm_plans import lmsr_plan
 
-from mechanisms._amm_base import arrivals, behaviour_settings, positive_rate
-from mechanisms._amm_orders import BudgetOrder, ShareOrder
-from mechanisms._amm_plans import lmsr_plan
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import PopulationSlot

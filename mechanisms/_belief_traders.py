@@ -61,18 +61,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import simpy
+from mktsim.mechanisms._amm_traders import posterior
+from mktsim.mechanisms._traders import BEHAVIOURS, COMMON, Behaviour, External, utility_quote
 from numpy.typing import NDArray
 from scipy.optimize import brentq
 
-from mechanisms._amm_traders import posterior
-from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour, External, utility_quote
 from mktsim.beliefs import BeliefTraders, marginal_utility, prediction_event
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot, boolean, in_range, nonnegative_float
 
 if TYPE_CHECKING:
-    from mechanisms.order_book import OrderBookMarket
+    from mktsim.mechanisms.order_book import OrderBookMarket
 
 __all__ = [
     "BeliefTrader",

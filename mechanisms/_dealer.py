@@ -40,15 +40,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import simpy
+from mktsim.mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from scipy.special import expit
 
-from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 from mktsim.recorder import Column
 
 if TYPE_CHECKING:
-    from mechanisms.order_book import OrderBookMarket
+    from mktsim.mechanisms.order_book import OrderBookMarket
 
 __all__ = [
     "QUOTES_SCHEMA",

@@ -44,17 +44,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import simpy
+from mktsim.mechanisms._batches import check_supplied, production_runs
+from mktsim.mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from numpy.typing import NDArray
 
-from mechanisms._batches import check_supplied, production_runs
-from mechanisms._traders import BEHAVIOURS, COMMON, Behaviour
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 
 if TYPE_CHECKING:
-    from mechanisms.order_book import OrderBookMarket
+    from mktsim.mechanisms.order_book import OrderBookMarket
 
 __all__ = ["FinalBuyer", "FirmTrader", "SourceSeller", "marginal_value_bid"]
 

@@ -39,7 +39,7 @@ from mktsim.population import check_values_money
 from mktsim.registry import unknown_behaviour
 
 if TYPE_CHECKING:
-    from mechanisms.order_book import OrderBookMarket
+    from mktsim.mechanisms.order_book import OrderBookMarket
 
 __all__ = [
     "BEHAVIOURS",
@@ -852,7 +852,7 @@ BEHAVIOURS: dict[str, type[Behaviour]] = {
     "external": External,
 }
 # The order book's adversaries subclass Behaviour and add themselves to BEHAVIOURS on import.
-from mechanisms import _adversaries  # noqa: E402, F401
+from mktsim.mechanisms import _adversaries  # noqa: E402, F401
 
 
 def default_behaviour(slot: PopulationSlot) -> str:
@@ -884,4 +884,4 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
 # The supply-chain (mechanisms._firm_traders), prediction-market (mechanisms._belief_traders) and
 # dealer-market (mechanisms._dealer) behaviours subclass Behaviour and add themselves to BEHAVIOURS
 # on import.
-from mechanisms import _belief_traders, _dealer, _firm_traders  # noqa: E402, F401
+from mktsim.mechanisms import _belief_traders, _dealer, _firm_traders  # noqa: E402, F401

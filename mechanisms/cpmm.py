@@ -60,12 +60,12 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 from attrs import frozen
+from mktsim.mechanisms._amm_base import FILLED, Receipt, rejected
+from mktsim.mechanisms._amm_firms import KIND_DEFAULTS, check
+from mktsim.mechanisms._amm_orders import SwapOrder
+from mktsim.mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
+from mktsim.mechanisms._cpmm import Pool, SwapSide
 
-from mechanisms._amm_base import FILLED, Receipt, rejected
-from mechanisms._amm_firms import KIND_DEFAULTS, check
-from mechanisms._amm_orders import SwapOrder
-from mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
-from mechanisms._cpmm import Pool, SwapSide
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int

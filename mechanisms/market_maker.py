@@ -60,12 +60,12 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 from attrs import frozen
+from mktsim.mechanisms import _lmsr
+from mktsim.mechanisms._amm_base import FILLED, Receipt, rejected
+from mktsim.mechanisms._amm_orders import BudgetOrder, ShareOrder
+from mktsim.mechanisms._amm_traders import BEHAVIOURS, start_behaviour
 from numpy.typing import NDArray
 
-from mechanisms import _lmsr
-from mechanisms._amm_base import FILLED, Receipt, rejected
-from mechanisms._amm_orders import BudgetOrder, ShareOrder
-from mechanisms._amm_traders import BEHAVIOURS, start_behaviour
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
@@ -171,7 +171,7 @@ class LMSRMarket:
     @staticmethod
     def example_scenario() -> Scenario:
         """A small prediction market that resolves at time 20 (for conformance checks)."""
-        from scenarios import prediction_market
+        from mktsim.scenarios import prediction_market
 
         return prediction_market.build(n_traders=12, n_noise=4, until=20.0, seed=1)
 

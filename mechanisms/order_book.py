@@ -85,8 +85,8 @@ from typing import Any, ClassVar, NamedTuple, cast
 import numpy as np
 import simpy
 from attrs import frozen
+from mktsim.mechanisms._book import Cancelled, OrderBook, Result, Status
 
-from mechanisms._book import Cancelled, OrderBook, Result, Status
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import (
@@ -351,7 +351,7 @@ class OrderBookMarket:
 
     # ---- attaching ----------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
-        from mechanisms import _traders
+        from mktsim.mechanisms import _traders
 
         self.ctx = ctx
         self._env = ctx.env

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 from attrs import frozen
+from mktsim.mechanisms._rationing import uniform_fractions
 from numpy.typing import NDArray
 
-from mechanisms._rationing import uniform_fractions
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.mechanism import (
     MarketContext,

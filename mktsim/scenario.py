@@ -131,13 +131,13 @@ class Scenario:
 
 def list_scenarios() -> dict[str, str]:
     """Shipped scenario names -> first line of their docstring."""
-    import scenarios
+    import mktsim.scenarios
 
     out = {}
-    for info in pkgutil.iter_modules(scenarios.__path__):
+    for info in pkgutil.iter_modules(mktsim.scenarios.__path__):
         if info.name.startswith("_"):
             continue
-        mod = importlib.import_module(f"scenarios.{info.name}")
+        mod = importlib.import_module(f"mktsim.scenarios.{info.name}")
         if hasattr(mod, "build"):
             out[info.name] = (mod.__doc__ or "").strip().splitlines()[0] if mod.__doc__ else ""
     return out
@@ -162,7 +162,7 @@ def load_module(name_or_path: str | Path) -> ModuleType:
         names = list(list_scenarios())
         if text not in names:
             raise UnknownName("scenario", text, names)
-        module = importlib.import_module(f"scenarios.{text}")
+        module = importlib.import_module(f"mktsim.scenarios.{text}")
     if not callable(getattr(module, "build", None)):
         raise ScenarioError(f"scenario {text!r} defines no build(**params) function")
     return module

@@ -187,7 +187,7 @@ def plan(
 
 def _scenario_ref(text: str, module_name: str) -> str:
     """How a sweep names a scenario: a shipped name as is, a script by its absolute path."""
-    return text if module_name == f"scenarios.{text}" else str(Path(text).resolve())
+    return text if module_name == f"mktsim.scenarios.{text}" else str(Path(text).resolve())
 
 
 def _mechanism_list(mechanisms: str | Sequence[str]) -> list[str]:
@@ -583,7 +583,7 @@ def _run_pool(
     # A fork server is a clean process that imports mktsim once and forks each worker from it
     # (spawn, where there is none, makes every worker import numpy, pandas and scipy again).
     if "forkserver" in multiprocessing.get_all_start_methods():
-        multiprocessing.set_forkserver_preload(["mktsim.sweep", "mechanisms.walrasian"])
+        multiprocessing.set_forkserver_preload(["mktsim.sweep", "mktsim.mechanisms.walrasian"])
         context: Any = multiprocessing.get_context("forkserver")
     else:
         context = multiprocessing.get_context("spawn")

@@ -44,7 +44,7 @@ SUMMARY_KEYS = (
 
 def small_economy(n_agents: int = 20, n_goods: int = 3, seed: int = 0) -> Scenario:
     """A small Cobb-Douglas exchange economy for checks."""
-    from scenarios import cobb_douglas
+    from mktsim.scenarios import cobb_douglas
 
     return cobb_douglas.build(n_agents=n_agents, n_goods=n_goods, seed=seed)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
+
 from mktsim import CES, Consumers, Scenario
 from mktsim.random import Streams
-from scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
 
 
 def build(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from mktsim.scenarios import cobb_douglas
+
 from mktsim import Scenario
-from scenarios import cobb_douglas
 
 
 def build(n_agents: int = 1000, n_goods: int = 4, seed: int = 0) -> Scenario:

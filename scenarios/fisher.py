@@ -9,10 +9,10 @@ the auctioneer, the order book and the pools alike.
 from __future__ import annotations
 
 import numpy as np
+from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
 
 from mktsim import CES, CobbDouglas, Consumers, Scenario
 from mktsim.random import Streams
-from scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
 
 
 def build(n_buyers: int = 50, n_goods: int = 3, elasticity: float = 2.0, seed: int = 0) -> Scenario:

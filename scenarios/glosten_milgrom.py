@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mktsim.scenarios._common import check_count, check_number
+
 from mktsim.dealer import DealerMarketTraders, metrics
 from mktsim.errors import InvalidParameter
 from mktsim.scenario import Scenario
-from scenarios._common import check_count, check_number
 
 
 def build(

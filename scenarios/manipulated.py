@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from mktsim.scenarios import cobb_douglas
+from mktsim.scenarios._common import check_number
 
 from mktsim import CobbDouglas, Consumers, Scenario
-from scenarios import cobb_douglas
-from scenarios._common import check_number
 
 
 def build(factor: float = 1.5, n_agents: int = 100, seed: int = 5) -> Scenario:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from mktsim.scenarios._common import check_count, check_number
 from scipy import stats
 
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.errors import InvalidParameter
 from mktsim.random import Streams
 from mktsim.scenario import Scenario
-from scenarios._common import check_count, check_number
 
 
 def build(

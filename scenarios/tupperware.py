@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+from mktsim.scenarios._common import check_number
+
 from mktsim.production import tupperware_graph
 from mktsim.scenario import Scenario
 from mktsim.supply_chain import scenario_from_graph
-from scenarios._common import check_number
 
 
 def build(

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms._amm_base import standalone
+from mktsim.mechanisms.cpmm import SwapOrder, SwapSide
 from scipy import special
 
 import mktsim
-from mechanisms._amm_base import standalone
-from mechanisms.cpmm import SwapOrder, SwapSide
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.counterfactual import counterfactual

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms._amm_plans import lmsr_plan, pool_plan
+from mktsim.mechanisms._amm_traders import posterior
+from mktsim.mechanisms._cpmm import SwapSide
 from scipy import optimize, special
 
 import mktsim
-from mechanisms._amm_plans import lmsr_plan, pool_plan
-from mechanisms._amm_traders import posterior
-from mechanisms._cpmm import SwapSide
 from mktsim.beliefs import BeliefTraders, competitive_prices, prediction_market
 from mktsim.equilibrium import equilibrium
 from mktsim.errors import InvalidParameter, UnknownName

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms._belief_traders import desired_trade
 
 import mktsim
-from mechanisms._belief_traders import desired_trade
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.population import Consumers

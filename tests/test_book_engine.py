@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms import _book
+from mktsim.mechanisms._book import Cancelled, Fill, OrderBook, OrderInfo, Side, Status
 
-from mechanisms import _book
-from mechanisms._book import Cancelled, Fill, OrderBook, OrderInfo, Side, Status
 from mktsim.errors import InvalidParameter
 
 # ---------------------------------------------------------------------------- naive reference

@@ -16,11 +16,11 @@ import simpy
 from conftest import cobb_douglas_prices
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms import _traders
+from mktsim.mechanisms._adversaries import add_adversary
+from mktsim.mechanisms.order_book import OrderBookMarket
 
 import mktsim
-from mechanisms import _traders
-from mechanisms._adversaries import add_adversary
-from mechanisms.order_book import OrderBookMarket
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.counterfactual import counterfactual
 from mktsim.errors import InvalidParameter

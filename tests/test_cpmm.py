@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms import _cpmm as cp
 
-from mechanisms import _cpmm as cp
 from mktsim.errors import InvalidParameter
 
 # --- independent references: the closed forms in exact rationals ------------------------------

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms._amm_base import standalone
+from mktsim.mechanisms.cpmm import ConstantProductMarket, SwapOrder, SwapSide
 
 import mktsim
-from mechanisms._amm_base import standalone
-from mechanisms.cpmm import ConstantProductMarket, SwapOrder, SwapSide
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName

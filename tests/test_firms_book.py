@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms import _traders
+from mktsim.mechanisms._firm_traders import FinalBuyer, FirmTrader, SourceSeller, marginal_value_bid
 
 import mktsim
-from mechanisms import _traders
-from mechanisms._firm_traders import FinalBuyer, FirmTrader, SourceSeller, marginal_value_bid
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source, link
 from mktsim.goods import Goods

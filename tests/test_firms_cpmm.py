@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms._amm_firms import input_purchase, marginal_cost_of_purchase
 from scipy.optimize import brentq
 
 import mktsim
-from mechanisms._amm_firms import input_purchase, marginal_cost_of_purchase
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source, link
 from mktsim.goods import Goods

@@ -1,7 +1,7 @@
 """The Glosten-Milgrom (1985) dealer market on the order book, against the model's closed forms.
 
 Every expectation here is computed in this file from the model's primitives (an informed trader
-buys iff V is high, a noise trader buys with probability 1/2), not from mechanisms._dealer:
+buys iff V is high, a noise trader buys with probability 1/2), not from mktsim.mechanisms._dealer:
 the first spread mu (V_H - V_L), the quotes after a scripted sequence of trades, the prices of
 a whole random run replayed trade by trade, convergence to V, and zero expected dealer profit.
 """

@@ -68,7 +68,7 @@ def test_wheel_install_runs_list_and_a_scenario_from_elsewhere(tmp_path):
     assert (work / "reports" / "runs" / "cobb_douglas_walrasian_seed0" / "summary.json").exists()
     # the installed copy was used, not the source tree
     where = subprocess.run(
-        [sys.executable, "-c", "import scenarios; print(scenarios.__file__)"],
+        [sys.executable, "-c", "import mktsim.scenarios as s; print(s.__file__)"],
         cwd=work,
         env=env,
         capture_output=True,
@@ -76,3 +76,25 @@ def test_wheel_install_runs_list_and_a_scenario_from_elsewhere(tmp_path):
         check=True,
     )
     assert str(target) in where.stdout
+    # only mktsim lands in site-packages
+    installed = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")}
+    assert installed - {"bin"} == {"mktsim"}
+    for top in ("scenarios", "mechanisms"):
+        gone = subprocess.run(
+            [sys.executable, "-c", f"import {top}"], cwd=work, env=env, capture_output=True
+        )
+        assert gone.returncode != 0, f"the wheel installed a top-level {top!r} package"
+    # a user's own scenarios/ and mechanisms/ packages in the working folder shadow nothing
+    for top in ("scenarios", "mechanisms"):
+        (work / top).mkdir()
+        (work / top / "__init__.py").write_text("raise RuntimeError('the user package')\n")
+    mine = (
+        "import mktsim; s = mktsim.build_scenario('default'); "
+        "r = mktsim.simulate(mktsim.build_scenario('cobb_douglas', n_agents=10)); "
+        "print(s.name, r.summary['converged'])"
+    )
+    user = subprocess.run(
+        [sys.executable, "-c", mine], cwd=work, env=env, capture_output=True, text=True
+    )
+    assert user.returncode == 0, user.stderr
+    assert user.stdout.split() == ["default", "True"]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms import _lmsr as lmsr
 
-from mechanisms import _lmsr as lmsr
 from mktsim.errors import InvalidParameter
 
 SCALE = 10**9

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms._amm_base import standalone
+from mktsim.mechanisms.market_maker import BudgetOrder, LMSRMarket, ShareOrder
 from scipy import special
 
 import mktsim
-from mechanisms._amm_base import standalone
-from mechanisms.market_maker import BudgetOrder, LMSRMarket, ShareOrder
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.errors import InvalidParameter, UnknownName
 

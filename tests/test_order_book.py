@@ -11,9 +11,9 @@ import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mktsim.mechanisms.order_book import OrderBookMarket
 
 import mktsim
-from mechanisms.order_book import OrderBookMarket
 from mktsim import CobbDouglas, Consumers, Scenario, metrics
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import to_base

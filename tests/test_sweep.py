@@ -41,7 +41,7 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_script(path: Path, body: str) -> Path:
-    path.write_text("from scenarios import cobb_douglas\n\n" + body)
+    path.write_text("from mktsim.scenarios import cobb_douglas\n\n" + body)
     return path
 
 

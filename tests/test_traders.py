@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from mktsim.mechanisms._traders import maker_quotes, utility_quote, zip_rules, zip_step
 from scipy import stats
 
 import mktsim
-from mechanisms._traders import maker_quotes, utility_quote, zip_rules, zip_step
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.induced import induced_scenario
@@ -324,7 +324,7 @@ def test_same_seed_same_zip_market():
 
 def test_every_registered_behaviour_is_documented_by_the_mechanism() -> None:
     # `mktsim list` prints OrderBookMarket.behaviours: exactly what a population can name
-    from mechanisms._traders import BEHAVIOURS
-    from mechanisms.order_book import OrderBookMarket
+    from mktsim.mechanisms._traders import BEHAVIOURS
+    from mktsim.mechanisms.order_book import OrderBookMarket
 
     assert set(OrderBookMarket.behaviours) == set(BEHAVIOURS)
