@@ -85,4 +85,3 @@ def check_pairing(
         f"strategy {strategy!r} sends {sends} orders, which {mechanism} does not accept (it "
         f"takes {takes}){where}"
     )
-

@@ -161,6 +161,9 @@ class MarketContext:
     reference: Equilibrium | None = field(default=None, repr=False)
     current: dict[str, Any] = field(factory=dict, repr=False)
     pending_shocks: list[Any] = field(factory=list, repr=False)
+    #: Populations driven by registered strategies (:mod:`mktsim.pairing`): a mechanism starts
+    #: no behaviour of its own for them.
+    strategies: dict[str, Any] = field(factory=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for slot in self.slots:

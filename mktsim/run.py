@@ -23,6 +23,7 @@ from mktsim.errors import InvalidParameter
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger
 from mktsim.mechanism import MarketContext, PopulationSlot
+from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.registry import resolve
@@ -259,8 +260,18 @@ def simulate(
         )
     )
     done = env.event()
+    assigned = assign_strategies(cls, slots)
     ctx = MarketContext(
-        env, scenario, scenario.goods, ledger, recorder, streams, slots, done, reference
+        env,
+        scenario,
+        scenario.goods,
+        ledger,
+        recorder,
+        streams,
+        slots,
+        done,
+        reference,
+        strategies=assigned,
     )
     planned = tuple(scenario.shocks if shocks is None else shocks)
     check_supported(planned, mech, scenario.goods, [s.name for s in slots])
@@ -279,6 +290,7 @@ def simulate(
     if planned:  # started first, so a shock due at time t acts before the market does at t
         env.process(schedule(ctx, mech, planned, after_shock))
     mech.attach(ctx)
+    start_strategies(mech, ctx, assigned)
     _record_holdings(ledger, recorder, slots, env.now)
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)

@@ -1,0 +1,84 @@
+"""Which strategy drives each population under a mechanism, decided before the run.
+
+A population names its strategy (``behaviour=``) or takes the default for its kind
+(:data:`mktsim.strategies.DEFAULTS`). A strategy whose orders the mechanism does not accept, or
+that cannot drive the population's kind, is refused here with one line naming the mechanisms
+that would accept it, so nothing runs that would silently do nothing.
+
+Mechanisms that still start behaviours of their own (``behaviours`` tables) keep the
+populations whose behaviour is one of theirs; the rest are driven by registered strategies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mktsim import registry, strategies
+from mktsim.errors import InvalidParameter, MktsimError
+from mktsim.market import check_pairing
+from mktsim.mechanism import PopulationSlot, parse_options
+
+__all__ = ["assign_strategies", "start_strategies"]
+
+
+def _accepting(emits: frozenset[type], skip: str) -> list[str]:
+    out = []
+    for name in sorted(registry.available()):
+        if name == skip:
+            continue
+        try:
+            cls = registry.resolve(name)
+        except MktsimError:
+            continue
+        if emits & set(getattr(cls, "accepts", ())):
+            out.append(name)
+    return out
+
+
+def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[str, Any]:
+    """Population name -> (strategy class, parsed options) for every population a registered
+    strategy drives under ``mechanism`` (a class); raises the one-line refusal otherwise."""
+    accepts = frozenset(getattr(mechanism, "accepts", ()))
+    legacy = dict(getattr(mechanism, "behaviours", {}))
+    registered = strategies.available()
+    out: dict[str, Any] = {}
+    for slot in slots:
+        pop = slot.population
+        name = pop.behaviour
+        if name is None:
+            if legacy:
+                continue  # the mechanism's own default
+            name = strategies.default_for(pop.kind, accepts)
+            if name is None:
+                raise InvalidParameter(
+                    f"population {slot.name!r} ({pop.kind}) has no strategy that "
+                    f"{mechanism.name} accepts orders from"
+                )
+        if name in legacy and name not in registered:
+            continue
+        if name not in registered:
+            valid = sorted(set(registered) | set(legacy))
+            raise registry.unknown_behaviour(slot.name, mechanism.name, name, valid)
+        cls = strategies.resolve(name)
+        strategies.check_serves(cls, slot.name, pop.kind)
+        reason = check_pairing(
+            name, cls.emits, mechanism.name, accepts, _accepting(cls.emits, mechanism.name)
+        )
+        if reason:
+            raise InvalidParameter(reason)
+        options = parse_options(f"strategy {name}", cls.options, pop.behaviour_options)
+        out[slot.name] = (cls, options)
+    return out
+
+
+def start_strategies(market: Any, ctx: Any, assigned: dict[str, Any]) -> list[Any]:
+    """Construct and start the assigned strategies; returns them (for summaries)."""
+    started = []
+    for slot in ctx.slots:
+        if slot.name in assigned:
+            cls, options = assigned[slot.name]
+            strategy = cls(market, ctx, slot, options)
+            strategy.start()
+            started.append(strategy)
+    return started
