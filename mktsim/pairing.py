@@ -55,11 +55,10 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
                     f"population {slot.name!r} ({pop.kind}) has no strategy that "
                     f"{mechanism.name} accepts orders from"
                 )
-        if name in legacy and name not in registered:
-            continue
         if name not in registered:
-            valid = sorted(set(registered) | set(legacy))
-            raise registry.unknown_behaviour(slot.name, mechanism.name, name, valid)
+            if legacy:
+                continue  # the mechanism's own behaviours decide (and refuse unknown names)
+            raise registry.unknown_behaviour(slot.name, mechanism.name, name, sorted(registered))
         cls = strategies.resolve(name)
         strategies.check_serves(cls, slot.name, pop.kind)
         reason = check_pairing(
