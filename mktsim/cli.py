@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from mktsim.errors import MktsimError
 
@@ -37,11 +37,22 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``mktsim: error: ...``, exit 2),
+    like every other error, instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise MktsimError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mktsim",
         description="Discrete-event market simulator with pluggable clearing mechanisms.",
     )
+    from mktsim import __version__
+
+    parser.add_argument("--version", action="version", version=f"mktsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -71,7 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     run.add_argument("--until", type=float, help="simulation horizon (default: the scenario's)")
-    run.add_argument("--out", type=Path, help="output folder (default reports/runs/<name>)")
+    run.add_argument(
+        "--out",
+        help="output folder (default reports/runs/<scenario>_<mechanism>_seed<seed>, with a "
+        "hash of the configuration when --set, --option, --method, --shock or --until is given)",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an output folder that holds another run (never one holding other files)",
+    )
     run.add_argument(
         "--shock",
         action="append",
@@ -99,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the HTML/Markdown convergence report (report.html, report.md)",
     )
     run.set_defaults(func=_run)
+
+    again = sub.add_parser(
+        "rerun",
+        help="run a saved run's configuration again and compare the frames",
+        description="Rebuild the run recorded in RUN_DIR/summary.json (scenario, parameters, "
+        "mechanism and options, seed, horizon, shocks), save it to --out and check that every "
+        "frame is identical to the saved one (exit 1 if any differs).",
+    )
+    again.add_argument("run_dir", help="a run folder written by `mktsim run`")
+    again.add_argument("--out", help="where to write the rerun (default RUN_DIR-rerun)")
+    again.add_argument("--overwrite", action="store_true", help="replace --out if it holds a run")
+    again.set_defaults(func=_rerun)
 
     listing = sub.add_parser(
         "list",
@@ -137,9 +169,12 @@ def _run(args: argparse.Namespace) -> int:
         shocks=shocks,
         **options,
     )
+    from mktsim.run_folder import default_folder
+
     s = run.summary
-    out = args.out or Path("reports") / "runs" / f"{scenario.name}_{s['mechanism']}_seed{args.seed}"
-    run.save(out)
+    customised = bool(args.set or args.option or args.method or args.shock or args.until)
+    out = _out(args.out) or default_folder(s["config"], scenario.name, customised)
+    run.save(out, overwrite=args.overwrite)
     if not args.no_report:
         from mktsim.report import write_report
 
@@ -169,6 +204,39 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out(text: str | None) -> Path | None:
+    """The --out folder as given (None when not given; empty text is refused)."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise MktsimError("--out must name a folder")
+    return Path(text)
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mktsim.run_folder import load, rerun
+
+    saved = load(args.run_dir)
+    out = _out(args.out) or Path(f"{str(args.run_dir).rstrip('/')}-rerun")
+    rerun(args.run_dir).save(out, overwrite=args.overwrite)
+    again = load(out)  # what was written, compared with what was saved
+    different = []
+    for name in saved.tables:
+        try:
+            pd.testing.assert_frame_equal(saved.frame(name), again.frame(name))
+        except (AssertionError, MktsimError):
+            different.append(name)
+    if different:
+        print(
+            f"mktsim: rerun differs in {', '.join(different)} (written to {out})", file=sys.stderr
+        )
+        return 1
+    print(f"rerun of {args.run_dir}: all {len(saved.tables)} frames identical (written to {out})")
+    return 0
+
+
 def _counterfactual(
     args: argparse.Namespace, scenario: Any, shocks: Any, options: dict[str, Any]
 ) -> int:
@@ -183,9 +251,13 @@ def _counterfactual(
         until=args.until,
         **options,
     )
+    from mktsim.run_folder import slug
+
     s = pair.summary
-    out = args.out or Path("reports") / "runs" / f"{scenario.name}_{s['mechanism']}_counterfactual"
-    pair.save(out)
+    out = _out(args.out) or Path("reports") / "runs" / (
+        f"{slug(scenario.name)}_{slug(s['mechanism'])}_counterfactual"
+    )
+    pair.save(out, overwrite=args.overwrite)
     if not args.no_report:
         from mktsim.report import write_report
 
@@ -226,8 +298,8 @@ def _list() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mktsim`` console script."""
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         return int(args.func(args))
     except MktsimError as exc:
         print(f"mktsim: error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ from attrs import frozen
 from mktsim import metrics
 from mktsim.errors import UnknownName
 from mktsim.run import Run, simulate
+from mktsim.run_folder import write_folder
 from mktsim.scenario import Scenario
 from mktsim.welfare import first_and_last_holdings
 
@@ -39,15 +40,22 @@ class Counterfactual:
     deviation: pd.DataFrame
     summary: dict[str, Any]
 
-    def save(self, directory: str | Path, figures: bool = True) -> Path:
+    def save(self, directory: str | Path, figures: bool = True, overwrite: bool = False) -> Path:
         """``baseline/`` and ``treated/`` run folders, ``deviation.parquet`` and
-        ``counterfactual.json``."""
-        out = Path(directory)
-        self.baseline.save(out / "baseline", figures=figures)
-        self.treated.save(out / "treated", figures=figures)
-        self.deviation.to_parquet(out / "deviation.parquet", index=False)
-        (out / "counterfactual.json").write_text(json.dumps(self.summary, indent=2, default=str))
-        return out
+        ``counterfactual.json``, written all at once like a run folder
+        (:func:`mktsim.run_folder.write_folder`)."""
+
+        config = self.treated.summary.get("config")
+        config = None if config is None else {**config, "counterfactual": True}
+
+        def write(out: Path) -> None:
+            self.baseline.save(out / "baseline", figures=figures)
+            self.treated.save(out / "treated", figures=figures)
+            self.deviation.to_parquet(out / "deviation.parquet", index=False)
+            text = json.dumps({**self.summary, "config": config}, indent=2, default=str)
+            (out / "counterfactual.json").write_text(text)
+
+        return write_folder(directory, write, config, overwrite)
 
 
 def price_deviation(baseline: pd.DataFrame, treated: pd.DataFrame) -> pd.DataFrame:
@@ -89,6 +97,7 @@ def _value_changes(run: Run, prices: dict[str, float]) -> dict[str, float]:
     if holdings.empty:
         return {}
     scenario = run.scenario
+    assert scenario is not None  # a live run (counterfactuals are computed, not reopened)
     goods = list(scenario.goods.names)
     first, last = first_and_last_holdings(holdings, goods, scenario.n_agents)
     p = np.array([prices.get(g, np.nan) for g in goods], dtype=float)

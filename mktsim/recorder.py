@@ -18,7 +18,46 @@ from attrs import frozen
 
 from mktsim.errors import InvalidParameter, UnknownName
 
-__all__ = ["SCHEMAS", "Column", "Recorder"]
+__all__ = ["SCHEMAS", "Column", "Recorder", "read_frame", "write_frame"]
+
+#: Parquet schema metadata key holding each categorical column's categories: an empty table's
+#: dictionary is empty, so without it a saved empty frame would lose its categories.
+_CATEGORIES_KEY = b"mktsim.categories"
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a frame as Parquet, keeping every categorical column's categories."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    categories = {
+        str(name): [str(c) for c in frame[name].cat.categories]
+        for name in frame.columns
+        if isinstance(frame[name].dtype, pd.CategoricalDtype)
+    }
+    metadata = {**(table.schema.metadata or {}), _CATEGORIES_KEY: json.dumps(categories).encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet file or a folder of parts written by :func:`write_frame`, with the
+    categories it was written with."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    frame = pd.read_parquet(path)
+    first = min(path.glob("*.parquet")) if path.is_dir() else path
+    metadata = pq.read_schema(first).metadata or {}
+    for name, categories in json.loads(metadata.get(_CATEGORIES_KEY, b"{}")).items():
+        if name in frame.columns:
+            values = frame[name].astype(object)
+            frame[name] = pd.Categorical(values, categories=pd.Index(categories))
+    return frame
 
 
 @frozen
@@ -186,7 +225,7 @@ class Recorder:
         folder = self.spool / table
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"part-{len(self._parts[table]):05d}.parquet"
-        self._memory_frame(table).to_parquet(path, index=False)
+        write_frame(self._memory_frame(table), path)
         self._parts[table].append(path)
         self._chunks[table] = {c: [] for c in self.schemas[table]}
         self._in_memory[table] = 0
@@ -252,14 +291,14 @@ class Recorder:
         parts (a Parquet dataset: ``pandas.read_parquet`` reads either)."""
         path = Path(path)
         if self.spool is None:
-            self.frame(table).to_parquet(path, index=False)
+            write_frame(self.frame(table), path)
             return path
         import shutil
 
         parts = self.parts(table)
         path.mkdir(parents=True, exist_ok=True)
         if not parts:  # an empty table still gets its schema
-            self._memory_frame(table).to_parquet(path / "part-00000.parquet", index=False)
+            write_frame(self._memory_frame(table), path / "part-00000.parquet")
         for part in parts:
             shutil.copyfile(part, path / part.name)
         return path

@@ -27,6 +27,7 @@ from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.registry import resolve
+from mktsim.run_folder import FolderTables, run_config, write_folder
 from mktsim.scenario import Scenario
 from mktsim.shocks import check_supported, schedule
 
@@ -37,13 +38,15 @@ FRAMES = ("prices", "excess_demand", "excess_demand_by_population", "trades", "h
 
 
 class Run:
-    """The result of :func:`simulate`: a summary dict, frames, and ``save``."""
+    """The result of :func:`simulate` (or a saved run reopened by :func:`mktsim.load`): a
+    summary dict, frames, and ``save``. ``recorder`` is where the frames come from: the live
+    run's recorder, or a saved folder's tables (``scenario`` is then None)."""
 
     def __init__(
         self,
-        scenario: Scenario,
+        scenario: Scenario | None,
         summary: dict[str, Any],
-        recorder: Recorder,
+        recorder: Recorder | FolderTables,
         reference: Equilibrium | None,
         mechanism: Any = None,
     ) -> None:
@@ -92,14 +95,22 @@ class Run:
 
     def price_error(self) -> pd.DataFrame:
         """Max relative price error against the reference over time (empty without one)."""
-        if self.reference is None or self.reference.prices is None:
+        reference = (
+            self.summary.get("equilibrium_prices")
+            if self.reference is None
+            else self.reference.prices
+        )
+        if reference is None:
             return pd.DataFrame({"time": [], "round": [], "price_error": []})
-        return metrics.price_error_path(self.prices, self.reference.prices)
+        return metrics.price_error_path(self.prices, reference)
 
     def welfare(self) -> pd.DataFrame:
-        """Welfare per population (:func:`mktsim.welfare.welfare_table`)."""
+        """Welfare per population (:func:`mktsim.welfare.welfare_table`; a reopened run reads
+        the saved table)."""
         from mktsim.welfare import welfare_table
 
+        if self.scenario is None:
+            return self._recorder.frame("welfare")
         return welfare_table(self)
 
     def summary_json(self) -> bytes:
@@ -141,18 +152,21 @@ class Run:
             out["prices.png"] = self.figure_png()
         return out
 
-    def save(self, directory: str | Path, figures: bool = True) -> Path:
+    def save(self, directory: str | Path, figures: bool = True, overwrite: bool = False) -> Path:
         """Write ``summary.json``, every table as Parquet (a folder of parts for a streamed
-        run) and, unless ``figures`` is False, ``prices.png``."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_bytes(self.summary_json())
-        for name in self.tables:
-            self._recorder.write(name, out / f"{name}.parquet")
-        self.welfare().to_parquet(out / "welfare.parquet", index=False)
-        if figures:
-            (out / "prices.png").write_bytes(self.figure_png())
-        return out
+        run) and, unless ``figures`` is False, ``prices.png``, all at once
+        (:func:`mktsim.run_folder.write_folder`: a folder holding another run is refused unless
+        ``overwrite``; one holding anything else always)."""
+
+        def write(out: Path) -> None:
+            (out / "summary.json").write_bytes(self.summary_json())
+            for name in self.tables:
+                self._recorder.write(name, out / f"{name}.parquet")
+            self.welfare().to_parquet(out / "welfare.parquet", index=False)
+            if figures:
+                (out / "prices.png").write_bytes(self.figure_png())
+
+        return write_folder(directory, write, self.summary.get("config"), overwrite)
 
 
 class _LazyFrames(Mapping[str, pd.DataFrame]):
@@ -303,6 +317,11 @@ def simulate(
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
+    run.summary["mechanism_options"] = dict(getattr(mech, "opts", merged))
+    run.summary["tables"] = run.tables
+    run.summary["config"] = run_config(
+        scenario, cls.name, options, seed, horizon, shocks, record, price_tolerance
+    )
     return run
 
 

@@ -56,6 +56,9 @@ class Scenario:
             finished run's frames (e.g. allocative efficiency of an induced-value market).
         metrics_tables: the tables ``metrics`` reads beyond prices, excess demand and events:
             recorded even when a run records only its summary (``record="summary"``).
+        source: set by :func:`build_scenario`: ``{"script": shipped name or script path,
+            "params": the keyword arguments build was called with}``, so a run of it can be
+            rerun; None for a scenario built in Python.
     """
 
     name: str
@@ -70,6 +73,7 @@ class Scenario:
     reference: Callable[[Scenario], Any] | None = field(default=None, eq=False, repr=False)
     metrics: Callable[[Any], dict[str, Any]] | None = field(default=None, eq=False, repr=False)
     metrics_tables: tuple[str, ...] = field(default=(), converter=lambda v: tuple(map(str, v)))
+    source: Mapping[str, Any] | None = None
 
     def __attrs_post_init__(self) -> None:
         if not self.populations:
@@ -207,9 +211,13 @@ def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
     for key, value in params.items():
         if key in sig.parameters:
             params[key] = _typed(str(name_or_path), key, value, sig.parameters[key].annotation)
+    given = dict(params)
     scenario = module.build(**params)
     if not isinstance(scenario, Scenario):
         raise ScenarioError(
             f"build() of {name_or_path!r} returned {type(scenario).__name__}, not a Scenario"
         )
-    return scenario
+    text = str(name_or_path)
+    shipped = not (text.endswith(".py") or "/" in text or Path(text).exists())
+    script = text if shipped else str(Path(text).resolve())
+    return attrs.evolve(scenario, source={"script": script, "params": given})
