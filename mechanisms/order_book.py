@@ -96,6 +96,7 @@ from mktsim.mechanism import (
     boolean,
     parse_options,
     positive_float,
+    positive_int,
 )
 from mktsim.recorder import Column
 
@@ -278,8 +279,7 @@ class OrderBookMarket:
         "depth": Option(
             5,
             "price levels per side in quote()",
-            int,
-            check=lambda v: None if v >= 1 else "must be >= 1",
+            positive_int,
         ),
         "clamp_band": Option(
             0.0,

@@ -30,6 +30,7 @@ from mktsim.mechanism import (
     MarketContext,
     Option,
     PopulationSlot,
+    in_range,
     nonnegative_float,
     positive_float,
 )
@@ -69,6 +70,9 @@ class AuctioneerQuote:
 
     round: int
     prices: dict[str, float]
+
+
+_momentum = in_range(0.0, 1.0, high_open=True)
 
 
 def _method(value: Any) -> Any:
@@ -117,8 +121,8 @@ class WalrasianAuctioneer:
         ),
         "beta": Option(
             None,
-            "momentum coefficient (momentum rule)",
-            lambda v: None if v in (None, "none") else float(v),
+            "momentum coefficient in [0, 1) (momentum rule)",
+            lambda v: None if v in (None, "none") else _momentum(v),
         ),
         "tol": Option(1e-9, "convergence: max_j |z_j| / supply_j below this", positive_float),
         "interval": Option(1.0, "simulation time between postings", positive_float),

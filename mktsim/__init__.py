@@ -14,8 +14,7 @@ from mktsim.errors import (
 )
 from mktsim.goods import Good, Goods
 from mktsim.population import Consumers
-from mktsim.run import Run, simulate
-from mktsim.run_folder import load, rerun
+from mktsim.run import Run, load, rerun, simulate
 from mktsim.scenario import Scenario, build_scenario, list_scenarios
 from mktsim.utility import CES, CobbDouglas, Leontief, Linear
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mktsim.errors import MktsimError
+from mktsim.errors import MktsimError, UnknownName
 
 __all__ = ["main", "parse_assignments"]
 
@@ -152,13 +152,23 @@ def _run(args: argparse.Namespace) -> int:
 
     params = parse_assignments(args.set, "--set")
     options = parse_assignments(args.option, "--option")
-    if args.method:
+    if args.method is not None:
         options["method"] = args.method
     module = load_module(args.scenario)
     if "seed" in inspect.signature(module.build).parameters and "seed" not in params:
         params["seed"] = args.seed
     scenario = build_scenario(args.scenario, **params)
     shocks = [parse_shock(text) for text in args.shock] or None
+    populations = [p.name for p in scenario.populations]
+    for name in args.adversary:
+        if name not in populations:
+            raise UnknownName("population of --adversary", name, populations)
+    if args.adversary and not args.counterfactual:
+        raise MktsimError(
+            "--adversary names the baseline's honest populations: add --counterfactual"
+        )
+    if args.counterfactual and not (shocks or args.adversary or scenario.shocks):
+        raise MktsimError("--counterfactual needs a --shock or an --adversary: nothing to compare")
     if args.counterfactual:
         return _counterfactual(args, scenario, shocks, options)
     run = simulate(
@@ -216,7 +226,7 @@ def _out(text: str | None) -> Path | None:
 def _rerun(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from mktsim.run_folder import load, rerun
+    from mktsim.run import load, rerun
 
     saved = load(args.run_dir)
     out = _out(args.out) or Path(f"{str(args.run_dir).rstrip('/')}-rerun")

@@ -41,8 +41,12 @@ class Streams:
     """All the randomness of one run, derived from its seed."""
 
     def __init__(self, seed: int) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise InvalidParameter(f"seed(={seed!r}) must be an integer >= 0")
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or not 0 <= seed < 2**63
+        ):
+            raise InvalidParameter(f"seed(={seed!r}) must be an integer in [0, 2**63)")
         self.seed = int(seed)
 
     def generator(self, name: str) -> np.random.Generator:

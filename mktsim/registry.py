@@ -43,8 +43,8 @@ def resolve(name: Any) -> Any:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise MktsimError(f"mechanism {name!r} -> {target!r} cannot be loaded: {exc}") from exc
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise MktsimError(f"mechanism {name!r} -> {target!r} cannot be loaded: {exc}") from None
     for needed in ("name", "options", "attach", "summary"):
         if not hasattr(cls, needed):
             raise MktsimError(f"mechanism {target!r} lacks {needed!r}: it is not a mechanism")

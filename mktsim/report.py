@@ -43,6 +43,7 @@ from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.metrics import Cycle, detect_cycle, time_to_tolerance
+from mktsim.recorder import read_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -220,10 +221,26 @@ def _load_folder(path: Path) -> RunData:
         raise MktsimError(f"cannot read {summary_file}: {exc}") from exc
     if not isinstance(summary, dict):
         raise MktsimError(f"{summary_file} does not hold a JSON object")
+    missing = [key for key in ("scenario", "mechanism") if key not in summary]
+    if missing:
+        raise MktsimError(f"{summary_file} is not a run's summary: it lacks {', '.join(missing)}")
     names = tuple(sorted(p.stem for p in path.glob("*.parquet")))
-    return RunData(
-        summary, str(path), names, lambda name: pd.read_parquet(path / f"{name}.parquet")
-    )
+    for name in names:  # a damaged file is refused before anything is written
+        _readable(path / f"{name}.parquet")
+    return RunData(summary, str(path), names, lambda name: read_frame(path / f"{name}.parquet"))
+
+
+def _readable(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        if path.is_dir():
+            for part in sorted(path.glob("*.parquet")):
+                pq.read_schema(part)
+        else:
+            pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several kinds for damaged files
+        raise MktsimError(f"{path} is not a readable Parquet file: {exc}") from None
 
 
 def _load_memory(run: Any) -> RunData:
@@ -1199,7 +1216,12 @@ def write_report(
             raise InvalidParameter("out_dir(=None) is only allowed for a single saved run folder")
         out_dir = data[0].source
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InvalidParameter(f"out_dir(={str(out)!r}) is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidParameter(f"out_dir(={str(out)!r}) cannot be created: {exc}") from None
     labels = run_labels(data)
     if title is None:
         title = (

@@ -19,7 +19,7 @@ import simpy
 
 from mktsim import metrics
 from mktsim.equilibrium import Equilibrium, equilibrium
-from mktsim.errors import InvalidParameter
+from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger
 from mktsim.mechanism import MarketContext, PopulationSlot
@@ -27,11 +27,11 @@ from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.registry import resolve
-from mktsim.run_folder import FolderTables, run_config, write_folder
+from mktsim.run_folder import FolderTables, read_summary, run_config, write_folder
 from mktsim.scenario import Scenario
 from mktsim.shocks import check_supported, schedule
 
-__all__ = ["FRAMES", "Run", "simulate"]
+__all__ = ["FRAMES", "Run", "load", "rerun", "simulate"]
 
 #: Frames every run offers (see the README for their columns).
 FRAMES = ("prices", "excess_demand", "excess_demand_by_population", "trades", "holdings", "events")
@@ -251,7 +251,7 @@ def simulate(
     if record not in ("all", "summary"):
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
     streams = Streams(seed)
-    cls = resolve(mechanism or scenario.mechanism)
+    cls = resolve(scenario.mechanism if mechanism is None else mechanism)
     merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
     mech = cls(**merged)
 
@@ -323,6 +323,45 @@ def simulate(
         scenario, cls.name, options, seed, horizon, shocks, record, price_tolerance
     )
     return run
+
+
+def load(directory: str | Path) -> Run:
+    """Reopen a saved run as a :class:`Run`: the same summary and frames as the run that wrote
+    it (the scenario and the reference are not stored: ``scenario`` is None, and ``welfare()``
+    reads the saved table)."""
+    path, summary = read_summary(directory)
+    order = summary.get("tables")
+    return Run(None, summary, FolderTables(path, order if isinstance(order, list) else None), None)
+
+
+def rerun(directory: str | Path) -> Run:
+    """Run the configuration recorded in a run folder's summary again.
+
+    Raises:
+        MktsimError: the folder records no configuration, or one that cannot be rerun.
+    """
+    from mktsim.scenario import build_scenario
+    from mktsim.shocks import SHOCKS
+
+    _, summary = read_summary(directory)
+    config = summary.get("config")
+    if not isinstance(config, dict):
+        raise MktsimError(f"{str(directory)!r} records no configuration to rerun")
+    if not config.get("rerunnable"):
+        raise MktsimError(f"{str(directory)!r} cannot be rerun: {config.get('why')}")
+    shocks = config["shocks"]
+    if shocks is not None:
+        shocks = [SHOCKS[s["kind"]](**{k: v for k, v in s.items() if k != "kind"}) for s in shocks]
+    return simulate(
+        build_scenario(config["scenario"], **config["params"]),
+        mechanism=config["mechanism"],
+        seed=config["seed"],
+        until=config["until"],
+        shocks=shocks,
+        record=config["record"],
+        price_tolerance=config["price_tolerance"],
+        **config["options"],
+    )
 
 
 def _shock_effects(

@@ -1,10 +1,11 @@
 """Run folders you can trust: written atomically, never over someone else's files, reopened as
-the same :class:`~mktsim.run.Run`, and rerun bit for bit from what they record.
+the same :class:`~mktsim.run.Run` (:func:`mktsim.run.load`), and rerun bit for bit from what they
+record (:func:`mktsim.run.rerun`).
 
 A run's ``summary.json`` carries a ``config`` entry with everything needed to run it again: the
 scenario's source (a shipped name or a script path) and ``build`` parameters, the mechanism and
 the options given to it, the seed, the horizon, the shocks, what was recorded, the price
-tolerance and the package version. :func:`rerun` builds the run again from it.
+tolerance and the package version.
 
 Writing is all or nothing: the files go to a fresh temporary folder beside the target, which
 then replaces the target in one rename, so a run never leaves stale files from another and never
@@ -33,8 +34,7 @@ __all__ = [
     "FolderTables",
     "config_id",
     "default_folder",
-    "load",
-    "rerun",
+    "read_summary",
     "run_config",
     "slug",
     "write_folder",
@@ -234,12 +234,8 @@ class FolderTables:
         return Path(path)
 
 
-def load(directory: str | Path) -> Any:
-    """Reopen a saved run as a :class:`~mktsim.run.Run`: the same summary and frames as the
-    run that wrote it (the scenario and the reference are not stored: ``scenario`` is None,
-    and ``welfare()`` reads the saved table)."""
-    from mktsim.run import Run
-
+def read_summary(directory: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A run folder's path and its summary (raises MktsimError when it is not one)."""
     path = Path(directory)
     if not path.is_dir():
         raise MktsimError(f"run folder {str(path)!r} does not exist")
@@ -249,37 +245,4 @@ def load(directory: str | Path) -> Any:
         raise MktsimError(f"{str(path)!r} is not a readable run folder: {exc}") from None
     if not isinstance(summary, dict):
         raise MktsimError(f"{path / 'summary.json'} does not hold a JSON object")
-    order = summary.get("tables")
-    return Run(None, summary, FolderTables(path, order if isinstance(order, list) else None), None)
-
-
-def rerun(directory: str | Path) -> Any:
-    """Run the configuration recorded in a run folder again (a :class:`~mktsim.run.Run`).
-
-    Raises:
-        MktsimError: the folder records no configuration, or one that cannot be rerun.
-    """
-    from mktsim.run import simulate
-    from mktsim.scenario import build_scenario
-    from mktsim.shocks import SHOCKS
-
-    run = load(directory)
-    config = run.summary.get("config")
-    if not isinstance(config, dict):
-        raise MktsimError(f"{str(directory)!r} records no configuration to rerun")
-    if not config.get("rerunnable"):
-        raise MktsimError(f"{str(directory)!r} cannot be rerun: {config.get('why')}")
-    scenario = build_scenario(config["scenario"], **config["params"])
-    shocks = config["shocks"]
-    if shocks is not None:
-        shocks = [SHOCKS[s["kind"]](**{k: v for k, v in s.items() if k != "kind"}) for s in shocks]
-    return simulate(
-        scenario,
-        mechanism=config["mechanism"],
-        seed=config["seed"],
-        until=config["until"],
-        shocks=shocks,
-        record=config["record"],
-        price_tolerance=config["price_tolerance"],
-        **config["options"],
-    )
+    return path, summary

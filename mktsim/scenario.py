@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 from attrs import field, frozen
 
-from mktsim.errors import InvalidParameter, ScenarioError, UnknownName
+from mktsim.errors import InvalidParameter, MktsimError, ScenarioError, UnknownName
 from mktsim.goods import Goods
 from mktsim.population import Population
 
@@ -212,7 +212,14 @@ def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
         if key in sig.parameters:
             params[key] = _typed(str(name_or_path), key, value, sig.parameters[key].annotation)
     given = dict(params)
-    scenario = module.build(**params)
+    try:
+        scenario = module.build(**params)
+    except MktsimError:
+        raise
+    except (Exception, SystemExit) as exc:  # a user's script may fail in any way
+        raise ScenarioError(
+            f"build() of scenario {str(name_or_path)!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(scenario, Scenario):
         raise ScenarioError(
             f"build() of {name_or_path!r} returned {type(scenario).__name__}, not a Scenario"

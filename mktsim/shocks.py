@@ -189,7 +189,7 @@ def parse_shock(text: str) -> Shock:
         raise UnknownName(f"field of {kind} shock", sorted(unknown)[0], sorted(fields))
     try:
         return SHOCKS[kind](**values)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidParameter(f"shock {text!r}: {exc}") from None
 
 
@@ -206,6 +206,10 @@ def check_supported(
             )
         if hasattr(shock, "good"):
             goods.index(shock.good)
+            if shock.kind == "clamp" and shock.good == goods.numeraire:
+                raise InvalidParameter(
+                    f"clamp of {shock.good!r}: the numeraire's price is 1 by definition"
+                )
         name = getattr(shock, "population", None)
         if name is not None and name not in populations:
             raise UnknownName("population", name, populations)

@@ -135,6 +135,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_sweep)
 
 
+def _check_builds(scenario: str, runs: Sequence[Any]) -> None:
+    """Build the first run's scenario before sweeping: a script that cannot build at all is a
+    one-line error, not a sweep of failed runs."""
+    from mktsim.scenario import build_scenario
+
+    if runs:
+        build_scenario(scenario, **runs[0].params)
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from mktsim.cli import parse_assignments
     from mktsim.sweep import plan, sweep
@@ -162,6 +171,9 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"{len(runs)} runs")
         return 0
     out = args.out or Path("reports") / "sweeps" / Path(args.scenario).stem
+    if out.exists() and not out.is_dir():
+        raise InvalidParameter(f"--out {str(out)!r} is a file, not a folder")
+    _check_builds(args.scenario, plan(args.scenario, grid, seeds, **common))
     frame = sweep(
         args.scenario,
         grid,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -18,6 +19,27 @@ def check_count(name: str, value: int, low: int, high: int | None = None) -> int
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise InvalidParameter(f"{name}(={value}) must be {bound}")
     return int(value)
+
+
+#: Bytes a run holds per agent and good (holdings, endowments, parameters, demands and the
+#: recorded tables' working copies): a measured upper bound, used to refuse economies that
+#: cannot fit in memory before anything is allocated.
+BYTES_PER_ENTRY = 96
+
+
+def check_size(n_agents: int, n_goods: int) -> None:
+    """Refuse an economy whose per-agent arrays would not fit in this machine's memory, with
+    the estimate (before anything is allocated: such a run would otherwise hang or crash)."""
+    need = n_agents * n_goods * BYTES_PER_ENTRY
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 2**36
+    if need > have:
+        raise InvalidParameter(
+            f"n_agents(={n_agents}) x n_goods(={n_goods}) needs about {need / 2**30:.3g} GiB "
+            f"of memory; this machine has {have / 2**30:.3g} GiB"
+        )
 
 
 def check_number(name: str, value: float, low: float = 0.0, strict: bool = True) -> float:

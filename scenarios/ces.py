@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
+from mktsim.scenarios._common import (
+    check_count,
+    check_size,
+    dirichlet_rows,
+    goods_names,
+    uniform_rows,
+)
 
 from mktsim import CES, Consumers, Scenario
 from mktsim.random import Streams
@@ -15,6 +21,7 @@ def build(
     equilibrium; < 1: complements). Weights uniform on the simplex, endowments on [0.5, 1.5)."""
     check_count("n_agents", n_agents, 1)
     check_count("n_goods", n_goods, 2)
+    check_size(n_agents, n_goods)
     streams = Streams(seed)
     weights = dirichlet_rows(streams, "ces:weights", n_agents, n_goods)
     endowment = uniform_rows(streams, "ces:endowment", n_agents, n_goods, 0.5, 1.5)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
+from mktsim.scenarios._common import (
+    check_count,
+    check_size,
+    dirichlet_rows,
+    goods_names,
+    uniform_rows,
+)
 
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.random import Streams
@@ -16,6 +22,7 @@ def build(n_agents: int = 100, n_goods: int = 3, seed: int = 0) -> Scenario:
     """
     check_count("n_agents", n_agents, 1)
     check_count("n_goods", n_goods, 2)
+    check_size(n_agents, n_goods)
     streams = Streams(seed)
     shares = dirichlet_rows(streams, "cobb_douglas:shares", n_agents, n_goods)
     endowment = uniform_rows(streams, "cobb_douglas:endowment", n_agents, n_goods, 0.5, 1.5)

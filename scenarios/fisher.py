@@ -9,7 +9,13 @@ the auctioneer, the order book and the pools alike.
 from __future__ import annotations
 
 import numpy as np
-from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
+from mktsim.scenarios._common import (
+    check_count,
+    check_size,
+    dirichlet_rows,
+    goods_names,
+    uniform_rows,
+)
 
 from mktsim import CES, CobbDouglas, Consumers, Scenario
 from mktsim.random import Streams
@@ -21,6 +27,7 @@ def build(n_buyers: int = 50, n_goods: int = 3, elasticity: float = 2.0, seed: i
     owns one unit of every good."""
     check_count("n_buyers", n_buyers, 1)
     check_count("n_goods", n_goods, 1)
+    check_size(n_buyers + 1, n_goods + 1)
     streams = Streams(seed)
     g = n_goods + 1  # money first
     weights = np.zeros((n_buyers, g))
