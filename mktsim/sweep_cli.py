@@ -136,7 +136,7 @@ def register(subparsers: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mktsim.cli import parse_assignments
+    from mktsim._cli import parse_assignments
     from mktsim.sweep import plan, sweep
 
     grid = parse_grid(args.grid)

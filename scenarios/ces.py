@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
 
-from mktsim import CES, Consumers, Scenario
+from mktsim.population import Consumers
 from mktsim.random import Streams
+from mktsim.scenario import Scenario
+from mktsim.utility import CES
 
 
 def build(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from mktsim.scenarios._common import check_count, dirichlet_rows, goods_names, uniform_rows
 
-from mktsim import CobbDouglas, Consumers, Scenario
+from mktsim.population import Consumers
 from mktsim.random import Streams
+from mktsim.scenario import Scenario
+from mktsim.utility import CobbDouglas
 
 
 def build(n_agents: int = 100, n_goods: int = 3, seed: int = 0) -> Scenario:
