@@ -4,6 +4,9 @@ Script an economy (goods, populations with per-agent parameter arrays), run it u
 registered mechanism with :func:`simulate`, and compare the result with :func:`equilibrium`.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _distribution_version
+
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import (
     ConservationError,
@@ -42,4 +45,7 @@ __all__ = [
     "simulate",
 ]
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version: pyproject.toml is the one place it is written
+    __version__ = _distribution_version("mktsim")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -6,13 +6,13 @@ Every error a user can cause is reported as one line, ``mktsim: error: ...``, wi
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from mktsim._cli import parse_assignments
 from mktsim.errors import MktsimError, UnknownName
 
 __all__ = ["main", "parse_assignments"]
@@ -20,21 +20,6 @@ __all__ = ["main", "parse_assignments"]
 #: Modules adding subcommands: each has ``register(subparsers)`` adding a parser whose
 #: ``func(args) -> int`` runs it.
 _SUBCOMMANDS: tuple[str, ...] = ("mktsim.report_cli", "mktsim.sweep_cli")
-
-
-def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
-    """``key=value`` pairs; values are Python literals (numbers, booleans, lists, dicts) or text."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise MktsimError(f"{flag} {item!r} is malformed: expected key=value")
-        try:
-            out[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[key] = text
-    return out
 
 
 class _Parser(argparse.ArgumentParser):

@@ -41,7 +41,7 @@ grid at construction (concavity of a user function cannot be proved; a function 
 still be non-concave elsewhere, in which case the profit-maximisation solver's own checks may
 raise). Non-finite plans raise :class:`~mktsim.errors.InvalidParameter` naming the population and
 prices. How populations fit together (cycles, goods nobody makes or buys, prices nobody sets) is
-checked by :func:`mktsim.settlement.check_chain` when the scenario is made.
+checked by :func:`check_chain` when the scenario is made.
 """
 
 from __future__ import annotations
@@ -67,7 +67,16 @@ from mktsim.production.technology import (
 )
 from mktsim.utility import as_matrix
 
-__all__ = ["FinalDemand", "Firms", "Source", "link", "off_book_goods", "replicate"]
+__all__ = [
+    "FinalDemand",
+    "Firms",
+    "Source",
+    "check_chain",
+    "link",
+    "off_book_goods",
+    "production_order",
+    "replicate",
+]
 
 Array = NDArray[np.float64]
 
@@ -258,8 +267,6 @@ class Firms:
 
     def check_scenario(self, scenario: Any) -> None:
         """Check how this population fits the scenario's other populations."""
-        from mktsim.settlement import check_chain
-
         check_chain(scenario)
 
     # ---- choices at posted prices ----------------------------------------------------------
@@ -442,8 +449,6 @@ class FinalDemand:
 
     def check_scenario(self, scenario: Any) -> None:
         """Check how this population fits the scenario's other populations."""
-        from mktsim.settlement import check_chain
-
         check_chain(scenario)
 
     def demand(self, prices: Array, holdings: Array) -> Array:
@@ -563,6 +568,152 @@ def off_book_goods(populations: Iterable[Any]) -> frozenset[str]:
         elif isinstance(pop, Firms) and pop.constant_returns:
             out.add(pop.output)
     return frozenset(out)
+
+
+def production_order(firms: Sequence[Firms]) -> list[Firms]:
+    """Firm populations so that every good's producers come before its users.
+
+    Raises:
+        ScenarioError: the populations form a cycle (named as ``good -> firms -> good ...``).
+    """
+    makers: dict[str, list[Firms]] = {}
+    for f in firms:
+        makers.setdefault(f.output, []).append(f)
+    waiting = {f.name: sum(len(makers.get(g, ())) for g in f.inputs) for f in firms}
+    ready = [f for f in firms if waiting[f.name] == 0]
+    order: list[Firms] = []
+    while ready:
+        f = ready.pop(0)
+        order.append(f)
+        for user in firms:
+            if f.output in user.inputs:
+                waiting[user.name] -= 1
+                if waiting[user.name] == 0:
+                    ready.append(user)
+    if len(order) < len(firms):
+        left = {f.name: f for f in firms if f not in order}
+        # every remaining population has an input made by a remaining one: walk back to a repeat
+        f = next(iter(left.values()))
+        path: list[tuple[str, Firms]] = []
+        seen: dict[str, int] = {}
+        while f.name not in seen:
+            seen[f.name] = len(path)
+            good, prev = next((g, m) for g in f.inputs for m in makers.get(g, ()) if m.name in left)
+            path.append((good, f))
+            f = prev
+        loop = path[seen[f.name] :][::-1]
+        text = " -> ".join(f"{good} -> {pop.name}" for good, pop in loop) + f" -> {loop[0][0]}"
+        raise ScenarioError(f"the firms form a production cycle: {text}")
+    return order
+
+
+def check_chain(scenario: Any) -> None:
+    """Validate the firms and final demand of a scenario.
+
+    Raises:
+        ScenarioError: a production cycle; an input nobody holds or makes; an output nobody
+            uses or buys; a fixed-price good nobody makes, or priced twice; a constant-returns
+            good with other makers or a fixed price as well; a constant-returns industry using a
+            good traded on the book; another population trading an off-book good; ``off_book``
+            fields that do not match the scenario (use :func:`mktsim.firms.link`).
+    """
+    pops = list(scenario.populations)
+    firms = [p for p in pops if isinstance(p, Firms)]
+    finals = [p for p in pops if isinstance(p, FinalDemand)]
+    if not firms and not finals:
+        return
+    goods = scenario.goods
+    both: list[Firms | FinalDemand] = [*firms, *finals]
+    for p in both:
+        if p.goods != goods:
+            raise ScenarioError(
+                f"population {p.name!r} was made for goods {p.goods.names} "
+                f"(numeraire {p.goods.numeraire}), the scenario has {goods.names} "
+                f"(numeraire {goods.numeraire})"
+            )
+    off = off_book_goods(pops)
+    for p in both:
+        trades = {*p.inputs, p.output} if isinstance(p, Firms) else {*p.prices, *p.quantities}
+        if p.off_book != off & trades:
+            raise ScenarioError(
+                f"population {p.name!r} has off_book={sorted(p.off_book)} but trades "
+                f"{sorted(off & trades)} off the book in this scenario: build the population "
+                "list with mktsim.firms.link(populations)"
+            )
+    makers: dict[str, list[Firms]] = {g: [] for g in goods.names}
+    users: dict[str, list[Firms]] = {g: [] for g in goods.names}
+    for f in firms:
+        makers[f.output].append(f)
+        for g in f.inputs:
+            users[g].append(f)
+    priced: dict[str, str] = {}
+    for fd in finals:
+        for g in fd.prices:
+            if g in priced:
+                raise ScenarioError(
+                    f"good {g!r} has a fixed price from both {priced[g]!r} and {fd.name!r}"
+                )
+            priced[g] = fd.name
+    production_order(firms)
+    total = scenario.endowments().sum(axis=0)
+    others = [p for p in pops if not isinstance(p, Firms | FinalDemand)]
+    for g in goods.names:
+        j = goods.index(g)
+        crs = [f for f in makers[g] if f.constant_returns]
+        if g in priced and not makers[g]:
+            raise ScenarioError(
+                f"final demand {priced[g]!r} buys {g!r} at a fixed price but no firm makes it"
+            )
+        if crs and (len(makers[g]) > 1 or g in priced):
+            raise ScenarioError(
+                f"good {g!r} is made by the constant-returns industry {crs[0].name!r}, which sets "
+                f"its price at unit cost: it cannot also have other makers "
+                f"{[f.name for f in makers[g] if f is not crs[0]]} or a fixed price"
+            )
+        if users[g] and not makers[g] and total[j] <= 0 and g != goods.numeraire:
+            raise ScenarioError(
+                f"good {g!r} is an input of firms {[f.name for f in users[g]]} but nobody holds "
+                "or makes it"
+            )
+        ordered = any(g in fd.quantities for fd in finals)
+        if g in off and not makers[g] and ordered:
+            raise ScenarioError(f"good {g!r} is ordered off the book but nobody makes it")
+        if ordered and not makers[g] and total[j] <= 0:
+            raise ScenarioError(f"final demand orders {g!r} but nobody holds or makes it")
+        if makers[g] and not users[g] and g not in priced and not ordered:
+            wanted = any(_wants(p, g, goods) for p in others)
+            if not wanted:
+                raise ScenarioError(
+                    f"good {g!r} is made by firms {[f.name for f in makers[g]]} but nobody uses "
+                    "or buys it: give it a final demand (a fixed price or quantities), a "
+                    "consumer who wants it, or a firm that uses it"
+                )
+        if g in off:
+            for p in others:
+                if p.endowment[:, j].any() or _wants(p, g, goods):
+                    raise ScenarioError(
+                        f"population {p.name!r} ({p.kind}) trades {g!r}, whose price is set off "
+                        "the book; only firms and final demand may trade it"
+                    )
+    for f in firms:
+        if f.constant_returns:
+            on_book = [g for g in f.inputs if g not in off and g != goods.numeraire]
+            if on_book:
+                raise ScenarioError(
+                    f"constant-returns industry {f.name!r} uses {on_book}, traded on the book: "
+                    "its input demand follows orders known only at settlement, so its inputs "
+                    "must be off-book goods (fixed-price or constant-returns) or the numeraire"
+                )
+
+
+def _wants(pop: Any, good: str, goods: Any) -> bool:
+    """Whether a (consumer) population demands a good at unit prices."""
+    demand = getattr(pop, "demand", None)
+    if demand is None:
+        return False
+    with np.errstate(all="ignore"):
+        x = np.asarray(demand(np.ones(len(goods)), pop.endowment))
+    return bool(np.any(x[:, goods.index(good)] > 0))
 
 
 def link(populations: Iterable[Any]) -> list[Any]:

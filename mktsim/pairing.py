@@ -17,7 +17,8 @@ from typing import Any
 from mktsim import registry, strategies
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.market import check_pairing
-from mktsim.mechanism import PopulationSlot, parse_options
+from mktsim.mechanism import PopulationSlot
+from mktsim.options import parse_options
 
 __all__ = ["assign_strategies", "start_strategies"]
 

@@ -64,8 +64,12 @@ def run_config(
     """What :func:`rerun` needs to run again, JSON-ready; ``rerunnable`` is False (with
     ``why``) when part of it cannot be written down (a scenario built in Python, a callable
     option, a preference shock carrying a utility object)."""
-    from mktsim import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        package_version = version("mktsim")
+    except PackageNotFoundError:
+        package_version = "0+unknown"
     source = scenario.source or {}
     config: dict[str, Any] = {
         "scenario": source.get("script"),
@@ -77,7 +81,7 @@ def run_config(
         "shocks": None if shocks is None else [_shock_dict(s) for s in shocks],
         "record": record,
         "price_tolerance": price_tolerance,
-        "version": __version__,
+        "version": package_version,
     }
     why = None
     if not source:

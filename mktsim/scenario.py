@@ -21,6 +21,7 @@ from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter, MktsimError, ScenarioError, UnknownName
 from mktsim.goods import Goods
+from mktsim.options import boolean
 from mktsim.population import Population
 
 __all__ = ["Scenario", "build_scenario", "list_scenarios", "load_module"]
@@ -135,10 +136,11 @@ class Scenario:
 
 def list_scenarios() -> dict[str, str]:
     """Shipped scenario names -> first line of their docstring."""
-    import mktsim.scenarios
-
+    # Looked up by name, as the registry finds mechanisms: what a scenario is does not depend on
+    # the scripts that build one.
+    shipped = importlib.import_module("mktsim.scenarios")
     out = {}
-    for info in pkgutil.iter_modules(mktsim.scenarios.__path__):
+    for info in pkgutil.iter_modules(shipped.__path__):
         if info.name.startswith("_"):
             continue
         mod = importlib.import_module(f"mktsim.scenarios.{info.name}")
@@ -175,8 +177,6 @@ def load_module(name_or_path: str | Path) -> ModuleType:
 def _typed(scenario: str, key: str, value: Any, annotation: Any) -> Any:
     """A ``build`` parameter annotated ``bool``, ``int`` or ``float`` checked to be one (from
     ``--set``, "nan" arrives as text and "maybe" would be a true ``bool``); others as given."""
-    from mktsim.mechanism import boolean  # (mechanism imports this module)
-
     kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
     if kind == "bool":
         try:

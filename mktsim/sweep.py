@@ -149,7 +149,7 @@ def plan(
         InvalidParameter: an ambiguous key, an empty list of values, bad seeds or an option value
             its mechanism rejects.
     """
-    from mktsim.mechanism import parse_options
+    from mktsim.options import parse_options
     from mktsim.registry import resolve
     from mktsim.scenario import load_module
 

@@ -145,7 +145,7 @@ def _check_builds(scenario: str, runs: Sequence[Any]) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from mktsim.cli import parse_assignments
+    from mktsim._cli import parse_assignments
     from mktsim.sweep import plan, sweep
 
     grid = parse_grid(args.grid)

@@ -10,8 +10,10 @@ from mktsim.scenarios._common import (
     uniform_rows,
 )
 
-from mktsim import CES, Consumers, Scenario
+from mktsim.population import Consumers
 from mktsim.random import Streams
+from mktsim.scenario import Scenario
+from mktsim.utility import CES
 
 
 def build(

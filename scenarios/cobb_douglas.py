@@ -10,8 +10,10 @@ from mktsim.scenarios._common import (
     uniform_rows,
 )
 
-from mktsim import CobbDouglas, Consumers, Scenario
+from mktsim.population import Consumers
 from mktsim.random import Streams
+from mktsim.scenario import Scenario
+from mktsim.utility import CobbDouglas
 
 
 def build(n_agents: int = 100, n_goods: int = 3, seed: int = 0) -> Scenario:

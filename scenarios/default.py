@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mktsim.scenarios import cobb_douglas
 
-from mktsim import Scenario
+from mktsim.scenario import Scenario
 
 
 def build(n_agents: int = 1000, n_goods: int = 4, seed: int = 0) -> Scenario:

@@ -17,8 +17,10 @@ from mktsim.scenarios._common import (
     uniform_rows,
 )
 
-from mktsim import CES, CobbDouglas, Consumers, Scenario
+from mktsim.population import Consumers
 from mktsim.random import Streams
+from mktsim.scenario import Scenario
+from mktsim.utility import CES, CobbDouglas
 
 
 def build(n_buyers: int = 50, n_goods: int = 3, elasticity: float = 2.0, seed: int = 0) -> Scenario:

@@ -8,7 +8,9 @@ import numpy as np
 from mktsim.scenarios import cobb_douglas
 from mktsim.scenarios._common import check_number
 
-from mktsim import CobbDouglas, Consumers, Scenario
+from mktsim.population import Consumers
+from mktsim.scenario import Scenario
+from mktsim.utility import CobbDouglas
 
 
 def build(factor: float = 1.5, n_agents: int = 100, seed: int = 5) -> Scenario:

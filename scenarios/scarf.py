@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mktsim import Consumers, Leontief, Scenario
+from mktsim.population import Consumers
+from mktsim.scenario import Scenario
+from mktsim.utility import Leontief
 
 
 def build() -> Scenario:

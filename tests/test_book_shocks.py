@@ -65,6 +65,8 @@ class Script(_traders.Behaviour):
 @pytest.fixture
 def script(monkeypatch):
     monkeypatch.setitem(_traders.BEHAVIOURS, "script", Script)
+    # the mechanism's table is what the run's pairing consults for a behaviour of its own
+    monkeypatch.setitem(OrderBookMarket.behaviours, "script", "actions at given times")
 
     def run(steps: list[Step], shocks: list[Any], until: float = 30.0, **options: Any):
         receipts: list[Any] = []
