@@ -48,7 +48,7 @@ class _Settled(simpy.Event):
 
     def __init__(self, env: simpy.Environment, value: Any) -> None:
         self.env = env
-        self.callbacks = None  # processed: yielding it does not wait
+        self.callbacks = None  # type: ignore[assignment]  # processed: yielding it does not wait
         self._value = value
         self._ok = True
         self._defused = False

@@ -50,13 +50,15 @@ def small_economy(n_agents: int = 20, n_goods: int = 3, seed: int = 0) -> Scenar
 
 
 def _check_declarations(cls: Any) -> None:
-    for attr in ("name", "description", "options", "behaviours"):
+    for attr in ("name", "description", "options"):
         assert hasattr(cls, attr), f"{cls.__name__} lacks class attribute {attr!r}"
     assert isinstance(cls.name, str) and cls.name, "name must be a non-empty string"
     assert isinstance(cls.options, Mapping), "options must be a mapping"
     for key, opt in cls.options.items():
         assert isinstance(opt, Option), f"option {key!r} is not an Option"
-    assert cls.behaviours, "a mechanism must offer at least one behaviour"
+    assert getattr(cls, "behaviours", None) or getattr(cls, "accepts", None), (
+        "a mechanism must offer at least one behaviour or accept some orders"
+    )
     try:
         cls(__no_such_option__=1)
     except UnknownName:
