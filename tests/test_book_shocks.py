@@ -65,6 +65,7 @@ class Script(_traders.Behaviour):
 @pytest.fixture
 def script(monkeypatch):
     monkeypatch.setitem(_traders.BEHAVIOURS, "script", Script)
+    monkeypatch.setitem(OrderBookMarket.behaviours, "script", "test behaviour")  # type: ignore[arg-type]
 
     def run(steps: list[Step], shocks: list[Any], until: float = 30.0, **options: Any):
         receipts: list[Any] = []
