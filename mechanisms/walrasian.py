@@ -8,15 +8,20 @@ Two modes:
   supply differ, its long side is rationed proportionally (each agent trades a uniform fraction of
   its desired trade, so trade is voluntary), holdings change, and prices keep adjusting.
 
-Each population's behaviour is a SimPy process: it waits for a posting, takes its response delay,
-computes its demand at the posted prices from its current holdings, and reports. The auctioneer
-waits for every report, records the round, and steps prices with a step rule (see
-:mod:`mktsim.steps`). Rounds are ``interval`` apart in simulation time.
+The auctioneer only clears. Each posting shows in the quote (:class:`AuctioneerQuote`: its
+number, the posted prices and whether it settles) and fires :meth:`~WalrasianAuctioneer.updated`;
+every population answers it through :meth:`~WalrasianAuctioneer.submit` with one
+:class:`~mktsim.orders.DemandReport`, as its strategy decides (:mod:`mktsim.strategies.demand`:
+``truthful`` by default, or ``manipulator``). The auctioneer waits for every report, records the
+round, and steps prices with a step rule (see :mod:`mktsim.steps`). Rounds are ``interval``
+apart in simulation time. A report it cannot use (another run's population, the wrong posting,
+non-finite numbers, the wrong shape) is refused with a rejected receipt and changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,50 +31,34 @@ from mktsim.mechanisms._rationing import uniform_fractions
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.mechanism import (
-    MarketContext,
-    Option,
-    PopulationSlot,
-    in_range,
-    nonnegative_float,
-    positive_float,
-)
-from mktsim.registry import unknown_behaviour
+from mktsim.market import settled
+from mktsim.mechanism import MarketContext, Option, in_range, nonnegative_float, positive_float
+from mktsim.orders import DemandReport, Quote, Receipt, rejected
 from mktsim.settlement import settle
 from mktsim.steps import make_rule, rule_names
 
-__all__ = ["DemandReport", "Posting", "WalrasianAuctioneer"]
+__all__ = ["AuctioneerQuote", "WalrasianAuctioneer"]
 
 Array = NDArray[np.float64]
 
 
 @frozen
-class Posting:
-    """Prices posted (``round`` numbers postings, settlements included). ``settle`` asks for
-    per-agent demands (a trading round)."""
+class AuctioneerQuote(Quote):
+    """What the auctioneer shows: its latest posting.
+
+    Attributes:
+        time: when it was posted (simulation time).
+        prices: posted price of each non-numeraire good, numeraire = 1.
+        round: the posting's number (from 0, settlements included; -1 before the first); a
+            report answers exactly this posting.
+        posted: the price vector as posted, ``float64[g]`` in the goods' order (not normalised:
+            with ``normalize="none"`` the numeraire's price moves too).
+        settle: True when the posting trades, so reports must carry per-agent demands.
+    """
 
     round: int
-    prices: Array
+    posted: tuple[float, ...]
     settle: bool
-
-
-@frozen
-class DemandReport:
-    """A population's answer to a posting: its aggregate excess demand ``float64[g]`` in units,
-    and per-agent excess demands ``float64[n, g]`` when the posting settles."""
-
-    population: str
-    round: int
-    excess: Array
-    per_agent: Array | None = None
-
-
-@frozen
-class AuctioneerQuote:
-    """What the auctioneer shows: the round and the prices posted in it (numeraire = 1)."""
-
-    round: int
-    prices: dict[str, float]
 
 
 _momentum = in_range(0.0, 1.0, high_open=True)
@@ -95,14 +84,7 @@ class WalrasianAuctioneer:
         "Walrasian auctioneer: tatonnement (trade only at clearing prices) or non-tatonnement "
         "(trade every round with proportional rationing); pluggable step rules"
     )
-    behaviours: ClassVar[Mapping[str, str]] = {
-        "truthful": "report the utility-maximising demand at the posted prices",
-        "manipulator": (
-            "adversary: while prices are discovered, report demand for behaviour_options['good'] "
-            "multiplied by behaviour_options['factor'] to move its price; trade truthfully at "
-            "the prices it distorted"
-        ),
-    }
+    accepts: ClassVar[frozenset[type]] = frozenset({DemandReport})
     supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "outage", "clamp")
     options: ClassVar[Mapping[str, Option]] = {
         "mode": Option(
@@ -158,6 +140,17 @@ class WalrasianAuctioneer:
         self.rationing_passes = 0
         self._prices: Array | None = None
 
+    @classmethod
+    def refusal(cls, population: Any) -> str | None:
+        """Why the auctioneer cannot clear a population (None if it can): it needs a demand at
+        posted prices, which induced-value, belief and dealer-market traders do not have."""
+        if hasattr(population, "demand") and hasattr(population, "aggregate_demand"):
+            return None
+        return (
+            f"population {population.name!r} ({population.kind}) has no demand at posted "
+            "prices, so the walrasian auctioneer cannot clear it"
+        )
+
     # ---- public interface ------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
@@ -175,53 +168,91 @@ class WalrasianAuctioneer:
                         f"initial_prices[{name}](={value}) must be > 0 and finite"
                     )
                 p[ctx.goods.index(name)] = v
+        for slot in ctx.slots:
+            reason = self.refusal(slot.population)
+            if reason:
+                raise InvalidParameter(reason)
         self._prices = p
-        self._postings: dict[int, simpy.Event] = {}
-        self._seq = 0  # postings so far (price rounds and settlements)
+        self._sizes = {slot.name: slot.population.size for slot in ctx.slots}
+        self._quote = self._make_quote(-1, p, settle=False)
+        self._next: simpy.Event = env.event()
+        self._open = False  # a posting is waiting for reports
+        self._answered: set[str] = set()  # populations that answered it (some may be in flight)
         self._latency: list[tuple[float, float, float]] = []
         self._outages: list[tuple[float, float, float]] = []
         self._clamps: dict[int, tuple[float, float]] = {}
         self._reports: dict[str, DemandReport] = {}
         self._all_in: simpy.Event = env.event()
-        for slot in ctx.slots:
-            if not hasattr(slot.population, "demand"):
-                raise InvalidParameter(
-                    f"population {slot.name!r} ({slot.population.kind}) has no demand at posted "
-                    "prices, so the walrasian auctioneer cannot clear it"
-                )
-            behaviour = slot.population.behaviour or "truthful"
-            if behaviour not in self.behaviours:
-                raise unknown_behaviour(slot.name, "walrasian", behaviour, list(self.behaviours))
-            env.process(self._truthful(slot, self._bias(slot, behaviour)))
         env.process(self._auctioneer())
 
     def quote(self) -> AuctioneerQuote:
-        assert self._prices is not None
-        p = self._prices / self._prices[self.ctx.goods.numeraire_index]
-        return AuctioneerQuote(self.rounds, self.ctx.goods.as_dict(p))
+        """The latest posting (round -1, the starting prices, before the first)."""
+        return self._quote
 
-    def posting(self, round: int) -> simpy.Event:
-        """The event of posting number ``round`` (its value is a :class:`Posting`).
+    def updated(self) -> simpy.Event:
+        """The event of the next posting; its value is that posting's quote.
 
-        Postings are numbered from 0; a behaviour that has answered posting k waits for k + 1,
-        so it cannot miss a posting made while it was still busy.
+        The auctioneer posts again only when every population has answered the current
+        posting, so a strategy that compares ``quote().round`` with the last posting it answered
+        before waiting here never misses one.
         """
-        if round not in self._postings:
-            self._postings[round] = self.ctx.env.event()
-        return self._postings[round]
+        return self._next
 
-    def submit(self, report: DemandReport, slot: PopulationSlot) -> simpy.Event:
-        """Hand in a population's report for the current round; returns a fired event."""
-        if report.population != slot.name:
-            raise InvalidParameter(
-                f"population {slot.name!r} cannot report for {report.population!r}"
-            )
-        if not np.isfinite(report.excess).all():
-            raise InvalidParameter(f"population {slot.name!r} reported non-finite demand")
-        self._reports[slot.name] = report
-        if len(self._reports) == len(self.ctx.slots) and not self._all_in.triggered:
+    def submit(self, report: Any) -> simpy.Event:
+        """Hand in a population's report for the open posting.
+
+        Returns an event whose value is the :class:`~mktsim.orders.Receipt`: ``accepted``, or
+        ``rejected`` (nothing changes) for anything but a well-formed report answering the open
+        posting once. During a latency spike the report counts, and the event fires, the
+        spike's delay later.
+        """
+        env = self.ctx.env
+        reason = self._check(report)
+        if reason:
+            self.ctx.log("refused", reason)
+            return settled(env, rejected(reason))
+        excess = np.array(report.excess, dtype=np.float64)
+        per_agent = None if report.per_agent is None else np.array(report.per_agent, np.float64)
+        clean = DemandReport(report.population, report.round, excess, per_agent)
+        self._answered.add(clean.population)
+        # a latency spike delays responses to the postings made while it lasts
+        delay = self._extra_delay(self._quote.time)
+        if not delay:
+            self._collect(clean)
+            return settled(env, Receipt("accepted"))
+        arrival = env.timeout(delay, value=Receipt("accepted"))
+        arrival.callbacks.append(lambda _: self._collect(clean))
+        return arrival
+
+    def _check(self, report: Any) -> str:
+        """Why a report cannot be used ("" if it can)."""
+        if not isinstance(report, DemandReport):
+            return f"walrasian takes demand reports, not {type(report).__name__}"
+        name = report.population
+        if name not in self._sizes:
+            return f"population {name!r} is not in this run"
+        k = self._quote.round
+        if not self._open:
+            return f"no posting is open (the last, {k}, has every report)"
+        if report.round != k:
+            return f"report answers posting {report.round!r}, but the open posting is {k}"
+        if name in self._answered:
+            return f"population {name!r} has answered posting {k} already"
+        g = len(self._quote.posted)
+        problem = _bad_array("excess", report.excess, (g,))
+        if problem:
+            return problem
+        if report.per_agent is None:
+            if self._quote.settle:
+                return f"posting {k} settles: the report needs per_agent demands"
+            return ""
+        return _bad_array("per_agent", report.per_agent, (self._sizes[name], g))
+
+    def _collect(self, report: DemandReport) -> None:
+        self._reports[report.population] = report
+        if len(self._reports) == len(self._sizes):
+            self._open = False
             self._all_in.succeed(dict(self._reports))
-        return self.ctx.env.timeout(0, value=True)
 
     def summary(self) -> dict[str, Any]:
         method = self.opts["method"]
@@ -237,65 +268,27 @@ class WalrasianAuctioneer:
         }
 
     # ---- processes ---------------------------------------------------------------------------
-    def _bias(self, slot: PopulationSlot, behaviour: str) -> Array | None:
-        """Per-good multipliers of reported demand (None when truthful)."""
-        if behaviour == "truthful":
-            return None
-        opts = dict(slot.population.behaviour_options)
-        unknown = set(opts) - {"good", "factor"}
-        if unknown or "good" not in opts:
-            raise InvalidParameter(
-                f"manipulator {slot.name!r} needs behaviour_options good=... and factor=...; "
-                f"got {sorted(opts)}"
-            )
-        factor = float(opts.get("factor", 2.0))
-        if not np.isfinite(factor) or factor < 0:
-            raise InvalidParameter(f"factor(={factor}) of manipulator {slot.name!r} must be >= 0")
-        bias = np.ones(len(self.ctx.goods))
-        bias[self.ctx.goods.index(str(opts["good"]))] = factor
-        return bias
-
-    def _truthful(
-        self, slot: PopulationSlot, bias: Array | None = None
-    ) -> Generator[simpy.Event, Any, None]:
-        """A population reporting its demand at each posting: truthfully, or (with ``bias``)
-        misreporting it during price discovery while settling truthfully."""
-        env, ledger = self.ctx.env, self.ctx.ledger
-        cached_version, x, x_total = -1, np.empty(0), np.empty(0)
-        next_round = 0
-        while True:
-            posting: Posting = yield self.posting(next_round)
-            next_round = posting.round + 1
-            pop: Any = self.ctx.population(slot)  # as it is now: preferences may be shocked
-            delay = pop.delay + self._extra_delay()
-            if delay:
-                yield env.timeout(delay)
-            if ledger.version != cached_version:  # holdings change only at settlements
-                x = ledger.units(slot.rows)
-                x_total = x.sum(axis=0)
-                cached_version = ledger.version
-            p = posting.prices
-            if posting.settle:
-                per_agent = pop.demand(p, x) - x
-                report = DemandReport(slot.name, posting.round, per_agent.sum(axis=0), per_agent)
-            else:
-                demand = pop.aggregate_demand(p, x)
-                if bias is not None:  # the misreport moves prices; settlement stays truthful
-                    # ... and stays within the budget (Walras' law), the difference in money
-                    num = self.ctx.goods.numeraire_index
-                    biased = bias * demand
-                    biased[num] += (p @ demand - p @ biased) / p[num]
-                    demand = biased
-                report = DemandReport(slot.name, posting.round, demand - x_total)
-            yield self.submit(report, slot)
+    def _make_quote(self, number: int, prices: Array, settle: bool) -> AuctioneerQuote:
+        goods = self.ctx.goods
+        num = goods.numeraire_index
+        shown = {g: float(prices[j] / prices[num]) for j, g in enumerate(goods.names) if j != num}
+        return AuctioneerQuote(
+            self.ctx.env.now,
+            MappingProxyType(shown),
+            number,
+            tuple(float(v) for v in prices),
+            settle,
+        )
 
     def _post(self, prices: Array, settle: bool) -> simpy.Event:
+        """Post ``prices``; returns the event of every report having arrived."""
         self._reports = {}
+        self._answered = set()
         self._all_in = self.ctx.env.event()
-        seq = self._seq
-        self._seq += 1
-        self.posting(seq).succeed(Posting(seq, prices.copy(), settle))
-        self._postings.pop(seq - 1, None)  # answered by everyone already
+        self._open = True
+        self._quote = self._make_quote(self._quote.round + 1, prices, settle)
+        posted, self._next = self._next, self.ctx.env.event()
+        posted.succeed(self._quote)
         return self._all_in
 
     def _auctioneer(self) -> Generator[simpy.Event, Any, None]:
@@ -360,14 +353,14 @@ class WalrasianAuctioneer:
                 raise InvalidParameter(
                     f"step rule returned invalid prices {p!r}: they must be finite and > 0"
                 )
-            self._prices = p
             wait = opts["interval"] - (env.now - started)
             if wait > 0:
                 yield env.timeout(wait)
 
     # ---- shocks ------------------------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
-        """Latency spikes, outages and price clamps (see :mod:`mktsim.shocks`)."""
+        """Latency spikes (responses to postings made during the spike arrive ``delay`` later),
+        outages and price clamps (see :mod:`mktsim.shocks`)."""
         now = self.ctx.env.now
         if shock.kind == "latency":
             self._latency.append((now, now + shock.duration, shock.delay))
@@ -387,9 +380,9 @@ class WalrasianAuctioneer:
         ends = [end for start, end, _ in windows if start <= now < end]
         return max(ends) if ends else None
 
-    def _extra_delay(self) -> float:
-        now = self.ctx.env.now
-        return sum(d for start, end, d in self._latency if start <= now < end)
+    def _extra_delay(self, at: float) -> float:
+        """Latency added to responses to a posting made at ``at``."""
+        return sum(d for start, end, d in self._latency if start <= at < end)
 
     def _apply_clamps(self, p: Array) -> list[int]:
         """Hold clamped prices (in numeraire) in ``p``; return the clamped goods."""
@@ -441,3 +434,16 @@ class WalrasianAuctioneer:
                 good=goods,
                 excess_demand=reports[slot.name].excess,
             )
+
+
+def _bad_array(name: str, value: Any, shape: tuple[int, ...]) -> str:
+    """Why ``value`` is not a finite float array of ``shape`` ("" if it is)."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{name} must be numbers"
+    if array.shape != shape:
+        return f"{name} has shape {array.shape}, expected {shape}"
+    if not np.isfinite(array).all():
+        return f"{name} has non-finite entries"
+    return ""

@@ -273,6 +273,14 @@ def _counterfactual(
     return 0
 
 
+def _strategies_for(mechanism: Any) -> list[str]:
+    """Registered strategies whose orders a mechanism accepts."""
+    from mktsim import strategies
+
+    accepts = set(getattr(mechanism, "accepts", ()))
+    return [n for n in strategies.available() if set(strategies.resolve(n).emits) & accepts]
+
+
 def _list() -> int:
     from mktsim.registry import available, resolve
     from mktsim.scenario import list_scenarios
@@ -283,7 +291,7 @@ def _list() -> int:
         print(f"  {name}: {cls.description}")
         for opt, spec in cls.options.items():
             print(f"      {opt} (default {spec.default!r}): {spec.doc}")
-        behaviours = ", ".join(cls.behaviours)
+        behaviours = ", ".join(getattr(cls, "behaviours", None) or _strategies_for(cls))
         print(f"      behaviours: {behaviours}")
     print("scenarios:")
     for name, doc in sorted(list_scenarios().items()):

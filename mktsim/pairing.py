@@ -5,6 +5,9 @@ A population names its strategy (``behaviour=``) or takes the default for its ki
 that cannot drive the population's kind, is refused here with one line naming the mechanisms
 that would accept it, so nothing runs that would silently do nothing.
 
+A mechanism may refuse a population kind it cannot clear at all (``refusal(population)``, a
+class method returning the one-line reason or None): that reason comes first.
+
 Mechanisms that still start behaviours of their own (``behaviours`` tables) keep the
 populations whose behaviour is one of theirs; the rest are driven by registered strategies.
 """
@@ -43,9 +46,13 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
     accepts = frozenset(getattr(mechanism, "accepts", ()))
     legacy = dict(getattr(mechanism, "behaviours", {}))
     registered = strategies.available()
+    refusal = getattr(mechanism, "refusal", None)
     out: dict[str, Any] = {}
     for slot in slots:
         pop = slot.population
+        reason = refusal(pop) if refusal is not None else None
+        if reason:
+            raise InvalidParameter(reason)
         name = pop.behaviour
         if name is None:
             if legacy:

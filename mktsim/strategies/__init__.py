@@ -38,6 +38,9 @@ GROUP = "mktsim.behaviours"
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "consumers": ("truthful", "utility", "mrs_swap"),
     "induced": ("zi_c",),
+    "firms": ("truthful",),
+    "source": ("truthful",),
+    "final_demand": ("truthful",),
 }
 
 
