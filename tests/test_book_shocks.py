@@ -65,6 +65,10 @@ class Script(_traders.Behaviour):
 @pytest.fixture
 def script(monkeypatch):
     monkeypatch.setitem(_traders.BEHAVIOURS, "script", Script)
+    # a behaviour of the book's own (not a registered strategy): listed in its table
+    monkeypatch.setattr(
+        OrderBookMarket, "behaviours", {**OrderBookMarket.behaviours, "script": "test script"}
+    )
 
     def run(steps: list[Step], shocks: list[Any], until: float = 30.0, **options: Any):
         receipts: list[Any] = []
