@@ -20,8 +20,8 @@ This module wraps it for a run:
   built-in behaviours call the same market methods directly for the agents their own arrival
   process draws).
   Only an order's owner can cancel or modify it. Bad orders come back as a rejected
-  :class:`Receipt` with a reason and are recorded in the ``orders`` table; they never change the
-  book or anyone's holdings.
+  :class:`mktsim.orders.Receipt` with a reason and are recorded in the ``orders`` table; they
+  never change the book or anyone's holdings.
 * **Recording.** Every ``record_interval`` the ``prices`` table gets one row per good: ``price``
   is the last trade price (the mid before the first trade) and ``estimate`` an exponentially
   weighted moving average of trade prices (weight ``estimate_weight`` on the newest fill; the mid
@@ -34,11 +34,18 @@ This module wraps it for a run:
   (:mod:`mktsim.induced`), the ledger's round counter advances, and after the last session the run
   ends.
 
-Behaviours (see :mod:`mechanisms._traders`) are chosen per population by
-``population.behaviour``: ``utility`` (default for consumers), ``zi_c`` (default for induced-value
-traders), ``zi_u``, ``zip``, ``market_maker`` and ``external`` (no process: drive the agents
-yourself through handles); the adversaries ``spoofer``, ``wash_trader`` and ``pump_and_dump``
-(:mod:`mechanisms._adversaries`) act only through handles.
+**The market protocol.** ``accepts`` = ``Limit``, ``MarketOrder``, ``Cancel``, ``Modify``;
+:meth:`OrderBookMarket.submit` answers each at once with a :class:`mktsim.orders.Receipt` (an
+already-processed event; ``pending`` under a latency spike), :meth:`OrderBookMarket.quote` is a
+frozen :class:`BookQuote`, :meth:`OrderBookMarket.updated` fires at the next fill, and
+:meth:`OrderBookMarket.observe` feeds every shout (:class:`mktsim.market.Shout`).
+Consumers and induced-value traders are driven by the shared strategies of
+:mod:`mktsim.strategies` through that protocol (``utility`` by default for consumers, ``zi_c``
+for induced-value traders, ``zi_u``, ``zip``, ``market_maker``, ``external``); the book starts
+no behaviour for the populations a strategy drives (``ctx.strategies``). Its own behaviours
+(:mod:`mechanisms._traders`: firms, belief traders, dealers, and the adversaries ``spoofer``,
+``wash_trader`` and ``pump_and_dump`` of :mod:`mechanisms._adversaries`) still act in ticks and
+lots.
 
 Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
 never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
@@ -98,8 +105,7 @@ from mktsim.mechanism import (
     parse_options,
     positive_float,
 )
-from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote
-from mktsim.orders import Receipt as OrderReceipt
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt
 from mktsim.recorder import Column
 
 __all__ = [
@@ -108,7 +114,6 @@ __all__ = [
     "GoodQuote",
     "OrderBookMarket",
     "OrderView",
-    "Receipt",
     "TraderHandle",
 ]
 
@@ -140,28 +145,6 @@ _NAN = math.nan
 CLOSED = "market closed"
 OUT_OF_BAND = "outside price band"
 _BAD_ID = "order_id(={!r}) must be a positive integer (or a pending order's provisional id)"
-
-
-class Receipt(NamedTuple):
-    """What one order call did, in units.
-
-    Attributes:
-        status: ``accepted``, ``filled``, ``partial``, ``cancelled`` or ``rejected``; ``pending``
-            for an action sent during a latency spike, which reaches the book later.
-        order_id: the book's id of the order (per good); ``None`` when rejected; a provisional
-            negative id while pending (cancel and modify accept it).
-        reason: why it was rejected or (partly) cancelled; ``""`` otherwise.
-        filled: units this call traded.
-        resting: units of this order left on the book.
-        cash: numeraire this agent paid (+) or received (-) through this call's fills.
-    """
-
-    status: str
-    order_id: int | None
-    reason: str
-    filled: float
-    resting: float
-    cash: float
 
 
 class OrderView(NamedTuple):
@@ -238,7 +221,7 @@ class OrderBookMarket:
         "zi_u": "Gode-Sunder zero intelligence, unconstrained: random prices on a fixed range",
         "zip": "Cliff's zero-intelligence-plus: adaptive profit margins (Widrow-Hoff, momentum)",
         "market_maker": "two-sided quotes around the book, skewed against its inventory",
-        "external": "no process: the agents act only through handles you drive",
+        "external": "no process: the agents act only through orders you submit (or handles)",
         "spoofer": (
             "adversary: posts large orders it cancels before they fill to move the mid, and "
             "trades on the other side"
@@ -458,8 +441,9 @@ class OrderBookMarket:
     def available(self, agent: int, good: str) -> int:
         """Base units of ``good`` (a name) the agent holds beyond its resting orders'
         reservations."""
-        j = self.ctx.goods.index(good)
-        if j == self._num:
+        j = self._index.get(good)
+        if j is None:
+            j = self.ctx.goods.index(good)  # the numeraire (or an unknown name: raises)
             return self._hv[agent, j] - self._rc[agent]
         return self._hv[agent, j] - self._rg[agent][j]
 
@@ -494,9 +478,41 @@ class OrderBookMarket:
         ``Modify``); the returned event is already processed, its value the
         :class:`~mktsim.orders.Receipt` (status ``pending`` with a provisional id while a
         latency spike carries the order)."""
+        kind = type(order)
+        if kind is Limit:
+            return settled(self._env, self._submit_limit(order))
+        if kind is Cancel:
+            return settled(self._env, self._submit_cancel(order))
         return settled(self._env, self._submit(order))
 
-    def _submit(self, order: Any) -> OrderReceipt:
+    def _submit_limit(self, order: Limit) -> Receipt:
+        """A limit order on the grids (the strategies' hot path); anything else is worded by
+        :meth:`_submit`."""
+        g = self._index.get(order.good)
+        agent, qty, price = order.agent, order.qty, order.price
+        if g is None or agent >= self._n_agents or type(qty) is not float:
+            return self._submit(order)
+        lot, tick = self.lot, self.tick
+        lots = round(qty / lot)
+        if lots < 1 or abs(lots * lot - qty) > 1e-9 * (qty if qty > 1.0 else 1.0):
+            return self._submit(order)
+        if type(price) is not float:
+            return self._submit(order)
+        ticks = round(price / tick)
+        if ticks < 1 or abs(ticks * tick - price) > 1e-9 * (price if price > 1.0 else 1.0):
+            return self._submit(order)
+        buy = order.side == "buy"
+        r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
+        return self._order_receipt(r, buy)
+
+    def _submit_cancel(self, order: Cancel) -> Receipt:
+        g = self._index.get(order.good)
+        oid = order.order_id
+        if g is None or order.agent >= self._n_agents or type(oid) is not int or oid <= 0:
+            return self._submit(order)
+        return self._order_receipt(self._cancel(order.agent, g, oid), None)
+
+    def _submit(self, order: Any) -> Receipt:
         kind = type(order)
         agent = order.agent
         if kind not in self.accepts:
@@ -545,7 +561,7 @@ class OrderBookMarket:
         buy = _side_of(self, g, oid)
         return self._order_receipt(self._modify(agent, g, oid, lots, ticks), buy)
 
-    def _refuse_order(self, order: Any, reason: str, g: int = -1) -> OrderReceipt:
+    def _refuse_order(self, order: Any, reason: str, g: int = -1) -> Receipt:
         """Record an order refused before it reached a book; its rejected receipt."""
         side = getattr(order, "side", "")
         price = getattr(order, "price", None)
@@ -565,18 +581,18 @@ class OrderBookMarket:
             _float_or_nan(qty),
             reason,
         )
-        return OrderReceipt("rejected", None, reason)
+        return Receipt("rejected", None, reason)
 
-    def _order_receipt(self, r: Result, buy: bool | None) -> OrderReceipt:
+    def _order_receipt(self, r: Result, buy: bool | None) -> Receipt:
         """The protocol receipt of an engine result (``buy``: the order's side, for the sign
         of the cash)."""
         fills = r[2]
         if not fills:
-            return OrderReceipt(str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+            return Receipt(str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
         lots = sum(f[1] for f in fills)
         value = sum(f[0] * f[1] for f in fills)
         cash = value * self.tick_base / BASE_UNITS
-        return OrderReceipt(
+        return Receipt(
             str(r[1]),
             r[0],
             r[4],
@@ -1418,8 +1434,8 @@ class TraderHandle:
     """One agent's access to the market, in units; see :class:`OrderBookMarket`.
 
     Prices are numeraire per unit and must lie on the tick; quantities are units and must be
-    whole lots. Every call returns a :class:`Receipt`; refusals are receipts with status
-    ``rejected`` and a reason (also recorded in the ``orders`` table).
+    whole lots. Every call returns a :class:`mktsim.orders.Receipt`; refusals are receipts with
+    status ``rejected`` and a reason (also recorded in the ``orders`` table).
     """
 
     __slots__ = ("agent", "market")
@@ -1454,7 +1470,7 @@ class TraderHandle:
         if bad or oid is None:
             reason = bad or _BAD_ID.format(order_id)
             m.record_rejection(self.agent, g, "cancel", "", _NAN, _NAN, reason)
-            return Receipt("rejected", None, reason, 0.0, 0.0, 0.0)
+            return Receipt("rejected", None, reason)
         return self._receipt(m._cancel(self.agent, g, oid), False)
 
     def modify(
@@ -1487,7 +1503,7 @@ class TraderHandle:
                 bad,
                 oid or -1,
             )
-            return Receipt("rejected", None, bad, 0.0, 0.0, 0.0)
+            return Receipt("rejected", None, bad)
         assert oid is not None
         buy = _side_of(m, g, oid)
         return self._receipt(m._modify(self.agent, g, oid, lots, ticks), buy)
@@ -1556,7 +1572,7 @@ class TraderHandle:
                 _float_or_nan(quantity),
                 bad,
             )
-            return Receipt("rejected", None, bad, 0.0, 0.0, 0.0)
+            return Receipt("rejected", None, bad)
         assert lots is not None
         buy = side == "buy"
         if kind == "market":
@@ -1567,12 +1583,7 @@ class TraderHandle:
         return self._receipt(r, buy)
 
     def _receipt(self, r: Result, buy: bool | None) -> Receipt:
-        m = self.market
-        filled = sum(f[1] for f in r[2])
-        cash = sum(f[0] * f[1] for f in r[2]) * m.tick_base / BASE_UNITS
-        if buy is False:
-            cash = -cash
-        return Receipt(str(r[1]), r[0], r[4], filled * m.lot, r[5] * m.lot, cash)
+        return self.market._order_receipt(r, buy)
 
 
 class Desk:
