@@ -335,3 +335,32 @@ def test_external_agents_trade_through_submit_and_receipts_add_up():
     off_grid = market.submit(Limit(0, "x", "buy", 0.05, 1.0)).value
     assert off_grid.status == "rejected" and "lots" in off_grid.reason
     assert market.summary()["rejected"] == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quote_depth_is_the_best_non_empty_levels(seed):
+    # quote() is read on every action: the book walks its heap instead of sorting every level;
+    # here against a plain sort of the resting orders, with levels emptied by cancels and fills
+    from mktsim.mechanisms._book import OrderBook
+
+    rng = np.random.default_rng(seed)
+    book = OrderBook("x")
+    ids = []
+    for _ in range(300):
+        side = "buy" if rng.random() < 0.5 else "sell"
+        price = int(rng.integers(90, 101) if side == "buy" else rng.integers(100, 111))
+        r = book.limit(int(rng.integers(0, 20)), side, int(rng.integers(1, 5)), price)
+        if r.order_id is not None:
+            ids.append((r.order_id, book.order(r.order_id)))
+        if rng.random() < 0.3 and ids:
+            oid, info = ids.pop(int(rng.integers(0, len(ids))))
+            if info is not None:
+                book.cancel(info.owner, oid)
+    for k in (1, 2, 3, 7):
+        got = book.depth(k)
+        for half, side, best_first in ((got.bids, "buy", True), (got.asks, "sell", False)):
+            levels: dict[int, int] = {}
+            for o in book.orders(side):
+                levels[o.price] = levels.get(o.price, 0) + o.qty
+            expected = sorted(levels.items(), reverse=best_first)[:k]
+            assert list(half) == expected
