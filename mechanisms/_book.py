@@ -54,7 +54,7 @@ import math
 from collections import deque
 from enum import StrEnum
 from functools import partial
-from heapq import heappop, heappush, nsmallest
+from heapq import heappop, heappush
 from operator import index
 from typing import Literal, NamedTuple
 
@@ -548,8 +548,22 @@ class OrderBook:
             raise InvalidParameter(f"levels(={levels!r}) must be an int >= 1")
 
         def side(half: _Half) -> tuple[tuple[int, int], ...]:
-            keys = nsmallest(n, (k for k, lvl in half.levels.items() if lvl.qty))
-            return tuple((half.levels[k].price, half.levels[k].qty) for k in keys)
+            # The n best non-empty levels, walking the heap from its root in key order (a
+            # frontier heap of (key, position)): the cost grows with n and the empty levels
+            # passed on the way, not with the depth of the whole book.
+            heap, levels = half.heap, half.levels
+            size = len(heap)
+            out: list[tuple[int, int]] = []
+            frontier = [(heap[0], 0)] if size else []
+            while frontier and len(out) < n:
+                key, i = heappop(frontier)
+                lvl = levels[key]
+                if lvl.qty:
+                    out.append((lvl.price, lvl.qty))
+                for c in (2 * i + 1, 2 * i + 2):
+                    if c < size:
+                        heappush(frontier, (heap[c], c))
+            return tuple(out)
 
         return Depth(side(self._bids), side(self._asks))
 

@@ -20,8 +20,8 @@ This module wraps it for a run:
   built-in behaviours call the same market methods directly for the agents their own arrival
   process draws).
   Only an order's owner can cancel or modify it. Bad orders come back as a rejected
-  :class:`Receipt` with a reason and are recorded in the ``orders`` table; they never change the
-  book or anyone's holdings.
+  :class:`mktsim.orders.Receipt` with a reason and are recorded in the ``orders`` table; they
+  never change the book or anyone's holdings.
 * **Recording.** Every ``record_interval`` the ``prices`` table gets one row per good: ``price``
   is the last trade price (the mid before the first trade) and ``estimate`` an exponentially
   weighted moving average of trade prices (weight ``estimate_weight`` on the newest fill; the mid
@@ -34,11 +34,18 @@ This module wraps it for a run:
   (:mod:`mktsim.induced`), the ledger's round counter advances, and after the last session the run
   ends.
 
-Behaviours (see :mod:`mechanisms._traders`) are chosen per population by
-``population.behaviour``: ``utility`` (default for consumers), ``zi_c`` (default for induced-value
-traders), ``zi_u``, ``zip``, ``market_maker`` and ``external`` (no process: drive the agents
-yourself through handles); the adversaries ``spoofer``, ``wash_trader`` and ``pump_and_dump``
-(:mod:`mechanisms._adversaries`) act only through handles.
+**The market protocol.** ``accepts`` = ``Limit``, ``MarketOrder``, ``Cancel``, ``Modify``;
+:meth:`OrderBookMarket.submit` answers each at once with a :class:`mktsim.orders.Receipt` (an
+already-processed event; ``pending`` under a latency spike), :meth:`OrderBookMarket.quote` is a
+frozen :class:`BookQuote`, :meth:`OrderBookMarket.updated` fires at the next fill, and
+:meth:`OrderBookMarket.observe` feeds every shout (:class:`mktsim.market.Shout`).
+Consumers and induced-value traders are driven by the shared strategies of
+:mod:`mktsim.strategies` through that protocol (``utility`` by default for consumers, ``zi_c``
+for induced-value traders, ``zi_u``, ``zip``, ``market_maker``, ``external``); the book starts
+no behaviour for the populations a strategy drives (``ctx.strategies``). Its own behaviours
+(:mod:`mechanisms._traders`: firms, belief traders, dealers, and the adversaries ``spoofer``,
+``wash_trader`` and ``pump_and_dump`` of :mod:`mechanisms._adversaries`) still act in ticks and
+lots.
 
 Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
 never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
@@ -89,6 +96,7 @@ from mktsim.mechanisms._book import Cancelled, OrderBook, Result, Status
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
+from mktsim.market import Shout, settled
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -98,6 +106,7 @@ from mktsim.mechanism import (
     positive_float,
     positive_int,
 )
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt
 from mktsim.recorder import Column
 
 __all__ = [
@@ -106,7 +115,6 @@ __all__ = [
     "GoodQuote",
     "OrderBookMarket",
     "OrderView",
-    "Receipt",
     "TraderHandle",
 ]
 
@@ -140,28 +148,6 @@ OUT_OF_BAND = "outside price band"
 _BAD_ID = "order_id(={!r}) must be a positive integer (or a pending order's provisional id)"
 
 
-class Receipt(NamedTuple):
-    """What one order call did, in units.
-
-    Attributes:
-        status: ``accepted``, ``filled``, ``partial``, ``cancelled`` or ``rejected``; ``pending``
-            for an action sent during a latency spike, which reaches the book later.
-        order_id: the book's id of the order (per good); ``None`` when rejected; a provisional
-            negative id while pending (cancel and modify accept it).
-        reason: why it was rejected or (partly) cancelled; ``""`` otherwise.
-        filled: units this call traded.
-        resting: units of this order left on the book.
-        cash: numeraire this agent paid (+) or received (-) through this call's fills.
-    """
-
-    status: str
-    order_id: int | None
-    reason: str
-    filled: float
-    resting: float
-    cash: float
-
-
 class OrderView(NamedTuple):
     """A resting order in units: good, id, side, price (numeraire per unit), quantity (units)."""
 
@@ -189,11 +175,21 @@ class GoodQuote:
 
 
 @frozen
-class BookQuote:
-    """What the market shows at ``time``: a :class:`GoodQuote` per non-numeraire good."""
+class BookQuote(Quote):
+    """What the market shows at ``time``.
 
-    time: float
-    goods: dict[str, GoodQuote]
+    Attributes:
+        prices: per non-numeraire good, where the market is (:meth:`OrderBookMarket.
+            reference_price`: the geometric mid, one side's best, the last trade; None before
+            any).
+        goods: a :class:`GoodQuote` per non-numeraire good.
+        tick: the price grid (numeraire per unit); limit prices must be multiples of it.
+        lot: the quantity grid (units); quantities must be whole lots.
+    """
+
+    goods: Mapping[str, GoodQuote]
+    tick: float
+    lot: float
 
 
 def _optional_positive(value: Any) -> float | None:
@@ -226,7 +222,7 @@ class OrderBookMarket:
         "zi_u": "Gode-Sunder zero intelligence, unconstrained: random prices on a fixed range",
         "zip": "Cliff's zero-intelligence-plus: adaptive profit margins (Widrow-Hoff, momentum)",
         "market_maker": "two-sided quotes around the book, skewed against its inventory",
-        "external": "no process: the agents act only through handles you drive",
+        "external": "no process: the agents act only through orders you submit (or handles)",
         "spoofer": (
             "adversary: posts large orders it cancels before they fill to move the mid, and "
             "trades on the other side"
@@ -246,6 +242,7 @@ class OrderBookMarket:
         "gm_noise": "buys at the ask or sells at the bid, 1/2 each (dealer market)",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
+    accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
     options: ClassVar[Mapping[str, Option]] = {
         "tick": Option(0.001, "price tick, numeraire per unit", positive_float),
         "lot": Option(0.001, "lot size, units of a good per lot", positive_float),
@@ -345,6 +342,8 @@ class OrderBookMarket:
         self.behaviour_names: dict[str, str] = {}
         self._behaviours: list[Any] = []
         self._listeners: list[Callable[[int, bool, float | None, float | None], None]] = []
+        self._observers: list[Callable[[Shout], None]] = []
+        self._updated: simpy.Event | None = None
         #: Market-wide services that behaviours share, by name (e.g. a prediction market's
         #: event, which issues complete sets and resolves); each adds its ``summary()``.
         self.services: dict[str, Any] = {}
@@ -361,6 +360,7 @@ class OrderBookMarket:
         self._g = len(goods)
         self._goods = goods.names
         self._traded = [j for j in range(self._g) if j != self._num]
+        self._index = {goods.names[j]: j for j in self._traded}
         # One book per good; the numeraire's slot holds an unused empty book so that the hot
         # path indexes a plain list (handles and behaviours never address the numeraire).
         self._books: list[OrderBook] = [OrderBook(name) for name in goods.names]
@@ -390,6 +390,9 @@ class OrderBookMarket:
         if periods:
             ctx.ledger.round = 0
         for slot in ctx.slots:
+            if slot.name in ctx.strategies:  # driven by a registered strategy, started by the run
+                self.behaviour_names[slot.name] = ctx.strategies[slot.name][0].name
+                continue
             behaviour = _traders.make_behaviour(self, slot)
             self.behaviour_names[slot.name] = behaviour.name
             self._behaviours.append(behaviour)
@@ -425,16 +428,192 @@ class OrderBookMarket:
         when it did not trade). Prices in numeraire per unit."""
         self._listeners.append(listener)
 
+    def observe(self, listener: Callable[[Shout], None]) -> None:
+        """Call ``listener(shout)`` after every order that reaches a book (limit, ioc, market,
+        or a modification that re-enters it), before its receipt is handed back."""
+        self._observers.append(listener)
+
+    @property
+    def rate(self) -> float:
+        """Default actions per agent per unit of time (option ``rate``)."""
+        return float(self.opts["rate"])
+
+    def available(self, agent: int, good: str) -> int:
+        """Base units of ``good`` (a name) the agent holds beyond its resting orders'
+        reservations."""
+        j = self._index.get(good)
+        if j is None:
+            j = self.ctx.goods.index(good)  # the numeraire (or an unknown name: raises)
+            return self._hv[agent, j] - self._rc[agent]
+        return self._hv[agent, j] - self._rg[agent][j]
+
+    def resting(self, agent: int, good: str, order_id: int) -> float:
+        """Units of the agent's order ``order_id`` in ``good`` still on the book: 0.0 once it
+        has traded, expired or been cancelled (or if it is not the agent's); NaN while a
+        latency spike still carries it to the book."""
+        g = self._index[good]
+        if order_id < 0:
+            if order_id not in self._provisional:
+                return math.nan if order_id > self._next_provisional else 0.0
+            order_id = self._resolve(g, order_id)
+            if not order_id:
+                return 0.0
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        info = self._books[g].order(order_id)
+        if info is None or info.owner != agent:
+            return 0.0
+        return info.qty * self.lot
+
+    def updated(self) -> simpy.Event:
+        """An event that fires at the next fill (its value: None)."""
+        if self._updated is None:
+            self._updated = self._env.event()
+        return self._updated
+
+    def submit(self, order: Any) -> simpy.Event:
+        """Take one protocol order (:class:`~mktsim.orders.Limit`, ``MarketOrder``, ``Cancel``,
+        ``Modify``); the returned event is already processed, its value the
+        :class:`~mktsim.orders.Receipt` (status ``pending`` with a provisional id while a
+        latency spike carries the order)."""
+        kind = type(order)
+        if kind is Limit:
+            return settled(self._env, self._submit_limit(order))
+        if kind is Cancel:
+            return settled(self._env, self._submit_cancel(order))
+        return settled(self._env, self._submit(order))
+
+    def _submit_limit(self, order: Limit) -> Receipt:
+        """A limit order on the grids (the strategies' hot path); anything else is worded by
+        :meth:`_submit`."""
+        g = self._index.get(order.good)
+        agent, qty, price = order.agent, order.qty, order.price
+        if g is None or agent >= self._n_agents or type(qty) is not float:
+            return self._submit(order)
+        lot, tick = self.lot, self.tick
+        lots = round(qty / lot)
+        if lots < 1 or abs(lots * lot - qty) > 1e-9 * (qty if qty > 1.0 else 1.0):
+            return self._submit(order)
+        if type(price) is not float:
+            return self._submit(order)
+        ticks = round(price / tick)
+        if ticks < 1 or abs(ticks * tick - price) > 1e-9 * (price if price > 1.0 else 1.0):
+            return self._submit(order)
+        buy = order.side == "buy"
+        r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
+        return self._order_receipt(r, buy)
+
+    def _submit_cancel(self, order: Cancel) -> Receipt:
+        g = self._index.get(order.good)
+        oid = order.order_id
+        if g is None or order.agent >= self._n_agents or type(oid) is not int or oid <= 0:
+            return self._submit(order)
+        return self._order_receipt(self._cancel(order.agent, g, oid), None)
+
+    def _submit(self, order: Any) -> Receipt:
+        kind = type(order)
+        agent = order.agent
+        if kind not in self.accepts:
+            return self._refuse_order(order, f"order_book does not take {kind.__name__} orders")
+        g = self._index.get(order.good)
+        if g is None:
+            bad = (
+                f"{order.good!r} is the numeraire: it is what the books trade against"
+                if order.good == self._goods[self._num]
+                else f"unknown good {order.good!r}; valid: {', '.join(self._index)}"
+            )
+            return self._refuse_order(order, bad)
+        if not agent < self._n_agents:
+            return self._refuse_order(order, f"agent(={agent}) must be in [0, {self._n_agents})")
+        if kind is Limit:
+            lots, bad = _to_steps(order.qty, self.lot, "quantity", "a whole number of lots")
+            ticks, bad2 = _to_steps(order.price, self.tick, "price", "on the tick")
+            if bad or bad2:
+                return self._refuse_order(order, bad or bad2, g)
+            buy = order.side == "buy"
+            r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")  # type: ignore[arg-type]
+            return self._order_receipt(r, buy)
+        if kind is Cancel:
+            oid = _order_id(order.order_id, self)
+            if oid is None:
+                return self._refuse_order(order, _BAD_ID.format(order.order_id), g)
+            return self._order_receipt(self._cancel(agent, g, oid), None)
+        if kind is MarketOrder:
+            lots, bad = _to_steps(order.qty, self.lot, "quantity", "a whole number of lots")
+            if bad:
+                return self._refuse_order(order, bad, g)
+            buy = order.side == "buy"
+            return self._order_receipt(self._market(agent, g, buy, lots), buy)  # type: ignore[arg-type]
+        oid = _order_id(order.order_id, self)
+        lots = ticks = None
+        bad = "" if oid is not None else _BAD_ID.format(order.order_id)
+        if not bad and order.qty is None and order.price is None:
+            bad = "modify needs a quantity or a price"
+        if not bad and order.qty is not None:
+            lots, bad = _to_steps(order.qty, self.lot, "quantity", "a whole number of lots")
+        if not bad and order.price is not None:
+            ticks, bad = _to_steps(order.price, self.tick, "price", "on the tick")
+        if bad:
+            return self._refuse_order(order, bad, g)
+        assert oid is not None
+        buy = _side_of(self, g, oid)
+        return self._order_receipt(self._modify(agent, g, oid, lots, ticks), buy)
+
+    def _refuse_order(self, order: Any, reason: str, g: int = -1) -> Receipt:
+        """Record an order refused before it reached a book; its rejected receipt."""
+        side = getattr(order, "side", "")
+        price = getattr(order, "price", None)
+        qty = getattr(order, "qty", None)
+        action = {Limit: "ioc" if getattr(order, "ioc", False) else "limit"}.get(
+            type(order),
+            {MarketOrder: "market", Cancel: "cancel", Modify: "modify"}.get(
+                type(order), type(order).__name__.lower()
+            ),
+        )
+        self.record_rejection(
+            order.agent,
+            g,
+            action,
+            side if side in ("buy", "sell") else "",
+            _float_or_nan(price),
+            _float_or_nan(qty),
+            reason,
+        )
+        return Receipt("rejected", None, reason)
+
+    def _order_receipt(self, r: Result, buy: bool | None) -> Receipt:
+        """The protocol receipt of an engine result (``buy``: the order's side, for the sign
+        of the cash)."""
+        fills = r[2]
+        if not fills:
+            return Receipt(str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+        lots = sum(f[1] for f in fills)
+        value = sum(f[0] * f[1] for f in fills)
+        cash = value * self.tick_base / BASE_UNITS
+        return Receipt(
+            str(r[1]),
+            r[0],
+            r[4],
+            lots * self.lot,
+            value * self.tick / lots,
+            -cash if buy is False else cash,
+            r[5] * self.lot,
+        )
+
     def quote(self) -> BookQuote:
         self._expire()
         out = {}
         depth = self.opts["depth"]
         lot = self.lot
+        prices = {}
         for j in self._traded:
             book = self._books[j]
             q = book.quote()
             d = book.depth(depth)
             px = self.price_of
+            prices[self._goods[j]] = self.reference_price(j)
             out[self._goods[j]] = GoodQuote(
                 None if q.best_bid is None else px(q.best_bid),
                 None if q.best_ask is None else px(q.best_ask),
@@ -445,7 +624,7 @@ class OrderBookMarket:
                 tuple((px(p), v * lot) for p, v in d.bids),
                 tuple((px(p), v * lot) for p, v in d.asks),
             )
-        return BookQuote(float(self._env.now), out)
+        return BookQuote(float(self._env.now), prices, out, self.tick, self.lot)
 
     def summary(self) -> dict[str, Any]:
         resting = sum(len(self._books[j]) for j in self._traded)
@@ -584,7 +763,7 @@ class OrderBookMarket:
             self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
         if self._record_all or r[1] is _REJECTED:
             self._log_result(agent, g, kind, buy, ticks, lots, r)
-        if self._listeners:
+        if self._listeners or self._observers:
             self._notify(g, buy, self.price_of(ticks), r)
         if self._clear and r[2]:
             self.clear(g, "clear")
@@ -638,7 +817,14 @@ class OrderBookMarket:
                     return 0
             rg[agent][g] += lots * self.lot_base
             r = book.limit(agent, "sell", lots, ticks)
-        if r[2] or r[3] or self._record_all or self._listeners or r[1] is _REJECTED:
+        if (
+            r[2]
+            or r[3]
+            or self._record_all
+            or self._listeners
+            or self._observers
+            or r[1] is _REJECTED
+        ):
             self._after(agent, g, buy, lots, ticks, "limit", r)
         else:  # rested untouched: the common case, kept short
             self.counts["orders"] += 1
@@ -696,7 +882,7 @@ class OrderBookMarket:
         self._settle(g, r, ticks)
         if self._record_all or r[1] is _REJECTED:
             self._log_result(agent, g, "market", buy, None, lots, r)
-        if self._listeners:
+        if self._listeners or self._observers:
             self._notify(g, buy, None, r)
         if self._clear and r[2]:
             self.clear(g, "clear")
@@ -787,7 +973,7 @@ class OrderBookMarket:
             self._settle(g, r, npr if buy else None)
         if self._record_all or r[1] is _REJECTED:
             self._log_result(agent, g, "modify", buy, npr, nq, r, order_id)
-        if reenter and r[1] is not _REJECTED and self._listeners:
+        if reenter and r[1] is not _REJECTED and (self._listeners or self._observers):
             self._notify(g, buy, self.price_of(npr), r)
         if self._clear and r[2]:
             self.clear(g, "clear")
@@ -833,11 +1019,20 @@ class OrderBookMarket:
         self._last[g] = price
         self.counts["fills"] += len(fills)
         self._seen = self._ledger.version
+        if self._updated is not None:
+            event, self._updated = self._updated, None
+            event.succeed()
 
     def _notify(self, g: int, buy: bool, shout: float | None, r: Result) -> None:
         traded = self.price_of(r[2][-1][0]) if r[2] else None
         for listener in self._listeners:
             listener(g, buy, shout, traded)
+        if self._observers:
+            seen = Shout(
+                float(self._env.now), self._goods[g], "buy" if buy else "sell", shout, traded
+            )
+            for observer in self._observers:
+                observer(seen)
 
     def clear(self, good: int | None = None, action: str = "clear") -> int:
         """Cancel every resting order (of one good, or of all), releasing reservations.
@@ -1239,8 +1434,8 @@ class TraderHandle:
     """One agent's access to the market, in units; see :class:`OrderBookMarket`.
 
     Prices are numeraire per unit and must lie on the tick; quantities are units and must be
-    whole lots. Every call returns a :class:`Receipt`; refusals are receipts with status
-    ``rejected`` and a reason (also recorded in the ``orders`` table).
+    whole lots. Every call returns a :class:`mktsim.orders.Receipt`; refusals are receipts with
+    status ``rejected`` and a reason (also recorded in the ``orders`` table).
     """
 
     __slots__ = ("agent", "market")
@@ -1275,7 +1470,7 @@ class TraderHandle:
         if bad or oid is None:
             reason = bad or _BAD_ID.format(order_id)
             m.record_rejection(self.agent, g, "cancel", "", _NAN, _NAN, reason)
-            return Receipt("rejected", None, reason, 0.0, 0.0, 0.0)
+            return Receipt("rejected", None, reason)
         return self._receipt(m._cancel(self.agent, g, oid), False)
 
     def modify(
@@ -1308,7 +1503,7 @@ class TraderHandle:
                 bad,
                 oid or -1,
             )
-            return Receipt("rejected", None, bad, 0.0, 0.0, 0.0)
+            return Receipt("rejected", None, bad)
         assert oid is not None
         buy = _side_of(m, g, oid)
         return self._receipt(m._modify(self.agent, g, oid, lots, ticks), buy)
@@ -1377,7 +1572,7 @@ class TraderHandle:
                 _float_or_nan(quantity),
                 bad,
             )
-            return Receipt("rejected", None, bad, 0.0, 0.0, 0.0)
+            return Receipt("rejected", None, bad)
         assert lots is not None
         buy = side == "buy"
         if kind == "market":
@@ -1388,12 +1583,7 @@ class TraderHandle:
         return self._receipt(r, buy)
 
     def _receipt(self, r: Result, buy: bool | None) -> Receipt:
-        m = self.market
-        filled = sum(f[1] for f in r[2])
-        cash = sum(f[0] * f[1] for f in r[2]) * m.tick_base / BASE_UNITS
-        if buy is False:
-            cash = -cash
-        return Receipt(str(r[1]), r[0], r[4], filled * m.lot, r[5] * m.lot, cash)
+        return self.market._order_receipt(r, buy)
 
 
 class Desk:

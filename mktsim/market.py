@@ -8,6 +8,21 @@ knows the other's internals, so N strategies and M mechanisms cost N + M.
 
 ``accepts`` lists the order types a mechanism takes; a strategy whose ``emits`` shares nothing
 with it is refused before the run (:func:`check_pairing` names the mechanisms that would do).
+
+Optional parts, for markets where orders rest (an order book offers all three; a strategy
+falls back to what it can do without them):
+
+* ``observe(listener)``: ``listener(shout)`` is called with a :class:`Shout` after every order
+  that reaches the market, before its receipt is handed back: a public feed of shouts and
+  trades, for strategies that learn from other traders' prices (Cliff's ZIP);
+* ``available(agent, good) -> int``: base units (1e-9 of a unit, the ledger's integers) of
+  ``good`` the agent holds beyond what its resting orders reserve, so a strategy can size an
+  order to what it may commit;
+* ``resting(agent, good, order_id) -> float``: units of one of the agent's orders still resting
+  (0.0 once it has traded, expired or been withdrawn; NaN while it is still on its way to the
+  market), so a strategy withdraws only what is there.
+
+A quote may also carry ``tick`` and ``lot``: the grids prices and quantities must lie on.
 """
 
 from __future__ import annotations
@@ -16,10 +31,31 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import simpy
+from attrs import frozen
 
 from mktsim.orders import Quote, Receipt, order_name
 
-__all__ = ["Market", "accepted_by", "check_pairing", "settled"]
+__all__ = ["Market", "Shout", "accepted_by", "check_pairing", "settled"]
+
+
+@frozen
+class Shout:
+    """One order as the market's public feed shows it (no agent id: shouts are anonymous).
+
+    Attributes:
+        time: when it reached the market.
+        good: the good's name.
+        side: ``buy`` or ``sell``.
+        price: its limit price (numeraire per unit); None for a market order.
+        traded: the price of its last fill; None when it did not trade (it rests, or found
+            nothing).
+    """
+
+    time: float
+    good: str
+    side: str
+    price: float | None
+    traded: float | None
 
 
 @runtime_checkable

@@ -41,7 +41,11 @@ BUY = "buy"
 SELL = "sell"
 
 
+# Each validator first accepts the common case (a plain int, str or float) at the cost of one type
+# test: strategies build an order on every action.
 def _agent(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) is int and value >= 0:
+        return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise InvalidParameter(f"{attribute.name}(={value!r}) must be an agent id (an int >= 0)")
 
@@ -52,11 +56,15 @@ def _side(_: Any, attribute: Any, value: Any) -> None:
 
 
 def _good(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) is str and value:
+        return
     if not isinstance(value, str) or not value:
         raise InvalidParameter(f"{attribute.name}(={value!r}) must be a good's name")
 
 
 def _positive(_: Any, attribute: Any, value: Any) -> None:
+    if type(value) is float and 0.0 < value < math.inf:
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise InvalidParameter(f"{attribute.name}(={value!r}) must be a number")
     if not (math.isfinite(value) and value > 0):

@@ -55,10 +55,10 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
             raise InvalidParameter(reason)
         name = pop.behaviour
         if name is None:
-            if legacy:
-                continue  # the mechanism's own default
             name = strategies.default_for(pop.kind, accepts)
             if name is None:
+                if legacy:
+                    continue  # the mechanism's own default
                 raise InvalidParameter(
                     f"population {slot.name!r} ({pop.kind}) has no strategy that "
                     f"{mechanism.name} accepts orders from"

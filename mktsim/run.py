@@ -56,6 +56,8 @@ class Run:
         self.reference = reference
         self._recorder = recorder
         self._frames: dict[str, pd.DataFrame] = {}
+        #: Population name -> the strategy object that drove it (live runs only).
+        self.strategies: dict[str, Any] = {}
 
     def frame(self, name: str) -> pd.DataFrame:
         """One recorded table as a DataFrame (built once, then cached)."""
@@ -304,7 +306,7 @@ def simulate(
     if planned:  # started first, so a shock due at time t acts before the market does at t
         env.process(schedule(ctx, mech, planned, after_shock))
     mech.attach(ctx)
-    start_strategies(mech, ctx, assigned)
+    driven = start_strategies(mech, ctx, assigned)
     _record_holdings(ledger, recorder, slots, env.now)
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
@@ -312,6 +314,9 @@ def simulate(
     wall = time.perf_counter() - started
     run = Run(scenario, {}, recorder, reference, mech)
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
+    _count_strategy_actions(run.summary, driven)
+    names = [slot.name for slot in ctx.slots if slot.name in assigned]
+    run.strategies = dict(zip(names, driven, strict=True))
     run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
     if planned:
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
@@ -415,6 +420,18 @@ def _path_dependence(
         return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
     err = max(abs(final[g] - eq.prices[g]) / eq.prices[g] for g in scenario.goods.names)
     return {"holdings_equilibrium_prices": eq.prices, "price_error_vs_holdings_equilibrium": err}
+
+
+def _count_strategy_actions(summary: dict[str, Any], started: list[Any]) -> None:
+    """Add the actions of the strategies the run started to a mechanism's tally of agent
+    actions (``actions``, and ``rounds`` where it counts them)."""
+    extra = sum(int(getattr(s, "actions", 0)) for s in started)
+    if not extra or summary.get("actions") is None:
+        return
+    before = summary["actions"]
+    summary["actions"] = before + extra
+    if summary.get("rounds") == before:
+        summary["rounds"] = before + extra
 
 
 def _summary(

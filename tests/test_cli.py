@@ -135,5 +135,6 @@ def test_a_behaviour_of_another_mechanism_names_that_mechanism(capsys):
     # gode_sunder's traders are zi_c (an order-book behaviour); pools offer none of that name
     assert main(["run", "gode_sunder", "--mechanism", "cpmm"]) == 2
     err = capsys.readouterr().err
-    assert "'zi_c' is a behaviour of order_book: --mechanism order_book" in err
+    # (zi_c is a shared strategy: refused before the run, naming where its orders are taken)
+    assert "strategy 'zi_c' sends" in err and "it runs under order_book" in err
     assert err.count("\n") == 1

@@ -10,13 +10,16 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mktsim.mechanisms._traders import maker_quotes, utility_quote, zip_rules, zip_step
 from scipy import stats
 
 import mktsim
+import mktsim.strategies
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.induced import induced_scenario
+from mktsim.strategies.market_maker import maker_quotes
+from mktsim.strategies.mrs_quoting import utility_quote
+from mktsim.strategies.zip import zip_rules, zip_step
 
 finite = st.floats(0.05, 5.0)
 
@@ -114,7 +117,7 @@ def test_zip_traders_learn_the_equilibrium_price_and_never_trade_at_a_loss():
         alphas_last.append(np.mean([a for a in alpha[-3:] if a is not None]))
         table = mktsim.induced.trade_surplus(run.trades, run.scenario)
         assert (table["value"] >= table["price"]).all() and (table["price"] >= table["cost"]).all()
-        for behaviour in run.mechanism._behaviours:
+        for behaviour in run.strategies.values():
             margins = behaviour.margin[:, 1]  # the traded good
             assert (margins[0] <= 0).all() and (margins[0] >= -1).all()  # buyers
             assert (margins[1] >= 0).all()  # sellers
@@ -257,7 +260,7 @@ def test_consumers_quote_their_cobb_douglas_mrs():
         "two", ["money", "a", "b"], [Consumers("c", CobbDouglas(shares), endowment)]
     )
     run = mktsim.simulate(scenario, "order_book", seed=0, until=1e-6)
-    limits = run.mechanism._behaviours[0].limits
+    limits = run.strategies["c"].limits
     for i in range(2):
         for j in (1, 2):
             expected = (shares[i, j] / shares[i, 0]) * (endowment[i, 0] / endowment[i, j])
@@ -323,8 +326,15 @@ def test_same_seed_same_zip_market():
 
 
 def test_every_registered_behaviour_is_documented_by_the_mechanism() -> None:
-    # `mktsim list` prints OrderBookMarket.behaviours: exactly what a population can name
+    # `mktsim list` prints OrderBookMarket.behaviours: exactly what a population can name, its
+    # own behaviours and the shared strategies whose orders it accepts
     from mktsim.mechanisms._traders import BEHAVIOURS
     from mktsim.mechanisms.order_book import OrderBookMarket
 
-    assert set(OrderBookMarket.behaviours) == set(BEHAVIOURS)
+    shared = {
+        name
+        for name in mktsim.strategies.available()
+        if mktsim.strategies.resolve(name).emits & OrderBookMarket.accepts
+    }
+    assert {"zi_c", "zi_u", "zip", "utility", "market_maker", "external"} <= shared
+    assert set(OrderBookMarket.behaviours) == set(BEHAVIOURS) | shared

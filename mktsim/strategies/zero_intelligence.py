@@ -1,0 +1,70 @@
+"""Gode & Sunder's zero-intelligence traders (1993), constrained and unconstrained.
+
+``zi_u``: prices uniform on the whole range [min_price, max_price]. ``zi_c``: constrained never
+to trade at a loss: buyers bid uniform on [min_price, limit] and sellers ask uniform on [limit,
+max_price], where the limit is the unit's value or cost (or a consumer's marginal rate of
+substitution). Prices are whole ticks; a market that trades at the resting order's price (an
+order book) so keeps every trade of a constrained trader within its own limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from mktsim.errors import InvalidParameter
+from mktsim.mechanism import Option, PopulationSlot
+from mktsim.strategies._arrivals import COMMON, EPS, PoissonStrategy, optional_rate
+
+__all__ = ["UnconstrainedZeroIntelligence", "ZeroIntelligence"]
+
+
+class ZeroIntelligence(PoissonStrategy):
+    """``zi_c``: random prices that never trade at a loss (see the module docstring)."""
+
+    name = "zi_c"
+    doc = "Gode-Sunder zero intelligence, constrained: random prices never at a loss"
+    constrained = True
+    options: ClassVar[Mapping[str, Option]] = {
+        **COMMON,
+        "min_price": Option(None, "lowest price (None: one tick)", optional_rate),
+        "max_price": Option(200.0, "highest price (Gode & Sunder: 200)", optional_rate),
+    }
+
+    def __init__(
+        self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        tick = self.tick
+        lo = self.opts["min_price"]
+        self.lo_ticks = 1 if lo is None else max(1, math.ceil(lo / tick - EPS))
+        self.hi_ticks = math.floor(self.opts["max_price"] / tick + EPS)
+        if self.hi_ticks < self.lo_ticks:
+            raise InvalidParameter(
+                f"max_price(={self.opts['max_price']}) of population {slot.name!r} must be at "
+                f"least min_price (and one tick, {tick})"
+            )
+
+    def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
+        pick = self.limits.pick(agent - self.start_row, u1)
+        if pick is None:
+            return None
+        g, buy, limit, unit = pick
+        lo, hi = self.lo_ticks, self.hi_ticks
+        if self.constrained:
+            if buy:
+                hi = min(hi, math.floor(limit / self.tick + EPS))
+            else:
+                lo = max(lo, math.ceil(limit / self.tick - EPS))
+        if hi < lo:
+            return None
+        return agent, g, buy, lo + int(u2 * (hi - lo + 1)), unit
+
+
+class UnconstrainedZeroIntelligence(ZeroIntelligence):
+    """``zi_u``: random prices on the whole range, losses allowed."""
+
+    name = "zi_u"
+    doc = "Gode-Sunder zero intelligence, unconstrained: random prices on a fixed range"
+    constrained = False
