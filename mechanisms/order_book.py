@@ -514,7 +514,7 @@ class OrderBookMarket:
 
     def _submit(self, order: Any) -> Receipt:
         kind = type(order)
-        agent = order.agent
+        agent = getattr(order, "agent", -1)  # an order type without one is refused below
         if kind not in self.accepts:
             return self._refuse_order(order, f"order_book does not take {kind.__name__} orders")
         g = self._index.get(order.good)
@@ -573,7 +573,7 @@ class OrderBookMarket:
             ),
         )
         self.record_rejection(
-            order.agent,
+            getattr(order, "agent", -1),
             g,
             action,
             side if side in ("buy", "sell") else "",
