@@ -2,7 +2,7 @@
 
 One SimPy process per population (plus a production or extraction clock for firms and sources);
 every swap goes through :meth:`~mechanisms.cpmm.ConstantProductMarket.submit` as a
-:class:`~mechanisms._amm_orders.SwapOrder`, and a refused swap is the market's data (counted in
+:class:`~mktsim.orders.Swap`, and a refused swap is the market's data (counted in
 its ``rejections``), never an error. Goods flow forwards as production, prices backwards as the
 firms' marginal valuations, one ``cycle`` per stage, as on the order book
 (:mod:`mechanisms._firm_traders`):
@@ -53,9 +53,7 @@ from typing import Any
 
 import numpy as np
 import simpy
-from mktsim.mechanisms._amm_base import Receipt, arrivals, positive_rate
-from mktsim.mechanisms._amm_orders import SwapOrder
-from mktsim.mechanisms._amm_plans import root_from_below
+from mktsim.mechanisms._amm_base import arrivals, positive_rate, swap
 from mktsim.mechanisms._batches import check_supplied, production_runs
 from mktsim.mechanisms._cpmm import SwapSide, arbitrage_to_price
 from numpy.typing import NDArray
@@ -63,7 +61,9 @@ from numpy.typing import NDArray
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
 from mktsim.goods import BASE_UNITS
+from mktsim.margins import root_from_below
 from mktsim.mechanism import PopulationSlot
+from mktsim.orders import Receipt, Swap
 
 __all__ = [
     "BEHAVIOURS",
@@ -245,11 +245,11 @@ def _fraction(pop: Any, name: str, value: Any) -> float:
 
 
 def _deliver(
-    market: Any, slot: PopulationSlot, order: SwapOrder
+    market: Any, slot: PopulationSlot, order: Swap
 ) -> Generator[simpy.Event, Any, Receipt]:
     """Deliver a swap after the population's delay (plus any latency spike), wait for it and
     return its receipt: the next swap of the same arrival depends on this one's fill."""
-    delay = float(slot.population.delay) + market.extra_delay()
+    delay = float(slot.population.delay)  # a latency spike adds to it inside the market
     if delay:
         yield market.ctx.env.timeout(delay)
     receipt: Receipt = yield market.submit(order)
@@ -292,7 +292,7 @@ class _Seller:
         over = self.schedule.excess(who, held / BASE_UNITS, float(market.ctx.env.now))
         units = min(math.floor(over * BASE_UNITS), held)
         if units >= 1:
-            yield from _deliver(market, self.slot, SwapOrder(agent, j, SwapSide.SELL, units))
+            yield from _deliver(market, self.slot, swap(market, agent, j, SwapSide.SELL, units))
 
     def restock(self) -> None:
         held = self.market.ctx.ledger.holdings[self.slot.rows, self.good] / BASE_UNITS
@@ -410,7 +410,7 @@ class _Firm:
                     continue
                 units = min(math.floor(_money_for(x, y, market.fee, q) * BASE_UNITS), money)
                 if units >= 1:
-                    yield from _deliver(market, slot, SwapOrder(agent, j, SwapSide.BUY, units))
+                    yield from _deliver(market, slot, swap(market, agent, j, SwapSide.BUY, units))
 
     def production(self) -> Generator[simpy.Event, Any, None]:
         """Every ``cycle``: each firm turns every input it holds into output (as on the book),
@@ -512,4 +512,4 @@ class _FinalBuyer:
                 money = int(ledger.holdings[agent, num])
                 units = min(math.floor(plan.amount_in * BASE_UNITS), money)
                 if units >= 1:
-                    yield from _deliver(market, slot, SwapOrder(agent, j, SwapSide.BUY, units))
+                    yield from _deliver(market, slot, swap(market, agent, j, SwapSide.BUY, units))

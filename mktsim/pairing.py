@@ -6,7 +6,10 @@ that cannot drive the population's kind, is refused here with one line naming th
 that would accept it, so nothing runs that would silently do nothing.
 
 Mechanisms that still start behaviours of their own (``behaviours`` tables) keep the
-populations whose behaviour is one of theirs; the rest are driven by registered strategies.
+populations whose behaviour is one of theirs and those without a behaviour whose kind has no
+default strategy the mechanism accepts; the rest are driven by registered strategies. A
+mechanism's ``aliases`` map behaviour names it has always taken to the strategies they mean
+under it (``noise`` on a market maker is ``noise_swap``).
 """
 
 from __future__ import annotations
@@ -41,16 +44,17 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
     strategy drives under ``mechanism`` (a class); raises the one-line refusal otherwise."""
     accepts = frozenset(getattr(mechanism, "accepts", ()))
     legacy = dict(getattr(mechanism, "behaviours", {}))
+    aliases = dict(getattr(mechanism, "aliases", {}))
     registered = strategies.available()
     out: dict[str, Any] = {}
     for slot in slots:
         pop = slot.population
-        name = pop.behaviour
+        name = aliases.get(pop.behaviour, pop.behaviour)
         if name is None:
-            if legacy:
-                continue  # the mechanism's own default
             name = strategies.default_for(pop.kind, accepts)
             if name is None:
+                if legacy:
+                    continue  # the mechanism's own default
                 raise InvalidParameter(
                     f"population {slot.name!r} ({pop.kind}) has no strategy that "
                     f"{mechanism.name} accepts orders from"

@@ -38,6 +38,7 @@ GROUP = "mktsim.behaviours"
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "consumers": ("truthful", "utility", "mrs_swap"),
     "induced": ("zi_c",),
+    "belief_traders": ("belief_swap",),
 }
 
 

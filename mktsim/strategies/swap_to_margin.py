@@ -1,0 +1,99 @@
+"""Swap to the margin: consumers trade against a market maker until their marginal rate of
+substitution equals the maker's marginal price (registered as ``mrs_swap``).
+
+At each arrival one agent looks at the quote (each pool's reserves and fee) and its own
+holdings, picks the good whose MRS against money lies furthest outside the pool's marginal
+[bid, ask] = [g·y/x, y/(g·x)] (g = 1 − fee), and swaps exactly the amount of money (buying) or of
+the good (selling) after which the MRS equals the marginal price of the last unit
+(:func:`mktsim.margins.pool_plan`); ``tol`` is the least relative gap worth a trade. A trader
+whose MRS is still outside at the edge of its holding pays in the whole holding. Amounts are
+floored to base units, so a swap never overshoots the margin.
+
+The valuation is the acting agent's own row of the population's utility (marginal utilities at
+its holdings); nothing else of the population is evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import Any, ClassVar
+
+import numpy as np
+import simpy
+
+from mktsim.errors import InvalidParameter
+from mktsim.goods import BASE_UNITS
+from mktsim.margins import pool_plan
+from mktsim.mechanism import MarketContext, Option, PopulationSlot
+from mktsim.orders import BUY, Swap
+from mktsim.population import check_values_money
+from mktsim.strategies._common import RATE, SwapStrategy, arrivals, tolerance
+
+__all__ = ["MrsSwap"]
+
+
+class MrsSwap(SwapStrategy):
+    """Consumers swap until their MRS equals the pool's marginal price (see the module doc)."""
+
+    name: ClassVar[str] = "mrs_swap"
+    doc: ClassVar[str] = (
+        "swap until the marginal rate of substitution equals the maker's marginal price (rate, tol)"
+    )
+    emits: ClassVar[frozenset[type]] = frozenset({Swap})
+    serves: ClassVar[frozenset[str]] = frozenset({"consumers"})
+    options: ClassVar[dict[str, Option]] = {
+        "rate": RATE,
+        "tol": Option(1e-4, "least relative gap between MRS and bid/ask worth a trade", tolerance),
+    }
+
+    def __init__(
+        self, market: Any, ctx: MarketContext, slot: PopulationSlot, options: dict[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        pop = self.population
+        if not hasattr(pop, "utility"):
+            raise InvalidParameter(
+                f"strategy 'mrs_swap' needs a utility: population {pop.name!r} is {pop.kind}"
+            )
+        check_values_money(pop, ctx.goods.numeraire_index, self.name)
+        if not hasattr(market.quote(), "pools"):
+            raise InvalidParameter(
+                f"strategy 'mrs_swap' of population {pop.name!r} needs a market that quotes "
+                "pools (reserves and fee), as cpmm does"
+            )
+        self._marginal: dict[int, Callable[[np.ndarray], np.ndarray]] = {}
+
+    def marginal(self, who: int) -> Callable[[np.ndarray], np.ndarray]:
+        """Marginal utilities of one agent (index within the population), ``float64[g] ->
+        float64[g]``; its one-row utility is taken on first use."""
+        if who not in self._marginal:
+            one = self.population.utility.take(np.array([who]))
+            self._marginal[who] = lambda x: one.marginal_utility(x[None, :])[0]
+        return self._marginal[who]
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        ctx, env = self.ctx, self.env
+        goods, ledger = ctx.goods, ctx.ledger
+        num = goods.numeraire_index
+        tol = self.opts["tol"]
+        start = self.slot.rows.start
+        for gap, who in arrivals(self.stream(), self.opts["rate"], self.population.size):
+            yield env.timeout(gap)
+            pools = self.market.quote().pools
+            if not pools:
+                continue
+            fee = next(iter(pools.values())).fee
+            reserves = {goods.index(g): (p.x, p.y) for g, p in pools.items()}
+            agent = start + who
+            h = np.array(ledger.holdings[agent])
+            plan = pool_plan(self.marginal(who), h / BASE_UNITS, num, reserves, fee, tol)
+            if plan is None:
+                continue
+            pays = num if plan.side == BUY else plan.good
+            units = int(h[pays]) if plan.whole_budget else math.floor(plan.amount_in * BASE_UNITS)
+            units = min(units, int(h[pays]))
+            if units < 1:
+                continue
+            order = Swap(agent, goods.names[plan.good], plan.side, units / BASE_UNITS, "in")
+            yield from self.send(order)
