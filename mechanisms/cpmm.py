@@ -21,8 +21,9 @@ reserves, fee, spot price and marginal bid/ask (:class:`CPMMQuote`). Consumers a
 shared strategies (``mrs_swap`` by default: swap up to where the marginal rate of substitution
 equals the pool's marginal price; ``mrs``, ``noise``, ``scripted`` and ``passive`` name
 ``mrs_swap``, ``noise_swap``, ``scripted_swap`` and ``idle`` here); firms, sources and final
-demand trade as a supply chain (:mod:`mechanisms._amm_firms`), and the arbitrage and adversary
-behaviours of :mod:`mechanisms._amm_swappers` run as the market's own processes. The market
+demand trade as a supply chain (:mod:`mechanisms._amm_firms`, the market's own processes: firms
+produce). ``arbitrage``, ``pump_and_dump`` and ``wash`` name the shared strategies
+``arbitrage_swap``, ``pump_and_dump_swap`` and ``wash_swap``. The market
 stops early when no swap has filled for ``quiet`` time units (``converged`` is then True: nobody
 finds a trade worth making). Pools trade only against the numeraire, so cross-rates between goods
 are consistent by construction and need no arbitrage.
@@ -68,8 +69,9 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 from attrs import frozen
+from mktsim.mechanisms import _amm_firms
+from mktsim.mechanisms._amm_base import behaviour_settings
 from mktsim.mechanisms._amm_firms import KIND_DEFAULTS, check
-from mktsim.mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
 from mktsim.mechanisms._cpmm import Pool, SwapSide
 
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
@@ -171,15 +173,18 @@ class ConstantProductMarket:
         "marginal value product"
     )
     accepts: ClassVar[frozenset[type]] = frozenset({Swap})
-    #: The market's own processes (arbitrage, adversaries, supply chains); every other
-    #: population is driven by a shared strategy.
-    behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    #: The market's own processes (supply chains: firms produce, which no strategy may); every
+    #: other population is driven by a shared strategy.
+    behaviours: ClassVar[Mapping[str, str]] = _amm_firms.BEHAVIOURS
     #: Behaviour names this market has always taken -> the shared strategy each means here.
     aliases: ClassVar[Mapping[str, str]] = {
         "mrs": "mrs_swap",
         "noise": "noise_swap",
+        "arbitrage": "arbitrage_swap",
         "scripted": "scripted_swap",
         "passive": "idle",
+        "pump_and_dump": "pump_and_dump_swap",
+        "wash": "wash_swap",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
@@ -283,7 +288,10 @@ class ConstantProductMarket:
         )
         self._record_prices()
         for slot, behaviour in zip(own, behaviours, strict=True):
-            start_behaviour(self, slot, behaviour)
+            given = slot.population.behaviour_options
+            defaults = _amm_firms.DEFAULTS[behaviour]
+            settings = behaviour_settings(slot.name, behaviour, given, defaults)
+            _amm_firms.start(self, slot, behaviour, settings)
         if self.opts["quiet"] is not None:
             ctx.env.process(self._watch_quiet(self.opts["quiet"]))
 

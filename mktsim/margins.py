@@ -37,6 +37,7 @@ __all__ = [
     "SharePlan",
     "lmsr_plan",
     "lmsr_shares_for_budget",
+    "pool_arbitrage",
     "pool_plan",
     "root_from_below",
 ]
@@ -365,3 +366,21 @@ def pool_plan(
     if excess(budget) > 0:
         return PoolPlan(j, side, budget, True)
     return PoolPlan(j, side, root_from_below(excess, 0.0, budget), False)
+
+
+def pool_arbitrage(x: float, y: float, price: float, fee: float) -> tuple[str, float] | None:
+    """The single swap that brings a constant-product pool's marginal price to an external
+    ``price`` P from the side that gains: ``(side, amount paid in)`` in units, or None when P
+    lies within the pool's marginal [bid, ask] = [g·y/x, y/(g·x)] (g = 1 − fee).
+
+    A buyer paying d stops where the price of its last unit equals P, (y + g·d)² = g·P·x·y; a
+    seller paying e in at (x + g·e)² = g·x·y/P: where its profit against P peaks.
+    """
+    g = 1.0 - fee
+    if g * price * x > y:  # the ask is below P: buy the good
+        s = math.sqrt(g * price * x) * math.sqrt(y)  # y + g·d at the optimum
+        return BUY, y * (g * price * x - y) / (g * (s + y))  # (s − y)/g without cancellation
+    if g * y > price * x:  # the bid is above P: sell the good
+        s = math.sqrt(g * x / price) * math.sqrt(y)  # x + g·e at the optimum
+        return SELL, x * (g * y / price - x) / (g * (s + x))
+    return None

@@ -84,20 +84,22 @@ class SwapStrategy:
         """True once the market says it has resolved (a prediction market)."""
         return bool(getattr(self.market.quote(), "resolved", False))
 
-    def send(self, order: Any) -> Generator[simpy.Event, Any, None]:
-        """Deliver ``order`` after the population's delay, without waiting for its receipt (a
-        delayed order travels in its own process; one sent to a resolved market is dropped)."""
+    def send(self, order: Any) -> simpy.Event:
+        """Deliver ``order`` after the population's delay without waiting for its receipt (a
+        delayed order travels in its own process, and one reaching a resolved market is
+        dropped). Returns the event that fires when the order has been answered."""
         delay = float(self.population.delay)
         if not delay:
-            yield self.market.submit(order)
-            return
+            return self.market.submit(order)
 
-        def later() -> Generator[simpy.Event, Any, None]:
+        def later() -> Generator[simpy.Event, Any, Any]:
             yield self.env.timeout(delay)
-            if not self.closed():
-                yield self.market.submit(order)
+            if self.closed():
+                return None
+            receipt = yield self.market.submit(order)
+            return receipt
 
-        self.env.process(later())
+        return self.env.process(later())
 
     def deliver(self, order: Any) -> Generator[simpy.Event, Any, Any]:
         """Deliver ``order`` after the population's delay and return its receipt (for strategies

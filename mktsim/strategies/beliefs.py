@@ -117,7 +117,7 @@ class BeliefSwap(SwapStrategy):
                     order = Swap(agent, good, BUY, units / BASE_UNITS, "out")
                 else:
                     order = Swap(agent, good, SELL, -units / BASE_UNITS, "in")
-            yield from self.send(order)
+            self.send(order)
 
 
 class InformedSwap(BeliefSwap):

@@ -58,4 +58,4 @@ class NoiseSwap(SwapStrategy):
                 units, side = int(u_size * top * h[num]), BUY
             if units == 0:
                 continue
-            yield from self.send(Swap(agent, names[pick], side, units / BASE_UNITS, "in"))
+            self.send(Swap(agent, names[pick], side, units / BASE_UNITS, "in"))

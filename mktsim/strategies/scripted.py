@@ -85,7 +85,7 @@ class ScriptedSwap(SwapStrategy):
                 yield env.timeout(time - env.now)
             if self.closed():
                 return
-            yield from self.send(Swap(start + who, good, side, units / BASE_UNITS, kind))
+            self.send(Swap(start + who, good, side, units / BASE_UNITS, kind))
 
 
 class Idle:

@@ -11,26 +11,30 @@ floored to base units, so a swap never overshoots the margin.
 
 The valuation is the acting agent's own row of the population's utility (marginal utilities at
 its holdings); nothing else of the population is evaluated.
+
+``arbitrage_swap`` is the same move against an outside valuation: traders who can trade at
+external ``prices`` (good -> price) elsewhere swap a random one of those pools to its external
+price from the side that gains (:func:`mktsim.margins.pool_arbitrage`), within their holdings.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import simpy
 
-from mktsim.errors import InvalidParameter
+from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.margins import pool_plan
+from mktsim.margins import pool_arbitrage, pool_plan
 from mktsim.mechanism import MarketContext, Option, PopulationSlot
 from mktsim.orders import BUY, Swap
 from mktsim.population import check_values_money
 from mktsim.strategies._common import RATE, SwapStrategy, arrivals, tolerance
 
-__all__ = ["MrsSwap"]
+__all__ = ["ArbitrageSwap", "MrsSwap"]
 
 
 class MrsSwap(SwapStrategy):
@@ -96,4 +100,66 @@ class MrsSwap(SwapStrategy):
             if units < 1:
                 continue
             order = Swap(agent, goods.names[plan.good], plan.side, units / BASE_UNITS, "in")
-            yield from self.send(order)
+            self.send(order)
+
+
+def _prices(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError("must map pool goods to external prices (good -> price)")
+    out = {}
+    for name, price in value.items():
+        p = float(price)
+        if not (math.isfinite(p) and p > 0):
+            raise ValueError(f"the price of {name}(={price!r}) must be > 0 and finite")
+        out[str(name)] = p
+    return out
+
+
+class ArbitrageSwap(SwapStrategy):
+    """Traders who can trade at external ``prices`` elsewhere swap a pool to that price."""
+
+    name: ClassVar[str] = "arbitrage_swap"
+    doc: ClassVar[str] = "swap pools to external prices (rate, prices)"
+    emits: ClassVar[frozenset[type]] = frozenset({Swap})
+    serves: ClassVar[frozenset[str]] = frozenset({"consumers"})
+    options: ClassVar[dict[str, Option]] = {
+        "rate": RATE,
+        "prices": Option({}, "good -> the external price it can be traded at", _prices),
+    }
+
+    def __init__(
+        self, market: Any, ctx: MarketContext, slot: PopulationSlot, options: dict[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        pools = list(getattr(market.quote(), "pools", {}))
+        if not self.opts["prices"]:
+            raise InvalidParameter(
+                f"strategy 'arbitrage_swap' of population {self.population.name!r} needs "
+                "prices: good -> price"
+            )
+        for name in self.opts["prices"]:
+            if name not in pools:
+                raise UnknownName("pool good in arbitrage prices", name, pools)
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        ctx, env = self.ctx, self.env
+        goods, ledger = ctx.goods, ctx.ledger
+        num = goods.numeraire_index
+        prices = self.opts["prices"]
+        names = list(prices)
+        rng = self.stream()
+        for gap, who in arrivals(rng, self.opts["rate"], self.population.size):
+            yield env.timeout(gap)
+            agent = self.slot.rows.start + who
+            name = names[int(rng.integers(0, len(names)))]
+            pool = self.market.quote().pools.get(name)
+            if pool is None:  # withdrawn
+                continue
+            plan = pool_arbitrage(pool.x, pool.y, prices[name], pool.fee)
+            if plan is None:
+                continue
+            side, amount = plan
+            pays = num if side == BUY else goods.index(name)
+            units = min(math.floor(amount * BASE_UNITS), int(ledger.holdings[agent, pays]))
+            if units >= 1:
+                self.send(Swap(agent, name, side, units / BASE_UNITS, "in"))
