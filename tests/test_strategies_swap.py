@@ -196,3 +196,24 @@ def test_swap_strategies_are_refused_where_swaps_are_not_taken():
     t = BeliefTraders.of("t", [[0.5, 0.5]], 5.0, 1.0, behaviour="belief_swap")
     with pytest.raises(InvalidParameter, match="cost-function maker"):
         mktsim.simulate(prediction_market([t], [0.5, 0.5], until=2.0), "cpmm")
+
+
+@pytest.mark.parametrize(("price", "side"), [(2.5, "buy"), (0.4, "sell")])
+def test_an_arbitrage_swap_stops_where_the_last_unit_costs_the_external_price(price, side):
+    fee, x, y = 0.01, 10.0, 10.0
+    options = {"prices": {"good": price}}
+    sc = one_consumer([0.5, 0.5], [100.0, 100.0], "arbitrage", options, until=20.0)
+    market, ctx = standalone("cpmm", sc, fee=fee, reserves={"good": [x, y]}, quiet="never")
+    receipt = first_fill(market, ctx)
+    g = 1 - fee
+    if side == "buy":  # paid d: the last unit costs (y + g·d)² / (g·x·y)
+        d = receipt.cash
+        last = (y + g * d) ** 2 / (g * x * y)
+        per_unit = 2 * (y + g * d) / (x * y)  # d(last)/dd
+    else:  # paid e of the good: the last unit fetches g·x·y / (x + g·e)²
+        d = receipt.filled
+        last = g * x * y / (x + g * d) ** 2
+        per_unit = 2 * g * g * x * y / (x + g * d) ** 3
+    assert receipt.status == "filled" and d > 1.0
+    # floored to base units: short of P by at most one base unit's worth
+    assert 0 <= (price - last if side == "buy" else last - price) <= 1.01 * per_unit / BASE
