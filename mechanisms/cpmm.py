@@ -20,13 +20,15 @@ received (−), ``price`` their ratio). :meth:`~ConstantProductMarket.quote` sho
 reserves, fee, spot price and marginal bid/ask (:class:`CPMMQuote`). Consumers are driven by the
 shared strategies (``mrs_swap`` by default: swap up to where the marginal rate of substitution
 equals the pool's marginal price; ``mrs``, ``noise``, ``scripted`` and ``passive`` name
-``mrs_swap``, ``noise_swap``, ``scripted_swap`` and ``idle`` here); firms, sources and final
-demand trade as a supply chain (:mod:`mechanisms._amm_firms`, the market's own processes: firms
-produce). ``arbitrage``, ``pump_and_dump`` and ``wash`` name the shared strategies
-``arbitrage_swap``, ``pump_and_dump_swap`` and ``wash_swap``. The market
-stops early when no swap has filled for ``quiet`` time units (``converged`` is then True: nobody
-finds a trade worth making). Pools trade only against the numeraire, so cross-rates between goods
-are consistent by construction and need no arbitrage.
+``mrs_swap``, ``noise_swap``, ``scripted_swap`` and ``idle`` here); firms and sources trade as
+a supply chain (:mod:`mechanisms._amm_firms`, the market's own processes: they produce and
+extract, which no strategy may). ``arbitrage``, ``pump_and_dump``, ``wash`` and
+``final_demand`` name the shared strategies ``arbitrage_swap``, ``pump_and_dump_swap``,
+``wash_swap`` and ``final_demand_swap`` (the default of final demand). The summary's
+``behaviours`` gives each population's behaviour as named, a default by the name this market
+has always used. The market stops early when no swap has filled for ``quiet`` time units
+(``converged`` is then True: nobody finds a trade worth making). Pools trade only against the
+numeraire, so cross-rates between goods are consistent by construction and need no arbitrage.
 
 Tables: ``prices`` (money = 1 and every pool's spot price y/x after every ``record_every``-th
 swap; ``round`` counts swaps), ``pools`` (the opening reserves, then one row per swap: side,
@@ -185,6 +187,7 @@ class ConstantProductMarket:
         "passive": "idle",
         "pump_and_dump": "pump_and_dump_swap",
         "wash": "wash_swap",
+        "final_demand": "final_demand_swap",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
@@ -231,9 +234,10 @@ class ConstantProductMarket:
         goods, ledger = ctx.goods, ctx.ledger
         self._num = goods.numeraire_index
         self._n_agents = ctx.scenario.n_agents
-        for slot in ctx.slots:  # a default strategy for beliefs needs an outcome market
+        for slot in ctx.slots:  # without a utility only the supply chain's kinds have a default
             pop = slot.population
-            if pop.behaviour is None and not hasattr(pop, "utility"):
+            chain = pop.kind in KIND_DEFAULTS or pop.kind == "final_demand"
+            if pop.behaviour is None and not hasattr(pop, "utility") and not chain:
                 self._behaviour_of(pop)
         own = [s for s in ctx.slots if s.name not in ctx.strategies]
         behaviours = [self._behaviour_of(slot.population) for slot in own]
@@ -245,9 +249,11 @@ class ConstantProductMarket:
         self._k0: dict[int, float] = {}  # opening k, rescaled by each withdrawal
         # a good nobody holds yet (a firm's output) has no stock to size its pool by
         scale = max((int(totals[j]) for j in range(len(goods)) if j != self._num), default=0)
+        known = {strategy: name for name, strategy in self.aliases.items()}
         self._behaviours = {
             slot.name: (
-                ctx.strategies[slot.name][0].name
+                slot.population.behaviour
+                or known.get(ctx.strategies[slot.name][0].name, ctx.strategies[slot.name][0].name)
                 if slot.name in ctx.strategies
                 else behaviours[own.index(slot)]
             )

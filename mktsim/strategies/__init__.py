@@ -39,6 +39,7 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "consumers": ("truthful", "utility", "mrs_swap"),
     "induced": ("zi_c",),
     "belief_traders": ("belief_swap",),
+    "final_demand": ("final_demand_swap",),
 }
 
 

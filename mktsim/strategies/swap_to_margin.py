@@ -15,6 +15,10 @@ its holdings); nothing else of the population is evaluated.
 ``arbitrage_swap`` is the same move against an outside valuation: traders who can trade at
 external ``prices`` (good -> price) elsewhere swap a random one of those pools to its external
 price from the side that gains (:func:`mktsim.margins.pool_arbitrage`), within their holdings.
+``final_demand_swap`` is the buying half of it for a final demand
+(:class:`~mktsim.firms.FinalDemand`) with fixed prices P: for each good it buys whose pool's
+marginal ask is below P it buys up to where the last unit costs P, within its money: perfectly
+elastic demand at P. Fixed quantities are refused (they have no limit price).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from mktsim.orders import BUY, Swap
 from mktsim.population import check_values_money
 from mktsim.strategies._common import RATE, SwapStrategy, arrivals, tolerance
 
-__all__ = ["ArbitrageSwap", "MrsSwap"]
+__all__ = ["ArbitrageSwap", "FinalDemandSwap", "MrsSwap"]
 
 
 class MrsSwap(SwapStrategy):
@@ -163,3 +167,52 @@ class ArbitrageSwap(SwapStrategy):
             units = min(math.floor(amount * BASE_UNITS), int(ledger.holdings[agent, pays]))
             if units >= 1:
                 self.send(Swap(agent, name, side, units / BASE_UNITS, "in"))
+
+
+class FinalDemandSwap(SwapStrategy):
+    """Final demand at fixed prices: buys each priced good while the pool's ask is below P."""
+
+    name: ClassVar[str] = "final_demand_swap"
+    doc: ClassVar[str] = (
+        "buy a final good whenever its pool is below the fixed price, up to it (rate)"
+    )
+    emits: ClassVar[frozenset[type]] = frozenset({Swap})
+    serves: ClassVar[frozenset[str]] = frozenset({"final_demand"})
+    options: ClassVar[dict[str, Option]] = {
+        "rate": Option(50.0, "arrivals per agent per unit time", RATE.convert)
+    }
+
+    def __init__(
+        self, market: Any, ctx: MarketContext, slot: PopulationSlot, options: dict[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        pop = self.population
+        if not hasattr(pop, "prices") or not hasattr(pop, "quantities"):
+            raise InvalidParameter(
+                f"strategy 'final_demand_swap' needs FinalDemand; population {pop.name!r} is "
+                f"{pop.kind}"
+            )
+        if pop.quantities:
+            raise InvalidParameter(
+                f"final demand {pop.name!r} orders fixed quantities {dict(pop.quantities)}: "
+                "a swap to the margin needs a limit price (use prices)"
+            )
+        self.prices = {str(g): float(p) for g, p in pop.prices.items()}
+
+    def run(self) -> Generator[simpy.Event, Any, None]:
+        ctx, env = self.ctx, self.env
+        ledger, num = ctx.ledger, ctx.goods.numeraire_index
+        for gap, who in arrivals(self.stream(), self.opts["rate"], self.population.size):
+            yield env.timeout(gap)
+            agent = self.slot.rows.start + who
+            for name, price in self.prices.items():
+                pool = self.market.quote().pools.get(name)
+                if pool is None:
+                    continue
+                plan = pool_arbitrage(pool.x, pool.y, price, pool.fee)
+                if plan is None or plan[0] != BUY:
+                    continue
+                money = int(ledger.holdings[agent, num])
+                units = min(math.floor(plan[1] * BASE_UNITS), money)
+                if units >= 1:
+                    yield from self.deliver(Swap(agent, name, BUY, units / BASE_UNITS))
