@@ -2,7 +2,7 @@
 
 One SimPy process per population (plus a production or extraction clock for firms and sources);
 every swap goes through :meth:`~mechanisms.cpmm.ConstantProductMarket.submit` as a
-:class:`~mechanisms._amm_orders.SwapOrder`, and a refused swap is the market's data (counted in
+:class:`~mktsim.orders.Swap`, and a refused swap is the market's data (counted in
 its ``rejections``), never an error. Goods flow forwards as production, prices backwards as the
 firms' marginal valuations, one ``cycle`` per stage, as on the order book
 (:mod:`mechanisms._firm_traders`):
@@ -28,11 +28,9 @@ firms' marginal valuations, one ``cycle`` per stage, as on the order book
   sells it into the pool on a schedule, linearly over ``pace * cycle``: at each arrival it sells
   what it holds above the schedule (it values only money, so at any price). Selling a cycle's
   flow at once would crash the pool's price and let it recover every cycle.
-* ``final_demand`` (:class:`~mktsim.firms.FinalDemand` with fixed prices): at each arrival, for
-  each good it buys at the fixed price ``P`` whose pool's marginal ask is below P, it buys up to
-  where the marginal price of the last unit equals P
-  (:func:`~mechanisms._cpmm.arbitrage_to_price`), within its money: perfectly elastic demand at P.
-  Fixed quantities are refused (they have no limit price).
+* final demand (:class:`~mktsim.firms.FinalDemand` with fixed prices) is driven by the shared
+  strategy ``final_demand_swap`` (:mod:`mktsim.strategies.swap_to_margin`): it buys each good
+  whose pool's marginal ask is below its fixed price P up to where the last unit costs P.
 
 Constant-returns (Leontief) industries have no marginal value product at a point and are
 refused, as is a firm input nobody will ever supply to its pool (no source or firm makes it and
@@ -53,17 +51,17 @@ from typing import Any
 
 import numpy as np
 import simpy
-from mktsim.mechanisms._amm_base import Receipt, arrivals, positive_rate
-from mktsim.mechanisms._amm_orders import SwapOrder
-from mktsim.mechanisms._amm_plans import root_from_below
+from mktsim.mechanisms._amm_base import arrivals, positive_rate, swap
 from mktsim.mechanisms._batches import check_supplied, production_runs
-from mktsim.mechanisms._cpmm import SwapSide, arbitrage_to_price
+from mktsim.mechanisms._cpmm import SwapSide
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source
 from mktsim.goods import BASE_UNITS
+from mktsim.margins import root_from_below
 from mktsim.mechanism import PopulationSlot
+from mktsim.orders import Receipt, Swap
 
 __all__ = [
     "BEHAVIOURS",
@@ -85,7 +83,6 @@ BEHAVIOURS: Mapping[str, str] = {
     ),
     "source": "top the stock up every cycle and sell it into the pool on a schedule (rate, "
     "cycle, pace)",
-    "final_demand": "buy a final good whenever its pool is below the fixed price, up to it (rate)",
 }
 
 #: Default options of each behaviour.
@@ -93,14 +90,12 @@ DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     # smooth: one cycle; rate: as on the book (more arrivals, smaller dips between purchases)
     "firm": {"rate": 8.0, "cycle": 5.0, "pace": 0.8, "memory": 0.3, "smooth": 5.0},
     "source": {"rate": 20.0, "cycle": 5.0, "pace": 0.8},
-    "final_demand": {"rate": 50.0},
 }
 
 #: Population kind -> its default behaviour under cpmm.
 KIND_DEFAULTS: Mapping[str, str] = {
     "firms": "firm",
     "source": "source",
-    "final_demand": "final_demand",
 }
 
 _REL_TOL = 1e-6  # relative width of the final bracket (of a purchase, in units)
@@ -191,8 +186,7 @@ def check(pop: Any, behaviour: str) -> None:
     Raises:
         InvalidParameter: ``firm`` for anything but decreasing-returns :class:`Firms` (a
             constant-returns industry has no marginal value product at a point), ``source`` for
-            anything but a :class:`Source`, ``final_demand`` for anything but a
-            :class:`FinalDemand` with prices only (a fixed quantity has no limit price).
+            anything but a :class:`Source`.
     """
     if behaviour == "firm" and (not isinstance(pop, Firms) or pop.constant_returns):
         raise InvalidParameter(
@@ -204,21 +198,11 @@ def check(pop: Any, behaviour: str) -> None:
         raise InvalidParameter(
             f"behaviour 'source' needs a Source; population {pop.name!r} is {pop.kind}"
         )
-    if behaviour == "final_demand":
-        if not isinstance(pop, FinalDemand):
-            raise InvalidParameter(
-                f"behaviour 'final_demand' needs FinalDemand; population {pop.name!r} is {pop.kind}"
-            )
-        if pop.quantities:
-            raise InvalidParameter(
-                f"final demand {pop.name!r} orders fixed quantities {dict(pop.quantities)}: "
-                "cpmm needs a limit price (use prices)"
-            )
 
 
 def start(market: Any, slot: PopulationSlot, behaviour: str, settings: Mapping[str, Any]) -> None:
-    """Start the processes of one population with behaviour ``firm``, ``source`` or
-    ``final_demand`` (options already merged with :data:`DEFAULTS`)."""
+    """Start the processes of one population with behaviour ``firm`` or ``source`` (options
+    already merged with :data:`DEFAULTS`)."""
     env = market.ctx.env
     if behaviour == "firm":
         firm = _Firm(market, slot, settings)
@@ -228,8 +212,6 @@ def start(market: Any, slot: PopulationSlot, behaviour: str, settings: Mapping[s
         source = _Source(market, slot, settings)
         env.process(source.trade())
         env.process(source.extraction())
-    elif behaviour == "final_demand":
-        env.process(_FinalBuyer(market, slot, settings).trade())
     else:  # pragma: no cover - the caller dispatches only these names
         raise InvalidParameter(f"behaviour(={behaviour!r}) is not a supply-chain behaviour")
 
@@ -245,11 +227,11 @@ def _fraction(pop: Any, name: str, value: Any) -> float:
 
 
 def _deliver(
-    market: Any, slot: PopulationSlot, order: SwapOrder
+    market: Any, slot: PopulationSlot, order: Swap
 ) -> Generator[simpy.Event, Any, Receipt]:
     """Deliver a swap after the population's delay (plus any latency spike), wait for it and
     return its receipt: the next swap of the same arrival depends on this one's fill."""
-    delay = float(slot.population.delay) + market.extra_delay()
+    delay = float(slot.population.delay)  # a latency spike adds to it inside the market
     if delay:
         yield market.ctx.env.timeout(delay)
     receipt: Receipt = yield market.submit(order)
@@ -292,7 +274,7 @@ class _Seller:
         over = self.schedule.excess(who, held / BASE_UNITS, float(market.ctx.env.now))
         units = min(math.floor(over * BASE_UNITS), held)
         if units >= 1:
-            yield from _deliver(market, self.slot, SwapOrder(agent, j, SwapSide.SELL, units))
+            yield from _deliver(market, self.slot, swap(market, agent, j, SwapSide.SELL, units))
 
     def restock(self) -> None:
         held = self.market.ctx.ledger.holdings[self.slot.rows, self.good] / BASE_UNITS
@@ -339,7 +321,7 @@ class _Firm:
                 market.ctx,
                 slot,
                 j,
-                idle=("passive",),
+                idle=("passive", "idle"),
                 default="mrs",
                 consumer_sells=lambda mu_good, mu_money: (
                     np.isfinite(mu_good) & np.isfinite(mu_money) & (mu_money > 0)
@@ -410,7 +392,7 @@ class _Firm:
                     continue
                 units = min(math.floor(_money_for(x, y, market.fee, q) * BASE_UNITS), money)
                 if units >= 1:
-                    yield from _deliver(market, slot, SwapOrder(agent, j, SwapSide.BUY, units))
+                    yield from _deliver(market, slot, swap(market, agent, j, SwapSide.BUY, units))
 
     def production(self) -> Generator[simpy.Event, Any, None]:
         """Every ``cycle``: each firm turns every input it holds into output (as on the book),
@@ -478,38 +460,3 @@ class _Source:
             made[:, j] = np.maximum(cap - ledger.holdings[rows, j], 0)
             ledger.produce(self.slot.row_ids, np.zeros_like(made), made, self.pop.name)
             self.seller.restock()
-
-
-# ---- final demand -----------------------------------------------------------------------------
-
-
-class _FinalBuyer:
-    """Buys each priced good from its pool whenever the pool's ask is below the fixed price."""
-
-    def __init__(self, market: Any, slot: PopulationSlot, s: Mapping[str, Any]) -> None:
-        pop = slot.population
-        check(pop, "final_demand")
-        assert isinstance(pop, FinalDemand)
-        self.market, self.slot, self.pop = market, slot, pop
-        self.rate = positive_rate(s["rate"])
-        self.prices = {pop.goods.index(g): float(p) for g, p in pop.prices.items()}
-
-    def trade(self) -> Generator[simpy.Event, Any, None]:
-        market, slot = self.market, self.slot
-        ctx = market.ctx
-        ledger, num = ctx.ledger, ctx.goods.numeraire_index
-        rng = ctx.streams.generator(f"cpmm:{self.pop.name}")
-        for gap, who in arrivals(rng, self.rate, self.pop.size):
-            yield ctx.env.timeout(gap)
-            agent = slot.rows.start + who
-            for j, price in self.prices.items():
-                pool = market.reserves().get(j)
-                if pool is None:
-                    continue
-                plan = arbitrage_to_price(pool[0], pool[1], price, market.fee)
-                if plan.side is not SwapSide.BUY:
-                    continue
-                money = int(ledger.holdings[agent, num])
-                units = min(math.floor(plan.amount_in * BASE_UNITS), money)
-                if units >= 1:
-                    yield from _deliver(market, slot, SwapOrder(agent, j, SwapSide.BUY, units))

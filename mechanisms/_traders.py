@@ -23,7 +23,7 @@ from mktsim.mechanism import Option, PopulationSlot, parse_options
 from mktsim.registry import unknown_behaviour
 
 # The consumers' quote rule, shared with the belief traders' behaviours.
-from mktsim.strategies.mrs_quoting import utility_quote
+from mktsim.valuation import utility_quote
 
 if TYPE_CHECKING:
     from mktsim.mechanisms.order_book import OrderBookMarket

@@ -12,13 +12,23 @@ pool), in exact integer arithmetic rounded in the pool's favour (kernel:
 below its reserve, an output rounding to nothing) or the trader cannot pay for is refused with a
 reason, never raised.
 
-Traders arrive as Poisson processes (per agent ``rate``) and act through
-:meth:`ConstantProductMarket.submit` with :class:`SwapOrder`. Consumers (``mrs``, the default)
-swap up to where their marginal rate of substitution equals the pool's marginal price; firms,
-sources and final demand trade as a supply chain (:mod:`mechanisms._amm_firms`). The market
-stops early when no swap has filled for ``quiet`` time units (``converged`` is then True: nobody
-finds a trade worth making). Pools trade only against the numeraire, so cross-rates between goods
-are consistent by construction and need no arbitrage.
+The pools take the protocol's :class:`~mktsim.orders.Swap` (``accepts``): ``exact="in"`` pays
+``amount`` in, ``exact="out"`` asks for ``amount`` out; ``limit`` refuses a fill whose average
+price is worse. :meth:`ConstantProductMarket.submit` answers at once with one
+:class:`~mktsim.orders.Receipt` (``filled`` units of the good, ``cash`` money paid (+) or
+received (−), ``price`` their ratio). :meth:`~ConstantProductMarket.quote` shows each pool's
+reserves, fee, spot price and marginal bid/ask (:class:`CPMMQuote`). Consumers are driven by the
+shared strategies (``mrs_swap`` by default: swap up to where the marginal rate of substitution
+equals the pool's marginal price; ``mrs``, ``noise``, ``scripted`` and ``passive`` name
+``mrs_swap``, ``noise_swap``, ``scripted_swap`` and ``idle`` here); firms and sources trade as
+a supply chain (:mod:`mechanisms._amm_firms`, the market's own processes: they produce and
+extract, which no strategy may). ``arbitrage``, ``pump_and_dump``, ``wash`` and
+``final_demand`` name the shared strategies ``arbitrage_swap``, ``pump_and_dump_swap``,
+``wash_swap`` and ``final_demand_swap`` (the default of final demand). The summary's
+``behaviours`` gives each population's behaviour as named, a default by the name this market
+has always used. The market stops early when no swap has filled for ``quiet`` time units
+(``converged`` is then True: nobody finds a trade worth making). Pools trade only against the
+numeraire, so cross-rates between goods are consistent by construction and need no arbitrage.
 
 Tables: ``prices`` (money = 1 and every pool's spot price y/x after every ``record_every``-th
 swap; ``round`` counts swaps), ``pools`` (the opening reserves, then one row per swap: side,
@@ -37,8 +47,9 @@ Market shocks (:mod:`mktsim.shocks`), all acting only on the market, never on tr
   prices table.
 * outage: from its time for its duration no swap fills; every submission is refused as data with
   reason ``market closed`` (counted in ``rejections``).
-* latency spike: every order a behaviour sends during the spike reaches the pool ``delay`` later
-  than it would have (on top of the population's own delay), and fills at the pool's state then.
+* latency spike: every order submitted during the spike reaches the pool ``delay`` later (on top
+  of the population's own delay) and fills at the pool's state then: :meth:`submit` returns an
+  event that fires with the receipt when it does.
 * price clamp: a circuit breaker on one pool. Seen from the pool's price when the clamp starts,
   ``price`` is a ceiling (if the pool is at or below it) or a floor (if above): a swap that would
   carry the spot price across it is refused (``circuit breaker``), swaps that keep the price on its
@@ -60,16 +71,16 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 from attrs import frozen
-from mktsim.mechanisms._amm_base import FILLED, Receipt, rejected
+from mktsim.mechanisms import _amm_firms
+from mktsim.mechanisms._amm_base import behaviour_settings
 from mktsim.mechanisms._amm_firms import KIND_DEFAULTS, check
-from mktsim.mechanisms._amm_orders import SwapOrder
-from mktsim.mechanisms._amm_swappers import BEHAVIOURS, start_behaviour
 from mktsim.mechanisms._cpmm import Pool, SwapSide
 
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
+from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
-from mktsim.population import check_values_money
+from mktsim.orders import Quote, Receipt, Swap, rejected
 from mktsim.recorder import Column
 from mktsim.registry import unknown_behaviour
 
@@ -79,7 +90,6 @@ __all__ = [
     "CPMMQuote",
     "ConstantProductMarket",
     "PoolState",
-    "SwapOrder",
     "SwapSide",
 ]
 
@@ -127,10 +137,11 @@ class PoolState:
 
 
 @frozen
-class CPMMQuote:
-    """What the pools show: good name -> :class:`PoolState`."""
+class CPMMQuote(Quote):
+    """What the pools show at ``time``: ``prices`` (good -> spot price y/x; a withdrawn pool's
+    last price) and ``pools`` (good -> :class:`PoolState`, open pools only)."""
 
-    pools: dict[str, PoolState]
+    pools: Mapping[str, PoolState]
 
 
 def _fee(value: Any) -> float:
@@ -163,7 +174,21 @@ class ConstantProductMarket:
         "consumers swap to where their MRS equals the pool price; firms buy inputs up to their "
         "marginal value product"
     )
-    behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    accepts: ClassVar[frozenset[type]] = frozenset({Swap})
+    #: The market's own processes (supply chains: firms produce, which no strategy may); every
+    #: other population is driven by a shared strategy.
+    behaviours: ClassVar[Mapping[str, str]] = _amm_firms.BEHAVIOURS
+    #: Behaviour names this market has always taken -> the shared strategy each means here.
+    aliases: ClassVar[Mapping[str, str]] = {
+        "mrs": "mrs_swap",
+        "noise": "noise_swap",
+        "arbitrage": "arbitrage_swap",
+        "scripted": "scripted_swap",
+        "passive": "idle",
+        "pump_and_dump": "pump_and_dump_swap",
+        "wash": "wash_swap",
+        "final_demand": "final_demand_swap",
+    }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
         "fee": Option(0.003, "fee rate taken from every input, in [0, 1)", _fee),
@@ -201,6 +226,7 @@ class ConstantProductMarket:
         self._clamps: dict[int, tuple[float, float, bool]] = {}  # j -> (price, end, ceiling)
         self._closed: dict[int, float] = {}  # pools withdrawn entirely: j -> last price
         self._withdrawn: dict[int, list[int]] = {}  # j -> [good, money] base units withdrawn
+        self._next_fill: simpy.Event | None = None
 
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
@@ -208,7 +234,13 @@ class ConstantProductMarket:
         goods, ledger = ctx.goods, ctx.ledger
         self._num = goods.numeraire_index
         self._n_agents = ctx.scenario.n_agents
-        behaviours = [self._behaviour_of(slot.population) for slot in ctx.slots]
+        for slot in ctx.slots:  # without a utility only the supply chain's kinds have a default
+            pop = slot.population
+            chain = pop.kind in KIND_DEFAULTS or pop.kind == "final_demand"
+            if pop.behaviour is None and not hasattr(pop, "utility") and not chain:
+                self._behaviour_of(pop)
+        own = [s for s in ctx.slots if s.name not in ctx.strategies]
+        behaviours = [self._behaviour_of(slot.population) for slot in own]
         totals = ledger.totals()
         prices = self._named(self.opts["initial_prices"], "initial_prices")
         reserves = self._named(self.opts["reserves"], "reserves")
@@ -217,7 +249,16 @@ class ConstantProductMarket:
         self._k0: dict[int, float] = {}  # opening k, rescaled by each withdrawal
         # a good nobody holds yet (a firm's output) has no stock to size its pool by
         scale = max((int(totals[j]) for j in range(len(goods)) if j != self._num), default=0)
-        self._behaviours = {slot.name: b for slot, b in zip(ctx.slots, behaviours, strict=True)}
+        known = {strategy: name for name, strategy in self.aliases.items()}
+        self._behaviours = {
+            slot.name: (
+                slot.population.behaviour
+                or known.get(ctx.strategies[slot.name][0].name, ctx.strategies[slot.name][0].name)
+                if slot.name in ctx.strategies
+                else behaviours[own.index(slot)]
+            )
+            for slot in ctx.slots
+        }
         ctx.recorder.add_table("pools", POOL_TABLE)
         ctx.recorder.add_table("liquidity", LIQUIDITY_TABLE)
         for j in range(len(goods)):
@@ -252,8 +293,11 @@ class ConstantProductMarket:
             ),
         )
         self._record_prices()
-        for slot, behaviour in zip(ctx.slots, behaviours, strict=True):
-            start_behaviour(self, slot, behaviour)
+        for slot, behaviour in zip(own, behaviours, strict=True):
+            given = slot.population.behaviour_options
+            defaults = _amm_firms.DEFAULTS[behaviour]
+            settings = behaviour_settings(slot.name, behaviour, given, defaults)
+            _amm_firms.start(self, slot, behaviour, settings)
         if self.opts["quiet"] is not None:
             ctx.env.process(self._watch_quiet(self.opts["quiet"]))
 
@@ -276,23 +320,17 @@ class ConstantProductMarket:
 
     def _behaviour_of(self, pop: Any) -> str:
         name = pop.behaviour
-        if name is None and not hasattr(pop, "utility"):
+        if name is None:
             name = KIND_DEFAULTS.get(pop.kind)
         if name is None:
-            if not hasattr(pop, "utility"):
-                raise InvalidParameter(
-                    f"population {pop.name!r} ({pop.kind}) has no utility over goods, so cpmm "
-                    f"cannot choose its swaps: give it a behaviour ({', '.join(self.behaviours)})"
-                )
-            name = "mrs"
-        if name not in self.behaviours:
-            raise unknown_behaviour(pop.name, "cpmm", name, list(self.behaviours))
-        if name == "mrs" and not hasattr(pop, "utility"):
             raise InvalidParameter(
-                f"behaviour 'mrs' needs a utility: population {pop.name!r} is {pop.kind}"
+                f"population {pop.name!r} ({pop.kind}) has no utility over goods, so cpmm "
+                f"cannot choose its swaps: give it a behaviour "
+                f"({', '.join([*self.behaviours, *self.aliases])})"
             )
-        if name == "mrs":
-            check_values_money(pop, self.ctx.goods.numeraire_index, name)
+        if name not in self.behaviours:
+            valid = [*self.behaviours, *self.aliases.values()]
+            raise unknown_behaviour(pop.name, "cpmm", name, valid)
         check(pop, name)
         return str(name)
 
@@ -311,63 +349,88 @@ class ConstantProductMarket:
         return list(self._pools)
 
     def quote(self) -> CPMMQuote:
+        """Every pool as it is now: spot prices, and reserves, fee and marginal bid/ask."""
         names = self.ctx.goods.names
         out = {}
         for j, p in self._pools.items():
             bid, ask = p.marginal_prices()
             out[names[j]] = PoolState(p.x / BASE_UNITS, p.y / BASE_UNITS, p.fee, p.price, bid, ask)
-        return CPMMQuote(out)
+        prices = {
+            names[j]: self._pools[j].price if j in self._pools else self._closed[j]
+            for j in self._rows
+        }
+        return CPMMQuote(float(self.ctx.env.now), prices, out)
 
-    def submit(self, order: SwapOrder) -> simpy.Event:
-        """Execute a swap now; the returned event's value is its :class:`Receipt`."""
-        return self.ctx.env.timeout(0, value=self.execute(order))
+    def updated(self) -> simpy.Event:
+        """An event that fires at the next filled swap (its value: the receipt)."""
+        if self._next_fill is None:
+            self._next_fill = self.ctx.env.event()
+        return self._next_fill
 
-    def execute(self, order: SwapOrder) -> Receipt:
+    def submit(self, order: Swap) -> simpy.Event:
+        """Execute a swap; the returned event's value is its :class:`~mktsim.orders.Receipt`.
+        It is already processed (an immediate answer) unless a latency spike holds the order,
+        in which case it fires when the order reaches the pool."""
+        delay = self.extra_delay()
+        if delay:
+            return self.ctx.env.process(self._held(order, delay))
+        return settled(self.ctx.env, self.execute(order))
+
+    def _held(self, order: Swap, delay: float) -> Generator[simpy.Event, Any, Receipt]:
+        yield self.ctx.env.timeout(delay)
+        return self.execute(order)
+
+    def execute(self, order: Swap) -> Receipt:
         """Execute a swap at once and return its receipt (filled, or refused with a reason)."""
-        if not isinstance(order, SwapOrder):
-            raise InvalidParameter(f"cpmm takes SwapOrder, not {order!r}")
-        agent, j, side = order.agent, order.good, order.side
+        if not isinstance(order, Swap):
+            raise InvalidParameter(f"cpmm takes Swap orders, not {order!r}")
+        agent = int(order.agent)
         if not 0 <= agent < self._n_agents:
             raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
+        goods = self.ctx.goods
+        j = goods.index(order.good) if order.good in goods.names else -1
         if j in self._closed:
-            return self._refuse(agent, j, "pool withdrawn", "its liquidity left the market")
+            return self._refuse("pool withdrawn")
         if j not in self._pools:
-            raise InvalidParameter(f"good(={j}) has no pool (the numeraire has none)")
+            raise InvalidParameter(f"good(={order.good!r}) has no pool (the numeraire has none)")
         outage = self._window_end()
         if outage is not None:
-            return self._refuse(agent, j, "market closed", f"outage until {outage:g}")
-        pool = self._pools[j]
-        if order.amount_in is not None:
-            result = pool.swap(side, order.amount_in)
+            return self._refuse("market closed")
+        units = round(float(order.amount) * BASE_UNITS)
+        if units < 1:
+            return self._refuse("amount below one base unit")
+        pool, side = self._pools[j], SwapSide(order.side)
+        if order.exact == "in":
+            result = pool.swap(side, units)
             code = "output rounds to zero"
         else:
-            assert order.amount_out is not None
-            result = pool.swap_for(side, order.amount_out)
+            result = pool.swap_for(side, units)
             code = "larger than the pool's reserve"
         if not result.accepted:
-            return self._refuse(agent, j, code, result.reason or "")
-        breaker = self._breaker(j, result.pool.price)
-        if breaker:
-            return self._refuse(agent, j, "circuit breaker", breaker)
+            return self._refuse(code)
+        d_in, d_out = result.amount_in, result.amount_out
+        if order.limit is not None:
+            price = d_in / d_out if side is SwapSide.BUY else d_out / d_in
+            if (price > order.limit) if side is SwapSide.BUY else (price < order.limit):
+                return self._refuse("limit")
+        if self._breaker(j, result.pool.price):
+            return self._refuse("circuit breaker")
         h = self.ctx.ledger.holdings
         pays = self._num if side is SwapSide.BUY else j
-        if result.amount_in > h[agent, pays]:
-            what = "money" if side is SwapSide.BUY else "goods"
-            return self._refuse(
-                agent,
-                j,
-                f"insufficient {what}",
-                f"pays {result.amount_in} > holds {h[agent, pays]}",
-            )
+        if d_in > h[agent, pays]:
+            return self._refuse(f"insufficient {'money' if side is SwapSide.BUY else 'goods'}")
         ledger, row = self.ctx.ledger, self._rows[j]
         ledger.round = self.swaps + 1
-        d_in, d_out = result.amount_in, result.amount_out
         if side is SwapSide.BUY:
             tid = ledger.trade(agent, row, j, d_out, d_in, d_in / d_out)
-            receipt = Receipt(FILLED, agent, j, quantity=d_out, cash=d_in)
+            receipt = Receipt(
+                "filled", None, "", d_out / BASE_UNITS, d_in / d_out, d_in / BASE_UNITS
+            )
         else:
             tid = ledger.trade(row, agent, j, d_in, d_out, d_out / d_in)
-            receipt = Receipt(FILLED, agent, j, quantity=-d_in, cash=-d_out)
+            receipt = Receipt(
+                "filled", None, "", d_in / BASE_UNITS, d_out / d_in, -d_out / BASE_UNITS
+            )
         self._pools[j] = new = result.pool
         if ledger.holdings[row, j] != new.x or ledger.holdings[row, self._num] != new.y:
             raise ConservationError(f"pool of good {j} and its ledger account disagree")
@@ -376,6 +439,9 @@ class ConstantProductMarket:
         self._record_pool(tid, agent, j, side.value, d_in, d_out)
         if self.swaps % self.opts["record_every"] == 0:
             self._record_prices()
+        if self._next_fill is not None:
+            fired, self._next_fill = self._next_fill, None
+            fired.succeed(receipt)
         return receipt
 
     def extra_delay(self) -> float:
@@ -506,9 +572,9 @@ class ConstantProductMarket:
         return ""
 
     # ---- internals --------------------------------------------------------------------------
-    def _refuse(self, agent: int, good: int, reason: str, detail: str = "") -> Receipt:
+    def _refuse(self, reason: str) -> Receipt:
         self.rejections[reason] += 1
-        return rejected(agent, good, reason, detail)
+        return rejected(reason)
 
     def _record_pool(self, tid: int, agent: int, j: int, side: str, d_in: int, d_out: int) -> None:
         p = self._pools[j]

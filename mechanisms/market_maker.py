@@ -15,9 +15,17 @@ overdraws. At ``resolve_at`` nature's outcome (drawn from ``true_probabilities``
 seed) resolves: each share of it is redeemed from the maker for one unit of money, every share is
 destroyed, and the run ends.
 
-Traders arrive as Poisson processes (per agent ``rate``) and act through :meth:`LMSRMarket.submit`
-with :class:`ShareOrder` / :class:`BudgetOrder`; refusals come back as data
-(:class:`~mechanisms._amm_base.Receipt` with a reason). Tables: ``prices`` (money = 1 and each
+The maker takes the protocol's :class:`~mktsim.orders.Swap` on an outcome's share good
+(``accepts``): ``buy`` with ``exact="out"`` buys ``amount`` shares, ``buy`` with ``exact="in"``
+spends a money budget of ``amount`` on as many whole base units of shares as it pays for,
+``sell`` with ``exact="in"`` sells ``amount`` shares (a sale for an exact sum of money is
+refused); ``limit`` refuses a fill whose average price is worse. :meth:`LMSRMarket.submit`
+answers at once with one :class:`~mktsim.orders.Receipt` (refusals are data, with a reason);
+:meth:`LMSRMarket.quote` shows prices, b, q and the pricing state (:class:`LMSRQuote`). Every
+population is driven by a shared strategy (:mod:`mktsim.strategies`): belief traders by
+``belief_swap`` by default; ``belief``, ``informed``, ``noise``, ``scripted`` and ``passive``
+name ``belief_swap``, ``informed_swap``, ``noise_swap``, ``scripted_swap`` and ``idle`` here.
+Tables: ``prices`` (money = 1 and each
 outcome's price after every ``record_every``-th trade; ``round`` counts trades) and
 ``market_maker`` (one row per trade: shares, closed-form cost, cash charged, inventory, the maker's
 revenue and its loss if the worst outcome resolved).
@@ -43,8 +51,10 @@ Market shocks (:mod:`mktsim.shocks`):
   ``maker_withdrawn``). With f = 1 the maker stops quoting (b' = 0): orders are refused with
   ``maker withdrew``, prices stay where they were, and it still pays out at resolution.
 * outage: for its duration every order is refused as data with reason ``market closed``.
-* latency spike: every order a behaviour sends during the spike reaches the maker ``delay`` later
-  (on top of the population's own delay) and fills at the maker's state then.
+* latency spike: every order submitted during the spike reaches the maker ``delay`` later (on
+  top of the population's own delay) and fills at the maker's state then (:meth:`submit`
+  returns an event that fires with the receipt when it does; one still on its way when the
+  event resolves is dropped with reason ``market resolved``, not counted).
 
 A price clamp has no meaning for a maker that must quote a price for any trade, so ``lmsr``
 refuses it before the run starts.
@@ -61,20 +71,18 @@ import numpy as np
 import simpy
 from attrs import frozen
 from mktsim.mechanisms import _lmsr
-from mktsim.mechanisms._amm_base import FILLED, Receipt, rejected
-from mktsim.mechanisms._amm_orders import BudgetOrder, ShareOrder
-from mktsim.mechanisms._amm_traders import BEHAVIOURS, start_behaviour
 from numpy.typing import NDArray
 
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
+from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
+from mktsim.orders import BUY, Quote, Receipt, Swap, rejected
 from mktsim.recorder import Column
-from mktsim.registry import unknown_behaviour
 from mktsim.scenario import Scenario
 
-__all__ = ["MAKER_TABLE", "BudgetOrder", "LMSRMarket", "LMSRQuote", "ShareOrder"]
+__all__ = ["MAKER_TABLE", "LMSRMarket", "LMSRQuote"]
 
 Array = NDArray[np.float64]
 
@@ -97,8 +105,8 @@ MAKER_TABLE: dict[str, Column] = {
 
 
 @frozen
-class LMSRQuote:
-    """What the maker shows.
+class LMSRQuote(Quote):
+    """What the maker shows at ``time``.
 
     Attributes:
         prices: outcome -> price (they sum to 1).
@@ -113,7 +121,6 @@ class LMSRQuote:
             or resolved).
     """
 
-    prices: dict[str, float]
     b: float
     q: tuple[float, ...]
     outcomes: tuple[str, ...]
@@ -147,7 +154,24 @@ class LMSRMarket:
         "LMSR market maker (Hanson): prediction market over money + one share per outcome; "
         "bounded loss b·ln n; resolves at resolve_at"
     )
-    behaviours: ClassVar[Mapping[str, str]] = BEHAVIOURS
+    accepts: ClassVar[frozenset[type]] = frozenset({Swap})
+    #: The behaviour names it takes, all served by shared strategies (see ``aliases``); it
+    #: starts no process for any population.
+    behaviours: ClassVar[Mapping[str, str]] = {
+        "belief": "trade toward where the reservation price equals the maker's (rate, tol)",
+        "informed": "belief trading on a posterior after a private signal (rate, tol, accuracy)",
+        "noise": "random buys and sells (rate, max_fraction, sell_probability)",
+        "scripted": "replay orders [(time, agent, outcome, shares), ...]",
+        "passive": "never trade",
+    }
+    #: Behaviour names this market has always taken -> the shared strategy each means here.
+    aliases: ClassVar[Mapping[str, str]] = {
+        "belief": "belief_swap",
+        "informed": "informed_swap",
+        "noise": "noise_swap",
+        "scripted": "scripted_swap",
+        "passive": "idle",
+    }
     supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
         "b": Option(
@@ -188,6 +212,7 @@ class LMSRMarket:
         self._latency: list[tuple[float, float, float]] = []
         self._withdrawals: list[tuple[float, float, float]] = []  # (time, b before, b after)
         self._released = 0  # money base units returned to the liquidity providers
+        self._next_fill: simpy.Event | None = None
 
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
@@ -204,7 +229,8 @@ class LMSRMarket:
                 f"the scenario has {k} ({', '.join(self._names)})"
             )
         self._n_agents = ctx.scenario.n_agents
-        behaviours = [self._behaviour_of(slot.population, k) for slot in ctx.slots]
+        for slot in ctx.slots:
+            self._check_population(slot.population)
         self._truth = self._true_probabilities(k)
         self.outcome = self._draw_outcome(k)
 
@@ -228,39 +254,22 @@ class LMSRMarket:
             f"{self._subsidy / BASE_UNITS:g}, collateral {self._collateral / BASE_UNITS:g}",
         )
         self._record_prices()
-        for slot, behaviour in zip(ctx.slots, behaviours, strict=True):
-            start_behaviour(self, slot, behaviour)
         at = self.opts["resolve_at"]
         at = ctx.scenario.until if at is None else at
         if math.isfinite(at):
             ctx.env.process(self._resolution(at))
 
-    def _behaviour_of(self, pop: Any, k: int) -> str:
-        name = pop.behaviour
-        if name is None:
-            if not isinstance(pop, BeliefTraders):
-                raise InvalidParameter(
-                    f"population {pop.name!r} ({pop.kind}) has no beliefs over outcomes, so lmsr "
-                    "cannot trade for it: lmsr runs prediction markets (goods = money + one share "
-                    "per outcome, e.g. `mktsim run prediction_market` or "
-                    "mktsim.beliefs.prediction_market); give the population behaviour 'noise' to "
-                    "trade at random"
-                )
-            name = "belief"
-        if name not in self.behaviours:
-            raise unknown_behaviour(pop.name, "lmsr", name, list(self.behaviours))
-        if name in ("belief", "informed"):
-            if not isinstance(pop, BeliefTraders):
-                raise InvalidParameter(
-                    f"behaviour {name!r} needs beliefs: population {pop.name!r} is {pop.kind}, "
-                    "not belief_traders"
-                )
-            if pop.n_outcomes != k:
-                raise InvalidParameter(
-                    f"population {pop.name!r} has beliefs over {pop.n_outcomes} outcomes, the "
-                    f"market {k} ({', '.join(self._names)})"
-                )
-        return str(name)
+    def _check_population(self, pop: Any) -> None:
+        """Refuse a population with no beliefs and no strategy given: there is nothing to trade
+        on (strategies that need beliefs refuse other populations themselves)."""
+        if pop.behaviour is None and not isinstance(pop, BeliefTraders):
+            raise InvalidParameter(
+                f"population {pop.name!r} ({pop.kind}) has no beliefs over outcomes, so lmsr "
+                "cannot trade for it: lmsr runs prediction markets (goods = money + one share "
+                "per outcome, e.g. `mktsim run prediction_market` or "
+                "mktsim.beliefs.prediction_market); give the population behaviour 'noise' to "
+                "trade at random"
+            )
 
     def _true_probabilities(self, k: int) -> Array | None:
         truth = self.opts["true_probabilities"]
@@ -321,6 +330,7 @@ class LMSRMarket:
         p = self.prices()
         shown = self._names[self.outcome] if self.resolved and self.outcome is not None else None
         return LMSRQuote(
+            float(self.ctx.env.now),
             dict(zip(self._names, p.tolist(), strict=True)),
             self.b,
             tuple(self.q.tolist()),
@@ -343,37 +353,61 @@ class LMSRMarket:
         wrong = (self.outcome + 1 + rng.integers(0, k - 1, size)) % k
         return np.where(right, self.outcome, wrong).astype(np.intp)
 
-    def submit(self, order: ShareOrder | BudgetOrder) -> simpy.Event:
-        """Execute an order now; the returned event's value is its :class:`Receipt`."""
-        return self.ctx.env.timeout(0, value=self.execute(order))
+    def updated(self) -> simpy.Event:
+        """An event that fires at the next filled trade (its value: the receipt)."""
+        if self._next_fill is None:
+            self._next_fill = self.ctx.env.event()
+        return self._next_fill
 
-    def execute(self, order: ShareOrder | BudgetOrder) -> Receipt:
+    def submit(self, order: Swap) -> simpy.Event:
+        """Execute an order; the returned event's value is its :class:`~mktsim.orders.Receipt`.
+        It is already processed (an immediate answer) unless a latency spike holds the order,
+        in which case it fires when the order reaches the maker."""
+        delay = self.extra_delay()
+        if delay:
+            return self.ctx.env.process(self._held(order, delay))
+        return settled(self.ctx.env, self.execute(order))
+
+    def _held(self, order: Swap, delay: float) -> Generator[simpy.Event, Any, Receipt]:
+        yield self.ctx.env.timeout(delay)
+        if self.resolved:  # arrived after the event: dropped, as if never sent
+            return rejected("market resolved")
+        return self.execute(order)
+
+    def execute(self, order: Swap) -> Receipt:
         """Execute an order at once and return its receipt (filled, or refused with a reason)."""
-        if not isinstance(order, ShareOrder | BudgetOrder):
-            raise InvalidParameter(f"lmsr takes ShareOrder or BudgetOrder, not {order!r}")
-        agent, col = order.agent, order.good
+        if not isinstance(order, Swap):
+            raise InvalidParameter(f"lmsr takes Swap orders, not {order!r}")
+        agent = int(order.agent)
         if not 0 <= agent < self._n_agents:
             raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
-        if col not in self._col_to_outcome:
-            raise InvalidParameter(f"good(={col}) is not an outcome's share good")
+        if order.good not in self._names:
+            raise InvalidParameter(f"good(={order.good!r}) is not an outcome's share good")
+        col = int(self._cols[self._names.index(order.good)])
         if self.resolved:
-            return self._refuse(agent, col, "market resolved")
-        outage = self._outage_end()
-        if outage is not None:
-            return self._refuse(agent, col, "market closed", f"outage until {outage:g}")
+            return self._refuse("market resolved")
+        if self._outage_end() is not None:
+            return self._refuse("market closed")
         if self.withdrawn:
-            return self._refuse(agent, col, "maker withdrew", "its liquidity was withdrawn")
-        if isinstance(order, BudgetOrder):
-            money = min(order.money, int(self.ctx.ledger.holdings[agent, self._num]))
+            return self._refuse("maker withdrew")
+        units = round(float(order.amount) * BASE_UNITS)
+        if units < 1:
+            return self._refuse("amount below one base unit")
+        if order.side == BUY and order.exact == "in":  # a money budget
+            money = min(units, int(self.ctx.ledger.holdings[agent, self._num]))
             if money <= 0:
-                return self._refuse(agent, col, "insufficient money", "no money to spend")
+                return self._refuse("insufficient money")
             units, _ = _lmsr.budget_order_units(
                 self.state, self._col_to_outcome[col], money, self.b, scale=BASE_UNITS
             )
             if units <= 0:
-                return self._refuse(agent, col, "budget buys no share", f"budget {money}")
-            return self._fill(agent, col, units)
-        return self._fill(agent, col, order.shares)
+                return self._refuse("budget buys no share")
+            return self._fill(agent, col, units, order.limit)
+        if order.side == BUY:
+            return self._fill(agent, col, units, order.limit)
+        if order.exact == "out":
+            return self._refuse("sale for an exact sum not offered")
+        return self._fill(agent, col, -units, order.limit)
 
     def trader_profit(self) -> dict[str, float]:
         """Trading profit per population (money units): the value of the shares each agent
@@ -489,11 +523,11 @@ class LMSRMarket:
         )
 
     # ---- settlement -------------------------------------------------------------------------
-    def _refuse(self, agent: int, col: int, reason: str, detail: str = "") -> Receipt:
+    def _refuse(self, reason: str) -> Receipt:
         self.rejections[reason] += 1
-        return rejected(agent, col, reason, detail)
+        return rejected(reason)
 
-    def _fill(self, agent: int, col: int, shares: int) -> Receipt:
+    def _fill(self, agent: int, col: int, shares: int, limit: float | None = None) -> Receipt:
         ledger = self.ctx.ledger
         h = ledger.holdings
         num, maker, i = self._num, self.maker, self._col_to_outcome[col]
@@ -502,22 +536,22 @@ class LMSRMarket:
         cost = _lmsr.trade_cost(self.state, dq, self.b)
         charge = _lmsr.charge_units(cost, BASE_UNITS)
         if shares > 0 and charge > h[agent, num]:
-            return self._refuse(
-                agent, col, "insufficient money", f"costs {charge} > holds {h[agent, num]}"
-            )
+            return self._refuse("insufficient money")
         if shares < 0:
             if -shares > h[agent, col]:
-                return self._refuse(
-                    agent, col, "insufficient shares", f"sells {-shares} > holds {h[agent, col]}"
-                )
+                return self._refuse("insufficient shares")
             if charge >= 0:
-                return self._refuse(agent, col, "proceeds round to zero", f"{-shares} shares")
+                return self._refuse("proceeds round to zero")
+        if limit is not None:
+            price = charge / shares
+            if (price > limit) if shares > 0 else (price < limit):
+                return self._refuse("limit")
         # Every outstanding share of any outcome must stay payable (float dust aside, the LMSR
         # bound guarantees it; this keeps the ledger from ever being asked to overdraw).
         outstanding = self._endowed + self._q
         outstanding[i] += shares
         if int(h[maker, num]) + charge < int(outstanding.max()):
-            return self._refuse(agent, col, "maker could not cover payouts")
+            return self._refuse("maker could not cover payouts")
         ledger.round = self.trades + 1
         vector = np.zeros(len(self.ctx.goods), dtype=np.int64)
         vector[col] = abs(shares)
@@ -552,7 +586,13 @@ class LMSRMarket:
         )
         if self.trades % self.opts["record_every"] == 0:
             self._record_prices(p)
-        return Receipt(FILLED, agent, col, quantity=shares, cash=charge)
+        receipt = Receipt(
+            "filled", None, "", abs(shares) / BASE_UNITS, charge / shares, charge / BASE_UNITS
+        )
+        if self._next_fill is not None:
+            fired, self._next_fill = self._next_fill, None
+            fired.succeed(receipt)
+        return receipt
 
     def _record_prices(self, p: Array | None = None) -> None:
         p = self.prices() if p is None else p

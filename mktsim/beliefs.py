@@ -55,6 +55,7 @@ __all__ = [
     "competitive_prices",
     "marginal_utility",
     "outcome_names",
+    "posterior",
     "prediction_event",
     "prediction_market",
     "prediction_metrics",
@@ -530,3 +531,20 @@ def prediction_market(
         reference=partial(prediction_reference, true_probabilities=truth.tolist()),
         metrics=prediction_metrics,
     )
+
+
+def posterior(prior: Array, signals: NDArray[np.intp], accuracy: float) -> Array:
+    """Bayesian posteriors ``float64[n, k]`` after one private signal each.
+
+    A signal names the true outcome with probability ``accuracy`` and each other outcome with
+    probability (1 − accuracy)/(k − 1). A prior that rules out a certain signal is replaced by
+    the signal.
+    """
+    n, k = prior.shape
+    like = np.full((n, k), (1.0 - accuracy) / (k - 1))
+    like[np.arange(n), signals] = accuracy
+    post = prior * like
+    total = post.sum(axis=1, keepdims=True)
+    certain = np.zeros((n, k))
+    certain[np.arange(n), signals] = 1.0
+    return np.where(total > 0, post / np.where(total > 0, total, 1.0), certain)

@@ -9,7 +9,10 @@ A mechanism may refuse a population kind it cannot clear at all (``refusal(popul
 class method returning the one-line reason or None): that reason comes first.
 
 Mechanisms that still start behaviours of their own (``behaviours`` tables) keep the
-populations whose behaviour is one of theirs; the rest are driven by registered strategies.
+populations whose behaviour is one of theirs and those without a behaviour whose kind has no
+default strategy the mechanism accepts; the rest are driven by registered strategies. A
+mechanism's ``aliases`` map behaviour names it has always taken to the strategies they mean
+under it (``noise`` on a market maker is ``noise_swap``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
     strategy drives under ``mechanism`` (a class); raises the one-line refusal otherwise."""
     accepts = frozenset(getattr(mechanism, "accepts", ()))
     legacy = dict(getattr(mechanism, "behaviours", {}))
+    aliases = dict(getattr(mechanism, "aliases", {}))
     registered = strategies.available()
     refusal = getattr(mechanism, "refusal", None)
     out: dict[str, Any] = {}
@@ -53,7 +57,7 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
         reason = refusal(pop) if refusal is not None else None
         if reason:
             raise InvalidParameter(reason)
-        name = pop.behaviour
+        name = aliases.get(pop.behaviour, pop.behaviour)
         if name is None:
             name = strategies.default_for(pop.kind, accepts)
             if name is None:

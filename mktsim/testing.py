@@ -33,7 +33,9 @@ import pandas as pd
 import simpy
 
 from mktsim.errors import UnknownName
-from mktsim.mechanism import MarketContext, Option
+from mktsim.goods import to_base
+from mktsim.ledger import Ledger
+from mktsim.mechanism import MarketContext, Option, PopulationSlot
 from mktsim.orders import (
     BUY,
     Cancel,
@@ -45,7 +47,9 @@ from mktsim.orders import (
     Receipt,
     Swap,
 )
-from mktsim.recorder import SCHEMAS
+from mktsim.pairing import assign_strategies, start_strategies
+from mktsim.random import Streams
+from mktsim.recorder import SCHEMAS, Recorder
 from mktsim.registry import resolve
 from mktsim.run import FRAMES, Run, simulate
 from mktsim.scenario import Scenario
@@ -57,6 +61,7 @@ __all__ = [
     "ProtocolNotChecked",
     "check_mechanism",
     "small_economy",
+    "standalone",
 ]
 
 SUMMARY_KEYS = (
@@ -422,3 +427,44 @@ def _hostile_orders(market: Any, ctx: MarketContext, quote: Any) -> list[tuple[A
     }
     unaccepted = [make for kind, make in samples.items() if kind not in accepts]
     return out + [(make(), "an order type it does not accept") for make in unaccepted]
+
+
+def standalone(
+    mechanism: Any, scenario: Scenario, seed: int = 0, **options: Any
+) -> tuple[Any, MarketContext]:
+    """Build ``mechanism`` (a registered name, ``module:Class`` or a class) with the scenario's
+    default options for it overridden by ``options``, attach it to a fresh environment for
+    ``scenario``, and return ``(market, context)`` without running anything: the wiring of
+    :func:`mktsim.simulate` (strategies assigned and started after the market opens), for
+    driving a market by hand (``market.submit(order).value``, ``ctx.env.run(until=...)``).
+
+    Give populations the ``passive`` behaviour to keep them from trading on their own.
+    """
+    cls = resolve(mechanism)
+    market = cls(**{**dict(scenario.mechanism_options.get(cls.name, {})), **options})
+    env = simpy.Environment()
+    recorder = Recorder(
+        {"goods": scenario.goods.names, "populations": [p.name for p in scenario.populations]}
+    )
+    ledger = Ledger(scenario.goods, to_base(scenario.endowments()), recorder, lambda: env.now)
+    slots = tuple(
+        PopulationSlot(i, pop, rows)
+        for i, (pop, rows) in enumerate(
+            zip(scenario.populations, scenario.population_slices().values(), strict=True)
+        )
+    )
+    assigned = assign_strategies(cls, slots)
+    ctx = MarketContext(
+        env,
+        scenario,
+        scenario.goods,
+        ledger,
+        recorder,
+        Streams(seed),
+        slots,
+        env.event(),
+        strategies=assigned,
+    )
+    market.attach(ctx)
+    start_strategies(market, ctx, assigned)
+    return market, ctx

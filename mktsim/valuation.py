@@ -28,7 +28,10 @@ from numpy.typing import NDArray
 
 from mktsim.goods import BASE_UNITS
 
-__all__ = ["ConsumerValuation", "InducedValuation"]
+__all__ = ["ConsumerValuation", "InducedValuation", "utility_quote"]
+
+#: Slack when rounding a price to the tick, so a price exactly on a tick stays on it.
+EPS = 1e-9
 
 Array = NDArray[np.float64]
 
@@ -134,3 +137,23 @@ class InducedValuation:
         active = k >= 0
         out[active] = self._matrix[np.flatnonzero(active), k[active]]
         return out
+
+
+def utility_quote(
+    mrs: float,
+    reference: float | None,
+    buy: bool,
+    u: float,
+    spread: float,
+    anchor: float,
+    tick: float,
+) -> int:
+    """Price in ticks of a utility trader's quote (see the module docstring): centre
+    ``mrs^(1-anchor) reference^anchor`` (``mrs`` without a reference) times ``1 + spread (u -
+    1/2)``, capped at ``mrs`` for a bid (rounded down) and floored at it for an ask (rounded
+    up)."""
+    centre = mrs if reference is None else mrs ** (1.0 - anchor) * reference**anchor
+    price = centre * (1.0 + spread * (u - 0.5))
+    if buy:
+        return math.floor(min(price, mrs) / tick + EPS)
+    return math.ceil(max(price, mrs) / tick - EPS)

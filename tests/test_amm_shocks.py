@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mktsim.mechanisms._amm_base import standalone
-from mktsim.mechanisms.cpmm import SwapOrder, SwapSide
 from scipy import special
 
 import mktsim
@@ -21,6 +20,7 @@ from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.counterfactual import counterfactual
 from mktsim.errors import InvalidParameter
+from mktsim.orders import Swap
 from mktsim.shocks import LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
 
 GOODS = ["money", "bread", "wine"]
@@ -138,10 +138,10 @@ def test_withdrawal_leaves_one_minus_f_of_the_reserves_at_the_same_price(f, fee,
     bread = GOODS.index("bread")
     x, y = market.pool(bread).x, market.pool(bread).y
     units = round(d * BASE)
-    receipt = market.execute(SwapOrder(0, bread, SwapSide.BUY, amount_in=units))
+    receipt = market.submit(Swap(0, "bread", "buy", units / BASE, "in")).value
     expected = closed_form_out(y, x, units, fee)
     if expected:
-        assert receipt.accepted and receipt.quantity == expected
+        assert receipt.status == "filled" and receipt.filled == expected / BASE
     else:
         assert receipt.reason == "output rounds to zero"
 

@@ -10,15 +10,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms._amm_plans import lmsr_plan, pool_plan
-from mktsim.mechanisms._amm_traders import posterior
-from mktsim.mechanisms._cpmm import SwapSide
 from scipy import optimize, special
 
 import mktsim
-from mktsim.beliefs import BeliefTraders, competitive_prices, prediction_market
+from mktsim.beliefs import BeliefTraders, competitive_prices, posterior, prediction_market
 from mktsim.equilibrium import equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.margins import lmsr_plan, pool_plan
 
 # --- independent references --------------------------------------------------------------------
 
@@ -283,12 +281,12 @@ def test_pool_plan_maximises_cobb_douglas_utility_along_the_curve(alpha, m, x0, 
     plan = pool_plan(marginal, h, 0, {1: (X, Y)}, fee, tol=1e-9)
 
     def after(side, d):
-        if side is SwapSide.BUY:
+        if side == "buy":
             return h + np.array([-d, X * g * d / (Y + g * d)])
         return h + np.array([Y * g * d / (X + g * d), -d])
 
     best = u(h)
-    for side, top in ((SwapSide.BUY, m), (SwapSide.SELL, x0)):
+    for side, top in (("buy", m), ("sell", x0)):
         res = optimize.minimize_scalar(
             lambda d, side=side: -u(after(side, d)),
             bounds=(0, top),

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms._amm_base import standalone
-from mktsim.mechanisms.cpmm import ConstantProductMarket, SwapOrder, SwapSide
+from mktsim.mechanisms.cpmm import ConstantProductMarket
 
 import mktsim
 from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.orders import Swap
+from mktsim.testing import standalone
 from tests.conftest import cobb_douglas_prices
 
 GOODS = ["money", "bread", "wine"]
@@ -101,28 +102,29 @@ def test_swaps_the_pool_or_the_trader_cannot_fill_are_refused_with_a_reason():
     bread = ctx.goods.index("bread")
     before = ctx.ledger.holdings.copy()
     pool = market.pool(bread)
-    too_big = market.execute(SwapOrder(0, bread, SwapSide.BUY, amount_out=pool.x))
-    assert not too_big.accepted and too_big.reason == "larger than the pool's reserve"
-    unaffordable = market.execute(SwapOrder(0, bread, SwapSide.BUY, amount_out=pool.x - 10**9))
+    too_big = market.submit(Swap(0, "bread", "buy", pool.x / 1e9, "out")).value
+    assert not too_big.ok and too_big.reason == "larger than the pool's reserve"
+    unaffordable = market.submit(Swap(0, "bread", "buy", (pool.x - 10**9) / 1e9, "out")).value
     assert unaffordable.reason == "insufficient money"  # 9 of 10 loaves cost ~ 100
-    dust = market.execute(SwapOrder(0, bread, SwapSide.SELL, amount_in=1))
+    dust = market.submit(Swap(0, "bread", "sell", 1e-9, "in")).value
     assert dust.reason == "output rounds to zero"
     np.testing.assert_array_equal(ctx.ledger.holdings, before)
-    exact = market.execute(SwapOrder(1, bread, SwapSide.BUY, amount_out=10**9))
-    assert exact.accepted and exact.quantity == 10**9
+    exact = market.submit(Swap(1, "bread", "buy", 1.0, "out")).value
+    assert exact.status == "filled" and exact.filled == 1.0
     # exact output: pay ceil(r_in·want / (g·(r_out − want)))
     g = 1 - Fraction(0.003)
-    assert exact.cash == math.ceil(Fraction(10**10) * 10**9 / (g * (10**10 - 10**9)))
+    paid = math.ceil(Fraction(10**10) * 10**9 / (g * (10**10 - 10**9)))
+    assert exact.cash == paid / 1e9 and exact.price == paid / 10**9
     assert market.summary()["rejections"] == {
         "insufficient money": 1,
         "larger than the pool's reserve": 1,
         "output rounds to zero": 1,
     }
     assert ctx.ledger.conserved()
-    with pytest.raises(InvalidParameter, match="exactly one"):
-        SwapOrder(0, bread, SwapSide.BUY)
+    with pytest.raises(InvalidParameter, match="exact"):
+        Swap(0, "bread", "buy", 1.0, "both")
     with pytest.raises(InvalidParameter, match="no pool"):
-        market.execute(SwapOrder(0, 0, SwapSide.BUY, amount_in=1))
+        market.submit(Swap(0, "money", "buy", 1e-9))
 
 
 def cd_utility(shares: np.ndarray, x: np.ndarray) -> np.ndarray:

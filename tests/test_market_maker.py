@@ -10,12 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mktsim.mechanisms._amm_base import standalone
-from mktsim.mechanisms.market_maker import BudgetOrder, LMSRMarket, ShareOrder
+from mktsim.mechanisms.market_maker import LMSRMarket
 from scipy import special
 
 import mktsim
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.orders import Swap
+
+
+def share_order(agent: int, outcome: str, units: int) -> Swap:
+    """Buy (units > 0) or sell exactly |units| base units of an outcome's shares."""
+    if units > 0:
+        return Swap(agent, outcome, "buy", units / 1e9, "out")
+    return Swap(agent, outcome, "sell", -units / 1e9, "in")
+
 
 UNTIL = 100.0
 
@@ -128,56 +137,57 @@ def _passive_market(k=2, b=10.0, money=(5.0, 5.0), sets=1.0, **options):
 
 def test_large_q_over_b_neither_overflows_nor_loses_the_price_sum():
     market, ctx = _passive_market(k=3, b=1e-3, money=(1e7, 1e7))
-    cols = market.share_columns
+    cols = list(market.quote().outcomes)
     steps = [(0, cols[0], 1000.0), (1, cols[1], 500.0), (0, cols[2], 2000.0), (0, cols[2], -300.0)]
     q = np.zeros(3)
     for agent, col, shares in steps:
         units = round(shares * 1e9)
-        receipt = market.execute(ShareOrder(agent, col, units))
-        assert receipt.accepted, receipt
-        i = list(cols).index(col)
+        receipt = market.submit(share_order(agent, col, units)).value
+        assert receipt.status == "filled", receipt
+        i = cols.index(col)
         after = q.copy()
         after[i] += shares
         cost = naive_cost(after, 1e-3) - naive_cost(q, 1e-3)
-        assert receipt.cash / 1e9 == pytest.approx(cost, rel=1e-9, abs=1e-9)
+        assert receipt.cash == pytest.approx(cost, rel=1e-9, abs=1e-9)
         q = after
         p = market.prices()
         assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0, abs=1e-15)
         np.testing.assert_allclose(p, special.softmax(q / 1e-3), atol=1e-300)
     assert q.max() / 1e-3 >= 1e6
     # outcome 0 now trails by 700/b = 7e5: its price is 0 in float64 and so is what it sells for
-    assert market.execute(ShareOrder(0, cols[0], -(10**9))).reason == "proceeds round to zero"
+    assert market.submit(share_order(0, cols[0], -(10**9))).value.reason == "proceeds round to zero"
     assert ctx.ledger.conserved()
 
 
 def test_refusals_are_data():
     market, ctx = _passive_market(money=(1.0, 1.0))
-    yes, no = market.share_columns
+    yes, no = market.quote().outcomes
     before = ctx.ledger.holdings.copy()
     cases = [
-        (ShareOrder(0, yes, 10**11), "insufficient money"),  # 100 shares cost ~ 95
-        (ShareOrder(0, yes, -(2 * 10**9)), "insufficient shares"),  # holds 1 share
+        (share_order(0, yes, 10**11), "insufficient money"),  # 100 shares cost ~ 95
+        (share_order(0, yes, -(2 * 10**9)), "insufficient shares"),  # holds 1 share
     ]
     for order, reason in cases:
-        receipt = market.execute(order)
-        assert not receipt.accepted and receipt.reason == reason
-        assert receipt.quantity == 0 and receipt.cash == 0
+        receipt = market.submit(order).value
+        assert not receipt.ok and receipt.reason == reason
+        assert receipt.filled == 0 and receipt.cash == 0
     np.testing.assert_array_equal(ctx.ledger.holdings, before)
-    assert market.execute(BudgetOrder(1, no, 10**9)).accepted  # spend 1 unit of money
-    assert market.execute(BudgetOrder(1, no, 10**9)).reason == "insufficient money"
+    budget = Swap(1, no, "buy", 1.0, "in")  # spend 1 unit of money
+    assert market.submit(budget).value.status == "filled"
+    assert market.submit(budget).value.reason == "insufficient money"
     market.resolve()
-    assert market.execute(ShareOrder(0, yes, 10**9)).reason == "market resolved"
+    assert market.submit(share_order(0, yes, 10**9)).value.reason == "market resolved"
     assert market.summary()["rejections"] == {
         "insufficient money": 2,
         "insufficient shares": 1,
         "market resolved": 1,
     }
     with pytest.raises(InvalidParameter, match="not a trader row"):
-        market.execute(ShareOrder(market.maker, yes, 1))
+        market.submit(share_order(market.maker, yes, 1))
     with pytest.raises(InvalidParameter, match="share good"):
-        market.execute(ShareOrder(0, 0, 1))
-    with pytest.raises(InvalidParameter, match="non-zero"):
-        ShareOrder(0, yes, 0)
+        market.submit(share_order(0, "money", 1))
+    with pytest.raises(InvalidParameter, match="amount"):
+        share_order(0, yes, 0)
 
 
 def test_signals_are_right_with_the_stated_accuracy():

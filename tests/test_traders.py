@@ -18,8 +18,8 @@ from mktsim import CobbDouglas, Consumers, Scenario
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.induced import induced_scenario
 from mktsim.strategies.market_maker import maker_quotes
-from mktsim.strategies.mrs_quoting import utility_quote
 from mktsim.strategies.zip import zip_rules, zip_step
+from mktsim.valuation import utility_quote
 
 finite = st.floats(0.05, 5.0)
 

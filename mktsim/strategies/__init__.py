@@ -40,7 +40,8 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "induced": ("zi_c",),
     "firms": ("truthful",),
     "source": ("truthful",),
-    "final_demand": ("truthful",),
+    "final_demand": ("truthful", "final_demand_swap"),
+    "belief_traders": ("belief_swap",),
 }
 
 

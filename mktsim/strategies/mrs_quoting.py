@@ -30,29 +30,10 @@ import numpy as np
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.population import check_values_money
-from mktsim.strategies._arrivals import COMMON, EPS, MarginalLimits, PoissonStrategy
+from mktsim.strategies._arrivals import COMMON, MarginalLimits, PoissonStrategy
+from mktsim.valuation import utility_quote
 
-__all__ = ["UtilityTrader", "utility_quote"]
-
-
-def utility_quote(
-    mrs: float,
-    reference: float | None,
-    buy: bool,
-    u: float,
-    spread: float,
-    anchor: float,
-    tick: float,
-) -> int:
-    """Price in ticks of a utility trader's quote (see the module docstring): centre
-    ``mrs^(1-anchor) reference^anchor`` (``mrs`` without a reference) times ``1 + spread (u -
-    1/2)``, capped at ``mrs`` for a bid (rounded down) and floored at it for an ask (rounded
-    up)."""
-    centre = mrs if reference is None else mrs ** (1.0 - anchor) * reference**anchor
-    price = centre * (1.0 + spread * (u - 0.5))
-    if buy:
-        return math.floor(min(price, mrs) / tick + EPS)
-    return math.ceil(max(price, mrs) / tick - EPS)
+__all__ = ["UtilityTrader"]
 
 
 def _fraction(low_open: bool) -> Any:

@@ -1,5 +1,9 @@
 """What a price-taking-at-the-margin trader wants from a market maker: pure math, no SimPy.
 
+Mechanism-free: the planners read a maker's price curve from what its quote shows (an LMSR's
+pricing state and liquidity, a pool's reserves and fee), so strategies and the supply-chain
+traders share them without knowing any mechanism.
+
 Both planners move one trader along the maker's price curve to where it no longer wants to trade,
 within its budget:
 
@@ -23,13 +27,20 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 from attrs import frozen
-from mktsim.mechanisms import _lmsr
-from mktsim.mechanisms._cpmm import SwapSide
 from numpy.typing import NDArray
 
 from mktsim.beliefs import marginal_utility
+from mktsim.orders import BUY, SELL
 
-__all__ = ["PoolPlan", "SharePlan", "lmsr_plan", "pool_plan", "root_from_below"]
+__all__ = [
+    "PoolPlan",
+    "SharePlan",
+    "lmsr_plan",
+    "lmsr_shares_for_budget",
+    "pool_arbitrage",
+    "pool_plan",
+    "root_from_below",
+]
 
 Array = NDArray[np.float64]
 
@@ -60,13 +71,13 @@ class PoolPlan:
 
     Attributes:
         good: ledger column of the good traded against the numeraire.
-        side: BUY (pay money, get the good) or SELL (pay the good, get money).
+        side: ``buy`` (pay money, get the good) or ``sell`` (pay the good, get money).
         amount_in: units paid into the pool (money if BUY, the good if SELL).
         whole_budget: True when the swap spends the whole holding of the input.
     """
 
     good: int
-    side: SwapSide
+    side: str
     amount_in: float
     whole_budget: bool
 
@@ -229,7 +240,7 @@ def _lmsr_outcome_plan(
         return lhs - rhs
 
     if buy:  # s in (0, all the money buys]
-        top = _lmsr.shares_for_budget(q, i, money, b)
+        top = lmsr_shares_for_budget(q, i, money, b)
         if excess(top) > 0:
             return SharePlan(i, top, True)
         return SharePlan(i, root_from_below(excess, 0.0, top), False)
@@ -270,6 +281,19 @@ def _expected_utility(
     return total
 
 
+def lmsr_shares_for_budget(q: Array, i: int, budget: float, b: float) -> float:
+    """Shares of outcome i that spending exactly ``budget`` (money units, >= 0) buys from an LMSR
+    maker at pricing state ``q`` with liquidity ``b``: the closed-form root of
+    C(q + s·e_i) − C(q) = budget, s = b·ln(1 + (exp(budget/b) − 1)/p_i), in log space."""
+    if budget <= 0.0:
+        return 0.0
+    z = (q - q.max()) / b
+    log_pi = float(z[i] - math.log(math.fsum(np.exp(z))))
+    a = budget / b
+    log_expm1 = a + math.log1p(-math.exp(-a)) if a > 1.0 else math.log(math.expm1(a))
+    return b * _softplus(log_expm1 - log_pi)
+
+
 def _logsumexp(x: Array) -> float:
     m = float(np.max(x))
     return m + math.log(math.fsum(np.exp(x - m)))
@@ -301,7 +325,7 @@ def pool_plan(
     g = 1.0 - fee
     mu = np.asarray(marginal(h), dtype=float)
     mu0 = float(mu[numeraire])
-    best: tuple[float, int, SwapSide] | None = None
+    best: tuple[float, int, str] | None = None
     threshold = math.log1p(tol)
     for j, (x, y) in pools.items():
         muj = float(mu[j])
@@ -309,14 +333,14 @@ def pool_plan(
             continue
         buy_gap = _log(muj) - _log(y / (g * x) * mu0) if h[numeraire] > 0 else -math.inf
         sell_gap = _log(g * y / x * mu0) - _log(muj) if h[j] > 0 else -math.inf
-        for gap, side in ((buy_gap, SwapSide.BUY), (sell_gap, SwapSide.SELL)):
+        for gap, side in ((buy_gap, BUY), (sell_gap, SELL)):
             if gap > threshold and (best is None or gap > best[0]):
                 best = (gap, j, side)
     if best is None:
         return None
     _, j, side = best
     x, y = pools[j]
-    if side is SwapSide.BUY:
+    if side == BUY:
         budget = float(h[numeraire])
 
         def excess(d: float) -> float:
@@ -342,3 +366,21 @@ def pool_plan(
     if excess(budget) > 0:
         return PoolPlan(j, side, budget, True)
     return PoolPlan(j, side, root_from_below(excess, 0.0, budget), False)
+
+
+def pool_arbitrage(x: float, y: float, price: float, fee: float) -> tuple[str, float] | None:
+    """The single swap that brings a constant-product pool's marginal price to an external
+    ``price`` P from the side that gains: ``(side, amount paid in)`` in units, or None when P
+    lies within the pool's marginal [bid, ask] = [g·y/x, y/(g·x)] (g = 1 − fee).
+
+    A buyer paying d stops where the price of its last unit equals P, (y + g·d)² = g·P·x·y; a
+    seller paying e in at (x + g·e)² = g·x·y/P: where its profit against P peaks.
+    """
+    g = 1.0 - fee
+    if g * price * x > y:  # the ask is below P: buy the good
+        s = math.sqrt(g * price * x) * math.sqrt(y)  # y + g·d at the optimum
+        return BUY, y * (g * price * x - y) / (g * (s + y))  # (s − y)/g without cancellation
+    if g * y > price * x:  # the bid is above P: sell the good
+        s = math.sqrt(g * x / price) * math.sqrt(y)  # x + g·e at the optimum
+        return SELL, x * (g * y / price - x) / (g * (s + x))
+    return None
