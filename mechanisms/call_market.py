@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -101,7 +102,13 @@ ORDERS_SCHEMA: dict[str, Column] = {
     "time": Column("float64", None, "simulation time"),
     "agent": Column("int64", None, "agent id (row of the ledger)"),
     "good": Column("object", None, "good name as given"),
-    "action": Column("object", None, "limit | ioc | market | cancel | modify | expire | close"),
+    "action": Column(
+        "object",
+        None,
+        "limit | ioc | market | cancel | modify | fill (the order's last lots traded) | expire "
+        "(lifetime over, or ioc/market unfilled at its batch) | close (session end, or holdings "
+        "fell below the reservation)",
+    ),
     "side": Column("object", None, "buy | sell ('' when none)"),
     "price": Column("float64", None, "limit price in numeraire per unit (NaN for none)"),
     "quantity": Column("float64", None, "units asked for (NaN for none)"),
@@ -286,6 +293,12 @@ def _steps(value: Any, step: float, what: str, rule: str) -> tuple[int, str]:
     return int(k), ""
 
 
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, str)):
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
 def _lifetime(value: Any) -> int | None:
     return None if value in (None, "none", "None") else positive_int(value)
 
@@ -318,7 +331,7 @@ class CallMarket:
         "periods": Option(
             0,
             "trading sessions (0: one session until the horizon)",
-            int,
+            _count,
             check=lambda v: None if v >= 0 else "must be >= 0",
         ),
         "period_length": Option(100.0, "length of a session in simulation time", positive_float),
@@ -454,6 +467,21 @@ class CallMarket:
         if order_id not in self._waiting:
             self._waiting[order_id] = self.env.event()
         return self._waiting[order_id]
+
+    def open_orders(self, good: str) -> list[tuple[int, int, str, float | None, float]]:
+        """The live orders of a good in arrival order: ``(agent, order_id, side, limit price or
+        None for a market order, units left)``."""
+        g = self._names.index(good)
+        return [
+            (
+                o.agent,
+                o.oid,
+                BUY if o.buy else SELL,
+                None if o.kind == "market" else self._price(o.ticks),
+                o.lots * self.lot,
+            )
+            for o in self._live[g].values()
+        ]
 
     def free(self, agent: int) -> tuple[int, list[int]]:
         """The agent's holdings beyond its reservations, base units: (cash, per good)."""
@@ -597,12 +625,12 @@ class CallMarket:
         agent, g = live.agent, live.g
         cash, free = self.free(agent)
         if live.buy:
-            old, need, have = live.ticks * live.lots * self.tick_base, 0, cash
+            old = live.ticks * live.lots * self.tick_base
             need = ticks * lots * self.tick_base
-            if need > have + old:
+            if need > cash + old:
                 return self._refuse(
                     order,
-                    f"insufficient cash: needs {need} base units, {have + old} free",
+                    f"insufficient cash: needs {need} base units, {cash + old} free",
                     "modify",
                 )
             self._rc[agent] += need - old
@@ -636,11 +664,18 @@ class CallMarket:
             self._log(order, action or type(order).__name__.lower(), receipt)
         return receipt
 
+    def _log_order(self, live: _Order, action: str, receipt: Receipt) -> None:
+        price = None if live.kind == "market" else self._price(live.ticks)
+        side = BUY if live.buy else SELL
+        qty = (live.lots + live.filled) * self.lot
+        view = SimpleNamespace(agent=live.agent, good=self._names[live.g], side=side)
+        self._log(SimpleNamespace(**vars(view), price=price, qty=qty), action, receipt)
+
     def _log(self, order: Any, action: str, receipt: Receipt) -> None:
         def number(name: str) -> float:
             try:
                 return float(getattr(order, name, _NAN))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError):  # None or not a number
                 return _NAN
 
         agent = getattr(order, "agent", -1)
@@ -662,7 +697,7 @@ class CallMarket:
             ),
         )
 
-    def _retire(self, live: _Order, reason: str) -> Receipt:
+    def _retire(self, live: _Order, reason: str, action: str = "") -> Receipt:
         """Take an order out of the market, releasing what it still reserves; its final
         receipt."""
         agent, g = live.agent, live.g
@@ -674,6 +709,8 @@ class CallMarket:
         del self._owner[live.oid]
         self._indicative.pop(g, None)
         receipt = self._receipt_of(live, reason if live.lots else "", False)
+        if self._record == "all" and action:
+            self._log_order(live, action, receipt)
         self._finished[live.oid] = receipt
         waiting = self._waiting.pop(live.oid, None)
         if waiting is not None:
@@ -719,7 +756,7 @@ class CallMarket:
         short |= {a for (a, j), q in self._rg.items() if q > h[a, j]}
         for agent in sorted(short):
             for live in [o for o in self._owner.values() if o.agent == agent]:
-                self._retire(live, "holdings fell below the order's reservation")
+                self._retire(live, "holdings fell below the order's reservation", "close")
             self.ctx.log("orders_cancelled", f"agent {agent}: holdings fell below its orders")
         self._seen = ledger.version
 
@@ -781,10 +818,10 @@ class CallMarket:
         self._append_batch(g, price, volume, bid_qty, ask_qty, len(buys) + len(sells))
         for live in list(self._live[g].values()):
             if live.kind != "limit":
-                self._retire(live, "not filled in its batch")
+                self._retire(live, "not filled in its batch", "expire")
             elif live.expires is not None and live.expires <= self.batches:
                 self.counts["expired"] += 1
-                self._retire(live, "lifetime over")
+                self._retire(live, "lifetime over", "expire")
 
     def _settle(self, g: int, buys: list[_Order], sells: list[_Order], p: int, v: int) -> None:
         buy_fills = self._execute(buys, p, v, True)
@@ -821,7 +858,7 @@ class CallMarket:
             o.paid += p * q * tb
         for o, _ in buy_fills + sell_fills:
             if not o.lots:
-                self._retire(o, "")
+                self._retire(o, "", "fill")
         self.counts["fills"] += len(buy_fills) + len(sell_fills)
         self.volume[self._names[g]] += v * self.lot
         price = self._price(p)
@@ -913,7 +950,9 @@ class CallMarket:
             n += 1
             if self._next_clear < end:
                 continue
-            closed = [self._retire(o, "session closed") for o in list(self._owner.values())]
+            closed = [
+                self._retire(o, "session closed", "close") for o in list(self._owner.values())
+            ]
             ctx.log("session_end", f"period {k} closed; {len(closed)} resting orders cancelled")
             for slot in slots:
                 induced.close_period(ctx, slot, k)
