@@ -13,7 +13,7 @@ with it is refused before the run (:func:`check_pairing` names the mechanisms th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import simpy
 
@@ -48,7 +48,7 @@ class _Settled(simpy.Event):
 
     def __init__(self, env: simpy.Environment, value: Any) -> None:
         self.env = env
-        self.callbacks = None  # processed: yielding it does not wait
+        self.callbacks = cast(Any, None)  # processed: yielding it does not wait
         self._value = value
         self._ok = True
         self._defused = False

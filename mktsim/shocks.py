@@ -12,7 +12,7 @@ reference equilibrium of the shocked economy.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -194,10 +194,16 @@ def parse_shock(text: str) -> Shock:
 
 
 def check_supported(
-    shocks: tuple[Shock, ...], mechanism: Any, goods: Any, populations: list[str]
+    shocks: tuple[Shock, ...],
+    mechanism: Any,
+    goods: Any,
+    populations: list[str],
+    wrapped: Iterable[str] = (),
 ) -> None:
-    """Refuse, before the run starts, shocks the mechanism cannot apply or naming unknown goods."""
-    supported = set(getattr(mechanism, "supported_shocks", ()))
+    """Refuse, before the run starts, shocks the mechanism cannot apply or naming unknown goods.
+    ``wrapped``: market shock kinds a wrapper around ``submit`` applies for it
+    (:func:`mktsim.wrappers.provided`)."""
+    supported = set(getattr(mechanism, "supported_shocks", ())) | set(wrapped)
     for shock in shocks:
         if shock.market and shock.kind not in supported:
             raise InvalidParameter(

@@ -414,7 +414,7 @@ class ZeroIntelligence:
                     float(rng.integers(int(np.ceil(limit)), int(self.opts["max_price"]) + 1)),
                 )
             receipt = yield self.market.submit(Limit(agent, good, side, 1.0, price))
-            if receipt.status == "accepted":
+            if receipt.status in ("accepted", "pending"):  # pending: a provisional id
                 self.resting[agent] = receipt.order_id
 
 

@@ -6,11 +6,24 @@ from typing import ClassVar
 
 import pytest
 
-from mktsim.registry import available
+from mktsim import strategies
+from mktsim.registry import available, resolve
 from mktsim.testing import check_mechanism
 
 
-@pytest.mark.parametrize("name", sorted(available()))
+def _mechanisms() -> list[object]:
+    """Every registered mechanism; one that starts no behaviours of its own (no ``behaviours``
+    table) is checked once registered strategies exist to drive its populations."""
+    out: list[object] = []
+    for name in sorted(available()):
+        if not hasattr(resolve(name), "behaviours") and not strategies.available():
+            out.append(pytest.param(name, marks=pytest.mark.skip(reason="no strategies yet")))
+        else:
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", _mechanisms())
 def test_registered_mechanism_conforms(name):
     check_mechanism(name)
 
