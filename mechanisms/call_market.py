@@ -883,8 +883,8 @@ class CallMarket:
 
     def _clear_all(self) -> None:
         """One clearing of every good, then its records and the ``updated`` event."""
-        self._reconcile()
         self._finished = {}
+        self._reconcile()
         self.batches += 1
         for g in self._traded:
             self._clear_good(g)

@@ -207,6 +207,7 @@ def _counterfactual(
 
 
 def _list() -> int:
+    from mktsim.orders import order_name
     from mktsim.registry import available, resolve
     from mktsim.scenario import list_scenarios
 
@@ -216,8 +217,11 @@ def _list() -> int:
         print(f"  {name}: {cls.description}")
         for opt, spec in cls.options.items():
             print(f"      {opt} (default {spec.default!r}): {spec.doc}")
-        behaviours = ", ".join(cls.behaviours)
-        print(f"      behaviours: {behaviours}")
+        if hasattr(cls, "behaviours"):
+            print(f"      behaviours: {', '.join(cls.behaviours)}")
+        else:  # every population driven by a registered strategy
+            takes = ", ".join(sorted(order_name(k) for k in getattr(cls, "accepts", ())))
+            print(f"      accepts: {takes} orders (from strategies)")
     print("scenarios:")
     for name, doc in sorted(list_scenarios().items()):
         print(f"  {name}: {doc}")

@@ -24,6 +24,7 @@ from mktsim.errors import InvalidParameter, UnknownName
 
 __all__ = [
     "SHOCKS",
+    "CircuitBreaker",
     "EndowmentShock",
     "LatencySpike",
     "LiquidityWithdrawal",
@@ -148,7 +149,31 @@ class LiquidityWithdrawal:
             raise InvalidParameter(f"fraction(={value}) must be in (0, 1]")
 
 
-Shock = EndowmentShock | PreferenceShock | LatencySpike | Outage | PriceClamp | LiquidityWithdrawal
+@frozen
+class CircuitBreaker:
+    """From ``time`` (for ``duration``, or to the end if None), trading in ``good`` (every
+    good if None) halts for ``halt`` whenever its quoted price has moved more than
+    ``threshold`` (relative) from its reference: the price when the breaker was armed, then the
+    price at which it last tripped."""
+
+    kind: ClassVar[str] = "breaker"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    threshold: float = field(converter=float, validator=_positive)
+    halt: float = field(converter=float, validator=_positive)
+    good: str | None = None
+    duration: float | None = None
+
+
+Shock = (
+    EndowmentShock
+    | PreferenceShock
+    | LatencySpike
+    | Outage
+    | PriceClamp
+    | LiquidityWithdrawal
+    | CircuitBreaker
+)
 
 SHOCKS: Mapping[str, type] = {
     cls.kind: cls
@@ -159,6 +184,7 @@ SHOCKS: Mapping[str, type] = {
         Outage,
         PriceClamp,
         LiquidityWithdrawal,
+        CircuitBreaker,
     )
 }
 
@@ -210,7 +236,7 @@ def check_supported(
                 f"mechanism {mechanism.name!r} does not support {shock.kind} shocks "
                 f"(it supports: {', '.join(sorted(supported)) or 'none'})"
             )
-        if hasattr(shock, "good"):
+        if getattr(shock, "good", None) is not None:  # (a circuit breaker's None: every good)
             goods.index(shock.good)
         name = getattr(shock, "population", None)
         if name is not None and name not in populations:

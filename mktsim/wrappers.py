@@ -26,6 +26,11 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   (its worst average price) is tightened to the edge. When the band starts, resting orders
   priced outside it are cancelled on their owners' behalf where the market lists them
   (``open_orders(good)``). Choose a clamp price the market's price grid holds.
+* **Circuit breaker** (:class:`CircuitBreaker`, shock ``breaker``: ``threshold``, ``halt``,
+  ``good``, ``duration``): when a good's quoted price has moved more than ``threshold``
+  (relative) from its reference (the price when armed, then where it last tripped), trading in
+  it halts for ``halt``: orders but cancellations are refused with reason ``circuit breaker``.
+  The move is seen when the next order arrives, and that order is the first refused.
 
 Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table.
 """
@@ -46,10 +51,12 @@ from mktsim.orders import BUY, Cancel, Limit, MarketOrder, Modify, Receipt, Swap
 from mktsim.recorder import Column, Recorder
 
 __all__ = [
+    "BREAKER",
     "CLOSED",
     "OUT_OF_BAND",
     "REFUSALS_SCHEMA",
     "WRAPPERS",
+    "CircuitBreaker",
     "Latency",
     "Outage",
     "PriceBand",
@@ -60,6 +67,7 @@ __all__ = [
 ]
 
 CLOSED = "market closed"
+BREAKER = "circuit breaker"
 OUT_OF_BAND = "outside price band"
 _NOT_RESTING = "order {} did not rest: nothing to act on"
 #: Relative slack when comparing a price with a band's edges (float rounding of price * (1 ± b)).
@@ -327,19 +335,84 @@ class Latency(Wrapper):
             waiting.succeed(receipt)
 
 
+class CircuitBreaker(Wrapper):
+    """Trading halts in a good whose quoted price (``quote().prices``) has moved more than
+    ``threshold`` from its reference; checked as orders arrive, so a halt starts at the first
+    order after the move."""
+
+    kind = "breaker"
+
+    def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
+        super().__init__(inner, env, recorder)
+        self.armed: dict[str | None, tuple[float, float, float]] = {}  # good -> rule, end
+        self.reference: dict[str, float] = {}
+        self.halted: dict[str, float] = {}  # good -> end of its halt
+        self.trips = 0
+
+    def arm(self, good: str | None, threshold: float, halt: float, end: float = math.inf) -> None:
+        """Watch ``good`` (every good if None) until ``end``; references start from the
+        prices quoted now."""
+        self.armed[good] = (float(threshold), float(halt), float(end))
+        prices = self.inner.quote().prices
+        for name, price in prices.items():
+            if (good is None or name == good) and price is not None and price > 0:
+                self.reference[name] = float(price)
+
+    def apply(self, shock: Any) -> str:
+        now = float(self.env.now)
+        end = math.inf if shock.duration is None else now + float(shock.duration)
+        self.arm(shock.good, shock.threshold, shock.halt, end)
+        return (
+            f"circuit breaker on {shock.good or 'every good'}: halt {shock.halt:g} on a move "
+            f"over {shock.threshold:g} until {end:g} (wrapper)"
+        )
+
+    def _rule(self, good: str) -> tuple[float, float] | None:
+        rule = self.armed.get(good) or self.armed.get(None)
+        if rule is None or self.env.now >= rule[2]:
+            return None
+        return rule[0], rule[1]
+
+    def submit(self, order: Any) -> simpy.Event:
+        good = getattr(order, "good", None)
+        rule = self._rule(good) if self.armed and isinstance(good, str) else None
+        if rule is None or isinstance(order, Cancel):
+            return self.inner.submit(order)
+        assert isinstance(good, str)
+        now = self.env.now
+        if now < self.halted.get(good, -math.inf):
+            return self.refuse(order, BREAKER)
+        price = self.inner.quote().prices.get(good)
+        ref = self.reference.get(good)
+        if price is not None and price > 0:
+            if ref is None:
+                self.reference[good] = float(price)
+            elif abs(price / ref - 1.0) > rule[0]:
+                self.trips += 1
+                self.halted[good] = now + rule[1]
+                self.reference[good] = float(price)
+                return self.refuse(order, BREAKER)
+        return self.inner.submit(order)
+
+
 #: Wrappers by market shock kind, innermost first (latency outermost: a delayed action is
 #: judged by the outage and the band when it arrives).
-WRAPPERS: dict[str, type[Wrapper]] = {"clamp": PriceBand, "outage": Outage, "latency": Latency}
+WRAPPERS: dict[str, type[Wrapper]] = {
+    "clamp": PriceBand,
+    "breaker": CircuitBreaker,
+    "outage": Outage,
+    "latency": Latency,
+}
 
 
 def provided(mechanism: Any) -> frozenset[str]:
     """Market shock kinds the wrappers can apply to ``mechanism`` (a class or an instance):
-    latency and outages to any market that takes orders through ``submit``; price bands to one
-    that takes limit, market or swap orders."""
+    latency, outages and circuit breakers to any market that takes orders through ``submit``;
+    price bands to one that takes limit, market or swap orders."""
     accepts = frozenset(getattr(mechanism, "accepts", ()))
     if not accepts or not hasattr(mechanism, "submit"):
         return frozenset()
-    kinds = {"latency", "outage"}
+    kinds = {"latency", "outage", "breaker"}
     if accepts & {Limit, MarketOrder, Swap}:
         kinds.add("clamp")
     return frozenset(kinds)

@@ -16,10 +16,13 @@ from mktsim.errors import InvalidParameter
 from mktsim.market import Market, settled
 from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt, Swap, rejected
 from mktsim.recorder import Recorder
+from mktsim.shocks import CircuitBreaker as Breaker
 from mktsim.shocks import LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
 from mktsim.wrappers import (
+    BREAKER,
     CLOSED,
     OUT_OF_BAND,
+    CircuitBreaker,
     Latency,
     PriceBand,
     ShockedMarket,
@@ -206,7 +209,7 @@ def test_price_band_tightens_a_swaps_limit():
     assert [s.limit for s in pool.seen] == pytest.approx([11.0, 10.5, 12.0])
     band.submit(Swap(0, "x", "sell", 1.0))
     assert pool.seen[-1].limit == pytest.approx(9.0)
-    assert provided(Pool) == {"latency", "outage", "clamp"}
+    assert provided(Pool) == {"latency", "outage", "clamp", "breaker"}
 
 
 def test_a_delayed_order_is_judged_when_it_arrives():
@@ -233,6 +236,43 @@ def test_wrap_only_for_shocks_the_mechanism_does_not_apply_itself():
         "clamp"
     }
     assert provided(object()) == frozenset()
+
+
+# ---- circuit breaker -------------------------------------------------------------------------
+def test_circuit_breaker_halts_a_good_after_a_large_move():
+    env, market, rec = toy()
+    price = {"x": 10.0}
+    market.quote = lambda: Quote(env.now, dict(price))  # type: ignore[method-assign]
+    breaker = CircuitBreaker(market, env, rec)
+    breaker.apply(Breaker(0.0, threshold=0.1, halt=2.0, good="x", duration=10.0))
+    got: list[tuple[float, str]] = []
+
+    def send(order: Any) -> None:
+        got.append((env.now, breaker.submit(order).value.status))
+
+    buy = Limit(0, "x", "buy", 1.0, 10.0)
+    at(env, 1.0, lambda: send(buy))  # 10 -> 10: passes
+    at(env, 1.5, lambda: price.update(x=11.5))  # a 15% move
+    at(env, 2.0, lambda: send(buy))  # trips: halted until 4
+    at(env, 3.0, lambda: send(Cancel(0, "x", 1)))  # cancels pass
+    at(env, 3.5, lambda: send(buy))
+    at(env, 4.0, lambda: send(buy))  # reopened, reference now 11.5
+    at(env, 5.0, lambda: price.update(x=12.0))  # 4% from 11.5: no trip
+    at(env, 6.0, lambda: send(buy))
+    at(env, 10.5, lambda: price.update(x=30.0))
+    at(env, 11.0, lambda: send(buy))  # the breaker is over
+    env.run(until=12)
+    assert got == [
+        (1.0, "accepted"),
+        (2.0, "rejected"),
+        (3.0, "cancelled"),
+        (3.5, "rejected"),
+        (4.0, "accepted"),
+        (6.0, "accepted"),
+        (11.0, "accepted"),
+    ]
+    assert breaker.trips == 1
+    assert rec.frame("shock_refusals")["reason"].tolist() == [BREAKER, BREAKER]
 
 
 # ---- whole runs on the call market -----------------------------------------------------------
@@ -268,18 +308,25 @@ def test_shocks_on_the_call_market_through_wrappers(zi_registered):  # noqa: F81
 
 
 def test_a_wrapped_run_is_deterministic(zi_registered):  # noqa: F811
-    shocks = [Outage(5.0, 5.0), LatencySpike(12.0, 4.0, 2.5), PriceClamp(40.0, "good", 90.0, 20)]
+    shocks = [
+        Outage(5.0, 5.0),
+        LatencySpike(12.0, 4.0, 2.5),
+        PriceClamp(40.0, "good", 90.0, 20),
+        Breaker(60.0, threshold=0.02, halt=4.0),
+    ]
     a, b = (
         mktsim.simulate(gode_sunder(2), "call_market", seed=9, shocks=shocks, **RUN)
         for _ in range(2)
     )
     for name in a.tables:
         assert a.frame(name).equals(b.frame(name)), name
+    reasons = set(a.frame("shock_refusals")["reason"])
+    assert {CLOSED, OUT_OF_BAND, BREAKER} <= reasons
 
 
 def test_shocks_no_wrapper_provides_are_refused_before_the_run(zi_registered):  # noqa: F811
     with pytest.raises(InvalidParameter, match="does not support liquidity"):
         mktsim.simulate(gode_sunder(1), "call_market", shocks=[LiquidityWithdrawal(1.0, 0.5)])
     np.testing.assert_equal(
-        provided(mktsim.registry.resolve("call_market")), {"latency", "outage", "clamp"}
+        provided(mktsim.registry.resolve("call_market")), {"latency", "outage", "clamp", "breaker"}
     )
