@@ -236,8 +236,9 @@ def check_supported(
                 f"mechanism {mechanism.name!r} does not support {shock.kind} shocks "
                 f"(it supports: {', '.join(sorted(supported)) or 'none'})"
             )
-        if getattr(shock, "good", None) is not None:  # (a circuit breaker's None: every good)
-            goods.index(shock.good)
+        good = getattr(shock, "good", None)  # (a circuit breaker's None: every good)
+        if good is not None:
+            goods.index(good)
         name = getattr(shock, "population", None)
         if name is not None and name not in populations:
             raise UnknownName("population", name, populations)
