@@ -65,6 +65,8 @@ class Script(_traders.Behaviour):
 @pytest.fixture
 def script(monkeypatch):
     monkeypatch.setitem(_traders.BEHAVIOURS, "script", Script)
+    # the book keeps populations whose behaviour its own table names (mktsim.pairing)
+    monkeypatch.setitem(OrderBookMarket.behaviours, "script", "scripted handle calls (test)")
 
     def run(steps: list[Step], shocks: list[Any], until: float = 30.0, **options: Any):
         receipts: list[Any] = []
