@@ -282,6 +282,7 @@ def _strategies_for(mechanism: Any) -> list[str]:
 
 
 def _list() -> int:
+    from mktsim.orders import order_name
     from mktsim.registry import available, resolve
     from mktsim.scenario import list_scenarios
 
@@ -293,6 +294,9 @@ def _list() -> int:
             print(f"      {opt} (default {spec.default!r}): {spec.doc}")
         behaviours = ", ".join(getattr(cls, "behaviours", None) or _strategies_for(cls))
         print(f"      behaviours: {behaviours}")
+        if getattr(cls, "accepts", None):
+            takes = ", ".join(sorted(order_name(k) for k in cls.accepts))
+            print(f"      accepts: {takes} orders")
     print("scenarios:")
     for name, doc in sorted(list_scenarios().items()):
         print(f"  {name}: {doc}")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from mktsim import metrics
+from mktsim import metrics, wrappers
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.goods import to_base
@@ -290,7 +290,11 @@ def simulate(
         strategies=assigned,
     )
     planned = tuple(scenario.shocks if shocks is None else shocks)
-    check_supported(planned, mech, scenario.goods, [s.name for s in slots])
+    # Wrappers apply market shocks only to orders sent through the protocol: every population
+    # must be driven by a registered strategy.
+    wrappable = wrappers.provided(mech) if len(assigned) == len(slots) else frozenset()
+    check_supported(planned, mech, scenario.goods, [s.name for s in slots], wrappable)
+    market = wrappers.wrap(mech, env, planned, recorder)
     shocked: list[tuple[float, str, Equilibrium]] = []
 
     def after_shock() -> None:
@@ -304,9 +308,9 @@ def simulate(
             )
 
     if planned:  # started first, so a shock due at time t acts before the market does at t
-        env.process(schedule(ctx, mech, planned, after_shock))
+        env.process(schedule(ctx, market, planned, after_shock))
     mech.attach(ctx)
-    driven = start_strategies(mech, ctx, assigned)
+    driven = start_strategies(market, ctx, assigned)
     _record_holdings(ledger, recorder, slots, env.now)
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)

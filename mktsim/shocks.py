@@ -12,7 +12,7 @@ reference equilibrium of the shocked economy.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -24,6 +24,7 @@ from mktsim.errors import InvalidParameter, UnknownName
 
 __all__ = [
     "SHOCKS",
+    "CircuitBreaker",
     "EndowmentShock",
     "LatencySpike",
     "LiquidityWithdrawal",
@@ -148,7 +149,31 @@ class LiquidityWithdrawal:
             raise InvalidParameter(f"fraction(={value}) must be in (0, 1]")
 
 
-Shock = EndowmentShock | PreferenceShock | LatencySpike | Outage | PriceClamp | LiquidityWithdrawal
+@frozen
+class CircuitBreaker:
+    """From ``time`` (for ``duration``, or to the end if None), trading in ``good`` (every
+    good if None) halts for ``halt`` whenever its quoted price has moved more than
+    ``threshold`` (relative) from its reference: the price when the breaker was armed, then the
+    price at which it last tripped."""
+
+    kind: ClassVar[str] = "breaker"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    threshold: float = field(converter=float, validator=_positive)
+    halt: float = field(converter=float, validator=_positive)
+    good: str | None = None
+    duration: float | None = None
+
+
+Shock = (
+    EndowmentShock
+    | PreferenceShock
+    | LatencySpike
+    | Outage
+    | PriceClamp
+    | LiquidityWithdrawal
+    | CircuitBreaker
+)
 
 SHOCKS: Mapping[str, type] = {
     cls.kind: cls
@@ -159,6 +184,7 @@ SHOCKS: Mapping[str, type] = {
         Outage,
         PriceClamp,
         LiquidityWithdrawal,
+        CircuitBreaker,
     )
 }
 
@@ -194,21 +220,28 @@ def parse_shock(text: str) -> Shock:
 
 
 def check_supported(
-    shocks: tuple[Shock, ...], mechanism: Any, goods: Any, populations: list[str]
+    shocks: tuple[Shock, ...],
+    mechanism: Any,
+    goods: Any,
+    populations: list[str],
+    wrapped: Iterable[str] = (),
 ) -> None:
-    """Refuse, before the run starts, shocks the mechanism cannot apply or naming unknown goods."""
-    supported = set(getattr(mechanism, "supported_shocks", ()))
+    """Refuse, before the run starts, shocks the mechanism cannot apply or naming unknown goods.
+    ``wrapped``: market shock kinds a wrapper around ``submit`` applies for it
+    (:func:`mktsim.wrappers.provided`)."""
+    supported = set(getattr(mechanism, "supported_shocks", ())) | set(wrapped)
     for shock in shocks:
         if shock.market and shock.kind not in supported:
             raise InvalidParameter(
                 f"mechanism {mechanism.name!r} does not support {shock.kind} shocks "
                 f"(it supports: {', '.join(sorted(supported)) or 'none'})"
             )
-        if hasattr(shock, "good"):
-            goods.index(shock.good)
-            if shock.kind == "clamp" and shock.good == goods.numeraire:
+        good = getattr(shock, "good", None)  # (a circuit breaker's None: every good)
+        if good is not None:
+            goods.index(good)
+            if shock.kind == "clamp" and good == goods.numeraire:
                 raise InvalidParameter(
-                    f"clamp of {shock.good!r}: the numeraire's price is 1 by definition"
+                    f"clamp of {good!r}: the numeraire's price is 1 by definition"
                 )
         name = getattr(shock, "population", None)
         if name is not None and name not in populations:

@@ -1,0 +1,467 @@
+"""Market shocks as wrappers around ``submit``: written once, valid for every mechanism that
+speaks the market protocol (:mod:`mktsim.market`).
+
+A wrapper is itself a :class:`~mktsim.market.Market`: it takes an order, does what the shock
+demands, and hands the order on (or answers it). Strategies submit to the outermost wrapper and
+never know. A run wraps a mechanism only for the market shocks it plans and the mechanism does
+not apply itself (``supported_shocks``), so runs without them are untouched. What is truly
+internal to one mechanism (a pool's liquidity, a book's resting depth) stays inside it.
+
+* **Latency** (:class:`Latency`, shock ``latency``: ``time``, ``duration``, ``delay``): every
+  action sent during the spike reaches the market ``delay`` later, in the order it was sent;
+  once the spike ends, new actions queue behind the backlog until it has drained, so the market
+  never sees actions out of order. The action is judged when it arrives. The caller gets a
+  ``pending`` receipt at once; an order's receipt carries a provisional negative id, which
+  cancels and modifications may use (it maps to the market's id on arrival; to none if the
+  order did not rest, and such a cancel is refused). :meth:`Latency.delivered` gives an event
+  that fires with the market's receipt on arrival.
+* **Outage** (:class:`Outage`, shock ``outage``: ``time``, ``duration``): the market is closed:
+  every order but a cancellation is refused with reason ``market closed`` (withdrawing an order
+  cannot trade). What rests stays, and nothing new arrives to trade with it.
+* **Price band** (:class:`PriceBand`, shock ``clamp``: ``good``, ``price``, ``duration``): the
+  good trades only at prices in ``[price (1 - b), price (1 + b)]`` (``b``: ``band``, default 0:
+  at ``price`` itself). A limit order or a modification priced outside is refused with reason
+  ``outside price band``; a market order runs as immediate-or-cancel at the band's edge (the
+  top for a buy, the bottom for a sell) where the market takes limit orders; a swap's limit
+  (its worst average price) is tightened to the edge. When the band starts, resting orders
+  priced outside it are cancelled on their owners' behalf where the market lists them
+  (``open_orders(good)``). Choose a clamp price the market's price grid holds.
+* **Circuit breaker** (:class:`CircuitBreaker`, shock ``breaker``: ``threshold``, ``halt``,
+  ``good``, ``duration``): when a good's quoted price has moved more than ``threshold``
+  (relative) from its reference (the price when armed, then where it last tripped), trading in
+  it halts for ``halt``: orders but cancellations are refused with reason ``circuit breaker``.
+  The move is seen when the next order arrives, and that order is the first refused.
+
+Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from functools import partial
+from typing import Any, cast
+
+import attrs
+import simpy
+
+from mktsim.market import settled
+from mktsim.orders import BUY, Cancel, Limit, MarketOrder, Modify, Receipt, Swap, rejected
+from mktsim.recorder import Column, Recorder
+
+__all__ = [
+    "BREAKER",
+    "CLOSED",
+    "OUT_OF_BAND",
+    "REFUSALS_SCHEMA",
+    "WRAPPERS",
+    "CircuitBreaker",
+    "Latency",
+    "Outage",
+    "PriceBand",
+    "ShockedMarket",
+    "Wrapper",
+    "provided",
+    "wrap",
+]
+
+CLOSED = "market closed"
+BREAKER = "circuit breaker"
+OUT_OF_BAND = "outside price band"
+_NOT_RESTING = "order {} did not rest: nothing to act on"
+#: Relative slack when comparing a price with a band's edges (float rounding of price * (1 ± b)).
+_SLACK = 1e-9
+
+#: Columns of the ``shock_refusals`` table: one row per order a wrapper refused.
+REFUSALS_SCHEMA: dict[str, Column] = {
+    "time": Column("float64", None, "simulation time of the refusal"),
+    "agent": Column("int64", None, "agent id (-1 when the order names none)"),
+    "good": Column("object", None, "good named by the order ('' when none)"),
+    "order": Column("object", None, "order type (limit, market, cancel, modify, swap, ...)"),
+    "reason": Column("object", None, "why it was refused"),
+}
+
+
+class Wrapper:
+    """A market around a market: passes every call through unless a subclass intervenes.
+
+    Attributes other than the protocol's (a mechanism's own ``receipt``, ``open_orders``,
+    ``summary``, ...) are read from the wrapped market.
+    """
+
+    kind = ""
+
+    def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
+        self.inner = inner
+        self.env = env
+        self.recorder = recorder
+        self.accepts = frozenset(getattr(inner, "accepts", ()))
+        self.refused = 0
+        if recorder is not None:
+            recorder.add_table("shock_refusals", REFUSALS_SCHEMA)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (during construction or unpickling)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def apply(self, shock: Any) -> str:
+        """Apply a market shock of this wrapper's kind; what was done, for the events table."""
+        raise NotImplementedError
+
+    def submit(self, order: Any) -> simpy.Event:
+        return self.inner.submit(order)
+
+    def quote(self) -> Any:
+        return self.inner.quote()
+
+    def updated(self) -> simpy.Event:
+        return self.inner.updated()
+
+    def refuse(self, order: Any, reason: str) -> simpy.Event:
+        """Answer ``order`` with a rejected receipt, recorded."""
+        self.refused += 1
+        if self.recorder is not None:
+            agent = getattr(order, "agent", -1)
+            self.recorder.append_row(
+                "shock_refusals",
+                (
+                    float(self.env.now),
+                    int(agent) if isinstance(agent, int) else -1,
+                    str(getattr(order, "good", "")),
+                    type(order).__name__.lower(),
+                    reason,
+                ),
+            )
+        return settled(self.env, rejected(reason))
+
+
+class Outage(Wrapper):
+    """Closed windows ``[start, end)``: orders other than cancellations are refused."""
+
+    kind = "outage"
+
+    def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
+        super().__init__(inner, env, recorder)
+        self.windows: list[tuple[float, float]] = []
+
+    def close(self, start: float, end: float) -> None:
+        self.windows.append((float(start), float(end)))
+
+    def apply(self, shock: Any) -> str:
+        now = float(self.env.now)
+        self.close(now, now + shock.duration)
+        return f"market closed until {now + shock.duration:g} (wrapper)"
+
+    def closed(self) -> bool:
+        now = self.env.now
+        return any(start <= now < end for start, end in self.windows)
+
+    def submit(self, order: Any) -> simpy.Event:
+        if self.windows and not isinstance(order, Cancel) and self.closed():
+            return self.refuse(order, CLOSED)
+        return self.inner.submit(order)
+
+
+class PriceBand(Wrapper):
+    """Price bands per good: ``good -> (low, high, end)`` in numeraire per unit."""
+
+    kind = "clamp"
+
+    def __init__(
+        self,
+        inner: Any,
+        env: simpy.Environment,
+        recorder: Recorder | None = None,
+        band: float = 0.0,
+    ):
+        super().__init__(inner, env, recorder)
+        if not 0 <= band < 1:
+            raise ValueError(f"band(={band}) must be in [0, 1)")
+        self.band = float(band)
+        self.bands: dict[str, tuple[float, float, float]] = {}
+        self.cancelled = 0
+
+    def limit(self, good: str, low: float, high: float, end: float = math.inf) -> int:
+        """Hold ``good`` within ``[low, high]`` until ``end``; cancels resting orders priced
+        outside where the market lists them. Returns how many it cancelled."""
+        self.bands[good] = (float(low), float(high), float(end))
+        lister: Callable[[str], Iterable[Any]] | None = getattr(self.inner, "open_orders", None)
+        n = 0
+        for agent, order_id, _side, price, _qty in list(lister(good) if lister else ()):
+            if price is not None and not self._inside(price, low, high):
+                receipt = self.inner.submit(Cancel(agent, good, order_id)).value
+                n += receipt is not None and receipt.ok
+        self.cancelled += n
+        return n
+
+    def apply(self, shock: Any) -> str:
+        now = float(self.env.now)
+        end = math.inf if shock.duration is None else now + float(shock.duration)
+        low, high = shock.price * (1 - self.band), shock.price * (1 + self.band)
+        n = self.limit(shock.good, low, high, end)
+        return (
+            f"{shock.good} held in [{low:g}, {high:g}] until {end:g} (wrapper); "
+            f"{n} resting orders outside cancelled"
+        )
+
+    @staticmethod
+    def _inside(price: float, low: float, high: float) -> bool:
+        return low * (1 - _SLACK) <= price <= high * (1 + _SLACK)
+
+    def bounds(self, good: str) -> tuple[float, float] | None:
+        """The band holding ``good`` now, or None."""
+        held = self.bands.get(good)
+        if held is None or self.env.now >= held[2]:
+            return None
+        return held[0], held[1]
+
+    def submit(self, order: Any) -> simpy.Event:
+        held = self.bounds(getattr(order, "good", "")) if self.bands else None
+        if held is None:
+            return self.inner.submit(order)
+        low, high = held
+        if isinstance(order, (Limit, Modify)):
+            price = order.price
+            if price is not None and not self._inside(price, low, high):
+                return self.refuse(order, OUT_OF_BAND)
+        elif isinstance(order, MarketOrder) and Limit in self.accepts:
+            edge = high if order.side == BUY else low
+            order = Limit(order.agent, order.good, order.side, order.qty, edge, ioc=True)
+        elif isinstance(order, Swap):
+            if order.side == BUY:
+                worst = high if order.limit is None else min(order.limit, high)
+            else:
+                worst = low if order.limit is None else max(order.limit, low)
+            order = attrs.evolve(order, limit=worst)
+        return self.inner.submit(order)
+
+
+class Latency(Wrapper):
+    """Delay windows ``[start, end)`` adding ``delay`` each; actions delivered in send order."""
+
+    kind = "latency"
+
+    def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
+        super().__init__(inner, env, recorder)
+        self.windows: list[tuple[float, float, float]] = []
+        self.delayed = 0
+        self._queue: deque[tuple[float, Any, int | None]] = deque()
+        self._backlog_until = -math.inf
+        self._delivering = False
+        self._next = -1
+        self._ids: dict[int, int | None] = {}  # provisional id -> the market's (None: not resting)
+        self._arrivals: dict[int, simpy.Event] = {}
+
+    def slow(self, start: float, end: float, delay: float) -> None:
+        self.windows.append((float(start), float(end), float(delay)))
+
+    def apply(self, shock: Any) -> str:
+        now = float(self.env.now)
+        self.slow(now, now + shock.duration, shock.delay)
+        return f"actions delayed by {shock.delay:g} until {now + shock.duration:g} (wrapper)"
+
+    def extra_delay(self) -> float:
+        """What an action sent now waits before it reaches the market (spikes only)."""
+        now = self.env.now
+        return sum(d for start, end, d in self.windows if start <= now < end)
+
+    def resolve(self, order_id: int) -> int | None:
+        """The market's id for a provisional one (the id itself if it is not provisional;
+        None while in flight or if the order did not rest)."""
+        return self._ids.get(order_id) if order_id < 0 else order_id
+
+    def delivered(self, order_id: int) -> simpy.Event:
+        """An event that fires with the market's receipt when the order sent with provisional
+        id ``order_id`` reaches it."""
+        if order_id not in self._ids:
+            raise KeyError(f"order_id(={order_id!r}) is not a provisional id of this market")
+        if order_id not in self._arrivals:
+            self._arrivals[order_id] = self.env.event()
+        return self._arrivals[order_id]
+
+    def submit(self, order: Any) -> simpy.Event:
+        now = self.env.now
+        delay = self.extra_delay() if self.windows else 0.0
+        if delay <= 0 and not self._queue:
+            return self._hand_on(order)
+        due = max(now + delay, self._backlog_until)
+        self._backlog_until = due
+        provisional = None
+        if isinstance(order, (Limit, MarketOrder, Swap)):
+            provisional = self._next
+            self._next -= 1
+            self._ids[provisional] = None
+        self._queue.append((due, order, provisional))
+        self.delayed += 1
+        if not self._delivering:
+            self._delivering = True
+            self.env.process(self._deliver())
+        ref = provisional if provisional is not None else getattr(order, "order_id", None)
+        qty = float(getattr(order, "qty", None) or getattr(order, "amount", None) or 0.0)
+        return settled(self.env, Receipt("pending", ref, "", resting=qty))
+
+    def _hand_on(self, order: Any) -> simpy.Event:
+        """Submit to the market, mapping a provisional id to the market's."""
+        target = getattr(order, "order_id", None)
+        if isinstance(order, (Cancel, Modify)) and target is not None and target < 0:
+            real = self._ids.get(target)
+            if real is None:
+                return self.refuse(order, _NOT_RESTING.format(target))
+            order = attrs.evolve(order, order_id=real)
+        return self.inner.submit(order)
+
+    def _deliver(self) -> Generator[simpy.Event, Any, None]:
+        env, queue = self.env, self._queue
+        while queue:
+            due, order, provisional = queue[0]
+            if due > env.now:
+                yield env.timeout(due - env.now)
+            queue.popleft()
+            event = self._hand_on(order)
+            if provisional is not None:
+                if event.processed:
+                    self._arrived(provisional, event)
+                elif event.callbacks is not None:
+                    event.callbacks.append(partial(self._arrived, provisional))
+        self._delivering = False
+
+    def _arrived(self, provisional: int, event: simpy.Event) -> None:
+        receipt = cast(Receipt, event.value)
+        self._ids[provisional] = receipt.order_id if receipt.resting > 0 else None
+        waiting = self._arrivals.pop(provisional, None)
+        if waiting is not None:
+            waiting.succeed(receipt)
+
+
+class CircuitBreaker(Wrapper):
+    """Trading halts in a good whose quoted price (``quote().prices``) has moved more than
+    ``threshold`` from its reference; checked as orders arrive, so a halt starts at the first
+    order after the move."""
+
+    kind = "breaker"
+
+    def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
+        super().__init__(inner, env, recorder)
+        self.armed: dict[str | None, tuple[float, float, float]] = {}  # good -> rule, end
+        self.reference: dict[str, float] = {}
+        self.halted: dict[str, float] = {}  # good -> end of its halt
+        self.trips = 0
+
+    def arm(self, good: str | None, threshold: float, halt: float, end: float = math.inf) -> None:
+        """Watch ``good`` (every good if None) until ``end``; references start from the
+        prices quoted now."""
+        self.armed[good] = (float(threshold), float(halt), float(end))
+        prices = self.inner.quote().prices
+        for name, price in prices.items():
+            if (good is None or name == good) and price is not None and price > 0:
+                self.reference[name] = float(price)
+
+    def apply(self, shock: Any) -> str:
+        now = float(self.env.now)
+        end = math.inf if shock.duration is None else now + float(shock.duration)
+        self.arm(shock.good, shock.threshold, shock.halt, end)
+        return (
+            f"circuit breaker on {shock.good or 'every good'}: halt {shock.halt:g} on a move "
+            f"over {shock.threshold:g} until {end:g} (wrapper)"
+        )
+
+    def _rule(self, good: str) -> tuple[float, float] | None:
+        rule = self.armed.get(good) or self.armed.get(None)
+        if rule is None or self.env.now >= rule[2]:
+            return None
+        return rule[0], rule[1]
+
+    def submit(self, order: Any) -> simpy.Event:
+        good = getattr(order, "good", None)
+        rule = self._rule(good) if self.armed and isinstance(good, str) else None
+        if rule is None or isinstance(order, Cancel):
+            return self.inner.submit(order)
+        assert isinstance(good, str)
+        now = self.env.now
+        if now < self.halted.get(good, -math.inf):
+            return self.refuse(order, BREAKER)
+        price = self.inner.quote().prices.get(good)
+        ref = self.reference.get(good)
+        if price is not None and price > 0:
+            if ref is None:
+                self.reference[good] = float(price)
+            elif abs(price / ref - 1.0) > rule[0]:
+                self.trips += 1
+                self.halted[good] = now + rule[1]
+                self.reference[good] = float(price)
+                return self.refuse(order, BREAKER)
+        return self.inner.submit(order)
+
+
+#: Wrappers by market shock kind, innermost first (latency outermost: a delayed action is
+#: judged by the outage and the band when it arrives).
+WRAPPERS: dict[str, type[Wrapper]] = {
+    "clamp": PriceBand,
+    "breaker": CircuitBreaker,
+    "outage": Outage,
+    "latency": Latency,
+}
+
+
+def provided(mechanism: Any) -> frozenset[str]:
+    """Market shock kinds the wrappers can apply to ``mechanism`` (a class or an instance):
+    latency, outages and circuit breakers to any market that takes orders through ``submit``;
+    price bands to one that takes limit, market or swap orders."""
+    accepts = frozenset(getattr(mechanism, "accepts", ()))
+    if not accepts or not hasattr(mechanism, "submit"):
+        return frozenset()
+    kinds = {"latency", "outage", "breaker"}
+    if accepts & {Limit, MarketOrder, Swap}:
+        kinds.add("clamp")
+    return frozenset(kinds)
+
+
+class ShockedMarket(Wrapper):
+    """The outermost handle of a wrapped mechanism: strategies submit to it and the shock
+    schedule applies shocks through it (to a wrapper, or to the mechanism for the kinds it
+    applies itself)."""
+
+    def __init__(
+        self,
+        mechanism: Any,
+        env: simpy.Environment,
+        recorder: Recorder | None,
+        kinds: Iterable[str],
+        band: float = 0.0,
+    ):
+        wanted = set(kinds)
+        market: Any = mechanism
+        self.wrappers: dict[str, Wrapper] = {}
+        for kind, cls in WRAPPERS.items():
+            if kind in wanted:
+                extra = {"band": band} if cls is PriceBand else {}
+                market = cls(market, env, recorder, **extra)
+                self.wrappers[kind] = market
+        super().__init__(market, env, None)
+        self.mechanism = mechanism
+
+    def apply_shock(self, shock: Any) -> str:
+        wrapper = self.wrappers.get(shock.kind)
+        if wrapper is None:
+            return str(self.mechanism.apply_shock(shock))
+        return str(wrapper.apply(shock))
+
+
+def wrap(
+    mechanism: Any,
+    env: simpy.Environment,
+    shocks: Iterable[Any],
+    recorder: Recorder | None = None,
+    band: float = 0.0,
+) -> Any:
+    """The market strategies should submit to: ``mechanism`` itself, or a
+    :class:`ShockedMarket` wrapping it for the planned market shocks it does not apply
+    itself."""
+    internal = set(getattr(mechanism, "supported_shocks", ()))
+    kinds = {s.kind for s in shocks if s.market and s.kind not in internal}
+    kinds &= provided(mechanism)
+    if not kinds:
+        return mechanism
+    return ShockedMarket(mechanism, env, recorder, kinds, band)
