@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from mktsim.equilibrium import Equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import Goods
-from mktsim.ledger import Ledger
+from mktsim.ledger import Ledger, Settlement
 from mktsim.population import Population
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
@@ -168,6 +168,12 @@ class MarketContext:
     def __attrs_post_init__(self) -> None:
         for slot in self.slots:
             self.current.setdefault(slot.name, slot.population)
+
+    @property
+    def settlement(self) -> Settlement:
+        """The ledger's narrow face for mechanisms: read holdings, settle, create and destroy,
+        every change recorded (:class:`mktsim.ledger.Settlement`)."""
+        return self.ledger.settlement()
 
     def log(self, kind: str, detail: str) -> None:
         """Record an event row at the current time."""
