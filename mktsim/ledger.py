@@ -74,16 +74,14 @@ class Ledger:
         self._mv = memoryview(holdings)  # type: ignore[arg-type]
         self._recorder = recorder
         self._clock = clock
-        # Python integers: exact however much is created and destroyed over a long run.
-        self._initial = exact_column_sums(holdings)
-        for j, total in enumerate(self._initial):
+        # Each good's total, in Python integers: exact however much is created and destroyed.
+        self._total = exact_column_sums(holdings)
+        for j, total in enumerate(self._total):
             if total > MAX_BASE:
                 raise InvalidParameter(
                     f"initial holdings of {goods.names[j]} total {total / BASE_UNITS:.6g} units, "
                     f"past the ledger's limit of {MAX_UNITS:.6g} units per good"
                 )
-        self._created = [0] * len(goods)
-        self._destroyed = [0] * len(goods)
         self._next_trade = 0
         self._next_production = 0
         self._next_entry = 0
@@ -116,7 +114,7 @@ class Ledger:
         """Total of each good over all accounts, base units: what the economy started with plus
         what was created minus what was destroyed (O(goods); :meth:`conserved` checks that the
         accounts really add up to it)."""
-        return np.array(self._expected(), dtype=np.int64)
+        return np.array(self._total, dtype=np.int64)
 
     def settlement(self) -> Settlement:
         """The narrow handle a mechanism settles through (one per ledger)."""
@@ -222,22 +220,36 @@ class Ledger:
         if not (gross < _FLOAT_LIMIT).all():
             worst = int(np.argmax(np.where(np.isfinite(gross), gross, np.inf)))
             raise ConservationError(
-                f"exchange worth {gross[worst] / BASE_UNITS:.6g} units of {self.goods.numeraire} "
-                f"to account {rows[worst]} is past the ledger's limit of {MAX_UNITS:.6g} units per good"
+                f"exchange worth {gross[worst] / BASE_UNITS:.6g} units of "
+                f"{self.goods.numeraire} to account {rows[worst]} is past the ledger's limit of "
+                f"{MAX_UNITS:.6g} units per good"
             )
         # Money: exact cost of the integer goods, rounded in the agents' favour (they pay less).
         cost = (goods_delta.astype(np.float64) @ prices) / BASE_UNITS  # units of numeraire
         money = -np.floor(cost * BASE_UNITS).astype(np.int64)  # received (+) / paid (-)
+        held = self._h[rows, num]
+        # Goods rounded toward zero can leave an account that spends all its money a few base
+        # units short (it sold a little less than it planned): it pays what it holds and the
+        # others cover the difference below. A larger shortfall is an overdraft, refused below.
+        short = -(held + money)
+        covered = (short > 0) & (short <= int(np.ceil(np.abs(prices).sum())) + 2)
+        money[covered] += short[covered]
         # The rounding left the agents `surplus` base units ahead: take them back from the
-        # largest money balances after the trade (which together hold at least that much).
+        # largest money balances after the trade.
         surplus = int(money.sum())
         if surplus < 0:  # float rounding can leave agents a unit short: the largest holder gets it
-            money[np.argmax(self._h[rows, num] + money)] -= surplus
+            money[np.argmax(held + money)] -= surplus
         elif surplus > 0:
-            post = self._h[rows, num] + money
+            post = np.maximum(held + money, 0)
             order = np.argsort(-post, kind="stable")
             before = np.cumsum(post[order]) - post[order]
             take = np.minimum(post[order], np.maximum(surplus - before, 0))
+            if int(take.sum()) < surplus:
+                raise ConservationError(
+                    f"exchange cannot settle its rounding: the {rows.size} accounts hold "
+                    f"{int(post.sum())} base units of {self.goods.numeraire} after it, "
+                    f"{surplus} are owed"
+                )
             money[order] -= take
         goods_delta[:, num] = money
         # Every column sums to zero, so an account can pass MAX_BASE only if another goes
@@ -322,50 +334,57 @@ class Ledger:
             reason=np.full(r.size, reason, dtype=object),
         )
 
-    def _expected(self) -> list[int]:
-        parts = zip(self._initial, self._created, self._destroyed, strict=True)
-        return [a + c - d for a, c, d in parts]
-
-    def _admit(self, added: list[int], reason: str) -> None:
+    def _admit(self, net: list[int], reason: str) -> None:
         """Refuse, before anything changes, a creation that would carry some good's total past
-        :data:`MAX_BASE` (``added``: base units per good, exact Python integers)."""
-        for j, total in enumerate(self._expected()):
-            if added[j] > 0 and total + added[j] > MAX_BASE:
+        :data:`MAX_BASE` (``net``: base units created per good, exact Python integers)."""
+        total = self._total
+        for j, n in enumerate(net):
+            if n > 0 and total[j] + n > MAX_BASE:
                 raise ConservationError(
                     f"{reason}: the total of {self.goods.names[j]} would reach "
-                    f"{(total + added[j]) / BASE_UNITS:.6g} units, past the ledger's limit of "
+                    f"{(total[j] + n) / BASE_UNITS:.6g} units, past the ledger's limit of "
                     f"{MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS})"
                 )
 
-    def _count(self, added: list[int], removed: list[int] | None = None) -> None:
-        for j, a in enumerate(added):
-            self._created[j] += a
-        for j, d in enumerate(removed or ()):
-            self._destroyed[j] += d
+    def _count(self, net: list[int]) -> None:
+        total = self._total
+        for j, n in enumerate(net):
+            total[j] += n
+
+    def _journal_row(self, row: int, net: list[int], reason: str) -> None:
+        """Journal one account's changes (base units per good) as one entry, row by row: the
+        per-call path of a mechanism minting or burning for every trade."""
+        self._next_entry += 1
+        entry = (self._next_entry, self._clock(), self.round, -1, row)
+        add = self._recorder.append_row
+        for j, n in enumerate(net):
+            if n:
+                add(_JOURNAL, (*entry, j, n / BASE_UNITS, reason))
 
     def create(self, row: int, amounts: IntArray, reason: str) -> None:
         """Create goods from outside the economy (an endowment shock, shares minted), journalled
         under ``reason``; refuses a creation that would pass the ledger's limit."""
-        amounts = np.asarray(amounts, dtype=np.int64)
-        if (amounts < 0).any():
-            raise InvalidParameter(f"create({reason}): amounts must be >= 0")
+        amounts = np.asarray(amounts, dtype=np.int64).reshape(len(self._total))
         added = amounts.tolist()
+        if min(added) < 0:
+            raise InvalidParameter(f"create({reason}): amounts must be >= 0")
         self._admit(added, reason)
         self._h[row] += amounts
         self._count(added)
         self.version += 1
-        self._journal_entry(np.array([row]), amounts.reshape(1, -1), reason)
+        self._journal_row(row, added, reason)
 
     def destroy(self, row: int, amounts: IntArray, reason: str) -> None:
         """Destroy goods (consumption, liquidity withdrawn, a supply shock), journalled under
         ``reason``; refuses overdrafts."""
-        amounts = np.asarray(amounts, dtype=np.int64)
+        amounts = np.asarray(amounts, dtype=np.int64).reshape(len(self._total))
         if (amounts < 0).any() or (self._h[row] < amounts).any():
             raise ConservationError(f"destroy({reason}) would overdraw account {row}")
         self._h[row] -= amounts
-        self._count([0] * len(self.goods), amounts.tolist())
+        removed = [-d for d in amounts.tolist()]
+        self._count(removed)
         self.version += 1
-        self._journal_entry(np.array([row]), -amounts.reshape(1, -1), reason)
+        self._journal_row(row, removed, reason)
 
     def produce(
         self, rows: NDArray[np.intp], inputs: IntArray, outputs: IntArray, technology: str
@@ -398,7 +417,7 @@ class Ledger:
         made, used = exact_column_sums(outputs), exact_column_sums(inputs)
         self._admit([m - u for m, u in zip(made, used, strict=True)], f"produce({technology})")
         self._h[rows] += outputs - inputs
-        self._count(made, used)
+        self._count([m - u for m, u in zip(made, used, strict=True)])
         self.version += 1
         self._next_production += 1
         pid = self._next_production
@@ -423,12 +442,13 @@ class Ledger:
         deltas = np.asarray(deltas, dtype=np.int64).reshape(rows.size, len(self.goods))
         added = exact_column_sums(np.maximum(deltas, 0))
         removed = exact_column_sums(np.maximum(-deltas, 0))
-        self._admit([a - d for a, d in zip(added, removed, strict=True)], reason)
+        net = [a - d for a, d in zip(added, removed, strict=True)]
+        self._admit(net, reason)
         after = self._h[rows] + deltas  # cannot wrap: every total stays within MAX_BASE
         if (after < 0).any():
             raise ConservationError(f"adjust({reason}) would overdraw an account")
         self._h[rows] = after
-        self._count(added, removed)
+        self._count(net)
         self.version += 1
         self._journal_entry(rows, deltas, reason)
 
@@ -438,13 +458,13 @@ class Ledger:
         Python integers, so no wrapped sum can pass) and no holding is negative."""
         if (self._h < 0).any():
             return False
-        return exact_column_sums(self._h) == self._expected()
+        return exact_column_sums(self._h) == self._total
 
     def check_conserved(self) -> None:
         """Raise :class:`ConservationError` naming the goods whose totals moved."""
         if not self.conserved():
             held = exact_column_sums(self._h)
-            diff = [h - e for h, e in zip(held, self._expected(), strict=True)]
+            diff = [h - e for h, e in zip(held, self._total, strict=True)]
             bad = {self.goods.names[j]: d for j, d in enumerate(diff) if d}
             raise ConservationError(f"goods not conserved (base units off): {bad}")
 

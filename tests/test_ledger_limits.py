@@ -140,7 +140,7 @@ def test_cli_refuses_a_scaled_economy_and_an_overflowing_shock(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "past the ledger's limit" in err and "Traceback" not in err
     assert not out.exists()
-    shock = "endowment:time=1,good=good1,factor=1e9"
+    shock = "endowment:time=1,good=good1,factor=1e8"  # ~100 units of good1 in all: ~1e10
     assert main(["run", "cobb_douglas", "--shock", shock, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could carry the total of good1" in err
@@ -149,3 +149,15 @@ def test_cli_refuses_a_scaled_economy_and_an_overflowing_shock(tmp_path, capsys)
 def test_a_refusal_is_a_package_error():
     with pytest.raises(MktsimError):
         mktsim.simulate(scaled(1e10), "order_book")
+
+
+def test_pool_funding_past_the_limit_is_refused_before_any_event():
+    """What a mechanism creates at the opening (a pool's reserves, funded from outside) counts:
+    pools as deep as the economy's ~5e9 units of money would carry its total past the limit."""
+    scenario = scaled(5e8)
+    with pytest.raises(ConservationError) as info:
+        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)
+    message = str(info.value)
+    assert "\n" not in message and "the total of money would reach" in message
+    assert "past the ledger's limit of 9.22337e+09 units" in message
+    mktsim.simulate(scenario, "cpmm", until=1.0, depth=0.1)  # shallower pools fit
