@@ -364,12 +364,14 @@ class Ledger:
     def create(self, row: int, amounts: IntArray, reason: str) -> None:
         """Create goods from outside the economy (an endowment shock, shares minted), journalled
         under ``reason``; refuses a creation that would pass the ledger's limit."""
-        amounts = np.asarray(amounts, dtype=np.int64).reshape(len(self._total))
-        added = amounts.tolist()
+        added = np.asarray(amounts, dtype=np.int64).reshape(len(self._total)).tolist()
         if min(added) < 0:
             raise InvalidParameter(f"create({reason}): amounts must be >= 0")
         self._admit(added, reason)
-        self._h[row] += amounts
+        h = self._mv  # scalar updates in Python integers: cheaper than numpy for one row
+        for j, a in enumerate(added):
+            if a:
+                h[row, j] += a
         self._count(added)
         self.version += 1
         self._journal_row(row, added, reason)
@@ -377,11 +379,14 @@ class Ledger:
     def destroy(self, row: int, amounts: IntArray, reason: str) -> None:
         """Destroy goods (consumption, liquidity withdrawn, a supply shock), journalled under
         ``reason``; refuses overdrafts."""
-        amounts = np.asarray(amounts, dtype=np.int64).reshape(len(self._total))
-        if (amounts < 0).any() or (self._h[row] < amounts).any():
+        taken = np.asarray(amounts, dtype=np.int64).reshape(len(self._total)).tolist()
+        h = self._mv
+        if any(d < 0 or h[row, j] < d for j, d in enumerate(taken)):
             raise ConservationError(f"destroy({reason}) would overdraw account {row}")
-        self._h[row] -= amounts
-        removed = [-d for d in amounts.tolist()]
+        for j, d in enumerate(taken):
+            if d:
+                h[row, j] -= d
+        removed = [-d for d in taken]
         self._count(removed)
         self.version += 1
         self._journal_row(row, removed, reason)
