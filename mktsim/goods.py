@@ -16,10 +16,14 @@ from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter, UnknownName
 
-__all__ = ["BASE_UNITS", "Good", "Goods", "from_base", "to_base"]
+__all__ = ["BASE_UNITS", "MAX_BASE", "MAX_UNITS", "Good", "Goods", "from_base", "to_base"]
 
 #: Base units per unit of every good: holdings are integers in 1e-9 of a unit.
 BASE_UNITS = 10**9
+#: The most base units of one good the economy can hold (int64): about 9.22e9 units.
+MAX_BASE = 2**63 - 1
+#: :data:`MAX_BASE` in units.
+MAX_UNITS = MAX_BASE / BASE_UNITS
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -111,9 +115,22 @@ class Goods:
         return {n: float(v) for n, v in zip(self.names, vector, strict=True)}
 
 
-def to_base(units: NDArray[np.float64] | float) -> NDArray[np.int64]:
-    """Convert units to integer base units, rounding to nearest."""
-    return np.rint(np.asarray(units, dtype=float) * BASE_UNITS).astype(np.int64)
+def to_base(units: NDArray[np.float64] | float, what: str = "quantity") -> NDArray[np.int64]:
+    """Convert units to integer base units, rounding to nearest.
+
+    Raises:
+        InvalidParameter: a value is not finite or past :data:`MAX_UNITS` in magnitude (a cast
+            would wrap around silently); ``what`` names the quantity in the message.
+    """
+    scaled = np.rint(np.asarray(units, dtype=float) * BASE_UNITS)
+    if not (np.abs(scaled) < 2.0**63).all():  # also false for NaN
+        flat = np.ravel(scaled)
+        bad = float(np.ravel(units)[np.argmax(~(np.abs(flat) < 2.0**63))])
+        raise InvalidParameter(
+            f"{what}(={bad:.6g}) must be finite and at most {MAX_UNITS:.6g} units in magnitude "
+            f"(int64 base units of 1/{BASE_UNITS})"
+        )
+    return scaled.astype(np.int64)
 
 
 def from_base(base: NDArray[np.int64] | int) -> NDArray[np.float64]:

@@ -1,27 +1,42 @@
 """The ledger: every agent's holdings of every good, in integer base units.
 
-Holdings change only through balanced operations, each recorded in the ``trades`` table:
-a multilateral exchange at prices, a bilateral trade, or production and consumption (which create
-and destroy goods by a named rule and are counted, so conservation can be checked exactly).
-Mechanisms and agents read holdings through a read-only view; nobody writes the array directly.
+Holdings change only through balanced operations, each recorded in a table: a multilateral
+exchange at prices or a bilateral trade (``trades``), production and consumption (``production``),
+and goods created or destroyed by a named rule — an endowment shock, shares minted, an account
+funded from outside — (``journal``). Every change is counted, so conservation is checked exactly,
+and recorded, so the final holdings can be rebuilt from the initial ones and the tables alone.
+Mechanisms and agents read holdings through a read-only view; nobody writes the array directly;
+mechanisms settle through the narrow :class:`Settlement` handle (:meth:`Ledger.settlement`).
+
+Holdings are ``int64`` base units (:data:`~mktsim.goods.BASE_UNITS` per unit), so no good's
+economy-wide total may pass :data:`~mktsim.goods.MAX_BASE` base units. The ledger keeps its totals
+in Python integers and refuses, changing nothing, any creation that would pass the limit; since
+every holding is >= 0 and at most its good's total, no settlement can then wrap around.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mktsim.errors import ConservationError, InvalidParameter
-from mktsim.goods import BASE_UNITS, Goods
+from mktsim.goods import BASE_UNITS, MAX_BASE, MAX_UNITS, Goods, to_base
 from mktsim.recorder import Recorder
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "Settlement", "check_representable", "exact_column_sums"]
 
 IntArray = NDArray[np.int64]
+
+# Journal entries with at most this many rows go through the recorder's row buffer (cheap per
+# call: a mechanism minting shares for every sale); larger ones are appended as one chunk.
+_FEW = 8
+_JOURNAL = "journal"
+# A float quantity of base units at or past this cannot be cast to int64.
+_FLOAT_LIMIT = 2.0**63
 
 
 class Ledger:
@@ -33,6 +48,10 @@ class Ledger:
             accounts the mechanisms open, such as a market maker's inventory).
         recorder: where settlements are journalled.
         clock: returns the current simulation time.
+
+    Raises:
+        InvalidParameter: holdings of the wrong shape, negative, or whose total of some good
+            passes :data:`~mktsim.goods.MAX_BASE`.
     """
 
     def __init__(
@@ -55,14 +74,21 @@ class Ledger:
         self._mv = memoryview(holdings)  # type: ignore[arg-type]
         self._recorder = recorder
         self._clock = clock
-        self._initial = holdings.sum(axis=0)
-        self._created = np.zeros(len(goods), dtype=np.int64)
-        self._destroyed = np.zeros(len(goods), dtype=np.int64)
+        # Each good's total, in Python integers: exact however much is created and destroyed.
+        self._total = exact_column_sums(holdings)
+        for j, total in enumerate(self._total):
+            if total > MAX_BASE:
+                raise InvalidParameter(
+                    f"initial holdings of {goods.names[j]} total {total / BASE_UNITS:.6g} units, "
+                    f"past the ledger's limit of {MAX_UNITS:.6g} units per good"
+                )
         self._next_trade = 0
         self._next_production = 0
+        self._next_entry = 0
         self._num = goods.numeraire_index
         self._trades = _TradeBuffer(recorder)
         recorder.add_flush_hook("trades", self._trades.flush)
+        self._handle: Settlement | None = None
         self.round = -1
         #: Increases with every change of holdings, so readers can cache derived arrays.
         self.version = 0
@@ -88,21 +114,31 @@ class Ledger:
         """Total of each good over all accounts, base units: what the economy started with plus
         what was created minus what was destroyed (O(goods); :meth:`conserved` checks that the
         accounts really add up to it)."""
-        return self._initial + self._created - self._destroyed
+        return np.array(self._total, dtype=np.int64)
 
-    def open_account(self, holdings: IntArray | None = None) -> int:
+    def settlement(self) -> Settlement:
+        """The narrow handle a mechanism settles through (one per ledger)."""
+        if self._handle is None:
+            self._handle = Settlement(self)
+        return self._handle
+
+    def open_account(self, holdings: IntArray | None = None, reason: str = "account opened") -> int:
         """Add an account (e.g. a market maker) funded from outside the economy, counted as
-        created so conservation still balances. Returns its row."""
+        created (and journalled) so conservation still balances. Returns its row."""
         row = np.zeros((1, len(self.goods)), dtype=np.int64)
         if holdings is not None:
             row[0] = holdings
             if (row < 0).any():
                 raise InvalidParameter("a new account's holdings must be >= 0")
+        added = row[0].tolist()
+        self._admit(added, reason)
         self._h = np.vstack([self._h, row])
         self._mv = memoryview(self._h)  # type: ignore[arg-type]
-        self._created += row[0]
+        self._count(added)
         self.version += 1
-        return self.n_accounts - 1
+        new = self.n_accounts - 1
+        self._journal_entry(np.array([new]), row, reason)
+        return new
 
     # ---- changing ------------------------------------------------------------------------
     def _trade_id(self) -> int:
@@ -113,7 +149,9 @@ class Ledger:
         """Bilateral trade: ``qty`` base units of ``good`` from seller to buyer, ``cash`` base
         units of the numeraire from buyer to seller. Refuses overdrafts. Returns the trade id.
 
-        This is the order book's hot path: scalar updates and a buffered journal row.
+        This is the order book's hot path: scalar updates and a buffered journal row. It needs
+        no overflow check: both amounts are at most what an account holds, and no account holds
+        more than its good's total, which the ledger keeps within :data:`MAX_BASE`.
         """
         h = self._mv
         num = self._num
@@ -146,16 +184,26 @@ class Ledger:
         ``deltas`` must sum to (nearly) zero over rows. Rounding to base units only ever shrinks
         trades, and the numeraire is rounded in each agent's favour with the rounding surplus
         taken from the largest money holders, so every column balances exactly and no holding
-        goes negative. Returns the trade id (-1 if nothing moved).
+        goes negative. Each account's ``cash`` rows in ``trades`` add up to exactly what it paid;
+        an account whose money moved by rounding alone gets a ``journal`` row of the trade.
+        Returns the trade id (-1 if nothing moved).
         """
         rows = np.asarray(rows, dtype=np.intp)
         deltas = np.asarray(deltas, dtype=np.float64)
+        prices = np.asarray(prices, dtype=np.float64)
         g = len(self.goods)
         if deltas.shape != (rows.size, g) or not np.isfinite(deltas).all():
             raise InvalidParameter(f"exchange deltas must be finite with shape ({rows.size}, {g})")
         num = self._num
-        goods_delta = np.trunc(deltas * BASE_UNITS).astype(np.int64)  # toward zero: trades shrink
-        goods_delta[:, num] = 0
+        scaled = np.trunc(deltas * BASE_UNITS)  # toward zero: trades shrink
+        scaled[:, num] = 0.0
+        if scaled.size and np.abs(scaled).max() >= _FLOAT_LIMIT:
+            at, col = np.unravel_index(np.argmax(np.abs(scaled)), scaled.shape)
+            raise ConservationError(
+                f"exchange of {deltas[at, col]:.6g} units of {self.goods.names[col]} to account "
+                f"{rows[at]} is past the ledger's limit of {MAX_UNITS:.6g} units per good"
+            )
+        goods_delta = scaled.astype(np.int64)
         for j in range(g):
             if j != num:
                 volume = float(np.abs(goods_delta[:, j]).sum())
@@ -167,21 +215,45 @@ class Ledger:
                 _balance_column(goods_delta[:, j])
         if not goods_delta.any():
             return -1
+        # Every row's value must fit in base units of money, or the rounding below would wrap.
+        gross = np.abs(goods_delta).astype(np.float64) @ np.abs(prices)
+        if not (gross < _FLOAT_LIMIT).all():
+            worst = int(np.argmax(np.where(np.isfinite(gross), gross, np.inf)))
+            raise ConservationError(
+                f"exchange worth {gross[worst] / BASE_UNITS:.6g} units of "
+                f"{self.goods.numeraire} to account {rows[worst]} is past the ledger's limit of "
+                f"{MAX_UNITS:.6g} units per good"
+            )
         # Money: exact cost of the integer goods, rounded in the agents' favour (they pay less).
         cost = (goods_delta.astype(np.float64) @ prices) / BASE_UNITS  # units of numeraire
         money = -np.floor(cost * BASE_UNITS).astype(np.int64)  # received (+) / paid (-)
+        held = self._h[rows, num]
+        # Goods rounded toward zero can leave an account that spends all its money a few base
+        # units short (it sold a little less than it planned): it pays what it holds and the
+        # others cover the difference below. A larger shortfall is an overdraft, refused below.
+        short = -(held + money)
+        covered = (short > 0) & (short <= int(np.ceil(np.abs(prices).sum())) + 2)
+        money[covered] += short[covered]
         # The rounding left the agents `surplus` base units ahead: take them back from the
-        # largest money balances after the trade (which together hold at least that much).
+        # largest money balances after the trade.
         surplus = int(money.sum())
         if surplus < 0:  # float rounding can leave agents a unit short: the largest holder gets it
-            money[np.argmax(self._h[rows, num] + money)] -= surplus
+            money[np.argmax(held + money)] -= surplus
         elif surplus > 0:
-            post = self._h[rows, num] + money
+            post = np.maximum(held + money, 0)
             order = np.argsort(-post, kind="stable")
             before = np.cumsum(post[order]) - post[order]
             take = np.minimum(post[order], np.maximum(surplus - before, 0))
+            if int(take.sum()) < surplus:
+                raise ConservationError(
+                    f"exchange cannot settle its rounding: the {rows.size} accounts hold "
+                    f"{int(post.sum())} base units of {self.goods.numeraire} after it, "
+                    f"{surplus} are owed"
+                )
             money[order] -= take
         goods_delta[:, num] = money
+        # Every column sums to zero, so an account can pass MAX_BASE only if another goes
+        # negative: a wrapped sum shows as a negative holding and is refused here.
         after = self._h[rows] + goods_delta
         if (after < 0).any():
             i, j = np.argwhere(after < 0)[0]
@@ -199,11 +271,22 @@ class Ledger:
     def _journal(
         self, tid: int, rows: NDArray[np.intp], delta: IntArray, prices: NDArray[np.float64]
     ) -> None:
+        """Journal an exchange: one ``trades`` row per account and good, whose ``cash`` (the
+        nominal ``quantity * price``, the account's last row taking its rounding) adds up per
+        account to exactly the money it paid."""
         num = self._num
         nz_r, nz_g = np.nonzero(delta)
         keep = nz_g != num
         r, j = nz_r[keep], nz_g[keep]
-        q = delta[r, j] / BASE_UNITS
+        paid = -delta[:, num]
+        cash = np.rint(delta[r, j] * prices[j]).astype(np.int64)
+        traded = np.zeros(rows.size, dtype=bool)
+        if r.size:
+            nominal = np.zeros(rows.size, dtype=np.int64)
+            np.add.at(nominal, r, cash)
+            last = np.flatnonzero(np.r_[r[1:] != r[:-1], True])  # r is sorted: rows in order
+            cash[last] += paid[r[last]] - nominal[r[last]]
+            traded[r] = True
         self._recorder.append(
             "trades",
             trade_id=tid,
@@ -211,28 +294,102 @@ class Ledger:
             round=self.round,
             agent=rows[r],
             good=j,
-            quantity=q,
+            quantity=delta[r, j] / BASE_UNITS,
             price=prices[j],
-            cash=q * prices[j],
+            cash=cash / BASE_UNITS,
+        )
+        alone = np.flatnonzero(~traded & (paid != 0))
+        if alone.size:
+            only_money = np.zeros((alone.size, len(self.goods)), dtype=np.int64)
+            only_money[:, num] = -paid[alone]
+            self._journal_entry(rows[alone], only_money, f"rounding of trade {tid}", tid)
+
+    def _journal_entry(
+        self, rows: NDArray[np.intp], delta: IntArray, reason: str, trade_id: int = -1
+    ) -> None:
+        """Record the nonzero entries of ``delta`` (base units, one row per account in ``rows``)
+        as one ``journal`` entry."""
+        r, j = np.nonzero(delta)
+        if not r.size:
+            return
+        self._next_entry += 1
+        eid, now, rnd = self._next_entry, self._clock(), self.round
+        q = delta[r, j] / BASE_UNITS
+        agents = np.asarray(rows)[r]
+        if r.size <= _FEW:
+            add = self._recorder.append_row
+            for a, good, qty in zip(agents.tolist(), j.tolist(), q.tolist(), strict=True):
+                add(_JOURNAL, (eid, now, rnd, trade_id, a, good, qty, reason))
+            return
+        self._recorder.rows(_JOURNAL)  # hand over buffered rows first: entries stay in order
+        self._recorder.append(
+            _JOURNAL,
+            entry_id=eid,
+            time=now,
+            round=rnd,
+            trade_id=trade_id,
+            agent=agents,
+            good=j,
+            quantity=q,
+            reason=np.full(r.size, reason, dtype=object),
         )
 
+    def _admit(self, net: list[int], reason: str) -> None:
+        """Refuse, before anything changes, a creation that would carry some good's total past
+        :data:`MAX_BASE` (``net``: base units created per good, exact Python integers)."""
+        total = self._total
+        for j, n in enumerate(net):
+            if n > 0 and total[j] + n > MAX_BASE:
+                raise ConservationError(
+                    f"{reason}: the total of {self.goods.names[j]} would reach "
+                    f"{(total[j] + n) / BASE_UNITS:.6g} units, past the ledger's limit of "
+                    f"{MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS})"
+                )
+
+    def _count(self, net: list[int]) -> None:
+        total = self._total
+        for j, n in enumerate(net):
+            total[j] += n
+
+    def _journal_row(self, row: int, net: list[int], reason: str) -> None:
+        """Journal one account's changes (base units per good) as one entry, row by row: the
+        per-call path of a mechanism minting or burning for every trade."""
+        self._next_entry += 1
+        entry = (self._next_entry, self._clock(), self.round, -1, row)
+        add = self._recorder.append_row
+        for j, n in enumerate(net):
+            if n:
+                add(_JOURNAL, (*entry, j, n / BASE_UNITS, reason))
+
     def create(self, row: int, amounts: IntArray, reason: str) -> None:
-        """Create goods from outside the economy (an endowment shock, production output)."""
-        amounts = np.asarray(amounts, dtype=np.int64)
-        if (amounts < 0).any():
+        """Create goods from outside the economy (an endowment shock, shares minted), journalled
+        under ``reason``; refuses a creation that would pass the ledger's limit."""
+        added = np.asarray(amounts, dtype=np.int64).reshape(len(self._total)).tolist()
+        if min(added) < 0:
             raise InvalidParameter(f"create({reason}): amounts must be >= 0")
-        self._h[row] += amounts
-        self._created += amounts
+        self._admit(added, reason)
+        h = self._mv  # scalar updates in Python integers: cheaper than numpy for one row
+        for j, a in enumerate(added):
+            if a:
+                h[row, j] += a
+        self._count(added)
         self.version += 1
+        self._journal_row(row, added, reason)
 
     def destroy(self, row: int, amounts: IntArray, reason: str) -> None:
-        """Destroy goods (consumption, production inputs, a supply shock); refuses overdrafts."""
-        amounts = np.asarray(amounts, dtype=np.int64)
-        if (amounts < 0).any() or (self._h[row] < amounts).any():
+        """Destroy goods (consumption, liquidity withdrawn, a supply shock), journalled under
+        ``reason``; refuses overdrafts."""
+        taken = np.asarray(amounts, dtype=np.int64).reshape(len(self._total)).tolist()
+        h = self._mv
+        if any(d < 0 or h[row, j] < d for j, d in enumerate(taken)):
             raise ConservationError(f"destroy({reason}) would overdraw account {row}")
-        self._h[row] -= amounts
-        self._destroyed += amounts
+        for j, d in enumerate(taken):
+            if d:
+                h[row, j] -= d
+        removed = [-d for d in taken]
+        self._count(removed)
         self.version += 1
+        self._journal_row(row, removed, reason)
 
     def produce(
         self, rows: NDArray[np.intp], inputs: IntArray, outputs: IntArray, technology: str
@@ -243,7 +400,8 @@ class Ledger:
         Inputs are destroyed and outputs created (both counted, so conservation still checks
         exactly), and every nonzero entry is journalled in the ``production`` table under one
         production id, so every unit consumed or made has a record. Refuses, changing nothing, if
-        an account lacks its inputs. Returns the production id (-1 if nothing changed).
+        an account lacks its inputs or the output would pass the ledger's limit. Returns the
+        production id (-1 if nothing changed).
         """
         rows = np.asarray(rows, dtype=np.intp).ravel()
         g = len(self.goods)
@@ -261,9 +419,10 @@ class Ledger:
             )
         if not (inputs.any() or outputs.any()):
             return -1
+        made, used = exact_column_sums(outputs), exact_column_sums(inputs)
+        self._admit([m - u for m, u in zip(made, used, strict=True)], f"produce({technology})")
         self._h[rows] += outputs - inputs
-        self._created += outputs.sum(axis=0)
-        self._destroyed += inputs.sum(axis=0)
+        self._count([m - u for m, u in zip(made, used, strict=True)])
         self.version += 1
         self._next_production += 1
         pid = self._next_production
@@ -282,30 +441,116 @@ class Ledger:
 
     def adjust(self, rows: NDArray[np.intp], deltas: IntArray, reason: str) -> None:
         """Create (positive) and destroy (negative) goods for many accounts at once, e.g. an
-        endowment shock; refuses, changing nothing, if any holding would go negative."""
+        endowment shock, journalled under ``reason``; refuses, changing nothing, if any holding
+        would go negative or a good's total would pass the ledger's limit."""
         rows = np.asarray(rows, dtype=np.intp)
-        deltas = np.asarray(deltas, dtype=np.int64)
-        after = self._h[rows] + deltas
+        deltas = np.asarray(deltas, dtype=np.int64).reshape(rows.size, len(self.goods))
+        added = exact_column_sums(np.maximum(deltas, 0))
+        removed = exact_column_sums(np.maximum(-deltas, 0))
+        net = [a - d for a, d in zip(added, removed, strict=True)]
+        self._admit(net, reason)
+        after = self._h[rows] + deltas  # cannot wrap: every total stays within MAX_BASE
         if (after < 0).any():
             raise ConservationError(f"adjust({reason}) would overdraw an account")
         self._h[rows] = after
-        self._created += np.where(deltas > 0, deltas, 0).sum(axis=0)
-        self._destroyed += np.where(deltas < 0, -deltas, 0).sum(axis=0)
+        self._count(net)
         self.version += 1
+        self._journal_entry(rows, deltas, reason)
 
     # ---- checking ------------------------------------------------------------------------
     def conserved(self) -> bool:
-        """True when totals equal initial + created - destroyed for every good, exactly."""
-        expected = self._initial + self._created - self._destroyed
-        return bool(np.array_equal(self._h.sum(axis=0), expected)) and bool((self._h >= 0).all())
+        """True when totals equal initial + created - destroyed for every good, exactly (sums in
+        Python integers, so no wrapped sum can pass) and no holding is negative."""
+        if (self._h < 0).any():
+            return False
+        return exact_column_sums(self._h) == self._total
 
     def check_conserved(self) -> None:
         """Raise :class:`ConservationError` naming the goods whose totals moved."""
         if not self.conserved():
-            expected = self._initial + self._created - self._destroyed
-            diff = self._h.sum(axis=0) - expected
-            bad = {self.goods.names[j]: int(d) for j, d in enumerate(diff) if d}
+            held = exact_column_sums(self._h)
+            diff = [h - e for h, e in zip(held, self._total, strict=True)]
+            bad = {self.goods.names[j]: d for j, d in enumerate(diff) if d}
             raise ConservationError(f"goods not conserved (base units off): {bad}")
+
+
+class Settlement:
+    """What a mechanism settles through: the ledger's reading and settling operations, and
+    nothing that could bypass them.
+
+    Reads: :attr:`holdings` (a read-only view), :meth:`units`, :meth:`totals`, :attr:`version`,
+    :attr:`n_accounts`, :attr:`goods`; the mechanism's :attr:`round` stamped on the rows it
+    settles. Settles: :meth:`trade`, :meth:`exchange` (journalled in ``trades``),
+    :meth:`produce` (``production``), :meth:`create`, :meth:`destroy`, :meth:`adjust`,
+    :meth:`open_account` (``journal``). Every operation is the ledger's own bound method, so the
+    handle costs nothing per call.
+    """
+
+    __slots__ = (
+        "_ledger",
+        "adjust",
+        "create",
+        "destroy",
+        "exchange",
+        "open_account",
+        "produce",
+        "totals",
+        "trade",
+        "units",
+    )
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self.trade = ledger.trade
+        self.exchange = ledger.exchange
+        self.produce = ledger.produce
+        self.create = ledger.create
+        self.destroy = ledger.destroy
+        self.adjust = ledger.adjust
+        self.open_account = ledger.open_account
+        self.units = ledger.units
+        self.totals = ledger.totals
+
+    @property
+    def holdings(self) -> IntArray:
+        """Read-only view of all holdings in base units (take it again after
+        :meth:`open_account`, which adds a row)."""
+        return self._ledger.holdings
+
+    @property
+    def goods(self) -> Goods:
+        return self._ledger.goods
+
+    @property
+    def n_accounts(self) -> int:
+        return self._ledger.n_accounts
+
+    @property
+    def version(self) -> int:
+        """Increases with every change of holdings."""
+        return self._ledger.version
+
+    @property
+    def round(self) -> int:
+        """The mechanism's round, stamped on every row it settles (-1 without rounds)."""
+        return self._ledger.round
+
+    @round.setter
+    def round(self, value: int) -> None:
+        self._ledger.round = value
+
+
+def exact_column_sums(a: IntArray) -> list[int]:
+    """Column sums of an ``int64`` matrix as exact Python integers, at numpy speed.
+
+    Each value is split into its high and low 32 bits, whose column sums cannot overflow int64
+    for fewer than 2**31 rows, and recombined in Python.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    a = a.reshape(-1, a.shape[-1]) if a.ndim != 2 else a
+    hi = (a >> 32).sum(axis=0)
+    lo = (a & 0xFFFFFFFF).sum(axis=0)
+    return [(int(h) << 32) + int(lo_) for h, lo_ in zip(hi.tolist(), lo.tolist(), strict=True)]
 
 
 class _TradeBuffer:
@@ -401,3 +646,71 @@ def _balance_column(col: IntArray) -> None:
     if left:
         cut[np.argsort(-(size - cut), kind="stable")[:left]] += 1
     col[idx] -= np.sign(excess) * cut
+
+
+def check_representable(scenario: Any, shocks: Sequence[Any] = ()) -> IntArray:
+    """Refuse, before a run, an economy whose quantities the ledger cannot hold exactly, and
+    return its initial holdings in base units (ledger row order).
+
+    Holdings are int64 base units of 1/:data:`~mktsim.goods.BASE_UNITS`, so a good's total over
+    the economy must stay within :data:`~mktsim.goods.MAX_UNITS` and a nonzero endowment must be
+    at least half a base unit (smaller ones would silently become zero). Endowment shocks that
+    multiply holdings are bounded too, as if one population held all of the good when it struck.
+    What mechanisms and firms create during the run (pool funding, shares, production) is checked
+    when it happens: the ledger refuses any creation past the limit.
+
+    Args:
+        scenario: the economy (its populations' endowments, in units).
+        shocks: the shocks planned for the run.
+
+    Raises:
+        InvalidParameter: naming the population, good and value, or the good, its total and the
+            limit, or the shock that would pass it.
+    """
+    goods = scenario.goods
+    names = goods.names
+    held: list[IntArray] = []
+    totals = [0] * len(goods)
+    largest: list[tuple[int, str]] = [(0, "")] * len(goods)
+    for pop in scenario.populations:
+        units = np.asarray(pop.endowment, dtype=np.float64)
+        magnitude = np.abs(units) * BASE_UNITS
+        for check, what in (
+            (~(magnitude < _FLOAT_LIMIT), f"is past the ledger's limit of {MAX_UNITS:.6g} units"),
+            ((units != 0) & (magnitude < 0.5), "rounds to 0 base units"),
+        ):
+            if check.any():
+                i, j = np.argwhere(check)[0]
+                raise InvalidParameter(
+                    f"population {pop.name!r}: endowment of {names[j]} (={units[i, j]:.6g}) "
+                    f"{what} (the ledger holds every good in int64 base units of "
+                    f"1/{BASE_UNITS}); express {names[j]} in another unit"
+                )
+        base = to_base(units, f"population {pop.name!r} endowment")
+        held.append(base)
+        for j, total in enumerate(exact_column_sums(base)):
+            totals[j] += total
+            largest[j] = max(largest[j], (total, pop.name))
+    for j, total in enumerate(totals):
+        if total > MAX_BASE:
+            raise InvalidParameter(
+                f"the endowments of {names[j]} total {total / BASE_UNITS:.6g} units (population "
+                f"{largest[j][1]!r} holds {largest[j][0] / BASE_UNITS:.6g}), past the ledger's "
+                f"limit of {MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS}); "
+                f"express {names[j]} in a larger unit"
+            )
+    bound = [float(t) for t in totals]
+    for shock in sorted(shocks, key=lambda s: s.time):
+        if getattr(shock, "kind", None) != "endowment" or shock.factor <= 1:
+            continue
+        j = goods.index(shock.good)
+        bound[j] *= shock.factor
+        if bound[j] >= _FLOAT_LIMIT:
+            raise InvalidParameter(
+                f"shock {shock!r} could carry the total of {shock.good} to "
+                f"{bound[j] / BASE_UNITS:.6g} units, past the ledger's limit of "
+                f"{MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS})"
+            )
+    if not held:
+        return np.zeros((0, len(goods)), dtype=np.int64)
+    return np.vstack(held)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from mktsim.errors import UnknownName
 from mktsim.goods import Goods
-from mktsim.ledger import Ledger
+from mktsim.ledger import Ledger, Settlement
 
 # The option machinery lives in mktsim.options; these names stay importable from here.
 from mktsim.options import (
@@ -101,6 +101,12 @@ class MarketContext:
     def __attrs_post_init__(self) -> None:
         for slot in self.slots:
             self.current.setdefault(slot.name, slot.population)
+
+    @property
+    def settlement(self) -> Settlement:
+        """The ledger's narrow face for mechanisms: read holdings, settle, create and destroy,
+        every change recorded (:class:`mktsim.ledger.Settlement`)."""
+        return self.ledger.settlement()
 
     def log(self, kind: str, detail: str) -> None:
         """Record an event row at the current time."""

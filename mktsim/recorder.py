@@ -122,6 +122,16 @@ SCHEMAS: dict[str, dict[str, Column]] = {
         "quantity": _c("float64", "units created as output (+) or consumed as input (-)"),
         "technology": _c("object", "what produced it (the firm population's name)"),
     },
+    "journal": {
+        "entry_id": _c("int64", "one id per ledger entry; all rows of an entry share it"),
+        "time": _c("float64", "simulation time"),
+        "round": _c("int64", "round of the mechanism"),
+        "trade_id": _c("int64", "the trade the row settles (exchange rounding), else -1"),
+        "agent": _c("int64", "account id (row of the ledger; mechanism accounts follow agents)"),
+        "good": _c("category", "good name (the numeraire too)", "goods"),
+        "quantity": _c("float64", "units created (+) or destroyed (-), or moved by rounding"),
+        "reason": _c("object", "why (an endowment shock, shares minted, an account opened, ...)"),
+    },
     "events": {
         "time": _c("float64", "simulation time"),
         "kind": _c("object", "what happened (settlement, converged, shock, ...)"),

@@ -20,8 +20,7 @@ import simpy
 from mktsim import metrics, wrappers
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.goods import to_base
-from mktsim.ledger import Ledger
+from mktsim.ledger import Ledger, check_representable
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
@@ -252,6 +251,8 @@ def simulate(
         raise InvalidParameter(f"price_tolerance(={price_tolerance}) must be > 0 and finite")
     if record not in ("all", "summary"):
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
+    planned = tuple(scenario.shocks if shocks is None else shocks)
+    initial = check_representable(scenario, planned)
     streams = Streams(seed)
     cls = resolve(scenario.mechanism if mechanism is None else mechanism)
     merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
@@ -268,7 +269,7 @@ def simulate(
         spool=stream_to,
         chunk_rows=chunk_rows,
     )
-    ledger = Ledger(scenario.goods, to_base(scenario.endowments()), recorder, lambda: env.now)
+    ledger = Ledger(scenario.goods, initial, recorder, lambda: env.now)
     slots = tuple(
         PopulationSlot(i, pop, rows)
         for i, (pop, rows) in enumerate(
@@ -289,7 +290,6 @@ def simulate(
         reference,
         strategies=assigned,
     )
-    planned = tuple(scenario.shocks if shocks is None else shocks)
     # Wrappers apply market shocks only to orders sent through the protocol: every population
     # must be driven by a registered strategy.
     wrappable = wrappers.provided(mech) if len(assigned) == len(slots) else frozenset()

@@ -101,3 +101,17 @@ def test_create_and_destroy_are_counted():
     assert ledger.conserved()
     with pytest.raises(ConservationError):
         ledger.destroy(1, np.array([10 * BASE_UNITS, 0]), "too much")
+
+
+def test_rounding_an_exchange_to_base_units_never_creates_money():
+    """Goods rounded toward zero can leave a buyer that spends all its money short by less than
+    a base unit's worth of each good: it pays what it holds, the seller absorbs the difference,
+    and every column still balances (found by the property test above at base-unit scale)."""
+    ledger = make_ledger(np.array([[10, 20, 10], [10, 10, 10], [10, 0, 10]]))
+    deltas = np.array([[0.0, -9.0566, 0.9434], [0.0, 0.0, 0.0], [0.0, 9.0566, -0.9434]]) * 1e-9
+    ledger.exchange(np.arange(3), deltas, np.array([1.0, 1.25, 11.0]))
+    h = ledger.holdings
+    # 9 base units of g1 change hands, none of g2 (0.94 rounds to 0); they are worth 11.25 base
+    # units of money, of which the buyer holds 10: it pays those 10 to the seller
+    assert h.tolist() == [[20, 11, 10], [10, 10, 10], [0, 9, 10]]
+    assert ledger.conserved()

@@ -1,0 +1,163 @@
+"""No quantity wraps around silently: the ledger holds int64 base units of 1e-9, so an economy
+whose totals pass about 9.22e9 units is refused before the run, a settlement that would pass the
+limit raises, and conservation is checked with exact integers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import mktsim
+from mktsim.cli import main
+from mktsim.errors import ConservationError, InvalidParameter, MktsimError
+from mktsim.goods import Goods, to_base
+from mktsim.ledger import Ledger, exact_column_sums
+from mktsim.recorder import Recorder
+from mktsim.shocks import EndowmentShock
+
+LIMIT = 2**63 - 1  # int64's largest value, written out here rather than imported
+
+
+def make_ledger(holdings) -> Ledger:
+    holdings = np.asarray(holdings, dtype=np.int64)
+    goods = Goods.of([f"g{j}" for j in range(holdings.shape[1])])
+    return Ledger(goods, holdings, Recorder({"goods": goods.names, "populations": ["p"]}))
+
+
+@given(arrays(np.int64, st.tuples(st.integers(1, 40), st.integers(1, 4))))
+def test_exact_column_sums_equal_python_integer_sums(a):
+    assert exact_column_sums(a) == [sum(int(v) for v in a[:, j]) for j in range(a.shape[1])]
+
+
+def test_initial_holdings_past_the_limit_are_refused():
+    # two accounts of 2**62 each: 2**63 in all, which an int64 sum would wrap to -2**63
+    with pytest.raises(InvalidParameter, match=r"g1 total 9.22337e\+09 units, past .* limit"):
+        make_ledger([[1, 2**62], [1, 2**62]])
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda ledger: ledger.create(0, np.array([0, 11]), "minted"),
+        lambda ledger: ledger.adjust(np.array([0, 1]), np.array([[0, 6], [0, 5]]), "shock"),
+        lambda ledger: ledger.produce(np.array([1]), np.array([[5, 0]]), np.array([[0, 11]]), "f"),
+        lambda ledger: ledger.open_account(np.array([0, 11])),
+    ],
+    ids=["create", "adjust", "produce", "open_account"],
+)
+def test_a_creation_past_the_limit_raises_and_changes_nothing(operation):
+    ledger = make_ledger([[10, LIMIT - 10], [10, 0]])
+    before = ledger.holdings.copy()
+    with pytest.raises(ConservationError, match=r"g1 would reach .* past the ledger's limit"):
+        operation(ledger)
+    assert np.array_equal(ledger.holdings, before) and ledger.conserved()
+    # exactly up to the limit is fine
+    ledger.create(1, np.array([0, 10]), "minted")
+    assert int(ledger.holdings[:, 1].astype(object).sum()) == LIMIT and ledger.conserved()
+
+
+def test_an_exchange_too_large_for_int64_raises_instead_of_wrapping():
+    ledger = make_ledger([[10**18, 10**18], [10**18, 10**18]])
+    before = ledger.holdings.copy()
+    with pytest.raises(ConservationError, match="past the ledger's limit"):
+        # 2e10 units is 2e19 base units: a cast to int64 would wrap to a negative number
+        ledger.exchange(np.array([0, 1]), np.array([[0.0, 2e10], [0.0, -2e10]]), np.ones(2))
+    with pytest.raises(ConservationError, match="past the ledger's limit"):
+        # quantities fit, but their value at this price does not
+        ledger.exchange(np.array([0, 1]), np.array([[0.0, 1.0], [0.0, -1.0]]), np.array([1, 1e10]))
+    assert np.array_equal(ledger.holdings, before)
+
+
+def test_counters_stay_exact_past_int64_over_a_long_run():
+    """Created and destroyed amounts add up over a run far beyond int64; totals stay exact."""
+    ledger = make_ledger([[0, 0], [0, 0]])
+    for _ in range(5):
+        ledger.create(0, np.array([2**62, 0]), "minted")
+        ledger.destroy(0, np.array([2**62, 0]), "burned")
+    ledger.create(1, np.array([3, 2**62]), "minted")
+    assert ledger.totals().tolist() == [3, 2**62] and ledger.conserved()
+
+
+def test_to_base_refuses_what_it_cannot_hold():
+    assert to_base(9.2e9).item() == 9_200_000_000 * 10**9
+    for bad in (9.3e9, -9.3e9, float("nan"), float("inf")):
+        with pytest.raises(InvalidParameter, match=r"at most 9.22337e\+09 units"):
+            to_base(np.array([1.0, bad]), "amount")
+
+
+def scaled(factor: float, n_agents: int = 10) -> mktsim.Scenario:
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=n_agents)
+    return scenario.with_endowments(scenario.endowments() * factor)
+
+
+def test_an_economy_scaled_past_the_limit_is_refused_before_the_run():
+    mktsim.simulate(scaled(1e8), "walrasian", until=1.0)  # ~1e9 units a good: fine
+    with pytest.raises(InvalidParameter) as info:
+        mktsim.simulate(scaled(1e10), "walrasian")
+    message = str(info.value)  # one agent's endowment alone is past the limit
+    assert "\n" not in message and "past the ledger's limit of 9.22337e+09 units" in message
+    assert "population 'consumers': endowment of money (=1.37239e+10)" in message
+    with pytest.raises(InvalidParameter) as info:  # ~1e9 units each, ~1e10 in all
+        mktsim.simulate(scaled(1e9), "walrasian")
+    message = str(info.value)
+    assert "\n" not in message and "past the ledger's limit of 9.22337e+09 units" in message
+    assert "endowments of money total 1.0" in message and "'consumers'" in message
+
+
+def test_an_endowment_that_rounds_to_zero_is_refused_naming_it():
+    scenario = scaled(1.0)
+    tiny = scenario.endowments()
+    tiny[3, 2] = 1e-10
+    with pytest.raises(InvalidParameter) as info:
+        mktsim.simulate(scenario.with_endowments(tiny), "walrasian")
+    assert "population 'consumers': endowment of good2 (=1e-10) rounds to 0" in str(info.value)
+
+
+def test_a_shock_that_would_pass_the_limit_is_refused_before_the_run():
+    scenario = scaled(1.0)  # ~10 units of good1 in all
+    mktsim.simulate(scenario, "walrasian", until=2.0, shocks=[EndowmentShock(1.0, "good1", 1e8)])
+    with pytest.raises(InvalidParameter, match=r"could carry the total of good1 to .* limit"):
+        mktsim.simulate(
+            scenario,
+            "walrasian",
+            shocks=[EndowmentShock(1.0, "good1", 1e5), EndowmentShock(2.0, "good1", 1e5)],
+        )
+
+
+def test_cli_refuses_a_scaled_economy_and_an_overflowing_shock(tmp_path, capsys):
+    script = tmp_path / "big.py"
+    script.write_text(
+        "import mktsim\n"
+        "def build(scale=1.0):\n"
+        "    s = mktsim.build_scenario('cobb_douglas', n_agents=10)\n"
+        "    return s.with_endowments(s.endowments() * scale)\n"
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(script), "--set", "scale=1e10", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "past the ledger's limit" in err and "Traceback" not in err
+    assert not out.exists()
+    shock = "endowment:time=1,good=good1,factor=1e8"  # ~100 units of good1 in all: ~1e10
+    assert main(["run", "cobb_douglas", "--shock", shock, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could carry the total of good1" in err
+
+
+def test_a_refusal_is_a_package_error():
+    with pytest.raises(MktsimError):
+        mktsim.simulate(scaled(1e10), "order_book")
+
+
+def test_pool_funding_past_the_limit_is_refused_before_any_event():
+    """What a mechanism creates at the opening (a pool's reserves, funded from outside) counts:
+    pools as deep as the economy's ~5e9 units of money would carry its total past the limit."""
+    scenario = scaled(5e8)
+    with pytest.raises(ConservationError) as info:
+        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)
+    message = str(info.value)
+    assert "\n" not in message and "the total of money would reach" in message
+    assert "past the ledger's limit of 9.22337e+09 units" in message
+    mktsim.simulate(scenario, "cpmm", until=1.0, depth=0.1)  # shallower pools fit
