@@ -378,7 +378,10 @@ def metrics(run: Any, tolerance: float = 0.05, tail: float = 0.2) -> dict[str, A
     ``tail`` of the run of |last winning bid − V(s)| / V(s)), ``best_action_share`` (share of
     those auctions won by an agent whose action is optimal there), ``rounds_to_settle`` (the
     first auction after which every winning bid stays within ``tolerance`` of its state's
-    value; None if it never settles) and ``auctions``.
+    value; None unless that holds over the whole last ``tail`` at least), ``shading_gain``
+    (mean over those auctions of what the winner paid above the runner-up's bid: what it would
+    have saved by bidding just above the runner-up; 0 under second-price payments, whatever the
+    bids) and ``auctions``.
     """
     frame = run.frame("auctions")
     world = run.scenario.populations[0].world
@@ -399,14 +402,18 @@ def bid_metrics(
             "value_error": None,
             "best_action_share": None,
             "rounds_to_settle": None,
+            "shading_gain": None,
         }
     v, q = values(world)
     state = auctions["state"].to_numpy()
     bid = auctions["bid"].to_numpy()
     winner = auctions["winner"].to_numpy()
+    price = auctions["price"].to_numpy()
+    second = auctions["second"].to_numpy()
     err = np.abs(bid - v[state]) / np.maximum(np.abs(v[state]), 1e-12)
     best = np.isclose(q[state, actions[winner]], v[state], rtol=0, atol=1e-9)
-    late = np.arange(len(auctions)) >= int(len(auctions) * (1 - tail))
+    first_late = int(len(auctions) * (1 - tail))
+    late = np.arange(len(auctions)) >= first_late
     last = pd.Series(err[late]).groupby(state[late]).last()
     off = np.flatnonzero(err > tolerance)
     settled = 0 if off.size == 0 else int(off[-1]) + 1
@@ -414,7 +421,8 @@ def bid_metrics(
         "auctions": len(auctions),
         "value_error": float(last.max()),
         "best_action_share": float(best[late].mean()),
-        "rounds_to_settle": settled if settled < len(auctions) else None,
+        "rounds_to_settle": settled if settled <= first_late else None,
+        "shading_gain": float((price - second)[late].mean()),
     }
 
 

@@ -115,6 +115,8 @@ def test_bid_metrics_against_a_hand_made_log():
             "state": [0, 1, 2, 0, 1, 2, 0, 1, 2, 0],
             "bid": [20, 20, 20, 13, 11, 10, 12, 11, 10.2, 12],
             "winner": [0, 0, 0, 1, 0, 2, 0, 0, 0, 0],
+            "price": [20, 20, 20, 13, 11, 10, 12, 11, 10.2, 12],
+            "second": [5, 5, 5, 5, 5, 5, 11, 11, 10, 11.5],
         }
     )
     actions = np.array([0, 1, 2])  # forward, stay, end
@@ -122,6 +124,7 @@ def test_bid_metrics_against_a_hand_made_log():
     assert out["rounds_to_settle"] == 4  # the last bid off by more than 5% is row 3 (13 vs 12)
     assert out["best_action_share"] == pytest.approx(4 / 5)  # rows 5..9; row 5 won by "end"
     assert out["value_error"] == pytest.approx(0.2 / 10)
+    assert out["shading_gain"] == pytest.approx((5 + 1 + 0 + 0.2 + 0.5) / 5)
 
 
 class Probe:
