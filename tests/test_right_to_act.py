@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import attrs
 import numpy as np
 import pytest
 
@@ -224,3 +225,16 @@ def test_grid_task_learns_its_values():
     assert run.summary["value_error"] < 0.05
     assert run.summary["best_action_share"] >= 0.9
     assert run.summary["conservation_ok"]
+
+
+def test_exploring_bidders_reproduce_by_seed():
+    def auctions(seed):
+        scenario = mktsim.build_scenario("hayek_chain", episodes=15)
+        agents = scenario.populations[0]
+        explorer = attrs.evolve(agents, behaviour_options={"explore": 0.3, "initial": 20.0})
+        scenario = attrs.evolve(scenario, populations=[explorer])
+        return mktsim.simulate(scenario, seed=seed).frame("auctions")
+
+    first, again, other = auctions(4), auctions(4), auctions(5)
+    assert first.equals(again)
+    assert not first[["winner", "bid"]].equals(other[["winner", "bid"]])
