@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("bench_tatonnement", "bench_book", "bench_market", "bench_scale", "bench_sweep")
+BENCHMARKS = (
+    "bench_tatonnement",
+    "bench_book",
+    "bench_market",
+    "bench_scale",
+    "bench_sweep",
+    "hayek",
+)
 
 
 def main() -> None:

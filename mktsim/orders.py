@@ -25,6 +25,7 @@ from mktsim.errors import InvalidParameter
 __all__ = [
     "BUY",
     "SELL",
+    "Bid",
     "Cancel",
     "DemandReport",
     "Limit",
@@ -167,7 +168,24 @@ class DemandReport:
     per_agent: NDArray[np.float64] | None = None
 
 
-Order = Limit | MarketOrder | Cancel | Modify | Swap | DemandReport
+def _amount(_: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise InvalidParameter(f"{attribute.name}(={value!r}) must be a number")
+    if not (math.isfinite(value) and value >= 0):
+        raise InvalidParameter(f"{attribute.name}(={value!r}) must be >= 0 and finite")
+
+
+@frozen
+class Bid:
+    """A sealed bid of ``amount`` (numeraire) for the right to act on a task world's current
+    state (:mod:`mktsim.mechanisms.right_to_act`): the highest bid wins, and what the winner
+    pays depends on the auction's payment rule."""
+
+    agent: int = field(validator=_agent)
+    amount: float = field(validator=_amount)
+
+
+Order = Limit | MarketOrder | Cancel | Modify | Swap | DemandReport | Bid
 
 
 def order_name(kind: type) -> str:

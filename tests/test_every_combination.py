@@ -22,16 +22,25 @@ SMALL = {
     "manipulated": {"n_agents": 30},
 }
 
+#: Task worlds run only under the auction for the right to act, and it runs nothing else: their
+#: agents send bid orders, which no other mechanism accepts.
+TASK_SCENARIOS = {"hayek_chain", "hayek_grid"}
+
 
 @pytest.mark.parametrize("mechanism", sorted(available()))
 @pytest.mark.parametrize("name", sorted(list_scenarios()))
 def test_runs_and_reports_or_refuses_clearly(name, mechanism, tmp_path):
     scenario = mktsim.build_scenario(name, **SMALL.get(name, {}))
+    task, auction = name in TASK_SCENARIOS, mechanism == "right_to_act"
     try:
         run = mktsim.simulate(scenario, mechanism, seed=1, until=min(scenario.until, 30.0))
     except MktsimError as exc:
         assert str(exc) and "\n" not in str(exc)
+        assert not (task and auction), f"{name} must run under right_to_act: {exc}"
         return
+    assert task == auction, f"{name} under {mechanism} must be refused before the run"
+    if task:
+        assert run.summary["auctions"] > 0 and run.summary["value_error"] is not None
     assert run.summary["conservation_ok"]
     out = run.save(tmp_path / "run", figures=False)
     paths = write_report(out, markdown=False)

@@ -24,6 +24,8 @@ SMALL: dict[str, dict[str, object]] = {
     "fisher": {"n_buyers": 10},
     "glosten_milgrom": {},
     "gode_sunder": {},
+    "hayek_chain": {},
+    "hayek_grid": {},
     "leontief_io": {},
     "manipulated": {"n_agents": 20},
     "prediction_market": {},
