@@ -221,7 +221,7 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
     """The behaviour object of one population (validated options, not yet started)."""
     name = slot.population.behaviour or default_behaviour(slot)
     if name not in BEHAVIOURS:
-        raise unknown_behaviour(slot.name, "order_book", name, list(BEHAVIOURS))
+        raise unknown_behaviour(slot.name, "order_book", str(name), list(BEHAVIOURS))
     return BEHAVIOURS[name](market, slot)
 
 

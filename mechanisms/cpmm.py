@@ -383,16 +383,16 @@ class ConstantProductMarket:
     def execute(self, order: Swap) -> Receipt:
         """Execute a swap at once and return its receipt (filled, or refused with a reason)."""
         if not isinstance(order, Swap):
-            raise InvalidParameter(f"cpmm takes Swap orders, not {order!r}")
+            return self._refuse("cpmm takes swap orders only")
         agent = int(order.agent)
         if not 0 <= agent < self._n_agents:
-            raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
+            return self._refuse("unknown agent")
         goods = self.ctx.goods
         j = goods.index(order.good) if order.good in goods.names else -1
         if j in self._closed:
             return self._refuse("pool withdrawn")
         if j not in self._pools:
-            raise InvalidParameter(f"good(={order.good!r}) has no pool (the numeraire has none)")
+            return self._refuse("no pool for that good")
         outage = self._window_end()
         if outage is not None:
             return self._refuse("market closed")

@@ -377,12 +377,12 @@ class LMSRMarket:
     def execute(self, order: Swap) -> Receipt:
         """Execute an order at once and return its receipt (filled, or refused with a reason)."""
         if not isinstance(order, Swap):
-            raise InvalidParameter(f"lmsr takes Swap orders, not {order!r}")
+            return self._refuse("lmsr takes swap orders only")
         agent = int(order.agent)
         if not 0 <= agent < self._n_agents:
-            raise InvalidParameter(f"agent(={agent}) is not a trader row (0..{self._n_agents - 1})")
+            return self._refuse("unknown agent")
         if order.good not in self._names:
-            raise InvalidParameter(f"good(={order.good!r}) is not an outcome's share good")
+            return self._refuse("not an outcome's share good")
         col = int(self._cols[self._names.index(order.good)])
         if self.resolved:
             return self._refuse("market resolved")

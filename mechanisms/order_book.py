@@ -223,6 +223,7 @@ class OrderBookMarket:
         "zip": "Cliff's zero-intelligence-plus: adaptive profit margins (Widrow-Hoff, momentum)",
         "market_maker": "two-sided quotes around the book, skewed against its inventory",
         "external": "no process: the agents act only through orders you submit (or handles)",
+        "idle": "never trades (drive the agents by hand through submit)",
         "spoofer": (
             "adversary: posts large orders it cancels before they fill to move the mid, and "
             "trades on the other side"

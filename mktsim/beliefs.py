@@ -149,7 +149,7 @@ class BeliefTraders:
     endowment: Array = field(converter=lambda v: as_matrix(v, "endowment"))
     risk: str = field(default="log", validator=_risk)
     risk_aversion: Array = field(default=1.0, converter=_risk_aversion)
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 

@@ -73,7 +73,7 @@ class DealerMarketTraders:
 
     name: str = field(validator=check_name)
     endowment: Array = field(converter=_endowment)
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 

@@ -180,7 +180,7 @@ class Firms:
     off_book: frozenset[str] = field(default=frozenset(), converter=_frozen)
     production_time: float = field(default=0.0, converter=float, validator=_nonnegative)
     signal: float = field(default=1.0, converter=float, validator=_signal)
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 
@@ -392,7 +392,7 @@ class FinalDemand:
     endowment: Array = field(default=None)
     off_book: frozenset[str] = field(default=frozenset(), converter=_frozen)
     signal: float = field(default=1.0, converter=float, validator=_signal)
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 
@@ -507,7 +507,7 @@ class Source:
     good: str = field(converter=str)
     rate: Array = field(converter=_rates)
     endowment: Array = field(default=None)
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 

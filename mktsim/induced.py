@@ -87,7 +87,7 @@ class InducedTraders:
     good: int = 1
     n_goods: int = 2
     numeraire: int = 0
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=dict)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 

@@ -67,18 +67,20 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
                     f"population {slot.name!r} ({pop.kind}) has no strategy that "
                     f"{mechanism.name} accepts orders from"
                 )
-        if name not in registered:
-            if legacy:
-                continue  # the mechanism's own behaviours decide (and refuse unknown names)
-            raise registry.unknown_behaviour(slot.name, mechanism.name, name, sorted(registered))
+        given = isinstance(name, type) or (isinstance(name, str) and ":" in name)
+        if not given and name not in registered:
+            if name in legacy:
+                continue  # one of the mechanism's own behaviours
+            valid = sorted(set(registered) | set(legacy))
+            raise registry.unknown_behaviour(slot.name, mechanism.name, name, valid)
         cls = strategies.resolve(name)
         strategies.check_serves(cls, slot.name, pop.kind)
         reason = check_pairing(
-            name, cls.emits, mechanism.name, accepts, _accepting(cls.emits, mechanism.name)
+            cls.name, cls.emits, mechanism.name, accepts, _accepting(cls.emits, mechanism.name)
         )
         if reason:
             raise InvalidParameter(reason)
-        options = parse_options(f"strategy {name}", cls.options, pop.behaviour_options)
+        options = parse_options(f"strategy {cls.name}", cls.options, pop.behaviour_options)
         out[slot.name] = (cls, options)
     return out
 

@@ -45,7 +45,7 @@ class Population(Protocol):
     def endowment(self) -> NDArray[np.float64]: ...
 
     @property
-    def behaviour(self) -> str | None: ...
+    def behaviour(self) -> str | type | None: ...
 
     @property
     def behaviour_options(self) -> Mapping[str, Any]: ...
@@ -100,15 +100,16 @@ class Consumers:
         utility: a utility family (:class:`~mktsim.utility.CobbDouglas`, ``CES``, ``Leontief``,
             ``Linear``) with one row per agent.
         endowment: ``float64[n, g]`` initial holdings in units, finite and >= 0.
-        behaviour: how the population acts, by name, interpreted by the mechanism (None: the
-            mechanism's default for consumers). ``behaviour_options`` tunes it.
+        behaviour: how the population acts: a registered strategy's name, a ``module:Class``
+            path or a strategy class (None: the default for consumers under the mechanism).
+            ``behaviour_options`` tunes it.
         delay: response delay in simulation time (e.g. between a price posting and a report).
     """
 
     name: str = field(validator=check_name)
     utility: Utility = field()
     endowment: NDArray[np.float64] = field(converter=lambda v: as_matrix(v, "endowment"))
-    behaviour: str | None = None
+    behaviour: str | type | None = None
     behaviour_options: Mapping[str, Any] = field(factory=dict, converter=_options)
     delay: float = field(default=0.0, converter=float, validator=check_delay)
 

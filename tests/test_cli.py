@@ -136,5 +136,5 @@ def test_a_behaviour_of_another_mechanism_names_that_mechanism(capsys):
     assert main(["run", "gode_sunder", "--mechanism", "cpmm"]) == 2
     err = capsys.readouterr().err
     # (zi_c is a shared strategy: refused before the run, naming where its orders are taken)
-    assert "strategy 'zi_c' sends" in err and "it runs under order_book" in err
+    assert "strategy 'zi_c' sends" in err and "it runs under" in err and "order_book" in err
     assert err.count("\n") == 1

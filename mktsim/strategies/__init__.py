@@ -62,10 +62,13 @@ def available() -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=GROUP)}
 
 
-def resolve(name: str) -> Any:
-    """A strategy class by registered name or ``module:Class`` path."""
+def resolve(name: Any) -> Any:
+    """A strategy class by registered name, ``module:Class`` path, or the class itself (a
+    strategy written in a script or a notebook needs no registration)."""
     import importlib
 
+    if isinstance(name, type):
+        return _checked(name, name.__qualname__)
     registered = available()
     if name in registered:
         target = registered[name]
@@ -76,11 +79,15 @@ def resolve(name: str) -> Any:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise MktsimError(f"strategy {name!r} -> {target!r} cannot be loaded: {exc}") from exc
-    for needed in ("name", "emits", "serves", "start"):
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise MktsimError(f"strategy {name!r} -> {target!r} cannot be loaded: {exc}") from None
+    return _checked(cls, target)
+
+
+def _checked(cls: Any, label: str) -> Any:
+    for needed in ("name", "emits", "serves", "options", "start"):
         if not hasattr(cls, needed):
-            raise MktsimError(f"strategy {target!r} lacks {needed!r}: it is not a strategy")
+            raise MktsimError(f"strategy {label!r} lacks {needed!r}: it is not a strategy")
     return cls
 
 
