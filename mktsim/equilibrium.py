@@ -9,7 +9,8 @@ M = diag(E)^-1 B). Other economies are solved on the reduced system (the numerai
   fine grid of log prices over ``[-SCAN_RANGE, SCAN_RANGE]`` and every sign change is bisected
   (``brentq``); near-touching minima of |z| are tried too. The scan finds every equilibrium whose
   neighbours are more than a grid step apart, so a single root is reported as ``unique``;
-* more goods: scipy root-finding in log prices from several starting points. Finding one point
+* more goods: least squares in log prices on every good's relative excess demand from several
+  starting points (scipy root-finding on the reduced system as a fallback). Finding one point
   does not prove it is the only one, so the result is ``found`` unless theory (gross substitutes)
   guarantees uniqueness.
 
@@ -319,20 +320,35 @@ def _scan_two_goods(scenario: Scenario) -> tuple[list[Array], bool]:
 
 
 def _search(scenario: Scenario, starts: int, seed: int) -> list[Array]:
+    """Equilibria from several starts: least squares on *every* good's relative excess demand
+    (the numeraire's too, so the solver is not drawn to prices so large that the numeraire no
+    longer counts, where the reduced system vanishes without any market clearing), then scipy's
+    hybrid root-finder on the reduced system where that fails."""
     g = len(scenario.goods)
     prices, f = _reduced(scenario)
+    scale = _scale(scenario)
+
+    def every_good(logp: Array) -> Array:
+        with np.errstate(all="ignore"):
+            r = aggregate_excess_demand(scenario, prices(logp)) / scale
+        return np.where(np.isfinite(r), r, 1e6)
+
     rng = np.random.default_rng(seed)
     x0s = [np.zeros(g - 1)] + [rng.normal(0, 1.5, g - 1) for _ in range(starts - 1)]
     found: list[Array] = []
     for x0 in x0s:
-        for method in ("hybr", "lm"):
-            try:
-                sol = optimize.root(f, x0, method=method, tol=1e-14)
-            except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        before = len(found)
+        try:
+            sol = optimize.least_squares(
+                every_good, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15
+            )
+            _keep(scenario, found, prices(sol.x))
+            if len(found) > before or _relative_residual(scenario, prices(sol.x)) < VERIFY_TOL:
                 continue
-            if np.all(np.isfinite(sol.x)) and np.max(np.abs(f(sol.x))) < VERIFY_TOL:
-                _keep(scenario, found, prices(sol.x))
-                break
+            sol = optimize.root(f, x0, method="hybr", tol=1e-14)
+            _keep(scenario, found, prices(sol.x))
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+            continue
     return found
 
 
@@ -343,7 +359,7 @@ def _solve(scenario: Scenario, starts: int, seed: int) -> Equilibrium:
         method, how = "scan", f"a scan of log prices on [-{SCAN_RANGE:g}, {SCAN_RANGE:g}]"
     else:
         found, complete = _search(scenario, starts, seed), False
-        method, how = "root", f"scipy root-finding from {starts} starts"
+        method, how = "root", f"least squares from {starts} starts"
     if not found:
         return _none(
             method,
