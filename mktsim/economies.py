@@ -246,8 +246,8 @@ def ces_complements(n: int, seed: int = 0) -> list[Scenario]:
     weight and endowment share of the home good uniform on [0.6, 0.97). Even-numbered ones: two
     goods, two agents who each hold only their home good and put the same weight, uniform on
     [0.93, 0.99), on it, elasticity uniform on [0.05, 0.2): strong complements with strong home
-    bias, a symmetric pair with p = 1 an unstable equilibrium between two stable ones (the symmetric member with weight 0.95 and elasticity 0.2 has
-    equilibria near p = 0.176, 1 and 5.69).
+    bias, a symmetric pair with p = 1 an unstable equilibrium between two stable ones (weight
+    0.95 and elasticity 0.2 give equilibria near p = 0.176, 1 and 5.69).
     """
     _count(n)
     out = []
