@@ -8,7 +8,7 @@ from conftest import ces_excess_demand, cobb_douglas_prices
 from scipy import optimize
 
 import mktsim
-from mktsim import CES, CobbDouglas, Consumers, Linear, Scenario
+from mktsim import CES, CobbDouglas, Consumers, Leontief, Linear, Scenario
 
 
 def test_cobb_douglas_closed_form_matches_independent_solve():
@@ -71,15 +71,104 @@ def test_decomposable_cobb_douglas_economy_has_no_unique_price():
     assert eq.status == "multiple" and eq.prices is None
 
 
-def test_ces_below_one_is_found_not_claimed_unique():
+def test_two_good_ces_below_one_is_unique_by_an_exhaustive_scan():
+    weights, e = np.array([[0.5, 0.5], [0.3, 0.7]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    scenario = Scenario("complements", ["m", "a"], [Consumers("c", CES(weights, 0.5), e)])
+    eq = mktsim.equilibrium(scenario)
+    # an independent scan of the one relative price finds exactly one sign change
+    grid = np.exp(np.linspace(-20, 20, 8001))
+    z = np.array([ces_excess_demand(weights, 0.5, e, np.array([1.0, q]))[1] for q in grid])
+    assert np.count_nonzero(np.sign(z[:-1]) != np.sign(z[1:])) == 1
+    assert eq.status == "unique" and eq.residual < 1e-9
+
+
+def test_ces_below_one_with_three_goods_is_found_not_claimed_unique():
+    eq = mktsim.equilibrium(mktsim.build_scenario("ces", n_agents=30, elasticity=0.5, seed=2))
+    assert eq.status in ("found", "multiple") and eq.residual < 1e-9
+
+
+# Two traders with home bias and strong complementarity: each owns one good and puts weight 0.95
+# on it, elasticity 0.2. Symmetric, so p = 1 clears; two more equilibria lie on either side.
+HOME = np.array([[0.95, 0.05], [0.05, 0.95]])
+OWN = np.eye(2)
+
+
+def _three_equilibria_independently() -> list[float]:
+    def z(q: float) -> float:
+        return float(ces_excess_demand(HOME, 0.2, OWN, np.array([1.0, q]))[1])
+
+    grid = np.exp(np.linspace(-6, 6, 6001))
+    roots = []
+    values = [z(q) for q in grid]
+    for a, b, za, zb in zip(grid[:-1], grid[1:], values[:-1], values[1:], strict=True):
+        if za == 0:
+            roots.append(a)
+        elif za * zb < 0:
+            roots.append(optimize.brentq(z, a, b, xtol=1e-15, rtol=1e-15))
+    return roots
+
+
+def test_home_biased_complements_have_three_equilibria_all_found_and_classified():
+    expected = _three_equilibria_independently()
+    assert len(expected) == 3
+    scenario = Scenario("three", ["m", "a"], [Consumers("c", CES(HOME, 0.2), OWN)])
+    eq = mktsim.equilibrium(scenario)
+    assert eq.status == "multiple" and len(eq.equilibria) == 3
+    found = sorted(q.prices["a"] for q in eq.equilibria)
+    np.testing.assert_allclose(found, expected, rtol=1e-9)
+    by_price = sorted(eq.equilibria, key=lambda q: q.prices["a"])
+    assert [q.stability for q in by_price] == ["stable", "unstable", "stable"]
+    assert [q.index for q in by_price] == [1, -1, 1] and eq.index_sum == 1
+    # the middle one is unstable: dz/dp > 0 there, checked by a difference of the formula
+    mid = expected[1]
+    slope = (
+        ces_excess_demand(HOME, 0.2, OWN, np.array([1.0, mid * 1.001]))[1]
+        - ces_excess_demand(HOME, 0.2, OWN, np.array([1.0, mid * 0.999]))[1]
+    )
+    assert slope > 0
+    # every reported point clears every market, the numeraire's included
+    for q in eq.equilibria:
+        z = ces_excess_demand(HOME, 0.2, OWN, q.price_vector)
+        assert np.max(np.abs(z)) < 1e-9
+    assert {tuple(a.items()) for a in eq.alternatives} == {
+        tuple(q.prices.items()) for q in eq.equilibria[1:]
+    }
+
+
+def test_ces_elasticity_point_three_reports_no_spurious_equilibrium():
+    scenario = mktsim.build_scenario("ces", elasticity=0.3)
+    eq = mktsim.equilibrium(scenario)
+    pop = scenario.populations[0]
+    assert eq.equilibria
+    for q in eq.equilibria:
+        assert np.all(q.price_vector < 1e3) and np.all(q.price_vector > 1e-3)
+        z = ces_excess_demand(pop.utility.weights, 0.3, pop.endowment, q.price_vector)
+        assert np.max(np.abs(z) / pop.endowment.sum(axis=0)) < 1e-8
+
+
+def test_leontief_two_by_two_complements_are_unique():
+    # u_a = min(x0, x1 / 2), u_b = min(x0 / 2, x1); a owns good 0, b owns good 1.
+    # Demand for good 1: 2 w_a / (1 + 2p) + w_b / (2 + p) with w_a = 1, w_b = p; setting it to 1
+    # gives 2(2 + p) + p(1 + 2p) = (1 + 2p)(2 + p), i.e. 4 + 3p + 2p^2 = 2 + 5p + 2p^2, p = 1.
     scenario = Scenario(
-        "complements",
+        "leontief2",
         ["m", "a"],
-        [Consumers("c", CES([[0.5, 0.5], [0.3, 0.7]], 0.5), [[1.0, 0.0], [0.0, 1.0]])],
+        [Consumers("c", Leontief([[1.0, 2.0], [2.0, 1.0]]), [[1.0, 0.0], [0.0, 1.0]])],
     )
     eq = mktsim.equilibrium(scenario)
-    assert eq.status in ("found", "multiple")
-    assert eq.residual < 1e-9
+    assert eq.status == "unique" and len(eq.equilibria) == 1
+    assert eq.prices["a"] == pytest.approx(1.0, rel=1e-10)
+    assert eq.equilibria[0].stability == "stable" and eq.index_sum == 1
+
+
+def test_scarf_equilibrium_is_marginal_with_imaginary_eigenvalues():
+    eq = mktsim.equilibrium(mktsim.build_scenario("scarf"))
+    (point,) = eq.equilibria
+    assert point.stability == "marginal" and point.index == 1
+    # z_1 = p1 / (p1 + p2) + p0 / (p0 + p1) - 1 and z_2 = p2 / (p2 + p0) + p1 / (p1 + p2) - 1,
+    # so at p = 1 with good 0 fixed J = [[0, -1/4], [1/4, 0]]: eigenvalues +-i/4
+    np.testing.assert_allclose(sorted(point.eigenvalues.imag), [-0.25, 0.25], atol=1e-6)
+    np.testing.assert_allclose(point.eigenvalues.real, 0.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_goods", [2, 5, 10])
@@ -90,3 +179,17 @@ def test_walras_law_holds_at_any_prices(n_goods, rng):
     from mktsim.equilibrium import aggregate_excess_demand
 
     assert abs(p @ aggregate_excess_demand(scenario, p)) < 1e-9 * n_goods * 40
+
+
+SMALL = {"cobb_douglas": {"n_agents": 20}, "ces": {"n_agents": 20}, "default": {"n_agents": 50}}
+
+
+@pytest.mark.parametrize("name", sorted(mktsim.list_scenarios()))
+def test_price_error_is_a_number_for_every_scenario_the_auctioneer_runs(name):
+    scenario = mktsim.build_scenario(name, **SMALL.get(name, {}))
+    try:
+        run = mktsim.simulate(scenario, "walrasian", seed=1, until=5.0)
+    except mktsim.MktsimError:
+        return  # refused before it starts (no Walrasian demand): nothing to compare
+    assert isinstance(run.summary["price_error"], float)
+    assert np.isfinite(run.summary["price_error"])
