@@ -70,6 +70,15 @@ class PopulationSlot:
     def row_ids(self) -> NDArray[np.intp]:
         return np.arange(self.rows.start, self.rows.stop, dtype=np.intp)
 
+    @classmethod
+    def all_of(cls, scenario: Scenario) -> tuple[PopulationSlot, ...]:
+        """Every population of a scenario placed on its ledger rows, in declaration order."""
+        rows = scenario.population_slices().values()
+        return tuple(
+            cls(i, pop, r)
+            for i, (pop, r) in enumerate(zip(scenario.populations, rows, strict=True))
+        )
+
     def owns(self, agent: int) -> bool:
         return self.rows.start <= agent < self.rows.stop
 

@@ -270,12 +270,7 @@ def simulate(
         chunk_rows=chunk_rows,
     )
     ledger = Ledger(scenario.goods, initial, recorder, lambda: env.now)
-    slots = tuple(
-        PopulationSlot(i, pop, rows)
-        for i, (pop, rows) in enumerate(
-            zip(scenario.populations, scenario.population_slices().values(), strict=True)
-        )
-    )
+    slots = PopulationSlot.all_of(scenario)
     done = env.event()
     assigned = assign_strategies(cls, slots)
     ctx = MarketContext(

@@ -447,12 +447,7 @@ def standalone(
         {"goods": scenario.goods.names, "populations": [p.name for p in scenario.populations]}
     )
     ledger = Ledger(scenario.goods, to_base(scenario.endowments()), recorder, lambda: env.now)
-    slots = tuple(
-        PopulationSlot(i, pop, rows)
-        for i, (pop, rows) in enumerate(
-            zip(scenario.populations, scenario.population_slices().values(), strict=True)
-        )
-    )
+    slots = PopulationSlot.all_of(scenario)
     assigned = assign_strategies(cls, slots)
     ctx = MarketContext(
         env,
