@@ -239,11 +239,14 @@ class BatchState:
 class CallQuote(Quote):
     """What the call market shows: ``prices`` are the last clearing prices; ``next_clearing``
     the time of the next clearing; ``batch`` the number of clearings so far; ``goods`` a
-    :class:`BatchState` per good."""
+    :class:`BatchState` per good; ``tick`` and ``lot`` the price and quantity grids, which
+    strategies read to put their orders on them (as from an order book's quote)."""
 
     next_clearing: float
     batch: int
     goods: Mapping[str, BatchState]
+    tick: float
+    lot: float
 
 
 class _Order:
@@ -442,6 +445,8 @@ class CallMarket:
             float(self._next_clear),
             self.batches,
             states,
+            self.tick,
+            self.lot,
         )
 
     def updated(self) -> simpy.Event:
