@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms._amm_base import standalone
 from mktsim.mechanisms.market_maker import LMSRMarket
 from scipy import special
 
@@ -17,6 +16,7 @@ import mktsim
 from mktsim.beliefs import BeliefTraders, prediction_market
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.orders import Swap
+from mktsim.testing import standalone
 
 
 def share_order(agent: int, outcome: str, units: int) -> Swap:

@@ -91,9 +91,11 @@ class UtilityTrader(PoissonStrategy):
         substitution for money in any good at its holdings (Leontief consumers each at a kink
         of its own, as in Scarf's economy): every action would be skipped and the run would
         trade nothing without saying so."""
-        for g in self.limits.goods:
-            bid, _ = self.limits.all_limits(g)
-            if np.isfinite(bid).any():
+        # One agent at a time, stopping at the first that can price: the usual case costs one
+        # row, not an evaluation of the whole population.
+        for local in range(self.n):
+            m = self.limits.current().mrs_row(local, self.limits.units(local))
+            if any(m[g] > 0 and math.isfinite(m[g]) for g in self.limits.goods):
                 return
         raise InvalidParameter(
             f"population {slot.name!r} has no finite positive marginal rate of substitution for "
