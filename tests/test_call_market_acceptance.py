@@ -187,3 +187,12 @@ def test_every_scenario_trades_or_is_refused_before_the_run(name):
         return
     assert run.summary["fills"] > 0, f"{name} ran under call_market and traded nothing"
     assert math.isfinite(run.summary["price_error"]), name
+
+
+def test_the_scenario_rate_reaches_the_traders_under_call_market():
+    def orders(rate: float) -> int:
+        scenario = mktsim.build_scenario("gode_sunder", market=1, rate=rate, periods=1)
+        return mktsim.simulate(scenario, "call_market", seed=0).summary["orders"]
+
+    # Poisson arrivals: twice the rate, about twice the orders (60 expected per trader vs 120)
+    assert 1.7 < orders(2.0) / orders(1.0) < 2.3
