@@ -12,6 +12,7 @@ BENCHMARKS = (
     "bench_scale",
     "bench_sweep",
     "hayek",
+    "call_market",
 )
 
 

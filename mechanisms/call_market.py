@@ -16,13 +16,16 @@ protocol (:mod:`mktsim.market`), so this module has no behaviour code of its own
   that span neither curve moves, so nothing is lost) by rules in turn, as call auctions of
   stock exchanges do: (1) maximise the volume ``min(D, S)``; (2) among those, minimise the
   imbalance ``|D - S|``; (3) market pressure: if buyers are left over at every remaining
-  price take the highest, if sellers are, the lowest; (4) otherwise the midpoint of the
-  remaining range of ticks, rounded down to the tick. Each rule keeps a range of consecutive
+  price take the highest, if sellers are, the lowest; (4) otherwise, if some remaining ticks
+  balance ``D = S``, the midpoint of the remaining range rounded down to the tick, and if none
+  does (buyers left over at the low ticks, sellers at the high ones), the highest tick with
+  buyers left over, where the excess changes sign. Each rule keeps a range of consecutive
   ticks (``min(D, S)`` rises then falls, ``D - S`` never rises), so the price is in all of
   them. With unit schedules this puts the price in the competitive band
   ``[max(c_Q, v_Q+1), min(v_Q, c_Q+1)]`` (the pressure rule is what takes it there when an
-  indifferent trader sits at the band's edge). A batch with no limit price (market orders
-  only) does not trade.
+  indifferent trader sits at the band's edge; the sign change when the imbalance is the same
+  on both sides: a midpoint there could leave out a trader who would trade at it). A batch
+  with no limit price (market orders only) does not trade.
 * **Who trades.** On each side the crossing orders execute in price priority (market orders
   first); the price level at which the side's volume runs out is rationed by ``rationing``:
   ``time`` (arrival in the market) or ``pro_rata`` (in whole lots: each order gets the floor of
@@ -170,7 +173,13 @@ def clear_batch(
         return end, best
     if (excess < 0).all():  # sellers left over: the lowest
         return start, best
-    return (start + end) // 2, best
+    if least == 0:  # balanced: the middle of the balanced ticks
+        return (start + end) // 2, best
+    # Buyers left over below, sellers above, no tick balanced: where the excess changes sign.
+    # The highest tick with buyers left over; a midpoint of the whole range could leave out a
+    # seller (or buyer) who would trade at that price.
+    k = int(chosen[excess > 0][-1])
+    return int(cuts[k + 1]) - 1, best
 
 
 def allocate(levels: Sequence[Sequence[int]], volume: int, pro_rata: bool) -> list[list[int]]:
@@ -239,11 +248,14 @@ class BatchState:
 class CallQuote(Quote):
     """What the call market shows: ``prices`` are the last clearing prices; ``next_clearing``
     the time of the next clearing; ``batch`` the number of clearings so far; ``goods`` a
-    :class:`BatchState` per good."""
+    :class:`BatchState` per good; ``tick`` and ``lot`` the price and quantity grids, which
+    strategies read to put their orders on them (as from an order book's quote)."""
 
     next_clearing: float
     batch: int
     goods: Mapping[str, BatchState]
+    tick: float
+    lot: float
 
 
 class _Order:
@@ -323,8 +335,9 @@ class CallMarket:
             None, "batches an unfilled limit order rests (None: until cancelled)", _lifetime
         ),
         "estimate_weight": Option(
-            1.0,
-            "weight of the newest clearing price in the price estimate",
+            0.1,
+            "weight of the newest clearing price in the price estimate (one batch's price is "
+            "one draw of the order flow; 0.1 averages about ten)",
             float,
             check=lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
         ),
@@ -442,6 +455,8 @@ class CallMarket:
             float(self._next_clear),
             self.batches,
             states,
+            self.tick,
+            self.lot,
         )
 
     def updated(self) -> simpy.Event:

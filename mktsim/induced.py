@@ -445,7 +445,8 @@ def induced_scenario(
             its highest value, enough for any bid on [1, 200] of Gode & Sunder's range).
         goods: the numeraire and the traded good.
         mechanism_options: further ``order_book`` options (default tick 1, lot 1, price
-            estimate weight 0.2).
+            estimate weight 0.2). ``call_market`` gets the same grid, sessions and estimate
+            weight, so both mechanisms trade the same units in the same periods.
         params: recorded in summaries.
     """
 
@@ -477,12 +478,15 @@ def induced_scenario(
         "estimate_weight": 0.2,
     }
     book.update(mechanism_options or {})
+    # The batch auction shares the grid and the sessions (the book's own rules, such as
+    # clear_on_trade or its arrival rate, are not its options).
+    call = {k: book[k] for k in ("tick", "lot", "periods", "period_length", "estimate_weight")}
     return Scenario(
         name=name,
         goods=list(goods),
         populations=populations,
         mechanism="order_book",
-        mechanism_options={"order_book": book},
+        mechanism_options={"order_book": book, "call_market": call},
         until=float(book["period_length"]) * (int(book["periods"]) + 1),
         params=dict(params or {}),
         description=description,

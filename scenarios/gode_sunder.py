@@ -96,7 +96,10 @@ def build(
     if behaviour not in _BEHAVIOURS:
         raise UnknownName("behaviour of scenario gode_sunder", str(behaviour), list(_BEHAVIOURS))
     values, costs = MARKETS[market]
-    options = {"max_price": 200.0} if behaviour in ("zi_c", "zi_u") else {}
+    options: dict[str, float] = {"max_price": 200.0} if behaviour in ("zi_c", "zi_u") else {}
+    # The traders' own arrival rate, so that mechanisms with no rate of their own (the call
+    # market) see the same order flow as the order book, which takes it as its rate too.
+    options["rate"] = rate
     return induced_scenario(
         f"gode_sunder_{market}",
         values,

@@ -62,7 +62,8 @@ def submit(market: CallMarket, order: Any) -> Any:
 def naive_clearing(orders: list[tuple[str, str, int, int]]) -> tuple[int, int] | None:
     """(price ticks, volume lots) by trying every tick between the lowest and highest limit:
     maximise min(D, S), then minimise |D - S|, then the highest price if buyers are left over
-    at every such price, the lowest if sellers are, else the midpoint rounded down. ``orders`` are
+    at every such price, the lowest if sellers are, else the midpoint rounded down when balanced
+    and otherwise the highest price with buyers left over. ``orders`` are
     (side, kind, ticks, lots); market orders (kind "market") accept any price."""
     limits = [t for _, kind, t, _ in orders if kind != "market"]
     if not limits:
@@ -87,7 +88,9 @@ def naive_clearing(orders: list[tuple[str, str, int, int]]) -> tuple[int, int] |
         return prices[-1], volume
     if all(e < 0 for e in excess):
         return prices[0], volume
-    return (prices[0] + prices[-1]) // 2, volume
+    if least == 0:
+        return (prices[0] + prices[-1]) // 2, volume
+    return max(p for p, e in zip(prices, excess, strict=True) if e > 0), volume
 
 
 order_lists = st.lists(
@@ -135,6 +138,12 @@ def test_unit_schedules_clear_in_the_competitive_band(values, costs):
     low = max(c[q - 1], v[q] if q < len(v) else 0)
     high = min(v[q - 1], c[q] if q < len(c) else 10**9)
     assert low <= price <= high
+
+
+def test_equal_imbalance_on_both_sides_clears_where_the_excess_changes_sign():
+    # bids 134, 110; asks 107, 111: one unit trades; every tick from 107 to 134 leaves one
+    # order over (a buyer up to 110, a seller from 111); the band is [110, 111]
+    assert clear_batch([(134, 1), (110, 1)], [(107, 1), (111, 1)], (107, 134)) == (110, 1)
 
 
 def test_allocate_rations_the_marginal_level_by_time_and_pro_rata():
