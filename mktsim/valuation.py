@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from mktsim.goods import BASE_UNITS
 
-__all__ = ["ConsumerValuation", "InducedValuation", "utility_quote"]
+__all__ = ["ConsumerValuation", "InducedValuation", "check_can_price", "utility_quote"]
 
 #: Slack when rounding a price to the tick, so a price exactly on a tick stays on it.
 EPS = 1e-9
@@ -157,3 +157,27 @@ def utility_quote(
     if buy:
         return math.floor(min(price, mrs) / tick + EPS)
     return math.ceil(max(price, mrs) / tick - EPS)
+
+
+def check_can_price(population: Any, holdings: Array, numeraire: int, strategy: str) -> None:
+    """Refuse, before the run, consumers none of whom has a finite positive marginal rate of
+    substitution for money in any good at their holdings (``float64[n, g]`` units): Leontief
+    consumers each at a kink of their own, as in Scarf's economy. A strategy pricing orders by
+    that rate could never act, and the run would trade nothing without saying why.
+
+    Agents are tried one at a time, stopping at the first that can price, so the usual case
+    costs one row.
+    """
+    from mktsim.errors import InvalidParameter
+
+    valuation = ConsumerValuation(population, numeraire)
+    goods = [j for j in range(holdings.shape[1]) if j != numeraire]
+    for i in range(holdings.shape[0]):
+        m = valuation.mrs_row(i, holdings[i])
+        if any(m[j] > 0 and math.isfinite(m[j]) for j in goods):
+            return
+    raise InvalidParameter(
+        f"population {population.name!r} has no finite positive marginal rate of substitution "
+        f"for money at its holdings (kinked preferences), so strategy {strategy!r} cannot price "
+        "an order: run it under the walrasian auctioneer"
+    )

@@ -31,7 +31,7 @@ from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.population import check_values_money
 from mktsim.strategies._arrivals import COMMON, MarginalLimits, PoissonStrategy
-from mktsim.valuation import utility_quote
+from mktsim.valuation import check_can_price, utility_quote
 
 __all__ = ["UtilityTrader"]
 
@@ -79,29 +79,13 @@ class UtilityTrader(PoissonStrategy):
                 f"{slot.name!r} is {slot.population.kind} (use zi_c, zi_u or zip)"
             )
         check_values_money(slot.population, self.num, self.name)
-        self._check_can_price(slot)
+        holdings = ctx.ledger.units(slot.rows)
+        check_can_price(slot.population, holdings, self.num, self.name)
         self.spread = self.opts["spread"]
         self.anchor = self.opts["anchor"]
         self.step = self.opts["step"]
         # order_size caps an order here; by default the desired trade alone sizes it.
         self.cap = self.lots if self.opts["order_size"] is not None else 2**62
-
-    def _check_can_price(self, slot: PopulationSlot) -> None:
-        """Refuse before the run when no agent has a finite, positive marginal rate of
-        substitution for money in any good at its holdings (Leontief consumers each at a kink
-        of its own, as in Scarf's economy): every action would be skipped and the run would
-        trade nothing without saying so."""
-        # One agent at a time, stopping at the first that can price: the usual case costs one
-        # row, not an evaluation of the whole population.
-        for local in range(self.n):
-            m = self.limits.current().mrs_row(local, self.limits.units(local))
-            if any(m[g] > 0 and math.isfinite(m[g]) for g in self.limits.goods):
-                return
-        raise InvalidParameter(
-            f"population {slot.name!r} has no finite positive marginal rate of substitution for "
-            f"money at its holdings (kinked preferences), so behaviour {self.name!r} cannot "
-            f"price an order: run it under the walrasian auctioneer"
-        )
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         limits: MarginalLimits = self.limits

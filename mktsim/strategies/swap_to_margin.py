@@ -37,6 +37,7 @@ from mktsim.mechanism import MarketContext, Option, PopulationSlot
 from mktsim.orders import BUY, Swap
 from mktsim.population import check_values_money
 from mktsim.strategies._common import RATE, SwapStrategy, arrivals, tolerance
+from mktsim.valuation import check_can_price
 
 __all__ = ["ArbitrageSwap", "FinalDemandSwap", "MrsSwap"]
 
@@ -65,6 +66,7 @@ class MrsSwap(SwapStrategy):
                 f"strategy 'mrs_swap' needs a utility: population {pop.name!r} is {pop.kind}"
             )
         check_values_money(pop, ctx.goods.numeraire_index, self.name)
+        check_can_price(pop, ctx.ledger.units(slot.rows), ctx.goods.numeraire_index, self.name)
         if not hasattr(market.quote(), "pools"):
             raise InvalidParameter(
                 f"strategy 'mrs_swap' of population {pop.name!r} needs a market that quotes "
