@@ -368,6 +368,7 @@ class OrderBookMarket:
         self._goods = goods.names
         self._traded = [j for j in range(self._g) if j != self._num]
         self._index = {goods.names[j]: j for j in self._traded}
+        self._numeraire_name = goods.names[self._num]
         # One book per good; the numeraire's slot holds an unused empty book so that the hot
         # path indexes a plain list (handles and behaviours never address the numeraire).
         self._books: list[OrderBook] = [OrderBook(name) for name in goods.names]
@@ -450,6 +451,8 @@ class OrderBookMarket:
         reservations."""
         j = self._index.get(good)
         if j is None:
+            if good == self._numeraire_name:
+                return self._hv[agent, self._num] - self._rc[agent]
             j = self.ctx.goods.index(good)  # the numeraire (or an unknown name: raises)
             return self._hv[agent, j] - self._rc[agent]
         return self._hv[agent, j] - self._rg[agent][j]
@@ -782,6 +785,14 @@ class OrderBookMarket:
     ) -> Result:
         """Everything that follows a limit or ioc order reaching the book."""
         self.counts["orders"] += 1
+        if (
+            not (r[2] or r[3] or self._record_all or self._listeners or self._observers)
+            and r[1] is not _REJECTED
+        ):
+            # Rested untouched, nothing to record or tell: the common case, kept short.
+            if r[5] and self._lifetime is not None:
+                self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+            return r
         if r[2] or r[3]:
             self._settle(g, r, ticks)
         elif r[1] is _REJECTED:  # cannot happen for checked ints; undo the reservation anyway
