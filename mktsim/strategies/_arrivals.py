@@ -64,6 +64,35 @@ def to_ticks(price: float, tick: float) -> int:
     return round(price / tick)
 
 
+_new = object.__new__
+_put = object.__setattr__
+
+
+def grid_limit(agent: int, good: str, side: str, qty: float, price: float) -> Limit:
+    """``Limit(agent, good, side, qty, price)`` without running its validators, for an order
+    built from values that satisfy them by construction (an agent of the population's rows, a
+    good's name, :data:`BUY` or :data:`SELL`, whole lots and ticks as positive floats): one is
+    built on every action, and checking it again costs as much as the rest of building it."""
+    order = _new(Limit)
+    _put(order, "agent", agent)
+    _put(order, "good", good)
+    _put(order, "side", side)
+    _put(order, "qty", qty)
+    _put(order, "price", price)
+    _put(order, "ioc", False)
+    return order
+
+
+def grid_cancel(agent: int, good: str, order_id: int) -> Cancel:
+    """``Cancel(agent, good, order_id)`` without its validators, for an id the market gave the
+    agent (see :func:`grid_limit`)."""
+    order = _new(Cancel)
+    _put(order, "agent", agent)
+    _put(order, "good", good)
+    _put(order, "order_id", order_id)
+    return order
+
+
 # ---- limits: what an order is worth to an agent ------------------------------------------
 class InducedLimits:
     """Next-unit values (buyers) or costs (sellers) of an induced-value population."""
@@ -381,7 +410,7 @@ class PoissonStrategy:
         every agent passes here."""
         name = self.names[g]
         if old and (self._resting is None or self._resting(agent, name, old)):
-            self.submit(Cancel(agent, name, old))
+            self.submit(grid_cancel(agent, name, old))
         available = self._available
         if buy:
             num = self.num
@@ -396,7 +425,6 @@ class PoissonStrategy:
                 return 0
         per = self._per_unit
         price = ticks / per if per is not None else ticks * self.tick
-        receipt = self.submit(
-            Limit(agent, name, BUY if buy else SELL, lots * self.lot, price)
-        ).value
+        order = grid_limit(agent, name, BUY if buy else SELL, lots * self.lot, price)
+        receipt = self.submit(order).value
         return (receipt.order_id or 0) if receipt.resting else 0
