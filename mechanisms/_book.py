@@ -575,6 +575,15 @@ class OrderBook:
         owner, key, qty, oid = self._live[h]
         return OrderInfo(oid, owner, _BUY if key < 0 else _SELL, abs(key), qty)
 
+    def resting_lots(self, owner: int, order_id: int) -> int:
+        """Lots of ``owner``'s order ``order_id`` still resting: 0 once it has traded or been
+        cancelled, or if it is not ``owner``'s (:meth:`order` without building its record)."""
+        h = self._handle(order_id)
+        if h is None:
+            return 0
+        rec = self._live[h]
+        return rec[2] if rec[0] == owner else 0
+
     def orders(self, side: Side, owner: int | None = None) -> list[OrderInfo]:
         """Resting orders of one side in priority order (best price first, then oldest).
 

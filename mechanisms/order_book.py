@@ -145,6 +145,10 @@ _NAN = math.nan
 #: Refusal reasons of the market shocks.
 CLOSED = "market closed"
 OUT_OF_BAND = "outside price band"
+#: Each engine status as the plain string a receipt carries.
+_STATUS: dict[Any, str] = {status: str(status) for status in Status}
+#: Most distinct prices (and quantities) whose grid steps a market remembers.
+_GRID_MEMO = 1 << 16
 _BAD_ID = "order_id(={!r}) must be a positive integer (or a pending order's provisional id)"
 
 
@@ -309,6 +313,9 @@ class OrderBookMarket:
         # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
         # artefacts (1.234 rather than 1.2340000000000002).
         self._ticks_per_unit: int | None = _integral(inv)
+        # Limit prices and quantities already checked on the grids -> ticks and lots.
+        self._ticks_of: dict[float, int] = {}
+        self._lots_of: dict[float, int] = {}
         self.actions = 0
         self.counts = dict.fromkeys(
             (
@@ -362,6 +369,7 @@ class OrderBookMarket:
         self._goods = goods.names
         self._traded = [j for j in range(self._g) if j != self._num]
         self._index = {goods.names[j]: j for j in self._traded}
+        self._numeraire_name = goods.names[self._num]
         # One book per good; the numeraire's slot holds an unused empty book so that the hot
         # path indexes a plain list (handles and behaviours never address the numeraire).
         self._books: list[OrderBook] = [OrderBook(name) for name in goods.names]
@@ -444,6 +452,8 @@ class OrderBookMarket:
         reservations."""
         j = self._index.get(good)
         if j is None:
+            if good == self._numeraire_name:
+                return self._hv[agent, self._num] - self._rc[agent]
             j = self.ctx.goods.index(good)  # the numeraire (or an unknown name: raises)
             return self._hv[agent, j] - self._rc[agent]
         return self._hv[agent, j] - self._rg[agent][j]
@@ -463,10 +473,7 @@ class OrderBookMarket:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
             self._expire()
-        info = self._books[g].order(order_id)
-        if info is None or info.owner != agent:
-            return 0.0
-        return info.qty * self.lot
+        return self._books[g].resting_lots(agent, order_id) * self.lot
 
     def updated(self) -> simpy.Event:
         """An event that fires at the next fill (its value: None)."""
@@ -481,9 +488,22 @@ class OrderBookMarket:
         latency spike carries the order)."""
         kind = type(order)
         if kind is Limit:
-            return settled(self._env, self._submit_limit(order))
+            # Prices and quantities seen before on the grids map straight to ticks and lots.
+            g = self._index.get(order.good)
+            ticks = self._ticks_of.get(order.price)
+            lots = self._lots_of.get(order.qty)
+            agent = order.agent
+            if g is None or ticks is None or lots is None or agent >= self._n_agents:
+                return settled(self._env, self._submit_limit(order))
+            buy = order.side == "buy"
+            r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
+            return settled(self._env, self._order_receipt(r, buy))
         if kind is Cancel:
-            return settled(self._env, self._submit_cancel(order))
+            g = self._index.get(order.good)
+            agent, oid = order.agent, order.order_id
+            if g is None or agent >= self._n_agents or type(oid) is not int or oid <= 0:
+                return settled(self._env, self._submit(order))
+            return settled(self._env, self._order_receipt(self._cancel(agent, g, oid), None))
         return settled(self._env, self._submit(order))
 
     def _submit_limit(self, order: Limit) -> Receipt:
@@ -502,16 +522,13 @@ class OrderBookMarket:
         ticks = round(price / tick)
         if ticks < 1 or abs(ticks * tick - price) > 1e-9 * (price if price > 1.0 else 1.0):
             return self._submit(order)
+        if len(self._ticks_of) < _GRID_MEMO:
+            self._ticks_of[price] = ticks
+        if len(self._lots_of) < _GRID_MEMO:
+            self._lots_of[qty] = lots
         buy = order.side == "buy"
         r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
         return self._order_receipt(r, buy)
-
-    def _submit_cancel(self, order: Cancel) -> Receipt:
-        g = self._index.get(order.good)
-        oid = order.order_id
-        if g is None or order.agent >= self._n_agents or type(oid) is not int or oid <= 0:
-            return self._submit(order)
-        return self._order_receipt(self._cancel(order.agent, g, oid), None)
 
     def _submit(self, order: Any) -> Receipt:
         kind = type(order)
@@ -589,7 +606,9 @@ class OrderBookMarket:
         of the cash)."""
         fills = r[2]
         if not fills:
-            return Receipt(str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+            return Receipt(
+                _STATUS.get(r[1]) or str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot
+            )
         lots = sum(f[1] for f in fills)
         value = sum(f[0] * f[1] for f in fills)
         cash = value * self.tick_base / BASE_UNITS
@@ -626,6 +645,17 @@ class OrderBookMarket:
                 tuple((px(p), v * lot) for p, v in d.asks),
             )
         return BookQuote(float(self._env.now), prices, out, self.tick, self.lot)
+
+    def reference_quote(self) -> Quote:
+        """The reference prices alone (:meth:`reference_price` per traded good) as a base
+        :class:`~mktsim.orders.Quote`: what :meth:`quote` shows as ``prices``, without the best
+        quantities and depth it walks the books for. A strategy that reads only prices on every
+        action asks this instead."""
+        self._expire()
+        goods = self._goods
+        return Quote(
+            float(self._env.now), {goods[j]: self.reference_price(j) for j in self._traded}
+        )
 
     def summary(self) -> dict[str, Any]:
         resting = sum(len(self._books[j]) for j in self._traded)
@@ -756,6 +786,14 @@ class OrderBookMarket:
     ) -> Result:
         """Everything that follows a limit or ioc order reaching the book."""
         self.counts["orders"] += 1
+        if (
+            not (r[2] or r[3] or self._record_all or self._listeners or self._observers)
+            and r[1] is not _REJECTED
+        ):
+            # Rested untouched, nothing to record or tell: the common case, kept short.
+            if r[5] and self._lifetime is not None:
+                self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+            return r
         if r[2] or r[3]:
             self._settle(g, r, ticks)
         elif r[1] is _REJECTED:  # cannot happen for checked ints; undo the reservation anyway

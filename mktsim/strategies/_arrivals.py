@@ -64,6 +64,35 @@ def to_ticks(price: float, tick: float) -> int:
     return round(price / tick)
 
 
+_new = object.__new__
+_put = object.__setattr__
+
+
+def grid_limit(agent: int, good: str, side: str, qty: float, price: float) -> Limit:
+    """``Limit(agent, good, side, qty, price)`` without running its validators, for an order
+    built from values that satisfy them by construction (an agent of the population's rows, a
+    good's name, :data:`BUY` or :data:`SELL`, whole lots and ticks as positive floats): one is
+    built on every action, and checking it again costs as much as the rest of building it."""
+    order = _new(Limit)
+    _put(order, "agent", agent)
+    _put(order, "good", good)
+    _put(order, "side", side)
+    _put(order, "qty", qty)
+    _put(order, "price", price)
+    _put(order, "ioc", False)
+    return order
+
+
+def grid_cancel(agent: int, good: str, order_id: int) -> Cancel:
+    """``Cancel(agent, good, order_id)`` without its validators, for an id the market gave the
+    agent (see :func:`grid_limit`)."""
+    order = _new(Cancel)
+    _put(order, "agent", agent)
+    _put(order, "good", good)
+    _put(order, "order_id", order_id)
+    return order
+
+
 # ---- limits: what an order is worth to an agent ------------------------------------------
 class InducedLimits:
     """Next-unit values (buyers) or costs (sellers) of an induced-value population."""
@@ -80,17 +109,22 @@ class InducedLimits:
         self.buy = self.valuation.buyer
         self.holdings = ctx.ledger.holdings
         self._hv = memoryview(self.holdings)
+        self._units = self.valuation.units
+        self._limits = self.valuation.limits
 
     def unit(self, local: int) -> int:
         """Index of the agent's next unit, -1 when it has none left."""
         return self.valuation.next_unit(local, self._hv[self.start + local, self.good])
 
     def pick(self, local: int, u: float) -> tuple[int, bool, float, int] | None:
-        """``(good, buy, limit, unit)`` of the agent's next order, or None."""
-        k = self.unit(local)
-        if k < 0:
+        """``(good, buy, limit, unit)`` of the agent's next order, or None (:meth:`unit`
+        written out: every arrival asks)."""
+        held = self._hv[self.start + local, self.good]
+        units = self._units[local]
+        k = held // BASE_UNITS if self.buy else units - (held + BASE_UNITS - 1) // BASE_UNITS
+        if k < 0 or k >= units:
             return None
-        return self.good, self.buy, self.valuation.limits[local][k], k
+        return self.good, self.buy, self._limits[local][k], k
 
     def all_limits(self, good: int) -> tuple[Array, Array]:
         """Every agent's limit (buy side, sell side); NaN where it cannot act."""
@@ -265,6 +299,8 @@ class PoissonStrategy:
         self._available = getattr(market, "available", None)
         self._resting = getattr(market, "resting", None)
         self._hv = memoryview(ctx.ledger.holdings)
+        # The reference prices alone, where the market can show them without its depth.
+        self.prices_quote = getattr(market, "reference_quote", None) or market.quote
 
     def stream(self, what: str) -> str:
         """The name of one of the population's random streams (``<market>:<what>:<pop>``)."""
@@ -368,11 +404,27 @@ class PoissonStrategy:
 
     def replace(self, agent: int, g: int, old: int, buy: bool, lots: int, ticks: int) -> int:
         """Withdraw ``old``, then post at most ``lots`` at ``ticks``, cut to what the agent can
-        commit; the new order's id if it rests, else 0."""
-        self.withdraw(agent, g, old)
-        afford = self.affordable(agent, g, buy, ticks)
+        commit; the new order's id if it rests, else 0.
+
+        :meth:`withdraw`, :meth:`affordable` and :meth:`limit` in one call: every action of
+        every agent passes here."""
+        name = self.names[g]
+        if old and (self._resting is None or self._resting(agent, name, old)):
+            self.submit(grid_cancel(agent, name, old))
+        available = self._available
+        if buy:
+            num = self.num
+            free = self._hv[agent, num] if available is None else available(agent, self.names[num])
+            afford = free // (ticks * self.tick_base)
+        else:
+            free = self._hv[agent, g] if available is None else available(agent, name)
+            afford = free // self.lot_base
         if afford < lots:
-            lots = afford
+            lots = int(afford)
             if lots <= 0:
                 return 0
-        return self.limit(agent, g, buy, lots, ticks)
+        per = self._per_unit
+        price = ticks / per if per is not None else ticks * self.tick
+        order = grid_limit(agent, name, BUY if buy else SELL, lots * self.lot, price)
+        receipt = self.submit(order).value
+        return (receipt.order_id or 0) if receipt.resting else 0

@@ -98,7 +98,7 @@ class UtilityTrader(PoissonStrategy):
         m = float(valuation.mrs_row(local, x)[g])
         if not (m > 0 and math.isfinite(m)):
             return None
-        quoted = self.market.quote().prices
+        quoted = self.prices_quote().prices
         prices = np.ones(len(self.names))
         for j in goods:
             ref = quoted[self.names[j]]

@@ -61,6 +61,26 @@ class ZeroIntelligence(PoissonStrategy):
             return None
         return agent, g, buy, lo + int(u2 * (hi - lo + 1)), unit
 
+    def act(self, agent: int, u1: float, u2: float) -> None:
+        """:meth:`decide` then :meth:`~PoissonStrategy.post`, in one call (an arrival without
+        latency: the hot path of a zero-intelligence market)."""
+        local = agent - self.start_row
+        pick = self.limits.pick(local, u1)
+        if pick is None:
+            return
+        g, buy, limit, _ = pick
+        lo, hi = self.lo_ticks, self.hi_ticks
+        if self.constrained:
+            if buy:
+                hi = min(hi, math.floor(limit / self.tick + EPS))
+            else:
+                lo = max(lo, math.ceil(limit / self.tick - EPS))
+        if hi >= lo:
+            live = self.live[g]
+            live[local] = self.replace(
+                agent, g, live[local], buy, self.lots, lo + int(u2 * (hi - lo + 1))
+            )
+
 
 class UnconstrainedZeroIntelligence(ZeroIntelligence):
     """``zi_u``: random prices on the whole range, losses allowed."""
