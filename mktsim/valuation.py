@@ -159,11 +159,16 @@ def utility_quote(
     return math.ceil(max(price, mrs) / tick - EPS)
 
 
-def check_can_price(population: Any, holdings: Array, numeraire: int, strategy: str) -> None:
+def check_can_price(
+    population: Any, holdings: Array, numeraire: int, strategy: str, sells_at_zero: bool = False
+) -> None:
     """Refuse, before the run, consumers none of whom has a finite positive marginal rate of
     substitution for money in any good at their holdings (``float64[n, g]`` units): Leontief
     consumers each at a kink of their own, as in Scarf's economy. A strategy pricing orders by
     that rate could never act, and the run would trade nothing without saying why.
+
+    With ``sells_at_zero`` a rate of 0 counts too: against a market maker an agent that values a
+    good at nothing sells it into the pool at any positive price (owners who value only money).
 
     Agents are tried one at a time, stopping at the first that can price, so the usual case
     costs one row.
@@ -174,7 +179,7 @@ def check_can_price(population: Any, holdings: Array, numeraire: int, strategy: 
     goods = [j for j in range(holdings.shape[1]) if j != numeraire]
     for i in range(holdings.shape[0]):
         m = valuation.mrs_row(i, holdings[i])
-        if any(m[j] > 0 and math.isfinite(m[j]) for j in goods):
+        if any(math.isfinite(m[j]) and (m[j] > 0 or (sells_at_zero and m[j] == 0)) for j in goods):
             return
     raise InvalidParameter(
         f"population {population.name!r} has no finite positive marginal rate of substitution "

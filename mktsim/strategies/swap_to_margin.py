@@ -66,7 +66,8 @@ class MrsSwap(SwapStrategy):
                 f"strategy 'mrs_swap' needs a utility: population {pop.name!r} is {pop.kind}"
             )
         check_values_money(pop, ctx.goods.numeraire_index, self.name)
-        check_can_price(pop, ctx.ledger.units(slot.rows), ctx.goods.numeraire_index, self.name)
+        num, units = ctx.goods.numeraire_index, ctx.ledger.units(slot.rows)
+        check_can_price(pop, units, num, self.name, sells_at_zero=True)
         if not hasattr(market.quote(), "pools"):
             raise InvalidParameter(
                 f"strategy 'mrs_swap' of population {pop.name!r} needs a market that quotes "
