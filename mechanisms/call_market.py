@@ -75,7 +75,7 @@ from attrs import frozen
 from mktsim import induced
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import settled
+from mktsim.market import check_grid, settled
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -387,6 +387,9 @@ class CallMarket:
         run through ``ctx.strategies``); the market starts none."""
         self.ctx = ctx
         self.env = ctx.env
+        if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
+            rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
+            check_grid(rows, ctx.goods.numeraire_index, self.lot_base, self.tick_base, self.name)
         goods = ctx.goods
         self._names = goods.names
         self._num = goods.numeraire_index

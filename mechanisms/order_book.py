@@ -96,7 +96,7 @@ from mktsim.mechanisms._book import Cancelled, OrderBook, Result, Status
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Shout, settled
+from mktsim.market import Shout, check_grid, settled
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -362,6 +362,9 @@ class OrderBookMarket:
 
         self.ctx = ctx
         self._env = ctx.env
+        if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
+            rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
+            check_grid(rows, ctx.goods.numeraire_index, self.lot_base, self.tick_base, self.name)
         self._ledger = ctx.ledger
         goods = ctx.goods
         self._num = goods.numeraire_index

@@ -35,7 +35,14 @@ from attrs import frozen
 
 from mktsim.orders import Quote, Receipt, order_name
 
-__all__ = ["Market", "Shout", "accepted_by", "check_pairing", "settled"]
+__all__ = [
+    "Market",
+    "Shout",
+    "accepted_by",
+    "check_grid",
+    "check_pairing",
+    "settled",
+]
 
 
 @frozen
@@ -120,4 +127,25 @@ def check_pairing(
     return (
         f"strategy {strategy!r} sends {sends} orders, which {mechanism} does not accept (it "
         f"takes {takes}){where}"
+    )
+
+
+def check_grid(
+    holdings: Any, numeraire: int, lot_base: int, tick_base: int, mechanism: str
+) -> None:
+    """Refuse, before the run, an economy in which no agent holds one lot of any good, or none
+    holds the money for one lot at one tick (``holdings``: the ledger's int64 base units,
+    agents' rows): no order could be both placed and met, and the run would trade nothing
+    without saying why. (Economies whose goods are produced during the run are not checked.)"""
+    import numpy as np
+
+    from mktsim.errors import InvalidParameter
+
+    goods = np.delete(np.asarray(holdings), numeraire, axis=1)
+    if (goods >= lot_base).any() and (np.asarray(holdings)[:, numeraire] >= tick_base).any():
+        return
+    raise InvalidParameter(
+        f"no agent holds one lot ({lot_base / 1e9:g} units) of a good, or none holds the money "
+        f"for one lot at one tick ({tick_base / 1e9:g}), so nothing can trade under "
+        f"{mechanism}: set the options lot and tick to the economy's scale"
     )
