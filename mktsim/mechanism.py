@@ -8,7 +8,7 @@ holdings goes through the ledger, which journals it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -106,6 +106,10 @@ class MarketContext:
     #: Populations driven by registered strategies (:mod:`mktsim.pairing`): a mechanism starts
     #: no behaviour of its own for them.
     strategies: dict[str, Any] = field(factory=dict, repr=False)
+    #: Run-wide services that strategies share, by name (a prediction market's event, a dealer
+    #: market's true value): created by the first strategy that needs one (:meth:`service`), so
+    #: they belong to the run, not to a mechanism.
+    services: dict[str, Any] = field(factory=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for slot in self.slots:
@@ -116,6 +120,12 @@ class MarketContext:
         """The ledger's narrow face for mechanisms: read holdings, settle, create and destroy,
         every change recorded (:class:`mktsim.ledger.Settlement`)."""
         return self.ledger.settlement()
+
+    def service(self, name: str, make: Callable[[], Any]) -> Any:
+        """The run's service ``name``, made by ``make()`` the first time it is asked for."""
+        if name not in self.services:
+            self.services[name] = make()
+        return self.services[name]
 
     def log(self, kind: str, detail: str) -> None:
         """Record an event row at the current time."""
