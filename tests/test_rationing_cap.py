@@ -7,9 +7,9 @@ Reference: every good's rationed purchases equal its rationed sales, summed here
 from __future__ import annotations
 
 import numpy as np
+from mktsim.mechanisms._rationing import uniform_fractions
 
 import mktsim
-from mktsim.mechanisms._rationing import uniform_fractions
 
 
 def test_cleared_fractions_balance_every_good() -> None:
