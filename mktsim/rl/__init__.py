@@ -13,10 +13,7 @@ from mktsim.rl.core import DEFAULT_SCENARIOS, StepCore
 
 __all__ = ["DEFAULT_SCENARIOS", "MarketEnv", "ParallelMarketEnv", "StepCore"]
 
-_LAZY = {
-    "MarketEnv": ("mktsim.rl.env", "gymnasium"),
-    "ParallelMarketEnv": ("mktsim.rl.parallel", "pettingzoo"),
-}
+_LAZY = {"MarketEnv": "mktsim.rl.env", "ParallelMarketEnv": "mktsim.rl.parallel"}
 
 
 def __getattr__(name: str) -> Any:

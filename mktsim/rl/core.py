@@ -194,6 +194,9 @@ class StepCore:
         self.max_steps = steps if max_steps is None else min(int(max_steps), steps)
         self.goods = [g for g in self.scenario.goods.names if g != self.scenario.goods.numeraire]
         self._fallback: dict[str, float] | None = None
+        # Which strategy drives each population depends only on the scenario and the mechanism:
+        # decided (or refused) once, here, not at every reset.
+        self._assigned = assign_strategies(self.cls, PopulationSlot.all_of(self.scenario))
         self.reset(0)  # wire once now: an impossible pairing is refused at construction
 
     # ---- set-up -----------------------------------------------------------------------------
@@ -253,7 +256,7 @@ class StepCore:
         )
         ledger = Ledger(scenario.goods, initial, recorder, lambda: env.now)
         slots = PopulationSlot.all_of(scenario)
-        assigned = assign_strategies(cls, slots)
+        assigned = dict(self._assigned)
         done = env.event()
         ctx = MarketContext(
             env,
