@@ -146,6 +146,8 @@ class StepCore:
         options: Mapping[str, Any] | None = None,
     ) -> None:
         defaults: dict[str, Any] = {}
+        if mechanism is not None:
+            _mode(resolve(mechanism))  # a mechanism it cannot act through, refused first
         if scenario is None or isinstance(scenario, str):
             name = "order_book" if mechanism is None else resolve(mechanism).name
             if scenario is None:
