@@ -52,7 +52,7 @@ from mktsim.errors import InvalidParameter, MktsimError, UnknownName
 from mktsim.goods import BASE_UNITS
 from mktsim.ledger import Ledger, check_representable
 from mktsim.mechanism import MarketContext, PopulationSlot
-from mktsim.orders import BUY, SELL, Cancel, Limit, Receipt, Swap
+from mktsim.orders import BUY, SELL, Cancel, Limit, Receipt, Swap, order_name
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.population import Consumers
 from mktsim.random import Streams
@@ -95,7 +95,7 @@ def _mode(cls: Any) -> str:
         return "book"
     if Swap in accepts:
         return "swap"
-    takes = ", ".join(sorted(k.__name__ for k in accepts)) or "no"
+    takes = ", ".join(sorted(order_name(k) for k in accepts)) or "no"
     raise InvalidParameter(
         f"mechanism {cls.name!r} takes {takes} orders; the step interface acts through limit "
         "orders or swaps: use order_book, call_market, cpmm or lmsr"

@@ -11,7 +11,7 @@ actions and observations, and the reward, are those of :mod:`mktsim.rl.core`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -57,7 +57,8 @@ class MarketEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             ``max_steps``, ``max_qty``, ``max_offset``, ``max_trade``, ``options``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    # Gymnasium declares metadata as an instance attribute with a class-level default.
+    metadata = {"render_modes": []}  # noqa: RUF012
 
     def __init__(
         self,
@@ -77,7 +78,9 @@ class MarketEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
                 f"(0..{len(rows) - 1})"
             )
         self.row = rows[agent]
-        self.observation_space, self.action_space = spaces_of(self.core)
+        observation, action = spaces_of(self.core)
+        self.observation_space = cast(spaces.Space[NDArray[np.float32]], observation)
+        self.action_space = cast(spaces.Space[NDArray[np.float32]], action)
         self._wealth = 0.0
 
     def reset(

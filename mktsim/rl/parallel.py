@@ -23,7 +23,7 @@ from mktsim.rl.env import info_of, spaces_of
 __all__ = ["ParallelMarketEnv"]
 
 
-class ParallelMarketEnv(ParallelEnv):  # type: ignore[misc]
+class ParallelMarketEnv(ParallelEnv):
     """Several learning agents in a market (PettingZoo parallel API).
 
     Args:
