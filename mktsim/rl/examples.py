@@ -131,6 +131,11 @@ def random_policy(seed: int = 0, **env: Any) -> Callable[[NDArray[np.float32]], 
     return lambda _obs: space.sample()
 
 
+def _constant(action: NDArray[np.float32]) -> Callable[[NDArray[np.float32]], Any]:
+    """A policy that always takes ``action``."""
+    return lambda _obs: action
+
+
 def main(episodes: int = 200, held_out: int = 20) -> None:
     """The full example (``python -m mktsim.rl.examples``): train on seeds 0..episodes-1, then
     print the mean profit (and its standard error) over ``held_out`` seeds from 1000 for the
@@ -144,7 +149,7 @@ def main(episodes: int = 200, held_out: int = 20) -> None:
     quotes = QuotingLearner(1)
     for k, width in enumerate(WIDTHS):
         fixed = quotes.action(k)
-        rows.append((f"fixed width {width:+.1f}", evaluate(lambda _o, a=fixed: a, seeds)))
+        rows.append((f"fixed width {width:+.1f}", evaluate(_constant(fixed), seeds)))
     print(f"{'policy':<22} {'mean profit':>12} {'s.e.':>8} {'> 0':>6}")
     for name, profits in rows:
         se = profits.std(ddof=1) / np.sqrt(profits.size)
