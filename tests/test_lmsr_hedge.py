@@ -128,3 +128,25 @@ def test_the_worst_case_reaches_the_bound_within_one_percent() -> None:
     assert s["maker_regret"] <= bound
     assert s["maker_regret"] >= 0.99 * bound
     assert abs(s["maker_regret"] - closed_form) < 1e-6
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    k=st.integers(2, 5),
+    b=st.floats(0.5, 20.0),
+    amounts=st.lists(st.floats(0.01, 20.0), min_size=1, max_size=30),
+    leader=st.booleans(),
+)
+def test_adaptive_adversaries_stay_within_the_bound(k, b, amounts, leader) -> None:
+    """An adversary that each time buys the dearest outcome (following the leader) or the
+    cheapest; the regret, recomputed from the trader's own holdings, stays below b·ln n."""
+    maker, ctx = standalone("lmsr", market(k, b), seed=0)
+    for x in amounts:
+        prices = maker.quote().prices
+        pick = (max if leader else min)(prices, key=lambda o: prices[o])
+        assert maker.submit(Swap(0, pick, "buy", x, "out")).value.status == "filled"
+    s = maker.summary()
+    held = ctx.ledger.holdings[0] / 1e9
+    paid, bought = 10_000.0 - held[0], held[1:] - 5.0
+    assert abs(s["maker_regret"] - (bought.max() - paid)) < 1e-6
+    assert s["maker_regret"] <= b * math.log(k) + 1e-9
