@@ -186,7 +186,13 @@ def test_the_market_finishing_ends_the_episode() -> None:
     assert held[1:].sum() == 0 and info["wealth"] == pytest.approx(held[0])
 
 
-def test_a_scenario_given_in_python_runs_under_its_own_mechanism() -> None:
+def test_a_scenario_named_runs_under_its_own_mechanism() -> None:
+    env = MarketEnv("prediction_market", max_steps=3)
+    assert env.core.mechanism.name == "lmsr"
+    assert env.action_space.shape == (2,)
+
+
+def test_a_scenario_given_in_python_runs_under_a_mechanism_given() -> None:
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=10)
     env = MarketEnv(scenario, "cpmm", options={"quiet": "never"}, max_steps=10)
     obs, _ = env.reset(seed=0)

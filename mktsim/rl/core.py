@@ -148,19 +148,18 @@ class StepCore:
         defaults: dict[str, Any] = {}
         if mechanism is not None:
             _mode(resolve(mechanism))  # a mechanism it cannot act through, refused first
-        if scenario is None or isinstance(scenario, str):
+        if isinstance(scenario, str):  # a shipped scenario (or a script), under its mechanism
+            scenario = build_scenario(scenario)
+        elif scenario is None:
             name = "order_book" if mechanism is None else resolve(mechanism).name
-            if scenario is None:
-                if name not in DEFAULT_SCENARIOS:
-                    raise InvalidParameter(
-                        f"mechanism {name!r} has no default scenario for the step interface "
-                        f"(those of {', '.join(sorted(DEFAULT_SCENARIOS))} have): give a scenario"
-                    )
-                script, params, defaults, given = DEFAULT_SCENARIOS[name]
-                scenario = build_scenario(script, **params)
-                endowment = {**given, **dict(endowment or {})}
-            else:
-                scenario = build_scenario(scenario)
+            if name not in DEFAULT_SCENARIOS:
+                raise InvalidParameter(
+                    f"mechanism {name!r} has no default scenario for the step interface "
+                    f"(those of {', '.join(sorted(DEFAULT_SCENARIOS))} have): give a scenario"
+                )
+            script, params, defaults, given = DEFAULT_SCENARIOS[name]
+            scenario = build_scenario(script, **params)
+            endowment = {**given, **dict(endowment or {})}
             mechanism = name if mechanism is None else mechanism
         if not isinstance(scenario, Scenario):
             raise InvalidParameter(f"scenario must be a Scenario or a name, got {scenario!r}")
