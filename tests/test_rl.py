@@ -166,7 +166,13 @@ def test_pairs_it_cannot_act_in_are_refused_in_one_line(scenario, mechanism, mat
 
 
 def test_bad_arguments_are_refused() -> None:
-    for kwargs in ({"dt": 0}, {"max_offset": 1.5}, {"max_qty": -1.0}, {"max_steps": 0}):
+    for kwargs in (
+        {"dt": 0},
+        {"max_offset": 1.5},
+        {"max_qty": -1.0},
+        {"max_steps": 0},
+        {"max_steps": "ten"},
+    ):
         with pytest.raises(InvalidParameter):
             StepCore(**kwargs)
     with pytest.raises(UnknownName):

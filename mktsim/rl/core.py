@@ -190,7 +190,11 @@ class StepCore:
         }
         self.horizon = float(self.scenario.until)
         steps = math.ceil(self.horizon / self.dt - 1e-9)
-        if max_steps is not None and (isinstance(max_steps, bool) or int(max_steps) < 1):
+        if max_steps is not None and (
+            isinstance(max_steps, bool)
+            or not isinstance(max_steps, (int, np.integer))
+            or max_steps < 1
+        ):
             raise InvalidParameter(f"max_steps(={max_steps!r}) must be an integer >= 1")
         self.max_steps = steps if max_steps is None else min(int(max_steps), steps)
         self.goods = [g for g in self.scenario.goods.names if g != self.scenario.goods.numeraire]
