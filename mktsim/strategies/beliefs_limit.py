@@ -111,8 +111,9 @@ def free_reader(market: Any, holdings: Any, names: list[str]) -> Callable[[int, 
 
 def _still_rests(market: Any, names: list[str]) -> Callable[[int, int, int], bool]:
     """``rests(agent, good, order_id)``: whether an order may still be live on ``market`` (so
-    withdrawing it is worth a ``Cancel``): an order book's ``resting``, a call market's
-    ``receipt``, else always."""
+    withdrawing it is worth a ``Cancel``): an order book's ``resting``; a call market's
+    ``receipt``, which shows every live order (an id it does not know has left the market, a
+    negative one is still on its way to it); else always."""
     resting = getattr(market, "resting", None)
     if resting is not None:
         return lambda agent, g, oid: bool(resting(agent, names[g], oid))
@@ -120,8 +121,10 @@ def _still_rests(market: Any, names: list[str]) -> Callable[[int, int, int], boo
     if receipt is not None:
 
         def rests(agent: int, g: int, oid: int) -> bool:
+            if oid < 0:
+                return True
             r = receipt(oid)
-            return r is None or bool(r.resting)
+            return r is not None and bool(r.resting)
 
         return rests
     return lambda agent, g, oid: True
@@ -350,7 +353,7 @@ class NoiseTrader(PoissonStrategy):
         "take liquidity at the best quote with random fractions of money or holdings "
         "(max_fraction, sell_probability)"
     )
-    emits: ClassVar[frozenset[type]] = frozenset({Limit})
+    emits: ClassVar[frozenset[type]] = frozenset({Limit, Cancel})
     serves: ClassVar[frozenset[str]] = _ANY_HOLDER
     options: ClassVar[Mapping[str, Option]] = {
         **COMMON,
@@ -377,9 +380,25 @@ class NoiseTrader(PoissonStrategy):
         self.top = self.opts["max_fraction"]
         self.p_sell = self.opts["sell_probability"]
         self.free = free_reader(market, ctx.ledger.holdings, self.names)
+        self.rests = _still_rests(market, self.names)
+        #: Orders that rested when sent (a call market holds one to its batch's clearing):
+        #: (agent, good, order id), withdrawn when the event resolves.
+        self.waiting: list[tuple[int, int, int]] = []
+        if self.event is not None:
+            self.event.on_resolution(self.withdraw_all)
 
     def make_limits(self, ctx: Any, slot: PopulationSlot) -> Any:
         return _Goods(ctx, slot)
+
+    def withdraw_all(self) -> int:
+        """Withdraw the agents' orders still waiting in the market; returns how many."""
+        n = 0
+        for agent, g, oid in self.waiting:
+            if self.rests(agent, g, oid):
+                self.submit(Cancel(agent, self.names[g], oid))
+                n += 1
+        self.waiting.clear()
+        return n
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         if self.event is not None and self.event.resolved:
@@ -417,7 +436,12 @@ class NoiseTrader(PoissonStrategy):
             raise InvalidParameter(f"population {self.slot.name!r} cannot act for agent {agent}")
         price = price_of(ticks, self.tick)
         side = BUY if buy else SELL
-        self.submit(Limit(agent, self.names[g], side, lots * self.lot, price, ioc=True))
+        order = Limit(agent, self.names[g], side, lots * self.lot, price, ioc=True)
+        receipt = self.submit(order).value
+        if receipt is not None and receipt.resting and receipt.order_id:
+            if len(self.waiting) >= 4 * self.n:  # keep only those that may still wait
+                self.waiting = [w for w in self.waiting if self.rests(*w)]
+            self.waiting.append((agent, g, receipt.order_id))
 
 
 # ---- scripted orders ---------------------------------------------------------------------------
