@@ -441,8 +441,8 @@ def prediction_event(scenario: Scenario) -> tuple[Array | None, float, str | Non
     """The event a prediction-market scenario resolves, for any mechanism that runs it.
 
     :func:`prediction_market` records the event once, as the defaults of the ``lmsr`` market
-    maker (which draws and pays the outcome); a mechanism without a maker of its own (the order
-    book) reads it from there.
+    maker (which draws and pays the outcome); under a mechanism without a maker of its own (the
+    order book, the call market) the run's event (:mod:`mktsim.prediction`) reads it from there.
 
     Returns:
         ``(true_probabilities, resolve_at, outcome)``: ``float64[k]`` in outcome order (None when
