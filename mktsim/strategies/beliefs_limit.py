@@ -436,8 +436,8 @@ class NoiseTrader(PoissonStrategy):
             raise InvalidParameter(f"population {self.slot.name!r} cannot act for agent {agent}")
         price = price_of(ticks, self.tick)
         side = BUY if buy else SELL
-        order = Limit(agent, self.names[g], side, lots * self.lot, price, ioc=True)
-        receipt = self.submit(order).value
+        ioc = Limit(agent, self.names[g], side, lots * self.lot, price, ioc=True)
+        receipt = self.submit(ioc).value
         if receipt is not None and receipt.resting and receipt.order_id:
             if len(self.waiting) >= 4 * self.n:  # keep only those that may still wait
                 self.waiting = [w for w in self.waiting if self.rests(*w)]
