@@ -13,6 +13,7 @@ BENCHMARKS = (
     "bench_sweep",
     "hayek",
     "call_market",
+    "prediction_limit",
 )
 
 

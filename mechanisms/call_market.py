@@ -324,6 +324,8 @@ class CallMarket:
         "uniform price maximising volume (Budish, Cramton & Shim 2015)"
     )
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
+    #: Behaviour names prediction markets have always taken -> the shared strategy each means.
+    aliases: ClassVar[Mapping[str, str]] = {"passive": "idle"}
     options: ClassVar[Mapping[str, Option]] = {
         "interval": Option(1.0, "time between clearings", positive_float),
         "tick": Option(0.001, "price tick, numeraire per unit", positive_float),

@@ -41,9 +41,10 @@ frozen :class:`BookQuote`, :meth:`OrderBookMarket.updated` fires at the next fil
 :meth:`OrderBookMarket.observe` feeds every shout (:class:`mktsim.market.Shout`).
 Consumers and induced-value traders are driven by the shared strategies of
 :mod:`mktsim.strategies` through that protocol (``utility`` by default for consumers, ``zi_c``
-for induced-value traders, ``zi_u``, ``zip``, ``market_maker``, ``external``); the book starts
-no behaviour for the populations a strategy drives (``ctx.strategies``). Its own behaviours
-(:mod:`mechanisms._traders`: firms, belief traders, dealers, and the adversaries ``spoofer``,
+for induced-value traders, ``zi_u``, ``zip``, ``market_maker``, ``external``; belief traders'
+``belief``, ``informed``, ``noise``, ``scripted``, with the run's prediction event); the book
+starts no behaviour for the populations a strategy drives (``ctx.strategies``). Its own behaviours
+(:mod:`mechanisms._traders`: firms, dealers, and the adversaries ``spoofer``,
 ``wash_trader`` and ``pump_and_dump`` of :mod:`mechanisms._adversaries`) still act in ticks and
 lots.
 
@@ -242,12 +243,13 @@ class OrderBookMarket:
         "belief": "quotes outcome shares around its reservation price (belief traders)",
         "informed": "belief trading on the posterior after a private signal (belief traders)",
         "noise": "takes liquidity with random fractions of money or shares (belief traders)",
-        "passive": "never trades (belief traders)",
         "scripted": "replays given orders as market orders (belief traders)",
         "gm_dealer": "Glosten-Milgrom dealer: Bayesian bid E[V|sell] and ask E[V|buy]",
         "gm_informed": "knows the asset's value: buys below it, sells above it (dealer market)",
         "gm_noise": "buys at the ask or sells at the bid, 1/2 each (dealer market)",
     }
+    #: Behaviour names this market has always taken -> the shared strategy each means here.
+    aliases: ClassVar[Mapping[str, str]] = {"passive": "idle"}
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
     options: ClassVar[Mapping[str, Option]] = {

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from attrs import field, frozen
 from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import brentq
 
 from mktsim.equilibrium import Equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
@@ -53,6 +54,7 @@ __all__ = [
     "RISK_ATTITUDES",
     "BeliefTraders",
     "competitive_prices",
+    "desired_trade",
     "marginal_utility",
     "outcome_names",
     "posterior",
@@ -60,6 +62,7 @@ __all__ = [
     "prediction_market",
     "prediction_metrics",
     "prediction_reference",
+    "reservation_row",
 ]
 
 Array = NDArray[np.float64]
@@ -125,6 +128,77 @@ def marginal_utility(
     if risk == "neutral":
         return np.ones_like(w)
     raise UnknownName("risk attitude", str(risk), list(RISK_ATTITUDES))
+
+
+def reservation_row(
+    beliefs: Array, wealth: Array, risk: str, risk_aversion: float = 1.0
+) -> NDArray[np.float64]:
+    """One agent's reservation prices ``float64[k]``, ``π_s u'(w_s) / Σ_t π_t u'(w_t)``: what
+    :meth:`BeliefTraders.reservation_prices` gives for a whole population, for the acting agent
+    alone (a strategy's cost per action must not grow with its population).
+
+    Args:
+        beliefs: ``float64[k]`` the probabilities the agent trades on.
+        wealth: ``float64[k]`` its state wealth (money + shares of each outcome), money units.
+        risk: ``log`` | ``cara`` | ``neutral``.
+        risk_aversion: its CARA coefficient per unit of money.
+    """
+    mu = beliefs * marginal_utility(wealth, risk, risk_aversion)
+    return np.asarray(mu / mu.sum(), dtype=np.float64)
+
+
+def desired_trade(
+    beliefs: Array,
+    wealth: Array,
+    outcome: int,
+    price: float,
+    risk: str,
+    risk_aversion: float = 1.0,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> float:
+    """Shares of ``outcome`` that maximise expected utility when bought (> 0) or sold (< 0) at
+    ``price`` each: the trade after which the reservation price of the outcome equals ``price``.
+
+    A share bought at ``p`` adds ``1 - p`` to the state wealth of its outcome and takes ``p``
+    from every other state, so along the trade ``q`` the slope of expected utility is
+    ``D(q) = Σ_t π_t u'(w_t + q d_t) d_t`` with ``d = e_s - p``, decreasing in ``q``, and
+    ``D(0) = (r_s - p) Σ_t π_t u'(w_t)``. The root is found by Brent's method within ``bounds``
+    (units of shares; what the agent can pay or deliver), and a bound is returned when ``D``
+    keeps its sign up to it (a risk-neutral trader goes all the way).
+
+    Args:
+        beliefs: ``float64[k]`` subjective probabilities.
+        wealth: ``float64[k]`` state wealth (money + shares of each outcome), units of money.
+        outcome: index of the share traded.
+        price: money per share, in (0, 1).
+        risk: ``log`` | ``cara`` | ``neutral``.
+        risk_aversion: CARA coefficient per unit of money.
+        bounds: ``(lowest, highest)`` trade, lowest <= 0 <= highest.
+    """
+    pi = np.asarray(beliefs, dtype=float)
+    w = np.asarray(wealth, dtype=float)
+    d = np.full(pi.shape, -price)
+    d[outcome] += 1.0
+
+    def slope(q: float) -> float:
+        mu = marginal_utility(w + q * d, risk, risk_aversion)
+        return float(np.dot(pi * mu, d) / np.dot(pi, mu))
+
+    lo, hi = bounds
+    s0 = slope(0.0)
+    if s0 == 0.0:
+        return 0.0
+    end = hi if s0 > 0 else lo
+    if not math.isfinite(end):
+        # log and CARA utility turn D negative within the state wealth: search outwards
+        end = (1.0 if s0 > 0 else -1.0) * max(1.0, float(np.abs(w).max()))
+        while (slope(end) > 0) == (s0 > 0) and abs(end) < 1e12:
+            end *= 2.0
+    s_end = slope(end)
+    if (s_end > 0) == (s0 > 0):
+        return float(end)
+    a, b = (0.0, end) if end > 0 else (end, 0.0)
+    return float(brentq(slope, a, b, xtol=1e-12, rtol=1e-10))
 
 
 @frozen
@@ -367,8 +441,8 @@ def prediction_event(scenario: Scenario) -> tuple[Array | None, float, str | Non
     """The event a prediction-market scenario resolves, for any mechanism that runs it.
 
     :func:`prediction_market` records the event once, as the defaults of the ``lmsr`` market
-    maker (which draws and pays the outcome); a mechanism without a maker of its own (the order
-    book) reads it from there.
+    maker (which draws and pays the outcome); under a mechanism without a maker of its own (the
+    order book, the call market) the run's event (:mod:`mktsim.prediction`) reads it from there.
 
     Returns:
         ``(true_probabilities, resolve_at, outcome)``: ``float64[k]`` in outcome order (None when

@@ -448,6 +448,8 @@ def _summary(
     ref_prices = ref.prices if ref is not None and ref.status in ("unique", "found") else None
     prices = run.prices
     own = mech.summary()
+    for service in ctx.services.values():  # the run's own (a prediction market's event)
+        own.update(service.summary() if hasattr(service, "summary") else {})
     final: Mapping[str, float] = {}
     if not prices.empty:
         last = prices[prices["round"] == prices["round"].max()]

@@ -16,10 +16,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms._belief_traders import desired_trade
 
 import mktsim
-from mktsim.beliefs import BeliefTraders, prediction_market
+from mktsim.beliefs import BeliefTraders, desired_trade, prediction_market
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.population import Consumers
 from mktsim.utility import CobbDouglas
@@ -286,7 +285,8 @@ def test_refusals_are_one_line():
     scenario = mktsim.Scenario(
         name="x", goods=mktsim.goods.Goods.of(["money", "apples"]), populations=[consumers]
     )
-    with pytest.raises(InvalidParameter, match="needs belief traders") as err:
+    # refused before the run by the pairing: the strategy serves belief traders only
+    with pytest.raises(InvalidParameter, match="drives belief_traders, not population 'c'") as err:
         mktsim.simulate(scenario, "order_book", until=1.0)
     assert "\n" not in str(err.value)
     traders = BeliefTraders.of("t", np.array([[0.6, 0.4]]), [1.0], 1.0, behaviour="zi_u")

@@ -163,7 +163,7 @@ def test_cobb_douglas_default_strategy_reaches_the_equilibrium_of_its_holdings()
 
 @pytest.mark.parametrize(
     ("name", "settings"),
-    [("tupperware", {"flow": True}), ("prediction_market", {})],
+    [("tupperware", {"flow": True})],
 )
 def test_strategies_without_limit_orders_are_refused_before_the_run(name, settings):
     scenario = mktsim.build_scenario(name, **settings)

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, tuple[str, ...]] = {
     "firms": ("truthful",),
     "source": ("truthful",),
     "final_demand": ("truthful", "final_demand_swap"),
-    "belief_traders": ("belief_swap",),
+    "belief_traders": ("belief_swap", "belief"),
 }
 
 
