@@ -321,6 +321,12 @@ def simulate(
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
+    run.summary["strategies"] = {
+        slot.name: assigned[slot.name][0].name
+        if slot.name in assigned
+        else slot.population.behaviour
+        for slot in slots
+    }
     run.summary["mechanism_options"] = dict(getattr(mech, "opts", merged))
     run.summary["tables"] = run.tables
     run.summary["config"] = run_config(
