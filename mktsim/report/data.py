@@ -136,7 +136,7 @@ def _readable(path: Path) -> None:
 
 def _load_memory(run: Any) -> RunData:
     names = list(getattr(run, "tables", []))
-    compute_welfare = hasattr(run, "scenario") and "welfare" not in names
+    compute_welfare = getattr(run, "scenario", None) is not None and "welfare" not in names
 
     def read(name: str) -> pd.DataFrame:
         if name == "welfare" and compute_welfare:
@@ -153,6 +153,7 @@ def _load_memory(run: Any) -> RunData:
 
 
 def many(runs: RunLike | Sequence[RunLike]) -> list[RunData]:
+    """One run or several, each as :class:`RunData`."""
     if isinstance(runs, RunData | str | Path) or hasattr(runs, "summary"):
         return [load(runs)]
     return [load(r) for r in runs]
@@ -174,7 +175,8 @@ def run_labels(runs: RunLike | Sequence[RunLike]) -> list[str]:
         values = [d.summary.get(key) for d in data]
         if len({repr(v) for v in values}) > 1:
             for part, value in zip(parts, values, strict=True):
-                part.append(show(key, value))
+                if value is not None:  # a setting a run does not have is no part of its label
+                    part.append(show(key, value))
     # scenario parameters count where they differ between runs of the same scenario
     params = [d.summary.get("params") or {} for d in data]
     scenarios = [d.summary.get("scenario") for d in data]

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["ReportPaths", "write_report"]
+__all__ = ["ReportPaths", "run_html", "write_report"]
 
 
 @frozen
@@ -357,6 +357,17 @@ def render_markdown(title: str, blocks: Sequence[_Block], figure_dir: str) -> st
     """The Markdown twin, its figures as PNG files in ``figure_dir``."""
     template = _environment(True).get_template("report.md.j2")
     return str(template.render(title=title, blocks=blocks, figure_dir=figure_dir))
+
+
+def run_html(run: RunLike) -> str:
+    """A run's verdict and summary table as an HTML fragment (a notebook's view of a Run)."""
+    data = many(run)[0]
+    row = convergence_table([data]).iloc[0]
+    blocks = [
+        _Block("verdict", text=verdict(data, row, shocks_table(data))),
+        _table(_facts(data, row), "Summary", "summary"),
+    ]
+    return str(_environment(False).get_template("run.html.j2").render(blocks=blocks))
 
 
 def write_report(

@@ -26,7 +26,15 @@ def _num(value: Any, digits: int = 3) -> str:
 
 def _what(data: RunData) -> str:
     s = data.summary
-    how = [str(v) for v in (s.get("mode"), s.get("method")) if v and v != s.get("mechanism")]
+    strategies = s.get("strategies")
+    names = (
+        sorted({str(v) for v in strategies.values() if v})
+        if isinstance(strategies, Mapping)
+        else []
+    )
+    # a method that only repeats the mechanism's or the strategies' names says nothing more
+    said = {str(s.get("mechanism")), "+".join(names), *names}
+    how = [str(v) for v in (s.get("mode"), s.get("method")) if v and str(v) not in said]
     mechanism = str(s.get("mechanism")) + (f" ({', '.join(how)})" if how else "")
     size = []
     if present(s.get("n_agents")):
@@ -35,11 +43,8 @@ def _what(data: RunData) -> str:
         size.append(f"{int(s['n_goods'])} goods")
     text = f"{s.get('scenario')}" + (f" ({', '.join(size)})" if size else "")
     text += f" ran under {mechanism}"
-    strategies = s.get("strategies")
-    if isinstance(strategies, Mapping) and strategies:
-        names = sorted({str(v) for v in strategies.values() if v})
-        if names:
-            text += " with strategies " + ", ".join(names)
+    if names:
+        text += " with " + ("strategy " if len(names) == 1 else "strategies ") + ", ".join(names)
     if present(s.get("sim_time")):
         text += f" until t = {float(s['sim_time']):g}"
     return text
