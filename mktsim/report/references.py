@@ -23,7 +23,7 @@ import pandas as pd
 from attrs import frozen
 
 from mktsim.metrics import time_to_tolerance
-from mktsim.report.data import RunData
+from mktsim.report.data import RunData, RunLike, load
 from mktsim.shocks import SHOCKS
 
 __all__ = ["SHOCK_COLUMNS", "Regime", "error_path", "final_reference", "regimes", "shocks_table"]
@@ -140,9 +140,10 @@ def wide_frame(frame: pd.DataFrame, value: str, goods: list[str]) -> pd.DataFram
     return wide.reindex(columns=[g for g in goods if g in wide.columns]).ffill()
 
 
-def shocks_table(data: RunData) -> pd.DataFrame:
+def shocks_table(run: RunLike) -> pd.DataFrame:
     """One row per shock with the columns of :data:`SHOCK_COLUMNS`: each measured from its time
     up to the next shock (or the end), against the reference in force in that window."""
+    data = load(run)
     rows = shocks(data)
     if not rows:
         return pd.DataFrame({c: [] for c in SHOCK_COLUMNS})
