@@ -90,16 +90,20 @@ def final_reference(data: RunData) -> dict[str, float] | None:
     return regimes(data)[-1].prices
 
 
-def _describe(row: dict[str, Any]) -> str:
-    """``endowment shock at 100: good=good1, factor=0.5`` from the summary's row."""
+def _details(row: dict[str, Any]) -> str:
+    """``good=good1, factor=0.5`` from the summary's ``EndowmentShock(time=100.0, ...)``."""
     text = str(row.get("shock", ""))
     inside = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else text
     parts = [p.strip() for p in re.split(r",\s*(?=\w+=)", inside) if p.strip()]
-    kept = [
-        p.replace("'", "") for p in parts if not p.startswith("time=") and not p.endswith("=None")
-    ]
+    kept = [p.replace("'", "") for p in parts if not p.startswith(("time=", "kind="))]
+    return ", ".join(p for p in kept if not p.endswith("=None"))
+
+
+def _describe(row: dict[str, Any]) -> str:
+    """``endowment shock at 100: good=good1, factor=0.5``."""
     head = f"{row.get('kind')} shock at {float(row['time']):g}"
-    return head + (": " + ", ".join(kept) if kept else "")
+    details = _details(row)
+    return head + (": " + details if details else "")
 
 
 def error_path(data: RunData, column: str = "estimate") -> pd.DataFrame:
@@ -174,7 +178,7 @@ def shocks_table(run: RunLike) -> pd.DataFrame:
             {
                 "time": when,
                 "kind": str(row.get("kind")),
-                "shock": _describe(row).split(": ", 1)[-1] if ": " in _describe(row) else "",
+                "shock": _details(row),
                 "reference": reference,
                 "until": until,
                 "peak_price_error": peak,
