@@ -333,6 +333,7 @@ def _verdicts(data: list[RunData], labels: list[str]) -> list[_Block]:
 
 def _environment(markdown: bool) -> Any:
     import jinja2
+    import markupsafe
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("mktsim.report", "templates"),
@@ -343,6 +344,10 @@ def _environment(markdown: bool) -> Any:
         lstrip_blocks=True,
     )
     env.filters["md"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
+    # column names break only after an underscore (never mid-word, never off the page)
+    env.filters["breakable"] = lambda text: markupsafe.escape(text).replace(
+        "_", markupsafe.Markup("_<wbr>")
+    )
     return env
 
 
