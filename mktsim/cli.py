@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the HTML/Markdown convergence report (report.html, report.md)",
     )
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (there is none anyway when stderr is not a terminal)",
+    )
     run.set_defaults(func=_run)
 
     again = sub.add_parser(
@@ -156,14 +161,16 @@ def _run(args: argparse.Namespace) -> int:
         raise MktsimError("--counterfactual needs a --shock or an --adversary: nothing to compare")
     if args.counterfactual:
         return _counterfactual(args, scenario, shocks, options)
-    run = simulate(
-        scenario,
-        mechanism=args.mechanism,
-        seed=args.seed,
-        until=args.until,
-        shocks=shocks,
-        **options,
-    )
+    with _ProgressBar(args.quiet) as progress:
+        run = simulate(
+            scenario,
+            mechanism=args.mechanism,
+            seed=args.seed,
+            until=args.until,
+            shocks=shocks,
+            progress=progress,
+            **options,
+        )
     from mktsim.run_folder import default_folder
 
     s = run.summary
@@ -174,29 +181,84 @@ def _run(args: argparse.Namespace) -> int:
         from mktsim.report import write_report
 
         write_report(out)
-    err = s.get("price_error")
     print(
         f"{scenario.name} under {s['mechanism']}"
         + (f" ({s['method']})" if s.get("method") else "")
         + f": converged={s['converged']} rounds={s['rounds']} sim_time={s['sim_time']:g}"
     )
-    print(
-        f"  price error vs equilibrium: {err:.3g}"
-        if err is not None
-        else "  no reference equilibrium"
-    )
-    print(
-        f"  time to tolerance {s['price_tolerance']:g}: {s['time_to_tolerance']}; "
-        f"cycle detected: {s['cycle_detected']}; conservation ok: {s['conservation_ok']}"
-    )
-    for shock in s.get("shocks", []):
-        if "recovery_time" in shock:
-            print(
-                f"  {shock['kind']} shock at {shock['time']:g}: recovered to the new equilibrium "
-                f"after {shock['recovery_time']}"
-            )
+    for line in _outcome_lines(run, s):
+        print("  " + line)
     print(f"  written to {out}" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
+
+
+class _ProgressBar:
+    """A tqdm bar of simulation time on a terminal's stderr; ``None`` as the callback (and
+    nothing drawn) when quiet or when stderr is not a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.bar: Any = None
+        self.quiet = quiet
+
+    def __enter__(self) -> Any:
+        if self.quiet or not sys.stderr.isatty():
+            return None
+        from tqdm import tqdm
+
+        def update(now: float, horizon: float) -> None:
+            if self.bar is None:
+                self.bar = tqdm(
+                    total=horizon,
+                    desc="simulating",
+                    leave=False,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.4g} of {total:.4g} "
+                    "[{elapsed}<{remaining}]",
+                )
+            self.bar.update(min(now, horizon) - self.bar.n)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _outcome_lines(run: Any, s: dict[str, Any]) -> list[str]:
+    """What the run came to, measured as its report measures it: against the reference in
+    force (after the last shock that changed the economy), each shock up to the next."""
+    from mktsim.report import RunData, convergence_table, shocks_table
+
+    tables = {name: run.frame(name) for name in ("prices", "excess_demand", "events")}
+    data = RunData.from_frames(s, tables, source="run")
+    row = convergence_table(data).iloc[0]
+    err, ttt = row["price_error"], row["time_to_tolerance"]
+    shocked = bool(s.get("shocks"))
+    against = "the equilibrium in force" if shocked else "equilibrium"
+    lines = [
+        f"price error vs {against}: {err:.3g}"
+        if s.get("equilibrium_prices") is not None and err == err
+        else "no reference equilibrium"
+    ]
+    lines.append(
+        f"time to tolerance {s['price_tolerance']:g}: {None if ttt != ttt else float(ttt)}; "
+        f"cycle detected: {bool(row['cycle_detected'])}; "
+        f"conservation ok: {s['conservation_ok']}"
+    )
+    for shock in shocks_table(data).itertuples(index=False):
+        if shock.peak_price_error != shock.peak_price_error:
+            lines.append(f"{shock.kind} shock at {shock.time:g}: no reference to recover to")
+        elif shock.recovery_time == shock.recovery_time:
+            lines.append(
+                f"{shock.kind} shock at {shock.time:g}: back within tolerance of the "
+                f"{'new equilibrium' if shock.reference == 'new equilibrium' else 'equilibrium'} "
+                f"after {shock.recovery_time:g}"
+            )
+        else:
+            lines.append(
+                f"{shock.kind} shock at {shock.time:g}: not back within tolerance by "
+                f"t = {shock.until:g} (price error {shock.end_price_error:.3g})"
+            )
+    return lines
 
 
 def _out(text: str | None) -> Path | None:
@@ -300,7 +362,25 @@ def _list() -> int:
     print("scenarios:")
     for name, doc in sorted(list_scenarios().items()):
         print(f"  {name}: {doc}")
+        params = _scenario_params(name)
+        if params:
+            print(f"      parameters (--set): {params}")
     return 0
+
+
+def _scenario_params(name: str) -> str:
+    """The parameters of a shipped scenario's ``build`` with their defaults."""
+    import inspect
+
+    from mktsim.scenario import load_module
+
+    shown = []
+    for param in inspect.signature(load_module(name).build).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = "" if param.default is param.empty else f"={param.default!r}"
+        shown.append(param.name + default)
+    return ", ".join(shown)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

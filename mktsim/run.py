@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,12 @@ class Run:
         if self.scenario is None:
             return self._recorder.frame("welfare")
         return welfare_table(self)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict and summary table of the run's report."""
+        from mktsim.report.page import run_html
+
+        return run_html(self)
 
     def summary_json(self) -> bytes:
         return json.dumps(self.summary, indent=2, default=_jsonable).encode("utf-8")
@@ -222,6 +228,7 @@ def simulate(
     stream_to: str | Path | None = None,
     chunk_rows: int = 1_000_000,
     shocks: Sequence[Any] | None = None,
+    progress: Callable[[float, float], None] | None = None,
     **options: Any,
 ) -> Run:
     """Run a scenario under a mechanism.
@@ -239,6 +246,8 @@ def simulate(
             the run goes, so memory stays flat; frames are read back only when asked for.
         shocks: shocks to apply instead of the scenario's own (``()`` runs without any: the
             baseline of a counterfactual).
+        progress: called as ``progress(now, horizon)`` about every horizon / 200 of simulation
+            time (e.g. to draw a progress bar); it changes nothing in the run.
         **options: mechanism options (e.g. ``mode="non_tatonnement"``, ``method="adam"``),
             over the scenario's defaults for that mechanism.
     """
@@ -307,6 +316,8 @@ def simulate(
     mech.attach(ctx)
     driven = start_strategies(market, ctx, assigned)
     _record_holdings(ledger, recorder, slots, env.now)
+    if progress is not None:
+        env.process(_ticks(env, horizon, progress))
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()
@@ -321,12 +332,33 @@ def simulate(
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
+    run.summary["strategies"] = {
+        slot.name: assigned[slot.name][0].name if slot.name in assigned else _behaviour_name(slot)
+        for slot in slots
+    }
     run.summary["mechanism_options"] = dict(getattr(mech, "opts", merged))
     run.summary["tables"] = run.tables
     run.summary["config"] = run_config(
         scenario, cls.name, options, seed, horizon, shocks, record, price_tolerance
     )
     return run
+
+
+def _behaviour_name(slot: PopulationSlot) -> str | None:
+    """The name of a behaviour a mechanism runs itself (given as a name or a class)."""
+    given = slot.population.behaviour
+    return given if isinstance(given, str) or given is None else getattr(given, "name", None)
+
+
+def _ticks(
+    env: simpy.Environment, horizon: float, progress: Callable[[float, float], None]
+) -> Generator[simpy.Event, Any, None]:
+    """Report simulation time to ``progress``: the process reads nothing and changes nothing,
+    so the events of the run keep their order."""
+    step = horizon / 200
+    while True:
+        yield env.timeout(step)
+        progress(env.now, horizon)
 
 
 def load(directory: str | Path) -> Run:

@@ -112,6 +112,19 @@ class Scenario:
     def n_agents(self) -> int:
         return sum(p.size for p in self.populations)
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: goods, populations, mechanism, horizon, shocks and parameters."""
+        import jinja2
+
+        template = jinja2.Environment(autoescape=True).from_string(_SCENARIO_HTML)
+        return template.render(
+            s=self,
+            populations=[
+                (p.name, p.kind, p.size, p.behaviour if isinstance(p.behaviour, str) else "")
+                for p in self.populations
+            ],
+        )
+
     def population_slices(self) -> dict[str, slice]:
         """Ledger rows of each population (contiguous, in declaration order)."""
         out, start = {}, 0
@@ -228,3 +241,24 @@ def build_scenario(name_or_path: str | Path, **params: Any) -> Scenario:
     shipped = not (text.endswith(".py") or "/" in text or Path(text).exists())
     script = text if shipped else str(Path(text).resolve())
     return attrs.evolve(scenario, source={"script": script, "params": given})
+
+
+#: The notebook view of a scenario (jinja2, every name escaped).
+_SCENARIO_HTML = """<div class="mktsim-scenario"><strong>Scenario {{ s.name }}</strong>
+{% if s.description %}<p>{{ s.description }}</p>{% endif %}
+<table><tbody>
+<tr><th>goods</th><td>{{ s.goods.names | join(", ") }}</td></tr>
+<tr><th>mechanism</th><td>{{ s.mechanism }}</td></tr>
+<tr><th>until</th><td>{{ s.until }}</td></tr>
+<tr><th>agents</th><td>{{ s.n_agents }}</td></tr>
+{% if s.shocks %}<tr><th>shocks</th><td>{{ s.shocks | join("; ") }}</td></tr>{% endif %}
+{% if s.params %}<tr><th>parameters</th><td>
+{% for k, v in s.params.items() %}{{ k }}={{ v }}{{ ", " if not loop.last }}{% endfor %}
+</td></tr>{% endif %}
+</tbody></table>
+<table><thead><tr><th>population</th><th>kind</th><th>agents</th><th>behaviour</th></tr></thead>
+<tbody>{% for name, kind, size, behaviour in populations %}
+<tr><td>{{ name }}</td><td>{{ kind }}</td><td>{{ size }}</td><td>{{ behaviour }}</td></tr>
+{% endfor %}
+</tbody></table></div>
+"""
