@@ -30,6 +30,9 @@ __all__ = ["ProportionalResponse"]
 
 Array = NDArray[np.float64]
 
+#: Bundles below this (units; the ledger's base unit) are dust: never reported.
+DUST = 1e-9
+
 
 class ProportionalResponse:
     """Bid by proportional response and report the bundle the bids buy (module docstring)."""
@@ -70,7 +73,7 @@ class ProportionalResponse:
             x = ledger.units(slot.rows)
             p = np.asarray(quote.posted, dtype=np.float64)
             self.bids = self.rebid(pop.utility, p, x @ p)
-            per_agent = self.bids / p[None, :] - x
+            per_agent = _without_dust(self.bids, p) / p[None, :] - x
             report = DemandReport(
                 slot.name,
                 quote.round,
@@ -97,3 +100,17 @@ class ProportionalResponse:
             total = weight.sum(axis=1, keepdims=True)
         share = np.divide(weight, total, out=np.full((n, g), 1.0 / g), where=total > 0)
         return budgets[:, None] * share
+
+
+def _without_dust(bids: Array, prices: Array) -> Array:
+    """Bids with those buying less than :data:`DUST` dropped and the rest scaled back to the
+    budget. Proportional response only shrinks a bid geometrically, never to zero; a bid of
+    1e-30 settles nothing, yet it would enrol its buyer on the good's side of the market and
+    make the settlement's rationing chase it."""
+    dust = bids < DUST * prices[None, :]
+    if not dust.any():
+        return bids
+    kept = np.where(dust, 0.0, bids)
+    total, budget = kept.sum(axis=1, keepdims=True), bids.sum(axis=1, keepdims=True)
+    scale = np.divide(budget, total, out=np.ones_like(total), where=total > 0)
+    return np.where(total > 0, kept * scale, bids)
