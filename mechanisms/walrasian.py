@@ -14,7 +14,8 @@ exceeds demand) is left out of the step and of the convergence test, and so is t
 whose market takes up the value the held goods leave unmatched (Walras' law): the other prices
 clear their markets at the agents' notional demands, and at settlement the long side of each held
 good is rationed proportionally like every other imbalance. Under tatonnement the auctioneer so
-settles at the controlled price with the long side rationed.
+settles at the controlled price with the long side rationed; a control with an end keeps the
+market open, and once it lifts the auctioneer clears the free market and settles again.
 
 The auctioneer only clears. Each posting shows in the quote (:class:`AuctioneerQuote`: its
 number, the posted prices and whether it settles) and fires :meth:`~WalrasianAuctioneer.updated`;
@@ -189,6 +190,7 @@ class WalrasianAuctioneer:
         self._latency: list[tuple[float, float, float]] = []
         self._outages: list[tuple[float, float, float]] = []
         self._controls: dict[int, tuple[float, float, float]] = {}  # good -> low, high, end
+        self._lifted = False
         self._reports: dict[str, DemandReport] = {}
         self._all_in: simpy.Event = env.event()
         env.process(self._auctioneer())
@@ -316,6 +318,8 @@ class WalrasianAuctioneer:
             if outage is not None:
                 yield env.timeout(outage - env.now)
             controlled = self._apply_controls(p)
+            if self._lifted:  # a control ended: the economy may settle again at free prices
+                self._lifted, settled_at, self.converged = False, -1, False
             ctx.ledger.round = self.rounds
             started = env.now
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
@@ -352,7 +356,7 @@ class WalrasianAuctioneer:
                 reports = yield self._post(p, settle=True)
                 yield from self._trade(p, reports)
                 settled_at = ctx.ledger.version
-            if clear and not ctx.shocks_ahead():
+            if clear and not ctx.shocks_ahead() and not self._ending():
                 ctx.done.succeed()
                 return
             if np.max(np.abs(relative[free]), initial=0.0) > 10 * opts["tol"]:
@@ -401,11 +405,19 @@ class WalrasianAuctioneer:
         """Latency added to responses to a posting made at ``at``."""
         return sum(d for start, end, d in self._latency if start <= at < end)
 
+    def _ending(self) -> bool:
+        """Whether a control in force has an end still to come (the market stays open for it)."""
+        now = self.ctx.env.now
+        return any(now < end < np.inf for _, _, end in self._controls.values())
+
     def _apply_controls(self, p: Array) -> dict[int, tuple[float, float]]:
         """Move controlled prices in ``p`` into their bounds (in numeraire); return the
         controls in force, good -> (low, high)."""
         now, num = self.ctx.env.now, self.ctx.goods.numeraire_index
         active = {j: (lo, hi) for j, (lo, hi, end) in self._controls.items() if now < end}
+        if len(active) < len(self._controls):
+            self._controls = {j: c for j, c in self._controls.items() if j in active}
+            self._lifted = True
         for j, (lo, hi) in active.items():
             p[j] = min(max(p[j], lo * p[num]), hi * p[num])
         return active

@@ -9,7 +9,9 @@ is refused before the run. :func:`control_effects` is what a run's summary repor
 (``price_controls``).
 
 Shortage and surplus. For each controlled good, the excess demand at the run's final prices
-(the controlled good's price kept within its bounds), of the economy as endowed at the start:
+(the controlled good's price kept within its bounds while the control holds; a control with a
+``duration`` that ended before the run did is reported at the free final price, with
+``in_force_at_end`` False), of the economy as endowed at the start:
 ``z_j = sum_i x_ij(p, p . e_i) - sum_i e_ij``, each population's own demand. Under tatonnement
 nobody trades before settlement, so this is the auctioneer's excess demand at the posting it
 settles. ``shortage = max(z_j, 0)``, ``surplus = max(-z_j, 0)``. For induced-value traders of one
@@ -83,7 +85,7 @@ def schedule_excess(values: Iterable[float], costs: Iterable[float], price: floa
     it, costs at or below it."""
     v = np.asarray(list(values), dtype=float)
     c = np.asarray(list(costs), dtype=float)
-    return float(np.sum(v >= price) - np.sum(c <= price))
+    return float(np.count_nonzero(v >= price) - np.count_nonzero(c <= price))
 
 
 def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[str, Any]:
@@ -98,7 +100,8 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
 
     Returns:
         ``{"goods": {good: {kind, price, low, high, final_price, equilibrium_price,
-        excess_demand, shortage, surplus, binding}}, "deadweight_loss", "measure"}``; figures
+        excess_demand, shortage, surplus, binding, in_force_at_end}}, "deadweight_loss",
+        "measure"}``; figures
         that cannot be computed for the economy are None. An induced-value market adds
         ``deadweight_loss_total``, gives shortages per period, and per good the schedules'
         reference losses ``reference_loss_efficient_rationing`` and
@@ -112,10 +115,12 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
     ref = summary.get("equilibrium_prices") or {}
     names = list(scenario.goods.names)
     prices = np.array([float(final.get(g, np.nan)) for g in names])
-    for shock in controls:  # a good priced beyond its control is reported at the bound
+    end_of_run = float(summary.get("sim_time", np.inf))
+    for shock in controls:  # a good priced beyond a control in force is reported at the bound
         low, high = bounds(shock, band)
         j = names.index(shock.good)
-        prices[j] = min(max(prices[j], low), high)
+        if _in_force(shock, end_of_run):
+            prices[j] = min(max(prices[j], low), high)
     excess = None if induced else _excess(scenario, prices)
     goods: dict[str, dict[str, Any]] = {}
     for shock in controls:
@@ -123,6 +128,7 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
         j = names.index(shock.good)
         extra = _schedule_effects(scenario, shock, band) if induced else {}
         z = extra.pop("excess_demand") if induced else (None if excess is None else excess[j])
+        z = None if z is None else float(z)
         binding = None if z is None else _binding(shock.kind, float(z))
         goods[shock.good] = {
             "kind": shock.kind,
@@ -135,6 +141,7 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
             "shortage": None if z is None else max(float(z), 0.0),
             "surplus": None if z is None else max(-float(z), 0.0),
             "binding": binding,
+            "in_force_at_end": _in_force(shock, end_of_run),
             **extra,
         }
     out: dict[str, Any] = {"goods": goods}
@@ -144,6 +151,11 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
         out["deadweight_loss"] = _money_loss(run, holdings)
         out["measure"] = DEADWEIGHT_MEASURE["consumers"]
     return out
+
+
+def _in_force(shock: Any, at: float) -> bool:
+    """Whether a control shock still holds at time ``at``."""
+    return shock.duration is None or float(shock.time) + float(shock.duration) > at
 
 
 def _binding(kind: str, z: float) -> bool:

@@ -278,21 +278,17 @@ def linear_fisher_reference(scenario: Any) -> Equilibrium:
     from mktsim.utility import Linear
 
     num = scenario.goods.numeraire_index
-    goods = [j for j in range(len(scenario.goods)) if j != num]
-    buyers = [p for p in scenario.populations if isinstance(getattr(p, "utility", None), Linear)]
+    goods = np.array([j for j in range(len(scenario.goods)) if j != num], dtype=np.intp)
+    buyers = [
+        (p, rows)
+        for p, rows in zip(scenario.populations, scenario.population_slices().values(), strict=True)
+        if isinstance(getattr(p, "utility", None), Linear)
+    ]
     if not buyers:
         raise InvalidParameter(f"scenario {scenario.name!r} has no linear buyers")
     endowment = scenario.endowments()
-    values = np.vstack([p.utility.values for p in buyers])
-    rows = np.concatenate(
-        [
-            np.arange(s.start, s.stop)
-            for p, s in zip(
-                scenario.populations, scenario.population_slices().values(), strict=True
-            )
-            if p in buyers
-        ]
-    )
+    values = np.vstack([p.utility.values for p, _ in buyers])
+    rows = np.concatenate([np.arange(r.start, r.stop) for _, r in buyers])
     budgets = endowment[rows, num]
     supply = endowment[:, goods].sum(axis=0)
     eq = eisenberg_gale_linear(budgets, values[:, goods], supply)

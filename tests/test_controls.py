@@ -209,3 +209,20 @@ def test_a_clamp_still_holds_the_price_exactly_under_non_tatonnement():
     )
     posted = run.prices[run.prices["good"] == "good1"]["price"]
     np.testing.assert_allclose(posted, 0.9, rtol=1e-12)
+
+
+def test_a_ceiling_that_lifts_lets_the_auctioneer_clear_and_settle_again():
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=50)
+    ceiling = 0.8 * mktsim.equilibrium(scenario).prices["good1"]
+    run = mktsim.simulate(
+        scenario,
+        shocks=[PriceCeiling(time=0, good="good1", price=ceiling, duration=100)],
+        until=1000,
+    )
+    assert run.summary["converged"] and run.summary["sim_time"] > 100
+    settled = sorted(run.trades["time"].unique())
+    assert len(settled) == 2 and settled[0] < 100 < settled[1]  # at the ceiling, then free
+    # the second settlement clears the economy the rationed trade left behind
+    assert run.summary["price_error_vs_holdings_equilibrium"] < 1e-6
+    control = run.summary["price_controls"]["goods"]["good1"]
+    assert control["in_force_at_end"] is False
