@@ -23,9 +23,11 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   at ``price`` itself). A limit order or a modification priced outside is refused with reason
   ``outside price band``; a market order runs as immediate-or-cancel at the band's edge (the
   top for a buy, the bottom for a sell) where the market takes limit orders; a swap's limit
-  (its worst average price) is tightened to the edge. When the band starts, resting orders
-  priced outside it are cancelled on their owners' behalf where the market lists them
-  (``open_orders(good)``). Choose a clamp price the market's price grid holds.
+  (its worst average price) is tightened to the edge, and a sale while the market's price stands
+  above the band (a purchase while it stands below) is refused, since it would fill outside it.
+  When the band starts, resting orders priced outside it are cancelled on their owners' behalf
+  where the market lists them (``open_orders(good)``). Choose a clamp price the market's price
+  grid holds.
   A **ceiling** (shock ``ceiling``: ``good``, ``price``, ``duration``) is the one-sided band
   ``[0, price]`` and a **floor** (shock ``floor``) the band ``[price, inf)``, held by the same
   wrapper (the ``band`` width does not widen them).
@@ -236,13 +238,21 @@ class PriceBand(Wrapper):
                 return self.refuse(order, OUT_OF_BAND)
         elif isinstance(order, MarketOrder) and Limit in self.accepts:
             edge = high if order.side == BUY else low
-            order = Limit(order.agent, order.good, order.side, order.qty, edge, ioc=True)
+            if 0 < edge < math.inf:  # (a floor does not cap a buy, nor a ceiling a sale)
+                order = Limit(order.agent, order.good, order.side, order.qty, edge, ioc=True)
         elif isinstance(order, Swap):
-            if order.side == BUY:
+            # a swap fills along the market's price from where it stands: a sale starting above
+            # the band (a purchase starting below it) would trade outside it on average
+            quote = getattr(self.inner, "quote", None)
+            now = None if quote is None else quote().prices.get(order.good)
+            if now is not None and (now > high if order.side != BUY else now < low):
+                return self.refuse(order, OUT_OF_BAND)
+            if order.side == BUY and high < math.inf:
                 worst = high if order.limit is None else min(order.limit, high)
-            else:
+                order = attrs.evolve(order, limit=worst)
+            elif order.side != BUY and low > 0:
                 worst = low if order.limit is None else max(order.limit, low)
-            order = attrs.evolve(order, limit=worst)
+                order = attrs.evolve(order, limit=worst)
         return self.inner.submit(order)
 
 

@@ -226,3 +226,18 @@ def test_a_ceiling_that_lifts_lets_the_auctioneer_clear_and_settle_again():
     assert run.summary["price_error_vs_holdings_equilibrium"] < 1e-6
     control = run.summary["price_controls"]["goods"]["good1"]
     assert control["in_force_at_end"] is False
+
+
+@pytest.mark.parametrize(
+    ("shock", "inside"),
+    [
+        (PriceCeiling(time=1, good="yes", price=0.4), lambda p: p <= 0.4 + 1e-12),
+        (PriceFloor(time=1, good="yes", price=0.6), lambda p: p >= 0.6 - 1e-12),
+    ],
+)
+def test_the_lmsr_maker_fills_no_swap_beyond_a_ceiling_or_a_floor(shock, inside):
+    run = mktsim.simulate(mktsim.build_scenario("prediction_market"), "lmsr", shocks=[shock])
+    t = run.trades.assign(good=run.trades["good"].astype(str))
+    # (the resolution's payouts at the end are not trades at a price of the market)
+    during = t[(t["good"] == "yes") & (t["time"] > 1) & (t["time"] < run.summary["sim_time"])]
+    assert len(during) > 0 and inside(during["price"]).all()
