@@ -22,7 +22,7 @@ def uniform_fractions(
     tol: float = 1e-10,
     atol: float = 1e-9,
     max_sweeps: int = 10_000,
-) -> tuple[NDArray[np.float64], int]:
+) -> tuple[NDArray[np.float64], int, bool]:
     """Fractions ``float64[n]`` of each agent's desired trade ``z[n, g]`` that clear every good.
 
     Goods are rationed one after another (Gauss-Seidel sweeps): good j's long side is scaled to its
@@ -30,7 +30,9 @@ def uniform_fractions(
     exactly clear, so sweeps repeat until every good clears to a relative ``tol`` of its volume or
     an absolute ``atol`` units (one base unit of the ledger);
     the ledger's integer settlement removes the rest by shrinking the long side in proportion.
-    Returns the fractions and the number of sweeps.
+    Returns the fractions, the number of sweeps and whether every good cleared: after
+    ``max_sweeps`` sweeps that did not clear, the fractions leave goods unbalanced and must not be
+    settled.
     """
     n, g = z.shape
     t = np.ones(n)
@@ -51,5 +53,5 @@ def uniform_fractions(
             elif supply > demand:
                 t[sellers[j]] *= demand / supply
         if worst <= tol:
-            return t, sweep
-    return t, max_sweeps
+            return t, sweep, True
+    return t, max_sweeps, False

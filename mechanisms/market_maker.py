@@ -426,10 +426,24 @@ class LMSRMarket:
         return out
 
     def summary(self) -> dict[str, Any]:
+        """Run summary. The regret entries read the maker as an online learner (Chen & Vaughan
+        2010): its prices softmax(q/b) are the Hedge (exponential weights) distribution over
+        outcomes on the cumulative shares sold, learning rate 1/b; each trade's charge is what
+        the learner "earns", and the shares the adversary's gains. ``maker_regret`` is its
+        regret against the best fixed outcome in hindsight, max_ω q_ω − revenue (money units;
+        what it would owe if that outcome resolved, less what it charged: its worst-case loss
+        on the trades), bounded by ``maker_regret_bound`` (b·ln n, lowered by liquidity
+        withdrawals as ``maker_loss_bound``); ``maker_regret_outcome`` names that outcome."""
         q = self._q
         loss = None
         if self._payout is not None and self.outcome is not None:
             loss = float(q[self.outcome] - self._revenue) / BASE_UNITS
+        best = int(np.argmax(q))
+        regret = {
+            "maker_regret": float(q[best] - self._revenue) / BASE_UNITS,
+            "maker_regret_bound": float(self._bound.max()),
+            "maker_regret_outcome": self._names[best],
+        }
         return {
             "method": "lmsr",
             "rounds": self.trades,
@@ -460,6 +474,7 @@ class LMSRMarket:
             ],
             "trader_profit": self.trader_profit(),
             "trader_profit_valued_at": "resolution" if self.resolved else "maker prices",
+            **regret,
         }
 
     # ---- shocks -----------------------------------------------------------------------------

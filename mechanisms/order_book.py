@@ -149,7 +149,9 @@ OUT_OF_BAND = "outside price band"
 _STATUS: dict[Any, str] = {status: str(status) for status in Status}
 #: Most distinct prices (and quantities) whose grid steps a market remembers.
 _GRID_MEMO = 1 << 16
-_BAD_ID = "order_id(={!r}) must be a positive integer (or a pending order's provisional id)"
+_BAD_ID = "order_id(={!r}) must be an integer in [1, 2**63) (or a pending order's provisional id)"
+#: Order ids are journalled as int64: a larger id cannot name an order and is refused as data.
+_ID_LIMIT = 2**63
 
 
 class OrderView(NamedTuple):
@@ -504,7 +506,12 @@ class OrderBookMarket:
         if kind is Cancel:
             g = self._index.get(order.good)
             agent, oid = order.agent, order.order_id
-            if g is None or agent >= self._n_agents or type(oid) is not int or oid <= 0:
+            if (
+                g is None
+                or agent >= self._n_agents
+                or type(oid) is not int
+                or not 0 < oid < _ID_LIMIT
+            ):
                 return settled(self._env, self._submit(order))
             return settled(self._env, self._order_receipt(self._cancel(agent, g, oid), None))
         return settled(self._env, self._submit(order))
@@ -1686,7 +1693,7 @@ def _order_id(value: Any, market: OrderBookMarket) -> int | None:
     """A book's order id (> 0) or a provisional id the market has issued (< 0), else None."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         return None
-    if value > 0 or market._next_provisional < value < 0:
+    if 0 < value < _ID_LIMIT or market._next_provisional < value < 0:
         return int(value)
     return None
 

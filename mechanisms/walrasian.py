@@ -132,7 +132,8 @@ class WalrasianAuctioneer:
         "initial_prices": Option(None, "good -> starting price (default all 1)", _optional_prices),
         "max_rationing_passes": Option(
             10_000,
-            "non-tatonnement rationing passes per round",
+            "non-tatonnement rationing passes per round; a round not cleared within them "
+            "trades nothing (an event says so)",
             int,
             check=lambda v: None if v >= 1 else "must be >= 1",
         ),
@@ -147,6 +148,8 @@ class WalrasianAuctioneer:
         self.rounds = 0
         self.converged = False
         self.rationing_passes = 0
+        #: Rounds whose rationing did not clear within ``max_rationing_passes`` (no trade).
+        self.rounds_unrationed = 0
         self._prices: Array | None = None
 
     @classmethod
@@ -275,6 +278,7 @@ class WalrasianAuctioneer:
             "converged": self.converged,
             "tolerance": self.opts["tol"],
             "rationing_passes": self.rationing_passes,
+            "rounds_unrationed": self.rounds_unrationed,
         }
 
     # ---- processes ---------------------------------------------------------------------------
@@ -428,8 +432,17 @@ class WalrasianAuctioneer:
         slots = self.ctx.slots
         z = np.vstack([reports[s.name].per_agent for s in slots])  # type: ignore[misc]
         rows = np.concatenate([s.row_ids for s in slots])
-        t, passes = uniform_fractions(z, max_sweeps=self.opts["max_rationing_passes"])
+        cap = self.opts["max_rationing_passes"]
+        t, passes, cleared = uniform_fractions(z, max_sweeps=cap)
         self.rationing_passes += passes
+        if not cleared:  # the fractions leave goods unbalanced: nothing is settled
+            self.rounds_unrationed += 1
+            self.ctx.log(
+                "rationing",
+                f"round {self.rounds}: rationing did not clear every good within "
+                f"max_rationing_passes={cap}; no trade this round",
+            )
+            return
         # firms deliver what they make only after making it: settle in production order
         yield from settle(self.ctx, rows, z * t[:, None], p)
 

@@ -36,7 +36,7 @@ Trades settle in production order, so a firm has made its output before it must 
 **Validation.** A technology must implement
 :class:`~mktsim.production.technology.Technology`; increasing returns are refused by the
 technology classes, constant returns other than Leontief are refused here, and a
-:class:`~mktsim.production.technology.CallableTechnology` gets a midpoint-concavity spot check on a
+:class:`~mktsim.production.callable.CallableTechnology` gets a midpoint-concavity spot check on a
 grid at construction (concavity of a user function cannot be proved; a function that passes may
 still be non-concave elsewhere, in which case the profit-maximisation solver's own checks may
 raise). Non-finite plans raise :class:`~mktsim.errors.InvalidParameter` naming the population and
@@ -58,13 +58,8 @@ from numpy.typing import NDArray
 from mktsim.errors import InvalidParameter, ScenarioError
 from mktsim.goods import Goods
 from mktsim.population import check_delay, check_name
-from mktsim.production.technology import (
-    CES,
-    CallableTechnology,
-    CobbDouglas,
-    Leontief,
-    Technology,
-)
+from mktsim.production.callable import CallableTechnology
+from mktsim.production.technology import CES, CobbDouglas, Leontief, Technology
 from mktsim.utility import as_matrix
 
 __all__ = [
@@ -742,7 +737,7 @@ def replicate(technology: Technology, n: int) -> Technology:
     demand, and hence every equilibrium price, are those of the single firm, while no firm is
     more than 1/n of the market. For power and CES technologies this rescales productivity
     (``A n**(s - 1)`` with s the returns to scale); Leontief (constant returns) is unchanged; a
-    :class:`~mktsim.production.technology.CallableTechnology` is wrapped (its ``f``, ``df`` and
+    :class:`~mktsim.production.callable.CallableTechnology` is wrapped (its ``f``, ``df`` and
     ``demand`` must accept any number of rows).
 
     Args:

@@ -32,7 +32,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from attrs import frozen
 
 from mktsim.errors import InvalidParameter, MktsimError, UnknownName
+from mktsim.sweep_pool import dask_client, run_on_dask, run_on_pool
 
 __all__ = ["RECORD_MODES", "RunSpec", "load_summaries", "plan", "sweep"]
 
@@ -69,6 +70,8 @@ _NESTED_PREFIX = {"final_prices": "final_price_", "equilibrium_prices": "equilib
 _SUMMARY_SKIP = frozenset({"params", "seed", "mechanism", "wall_seconds", "price_tolerance"})
 
 Outcome = tuple[dict[str, Any], dict[str, bytes]]
+#: Modules a pool's fork server imports once for all its workers.
+_PRELOAD = ["mktsim.sweep", "mktsim.mechanisms.walrasian"]
 
 
 @frozen(eq=True, hash=False)
@@ -511,7 +514,7 @@ def sweep(
         skipped = len(specs) - len(todo)
         todo = todo if max_runs is None else todo[:max_runs]
         client = (
-            stack.enter_context(_dask_client(scheduler)) if scheduler is not None and todo else None
+            stack.enter_context(dask_client(scheduler)) if scheduler is not None and todo else None
         )
         bar = _Progress(len(specs), skipped, sys.stderr if progress else None)
 
@@ -524,12 +527,12 @@ def sweep(
 
         try:
             if client is not None:
-                _on_dask(todo, client, record, figures, write)
+                run_on_dask(todo, client, _execute, (record, figures), write, _failure)
             elif n_workers == 1 or len(todo) <= 1:
                 for spec in todo:
                     write(spec, _execute(spec, record, figures))
             else:
-                _on_pool(todo, min(n_workers, len(todo)), record, figures, write)
+                run_on_pool(todo, n_workers, _execute, (record, figures), write, _failure, _PRELOAD)
         finally:
             bar.close()
             _normalize(summaries)
@@ -543,115 +546,6 @@ def _usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
-
-
-def _on_pool(
-    todo: list[RunSpec],
-    n: int,
-    record: str,
-    figures: bool,
-    write: Callable[[RunSpec, Outcome], None],
-) -> None:
-    # One BLAS thread per worker: the pool already runs a process per core, and numpy's
-    # threaded BLAS on top of it oversubscribes the cores (measured: 2 workers ran 200,000-agent
-    # runs at half the speed of 1). Set while the fork server and the workers start; a value
-    # the user set is kept.
-    saved = {k: os.environ.get(k) for k in _BLAS_THREADS}
-    os.environ.update({k: "1" for k, v in saved.items() if v is None})
-    try:
-        _run_pool(todo, n, record, figures, write)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-
-
-_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _run_pool(
-    todo: list[RunSpec],
-    n: int,
-    record: str,
-    figures: bool,
-    write: Callable[[RunSpec, Outcome], None],
-) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # Not fork: a forked child would inherit the sweep's lock and any threads of the caller.
-    # A fork server is a clean process that imports mktsim once and forks each worker from it
-    # (spawn, where there is none, makes every worker import numpy, pandas and scipy again).
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        multiprocessing.set_forkserver_preload(["mktsim.sweep", "mktsim.mechanisms.walrasian"])
-        context: Any = multiprocessing.get_context("forkserver")
-    else:
-        context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n, mp_context=context) as pool:
-        pending = {pool.submit(_execute, spec, record, figures): spec for spec in todo}
-        try:
-            for future in as_completed(pending):
-                spec = pending.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # the worker died or the pool broke: record, go on
-                    outcome = _failure(spec, exc)
-                write(spec, outcome)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-@contextlib.contextmanager
-def _dask_client(scheduler: Any) -> Iterator[Any]:
-    """A client of the cluster (an address is connected to here and closed after)."""
-    try:
-        import distributed
-    except ImportError as exc:
-        raise MktsimError(
-            "running on a Dask scheduler needs dask.distributed: pip install 'mktsim[dist]'"
-        ) from exc
-    if isinstance(scheduler, distributed.Client):
-        yield scheduler
-        return
-    try:
-        client = distributed.Client(scheduler, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise MktsimError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def _on_dask(
-    todo: list[RunSpec],
-    client: Any,
-    record: str,
-    figures: bool,
-    write: Callable[[RunSpec, Outcome], None],
-) -> None:
-    import distributed
-
-    tag = uuid.uuid4().hex[:8]  # a fresh key per sweep: a cluster caches results by key
-    pending: dict[Any, RunSpec] = {}
-    try:
-        for spec in todo:
-            future = client.submit(
-                _execute, spec, record, figures, key=f"mktsim-run-{spec.run_id}-{tag}", pure=False
-            )
-            pending[future] = spec
-        for future in distributed.as_completed(list(pending), loop=client.loop):
-            spec = pending.pop(future)
-            try:
-                outcome = future.result()
-            except Exception as exc:  # e.g. KilledWorker: record it and go on
-                outcome = _failure(spec, exc)
-            write(spec, outcome)
-            future.release()
-    finally:
-        if pending:
-            client.cancel(list(pending))
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -7,6 +7,14 @@ multipliers (:func:`planner`). Fixed-coefficient economies are priced by
 :func:`leontief_prices` and, equivalently, by the dual of an LP.
 """
 
+from mktsim.production.callable import (
+    CallableTechnology,
+    log_technology,
+    numerical_gradient,
+    saturating_technology,
+    sqrt_technology,
+    tupperware_chain,
+)
 from mktsim.production.graph import (
     FinalGood,
     FirmNode,
@@ -25,18 +33,7 @@ from mktsim.production.reference import (
     planner,
     spectral_radius,
 )
-from mktsim.production.technology import (
-    CES,
-    CallableTechnology,
-    CobbDouglas,
-    Leontief,
-    Technology,
-    log_technology,
-    numerical_gradient,
-    saturating_technology,
-    sqrt_technology,
-    tupperware_chain,
-)
+from mktsim.production.technology import CES, CobbDouglas, Leontief, Technology
 
 __all__ = [
     "CES",

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter, ScenarioError
-from mktsim.production.technology import CobbDouglas, Technology, tupperware_chain
+from mktsim.production.callable import tupperware_chain
+from mktsim.production.technology import CobbDouglas, Technology
 
 __all__ = [
     "FinalGood",

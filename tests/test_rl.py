@@ -1,0 +1,218 @@
+"""The step interface (mktsim.rl): Gymnasium's and PettingZoo's own checkers, reproducibility,
+conservation after every step, rewards as wealth changes recomputed here from holdings and the
+quote, actions as the orders they stand for, refusals, and the example learner."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from pettingzoo.test import parallel_api_test
+
+import mktsim
+from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.rl import MarketEnv, ParallelMarketEnv, StepCore
+from mktsim.rl.examples import evaluate, random_policy, train_market_maker
+
+MECHANISMS = ["order_book", "cpmm", "lmsr"]
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_gymnasium_checker_passes_without_warnings(mechanism: str) -> None:
+    env = MarketEnv(mechanism=mechanism, max_steps=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the checker warns where it doubts: none is tolerated
+        check_env(env, skip_render_check=True)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_pettingzoo_parallel_checker_passes(mechanism: str) -> None:
+    parallel_api_test(ParallelMarketEnv(mechanism=mechanism, learners=3, max_steps=15), 40)
+
+
+def test_no_arguments_gives_the_order_book() -> None:
+    env = MarketEnv()
+    assert env.core.mechanism.name == "order_book"
+    assert env.action_space.shape == (1, 4)
+    assert env.observation_space.shape == (6,)
+
+
+def wealth_here(env: MarketEnv) -> float | None:
+    """Money plus goods at the quote's prices, straight from the ledger and the market (None
+    while the market shows no price, e.g. an empty book)."""
+    core = env.core
+    goods = core.scenario.goods.names
+    held = core.ledger.holdings[env.row] / 1e9
+    prices = core.market.quote().prices
+    if any(prices[g] is None for g in goods[1:]):
+        return None
+    return float(held[0] + sum(held[goods.index(g)] * prices[g] for g in goods[1:]))
+
+
+def episode(env: MarketEnv, seed: int, actions: list[np.ndarray]):
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    rewards = []
+    for a in actions:
+        obs, reward, terminated, truncated, _ = env.step(a)
+        out.append(obs)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return np.array(out), np.array(rewards)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_same_seed_and_actions_replay_exactly(mechanism: str) -> None:
+    env = MarketEnv(mechanism=mechanism, max_steps=25)
+    actions = list(np.random.default_rng(4).uniform(-1, 1, (25, *env.action_space.shape)))
+    obs1, rew1 = episode(env, 11, actions)
+    obs2, rew2 = episode(MarketEnv(mechanism=mechanism, max_steps=25), 11, actions)
+    assert np.array_equal(obs1, obs2) and np.array_equal(rew1, rew2)
+    obs3, _ = episode(env, 12, actions)
+    assert not np.array_equal(obs1, obs3)  # another seed, another market
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_conservation_and_rewards_after_every_step(mechanism: str) -> None:
+    env = MarketEnv(mechanism=mechanism, max_steps=40)
+    rng = np.random.default_rng(0)
+    env.reset(seed=5)
+    core = env.core
+    initial = core.scenario.endowments().sum(axis=0)
+    before = wealth_here(env)
+    traded = compared = 0
+    for _ in range(40):
+        action = rng.uniform(-1, 1, env.action_space.shape)
+        _, reward, terminated, truncated, info = env.step(action)
+        traded += sum(1 for r in info["receipts"] if r[1] > 0)
+        # every good: held now = endowed + created - destroyed (the journal), summed here
+        journal = core.recorder.frame("journal")
+        made = np.zeros_like(initial)
+        for good, qty in journal.groupby("good", observed=True)["quantity"].sum().items():
+            made[core.scenario.goods.names.index(str(good))] = qty
+        held = np.asarray(core.ledger.holdings, dtype=np.float64).sum(axis=0) / 1e9
+        assert np.allclose(held, initial + made, rtol=0, atol=1e-6)
+        assert (np.asarray(core.ledger.holdings) >= 0).all()
+        assert info["conserved"]
+        now = wealth_here(env)
+        if now is not None and before is not None:
+            assert reward == pytest.approx(now - before, abs=1e-9)
+            compared += 1
+        before = now
+        if terminated or truncated:
+            break
+    assert traded > 0  # the learner's orders did trade
+    assert compared >= 10
+
+
+def test_book_actions_post_the_documented_quotes() -> None:
+    env = MarketEnv(max_steps=5)
+    env.reset(seed=1)
+    env.step(np.zeros((1, 4), dtype=np.float32))  # let the book fill
+    core = env.core
+    ref = core.prices()["good"]
+    # full size (10 lots of 1 unit) at ref·(1 − 0.1·0.5) and ref·(1 + 0.1·0.5)
+    core.act(env.row, np.array([[1.0, 0.5, 1.0, 0.5]]))
+    orders = core.mechanism.handle(env.row).orders("good")
+    bids = [o for o in orders if o.side == "buy"]
+    asks = [o for o in orders if o.side == "sell"]
+    assert [o.price for o in bids] == [math.floor(ref * 0.95)]
+    assert [o.price for o in asks] == [math.ceil(ref * 1.05)]
+    assert sum(o.quantity for o in bids) <= 10 and sum(o.quantity for o in asks) <= 10
+    # the next action withdraws them first: only the new quotes rest
+    core.act(env.row, np.array([[-1.0, 0.0, 1.0, 1.0]]))
+    orders = core.mechanism.handle(env.row).orders("good")
+    assert [(o.side, o.price) for o in orders] == [("sell", math.ceil(ref * 1.1))]
+
+
+def test_swap_actions_spend_the_documented_budget() -> None:
+    env = MarketEnv(mechanism="cpmm", max_steps=5)
+    env.reset(seed=0)
+    core = env.core
+    money0 = core.holdings(env.row)[0]
+    budget = 0.05 * core.w0[env.row]
+    receipts = core.act(env.row, np.array([0.5, 0.0]))
+    assert len(receipts) == 1 and receipts[0].status == "filled"
+    assert receipts[0].cash == pytest.approx(0.5 * budget, abs=1e-9)
+    assert core.holdings(env.row)[0] == pytest.approx(money0 - 0.5 * budget, abs=1e-9)
+
+
+def test_an_existing_population_can_learn() -> None:
+    env = MarketEnv("prediction_market", "lmsr", population="noise", agent=2, max_steps=5)
+    assert env.core.population == "noise"
+    check_env(env, skip_render_check=True)
+    with pytest.raises(InvalidParameter, match="agent"):
+        MarketEnv("prediction_market", "lmsr", population="noise", agent=99)
+    with pytest.raises(UnknownName):
+        MarketEnv("prediction_market", "lmsr", population="nobody")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "mechanism", "match"),
+    [
+        (None, "walrasian", "limit orders or swaps"),
+        (None, "right_to_act", "limit orders or swaps"),
+        ("gode_sunder", "lmsr", "zi_c"),
+    ],
+)
+def test_pairs_it_cannot_act_in_are_refused_in_one_line(scenario, mechanism, match) -> None:
+    with pytest.raises(InvalidParameter, match=match) as err:
+        MarketEnv(scenario, mechanism)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_arguments_are_refused() -> None:
+    for kwargs in (
+        {"dt": 0},
+        {"max_offset": 1.5},
+        {"max_qty": -1.0},
+        {"max_steps": 0},
+        {"max_steps": "ten"},
+    ):
+        with pytest.raises(InvalidParameter):
+            StepCore(**kwargs)
+    with pytest.raises(UnknownName):
+        StepCore(endowment={"gold": 1.0})
+
+
+def test_the_market_finishing_ends_the_episode() -> None:
+    """The prediction market resolves at its horizon: the episode terminates there, and the
+    shares the learner held are paid out (its wealth is then all money)."""
+    env = MarketEnv(mechanism="lmsr", dt=5.0)
+    env.reset(seed=0)
+    terminated = truncated = False
+    while not (terminated or truncated):
+        _, _, terminated, truncated, info = env.step(np.array([0.3, 0.0]))
+    assert terminated
+    held = env.core.holdings(env.row)
+    assert held[1:].sum() == 0 and info["wealth"] == pytest.approx(held[0])
+
+
+def test_a_scenario_named_runs_under_its_own_mechanism() -> None:
+    env = MarketEnv("prediction_market", max_steps=3)
+    assert env.core.mechanism.name == "lmsr"
+    assert env.action_space.shape == (2,)
+
+
+def test_a_scenario_given_in_python_runs_under_a_mechanism_given() -> None:
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=10)
+    env = MarketEnv(scenario, "cpmm", options={"quiet": "never"}, max_steps=10)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (2 + 4 * 2,)
+    _, _, _, truncated, _ = env.step(env.action_space.sample())
+    assert not truncated
+
+
+def test_the_example_market_maker_profits_where_a_random_agent_loses() -> None:
+    """Trained briefly through MarketEnv on the order book; 20 held-out seeds each."""
+    kwargs = {"max_steps": 30}
+    maker = train_market_maker(episodes=20, seed=0, **kwargs)
+    held_out = range(1000, 1020)
+    learned = evaluate(maker.act, held_out, **kwargs)
+    random = evaluate(random_policy(0, **kwargs), held_out, **kwargs)
+    assert learned.mean() > 0
+    assert random.mean() < 0
