@@ -54,7 +54,8 @@ Market shocks (:mod:`mktsim.shocks`), all acting only on the market, never on tr
   ``price`` is a ceiling (if the pool is at or below it) or a floor (if above): a swap that would
   carry the spot price across it is refused (``circuit breaker``), swaps that keep the price on its
   side fill. The pool's price cannot be *held* at a level the way an auctioneer posts one, since
-  every fill moves it; the refusals counted are the rationing the clamp causes.
+  every fill moves it; the refusals counted are the rationing the clamp causes. A ``ceiling``
+  or a ``floor`` is the same breaker with its side given.
 
 While shocks are still to come, or an outage, a latency spike (with its delayed orders) or a clamp
 with a duration lasts, the ``quiet`` rule does not end the run.
@@ -189,7 +190,14 @@ class ConstantProductMarket:
         "wash": "wash_swap",
         "final_demand": "final_demand_swap",
     }
-    supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
+    supported_shocks: ClassVar[tuple[str, ...]] = (
+        "clamp",
+        "ceiling",
+        "floor",
+        "latency",
+        "liquidity",
+        "outage",
+    )
     options: ClassVar[Mapping[str, Option]] = {
         "fee": Option(0.003, "fee rate taken from every input, in [0, 1)", _fee),
         "depth": Option(
@@ -496,7 +504,7 @@ class ConstantProductMarket:
             self._latency.append((now, end, shock.delay))
             self._quiet_from = max(self._quiet_from, end + shock.delay)
             return f"orders take {shock.delay:g} longer to reach the pools until {end:g}"
-        if shock.kind == "clamp":
+        if shock.kind in ("clamp", "ceiling", "floor"):
             goods = self.ctx.goods
             j = goods.index(shock.good)
             if j not in self._pools and j not in self._closed:
@@ -506,7 +514,7 @@ class ConstantProductMarket:
                 )
             end = math.inf if shock.duration is None else now + shock.duration
             price = self._pools[j].price if j in self._pools else self._closed[j]
-            ceiling = price <= shock.price
+            ceiling = price <= shock.price if shock.kind == "clamp" else shock.kind == "ceiling"
             self._clamps[j] = (float(shock.price), end, ceiling)
             # refused swaps are not quiet: traders come back once a clamp with an end lifts
             self._quiet_from = max(self._quiet_from, now if math.isinf(end) else end)

@@ -8,6 +8,15 @@ Two modes:
   supply differ, its long side is rationed proportionally (each agent trades a uniform fraction of
   its desired trade, so trade is voluntary), holdings change, and prices keep adjusting.
 
+Price controls (shocks ``clamp``, ``ceiling`` and ``floor``) bound the posted prices. A good a
+control holds (a clamp always; a ceiling when demand exceeds supply at it; a floor when supply
+exceeds demand) is left out of the step and of the convergence test, and so is the numeraire,
+whose market takes up the value the held goods leave unmatched (Walras' law): the other prices
+clear their markets at the agents' notional demands, and at settlement the long side of each held
+good is rationed proportionally like every other imbalance. Under tatonnement the auctioneer so
+settles at the controlled price with the long side rationed; a control with an end keeps the
+market open, and once it lifts the auctioneer clears the free market and settles again.
+
 The auctioneer only clears. Each posting shows in the quote (:class:`AuctioneerQuote`: its
 number, the posted prices and whether it settles) and fires :meth:`~WalrasianAuctioneer.updated`;
 every population answers it through :meth:`~WalrasianAuctioneer.submit` with one
@@ -85,7 +94,7 @@ class WalrasianAuctioneer:
         "(trade every round with proportional rationing); pluggable step rules"
     )
     accepts: ClassVar[frozenset[type]] = frozenset({DemandReport})
-    supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "outage", "clamp")
+    supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "outage", "clamp", "ceiling", "floor")
     options: ClassVar[Mapping[str, Option]] = {
         "mode": Option(
             "tatonnement",
@@ -183,7 +192,8 @@ class WalrasianAuctioneer:
         self._answered: set[str] = set()  # populations that answered it (some may be in flight)
         self._latency: list[tuple[float, float, float]] = []
         self._outages: list[tuple[float, float, float]] = []
-        self._clamps: dict[int, tuple[float, float]] = {}
+        self._controls: dict[int, tuple[float, float, float]] = {}  # good -> low, high, end
+        self._lifted = False
         self._reports: dict[str, DemandReport] = {}
         self._all_in: simpy.Event = env.event()
         env.process(self._auctioneer())
@@ -311,7 +321,9 @@ class WalrasianAuctioneer:
             outage = self._window(self._outages)
             if outage is not None:
                 yield env.timeout(outage - env.now)
-            clamped = self._apply_clamps(p)
+            controlled = self._apply_controls(p)
+            if self._lifted:  # a control ended: the economy may settle again at free prices
+                self._lifted, settled_at, self.converged = False, -1, False
             ctx.ledger.round = self.rounds
             started = env.now
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
@@ -325,10 +337,13 @@ class WalrasianAuctioneer:
             estimate = np.asarray(state.get("estimate", p))
             self._record(p, estimate, z, relative, reports)
             self.rounds += 1
-            # a clamped good cannot clear: convergence is judged on the others, and what its
-            # clamp leaves unmatched is rationed at settlement
+            # a good held at a control's edge cannot clear: convergence is judged on the
+            # others, and what the control leaves unmatched is rationed at settlement
+            clamped = _held(p / p[num], z, controlled)
             free = np.ones(len(goods), dtype=bool)
             free[clamped] = False
+            if clamped:  # the numeraire's market takes up the rest (Walras' law)
+                free[num] = False
             clear = bool(np.max(np.abs(relative[free]), initial=0.0) < opts["tol"])
             if trading:
                 yield from self._trade(p, reports)
@@ -345,13 +360,15 @@ class WalrasianAuctioneer:
                 reports = yield self._post(p, settle=True)
                 yield from self._trade(p, reports)
                 settled_at = ctx.ledger.version
-            if clear and not ctx.shocks_ahead():
+            if clear and not ctx.shocks_ahead() and not self._ending():
                 ctx.done.succeed()
                 return
             if np.max(np.abs(relative[free]), initial=0.0) > 10 * opts["tol"]:
                 self.converged = False  # (hysteresis: settlement rounding is not a new shock)
             gradient = (relative if opts["scale"] == "supply" else z) * mask
             gradient[clamped] = 0.0
+            if clamped:
+                gradient[num] = 0.0
             p = np.asarray(self.rule(p, gradient, state), dtype=float)
             if p.shape != z.shape or not np.isfinite(p).all() or (p <= 0).any():
                 raise InvalidParameter(
@@ -372,10 +389,14 @@ class WalrasianAuctioneer:
         if shock.kind == "outage":
             self._outages.append((now, now + shock.duration, 0.0))
             return f"no postings until {now + shock.duration:g}"
-        if shock.kind == "clamp":
+        if shock.kind in ("clamp", "ceiling", "floor"):
             end = np.inf if shock.duration is None else now + shock.duration
-            self._clamps[self.ctx.goods.index(shock.good)] = (shock.price, end)
-            return f"price of {shock.good} held at {shock.price:g} until {end:g}"
+            price = float(shock.price)
+            low = 0.0 if shock.kind == "ceiling" else price
+            high = np.inf if shock.kind == "floor" else price
+            self._controls[self.ctx.goods.index(shock.good)] = (low, high, end)
+            held = {"clamp": "held at", "ceiling": "held at most at", "floor": "held at least at"}
+            return f"price of {shock.good} {held[shock.kind]} {price:g} until {end:g}"
         raise InvalidParameter(f"walrasian does not support {shock.kind} shocks")
 
     def _window(self, windows: list[tuple[float, float, float]]) -> float | None:
@@ -388,12 +409,21 @@ class WalrasianAuctioneer:
         """Latency added to responses to a posting made at ``at``."""
         return sum(d for start, end, d in self._latency if start <= at < end)
 
-    def _apply_clamps(self, p: Array) -> list[int]:
-        """Hold clamped prices (in numeraire) in ``p``; return the clamped goods."""
+    def _ending(self) -> bool:
+        """Whether a control in force has an end still to come (the market stays open for it)."""
+        now = self.ctx.env.now
+        return any(now < end < np.inf for _, _, end in self._controls.values())
+
+    def _apply_controls(self, p: Array) -> dict[int, tuple[float, float]]:
+        """Move controlled prices in ``p`` into their bounds (in numeraire); return the
+        controls in force, good -> (low, high)."""
         now, num = self.ctx.env.now, self.ctx.goods.numeraire_index
-        active = [j for j, (_, end) in self._clamps.items() if now < end]
-        for j in active:
-            p[j] = self._clamps[j][0] * p[num]
+        active = {j: (lo, hi) for j, (lo, hi, end) in self._controls.items() if now < end}
+        if len(active) < len(self._controls):
+            self._controls = {j: c for j, c in self._controls.items() if j in active}
+            self._lifted = True
+        for j, (lo, hi) in active.items():
+            p[j] = min(max(p[j], lo * p[num]), hi * p[num])
         return active
 
     def _trade(
@@ -447,6 +477,24 @@ class WalrasianAuctioneer:
                 good=goods,
                 excess_demand=reports[slot.name].excess,
             )
+
+
+def _held(relative: Array, z: Array, controls: Mapping[int, tuple[float, float]]) -> list[int]:
+    """Goods a control holds now: a clamp always; a ceiling where the price is at it and
+    demand exceeds supply; a floor where the price is at it and supply exceeds demand.
+
+    Args:
+        relative: posted prices in numeraire, ``float64[g]``.
+        z: excess demand there, ``float64[g]``.
+        controls: good -> (low, high) in numeraire.
+    """
+    out = []
+    for j, (lo, hi) in controls.items():
+        at_top = relative[j] >= hi * (1 - 1e-12)
+        at_bottom = relative[j] <= lo * (1 + 1e-12)
+        if (at_top and at_bottom) or (at_top and z[j] > 0) or (at_bottom and z[j] < 0):
+            out.append(j)
+    return sorted(out)
 
 
 def _bad_array(name: str, value: Any, shape: tuple[int, ...]) -> str:

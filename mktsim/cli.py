@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KIND:KEY=VALUE,...",
         help="a shock, repeatable, e.g. endowment:time=50,good=good1,factor=0.5 "
-        "(kinds: endowment, latency, outage, clamp, liquidity)",
+        "(kinds: endowment, latency, outage, clamp, ceiling, floor, liquidity, breaker)",
     )
     run.add_argument(
         "--counterfactual",
@@ -188,6 +188,16 @@ def _run(args: argparse.Namespace) -> int:
     )
     for line in _outcome_lines(run, s):
         print("  " + line)
+    controls = s.get("price_controls") or {}
+    for good, c in controls.get("goods", {}).items():
+        side = "shortage" if (c["excess_demand"] or 0) >= 0 else "surplus"
+        amount = c[side]
+        print(
+            f"  {c['kind']} on {good} at {c['price']:g}: {side} "
+            + (f"{amount:.6g}" if amount is not None else "unknown")
+            + "; deadweight loss "
+            + (f"{loss:.6g}" if (loss := controls.get("deadweight_loss")) is not None else "n/a")
+        )
     print(f"  written to {out}" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
 

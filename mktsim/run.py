@@ -18,6 +18,7 @@ import pandas as pd
 import simpy
 
 from mktsim import metrics, wrappers
+from mktsim.controls import control_effects
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.ledger import Ledger, check_representable
@@ -28,7 +29,7 @@ from mktsim.recorder import Recorder
 from mktsim.registry import resolve
 from mktsim.run_folder import FolderTables, read_summary, run_config, write_folder
 from mktsim.scenario import Scenario
-from mktsim.shocks import check_supported, schedule
+from mktsim.shocks import PRICE_CONTROLS, check_supported, schedule
 
 __all__ = ["FRAMES", "Run", "load", "rerun", "simulate"]
 
@@ -337,6 +338,9 @@ def simulate(
         for slot in slots
     }
     run.summary["mechanism_options"] = dict(getattr(mech, "opts", merged))
+    if any(s.kind in PRICE_CONTROLS for s in planned):
+        holdings = ledger.units()[: scenario.n_agents]
+        run.summary["price_controls"] = control_effects(run, planned, holdings)
     run.summary["tables"] = run.tables
     run.summary["config"] = run_config(
         scenario, cls.name, options, seed, horizon, shocks, record, price_tolerance

@@ -3,7 +3,8 @@
 Economy shocks change holdings or preferences through the core, under any mechanism:
 :class:`EndowmentShock` creates or destroys goods through the ledger, :class:`PreferenceShock`
 swaps a population's utility. Market shocks ask the mechanism to change how it works:
-:class:`LatencySpike`, :class:`Outage`, :class:`PriceClamp`, :class:`LiquidityWithdrawal`; a
+:class:`LatencySpike`, :class:`Outage`, :class:`PriceClamp`, :class:`PriceCeiling`,
+:class:`PriceFloor`, :class:`LiquidityWithdrawal`; a
 mechanism declares the ones it supports in ``supported_shocks`` and a run refuses, before it
 starts, a shock its mechanism cannot apply. Every applied shock is logged in the ``events`` table,
 and economy shocks record a ``holdings`` snapshot at their time, so reports can recompute the
@@ -23,6 +24,7 @@ from attrs import field, frozen
 from mktsim.errors import InvalidParameter, UnknownName
 
 __all__ = [
+    "PRICE_CONTROLS",
     "SHOCKS",
     "CircuitBreaker",
     "EndowmentShock",
@@ -30,7 +32,9 @@ __all__ = [
     "LiquidityWithdrawal",
     "Outage",
     "PreferenceShock",
+    "PriceCeiling",
     "PriceClamp",
+    "PriceFloor",
     "Shock",
     "parse_shock",
 ]
@@ -134,6 +138,39 @@ class PriceClamp:
 
 
 @frozen
+class PriceCeiling:
+    """From ``time`` (for ``duration``, or to the end if None) ``good`` may not trade above
+    ``price`` (numeraire = 1): a one-sided control that binds only where the market would price
+    the good higher, leaving a shortage (see :mod:`mktsim.controls`)."""
+
+    kind: ClassVar[str] = "ceiling"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    good: str
+    price: float = field(converter=float, validator=_positive)
+    duration: float | None = None
+
+
+@frozen
+class PriceFloor:
+    """From ``time`` (for ``duration``, or to the end if None) ``good`` may not trade below
+    ``price`` (numeraire = 1): binds only where the market would price the good lower, leaving
+    a surplus (see :mod:`mktsim.controls`)."""
+
+    kind: ClassVar[str] = "floor"
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    good: str
+    price: float = field(converter=float, validator=_positive)
+    duration: float | None = None
+
+
+#: Shock kinds that hold a good's price: ``clamp`` (at a price, or in a band around it),
+#: ``ceiling`` (at most) and ``floor`` (at least).
+PRICE_CONTROLS = ("clamp", "ceiling", "floor")
+
+
+@frozen
 class LiquidityWithdrawal:
     """At ``time`` a fraction of the market's liquidity leaves (pool reserves, a maker's
     depth, resting orders)."""
@@ -171,6 +208,8 @@ Shock = (
     | LatencySpike
     | Outage
     | PriceClamp
+    | PriceCeiling
+    | PriceFloor
     | LiquidityWithdrawal
     | CircuitBreaker
 )
@@ -183,6 +222,8 @@ SHOCKS: Mapping[str, type] = {
         LatencySpike,
         Outage,
         PriceClamp,
+        PriceCeiling,
+        PriceFloor,
         LiquidityWithdrawal,
         CircuitBreaker,
     )
@@ -239,9 +280,9 @@ def check_supported(
         good = getattr(shock, "good", None)  # (a circuit breaker's None: every good)
         if good is not None:
             goods.index(good)
-            if shock.kind == "clamp" and good == goods.numeraire:
+            if shock.kind in PRICE_CONTROLS and good == goods.numeraire:
                 raise InvalidParameter(
-                    f"clamp of {good!r}: the numeraire's price is 1 by definition"
+                    f"{shock.kind} of {good!r}: the numeraire's price is 1 by definition"
                 )
         name = getattr(shock, "population", None)
         if name is not None and name not in populations:

@@ -9,8 +9,8 @@ every demand evaluation is a round of the market. A rule may set ``state["estima
 current estimate of the equilibrium when that is not the posted price.
 
 Built-ins (``method=`` names): additive, multiplicative, momentum, adam, averaged, extragradient,
-optimistic, nesterov, adagrad, rmsprop, newton. Any callable with the signature above works too;
-:class:`Scheduled` wraps a rule with a decaying step-size schedule.
+optimistic, nesterov, adagrad, rmsprop, newton, proportional_response. Any callable with the
+signature above works too; :class:`Scheduled` wraps a rule with a decaying step-size schedule.
 
 Price floor: no built-in rule ever posts a price below :data:`PRICE_FLOOR` (in units of the
 numeraire's price when the numeraire is held at 1). Additive steps could otherwise make a price
@@ -43,6 +43,7 @@ __all__ = [
     "Nesterov",
     "Newton",
     "Optimistic",
+    "ProportionalResponse",
     "RMSProp",
     "Scheduled",
     "StepRule",
@@ -290,6 +291,28 @@ class Newton:
         return q
 
 
+@frozen
+class ProportionalResponse:
+    """The auctioneer's half of proportional response (Zhang 2011): each good is priced at the
+    money bid on it per unit of supply, p_j <- p_j (1 + h z_j) with z_j the excess demand
+    relative to supply, so at h = 1 exactly p_j <- p_j D_j / S_j = (money spent on j) / S_j.
+
+    In a Fisher market whose buyers bid by proportional response (strategy
+    ``proportional_response``: each splits its budget across goods in proportion to the utility
+    each gave it at the last prices, and reports the bundle its bids buy) the pair is Zhang's
+    dynamics, which converge to the Eisenberg-Gale equilibrium for linear and CES buyers
+    (Birnbaum, Devanur & Xiao 2011). With buyers who report their demand at the posted prices,
+    it is the trading-post price update, which reaches Cobb-Douglas buyers' equilibrium in one
+    step (they spend fixed shares). It needs excess demand relative to supply (the
+    auctioneer's ``scale="supply"``, the default). h < 1 damps it.
+    """
+
+    step: float = field(default=1.0, validator=_positive)
+
+    def __call__(self, p: Array, z: Array, state: dict[str, Any]) -> Array:
+        return _floor(p * np.maximum(1.0 + self.step * z, 0.0))
+
+
 #: Step-size schedules of :class:`Scheduled`: the factor applied to ``step`` at call t (from 0).
 SCHEDULES: dict[str, Callable[[int, float], float]] = {
     "constant": lambda t, tau: 1.0,
@@ -346,6 +369,7 @@ _RULES: dict[str, type] = {
     "adagrad": AdaGrad,
     "rmsprop": RMSProp,
     "newton": Newton,
+    "proportional_response": ProportionalResponse,
 }
 
 

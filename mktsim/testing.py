@@ -53,7 +53,15 @@ from mktsim.recorder import SCHEMAS, Recorder
 from mktsim.registry import resolve
 from mktsim.run import FRAMES, Run, simulate
 from mktsim.scenario import Scenario
-from mktsim.shocks import SHOCKS, LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
+from mktsim.shocks import (
+    SHOCKS,
+    LatencySpike,
+    LiquidityWithdrawal,
+    Outage,
+    PriceCeiling,
+    PriceClamp,
+    PriceFloor,
+)
 
 __all__ = [
     "SUMMARY_KEYS",
@@ -278,6 +286,8 @@ def _sample_shock(kind: str, scenario: Scenario, until: float) -> Any:
         "latency": lambda: LatencySpike(time=t, duration=t, delay=until / 10),
         "outage": lambda: Outage(time=t, duration=t / 2),
         "clamp": lambda: PriceClamp(time=t, good=good, price=1.0, duration=t),
+        "ceiling": lambda: PriceCeiling(time=t, good=good, price=1.0, duration=t),
+        "floor": lambda: PriceFloor(time=t, good=good, price=1.0, duration=t),
         "liquidity": lambda: LiquidityWithdrawal(time=t, fraction=0.5),
     }[kind]()
 

@@ -23,9 +23,14 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   at ``price`` itself). A limit order or a modification priced outside is refused with reason
   ``outside price band``; a market order runs as immediate-or-cancel at the band's edge (the
   top for a buy, the bottom for a sell) where the market takes limit orders; a swap's limit
-  (its worst average price) is tightened to the edge. When the band starts, resting orders
-  priced outside it are cancelled on their owners' behalf where the market lists them
-  (``open_orders(good)``). Choose a clamp price the market's price grid holds.
+  (its worst average price) is tightened to the edge, and a sale while the market's price stands
+  above the band (a purchase while it stands below) is refused, since it would fill outside it.
+  When the band starts, resting orders priced outside it are cancelled on their owners' behalf
+  where the market lists them (``open_orders(good)``). Choose a clamp price the market's price
+  grid holds.
+  A **ceiling** (shock ``ceiling``: ``good``, ``price``, ``duration``) is the one-sided band
+  ``[0, price]`` and a **floor** (shock ``floor``) the band ``[price, inf)``, held by the same
+  wrapper (the ``band`` width does not widen them).
 * **Circuit breaker** (:class:`CircuitBreaker`, shock ``breaker``: ``threshold``, ``halt``,
   ``good``, ``duration``): when a good's quoted price has moved more than ``threshold``
   (relative) from its reference (the price when armed, then where it last tripped), trading in
@@ -199,7 +204,12 @@ class PriceBand(Wrapper):
     def apply(self, shock: Any) -> str:
         now = float(self.env.now)
         end = math.inf if shock.duration is None else now + float(shock.duration)
-        low, high = shock.price * (1 - self.band), shock.price * (1 + self.band)
+        if shock.kind == "ceiling":
+            low, high = 0.0, float(shock.price)
+        elif shock.kind == "floor":
+            low, high = float(shock.price), math.inf
+        else:
+            low, high = shock.price * (1 - self.band), shock.price * (1 + self.band)
         n = self.limit(shock.good, low, high, end)
         return (
             f"{shock.good} held in [{low:g}, {high:g}] until {end:g} (wrapper); "
@@ -228,13 +238,21 @@ class PriceBand(Wrapper):
                 return self.refuse(order, OUT_OF_BAND)
         elif isinstance(order, MarketOrder) and Limit in self.accepts:
             edge = high if order.side == BUY else low
-            order = Limit(order.agent, order.good, order.side, order.qty, edge, ioc=True)
+            if 0 < edge < math.inf:  # (a floor does not cap a buy, nor a ceiling a sale)
+                order = Limit(order.agent, order.good, order.side, order.qty, edge, ioc=True)
         elif isinstance(order, Swap):
-            if order.side == BUY:
+            # a swap fills along the market's price from where it stands: a sale starting above
+            # the band (a purchase starting below it) would trade outside it on average
+            quote = getattr(self.inner, "quote", None)
+            now = None if quote is None else quote().prices.get(order.good)
+            if now is not None and (now > high if order.side != BUY else now < low):
+                return self.refuse(order, OUT_OF_BAND)
+            if order.side == BUY and high < math.inf:
                 worst = high if order.limit is None else min(order.limit, high)
-            else:
+                order = attrs.evolve(order, limit=worst)
+            elif order.side != BUY and low > 0:
                 worst = low if order.limit is None else max(order.limit, low)
-            order = attrs.evolve(order, limit=worst)
+                order = attrs.evolve(order, limit=worst)
         return self.inner.submit(order)
 
 
@@ -395,6 +413,9 @@ class CircuitBreaker(Wrapper):
         return self.inner.submit(order)
 
 
+#: Price controls held by the price band wrapper besides ``clamp``: one-sided bands.
+_ONE_SIDED = ("ceiling", "floor")
+
 #: Wrappers by market shock kind, innermost first (latency outermost: a delayed action is
 #: judged by the outage and the band when it arrives).
 WRAPPERS: dict[str, type[Wrapper]] = {
@@ -414,7 +435,7 @@ def provided(mechanism: Any) -> frozenset[str]:
         return frozenset()
     kinds = {"latency", "outage", "breaker"}
     if accepts & {Limit, MarketOrder, Swap}:
-        kinds.add("clamp")
+        kinds.update(("clamp", *_ONE_SIDED))
     return frozenset(kinds)
 
 
@@ -435,10 +456,12 @@ class ShockedMarket(Wrapper):
         market: Any = mechanism
         self.wrappers: dict[str, Wrapper] = {}
         for kind, cls in WRAPPERS.items():
-            if kind in wanted:
+            # one price band wrapper holds clamps, ceilings and floors alike
+            held = {kind, *_ONE_SIDED} if cls is PriceBand else {kind}
+            if wanted & held:
                 extra = {"band": band} if cls is PriceBand else {}
                 market = cls(market, env, recorder, **extra)
-                self.wrappers[kind] = market
+                self.wrappers.update(dict.fromkeys(wanted & held, market))
         super().__init__(market, env, None)
         self.mechanism = mechanism
 

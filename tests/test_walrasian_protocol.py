@@ -212,7 +212,10 @@ def test_mktsim_list_names_the_strategies_the_auctioneer_accepts(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     block = out[out.index("  walrasian:") :]
-    assert "behaviours: idle, manipulator, truthful" in block.split("scenarios:")[0]
+    assert (
+        "behaviours: idle, manipulator, proportional_response, truthful"
+        in block.split("scenarios:")[0]
+    )
 
 
 def test_the_checker_catches_an_auctioneer_that_takes_stale_reports():

@@ -209,7 +209,7 @@ def test_price_band_tightens_a_swaps_limit():
     assert [s.limit for s in pool.seen] == pytest.approx([11.0, 10.5, 12.0])
     band.submit(Swap(0, "x", "sell", 1.0))
     assert pool.seen[-1].limit == pytest.approx(9.0)
-    assert provided(Pool) == {"latency", "outage", "clamp", "breaker"}
+    assert provided(Pool) == {"latency", "outage", "clamp", "ceiling", "floor", "breaker"}
 
 
 def test_a_delayed_order_is_judged_when_it_arrives():
@@ -328,5 +328,6 @@ def test_shocks_no_wrapper_provides_are_refused_before_the_run(zi_registered):  
     with pytest.raises(InvalidParameter, match="does not support liquidity"):
         mktsim.simulate(gode_sunder(1), "call_market", shocks=[LiquidityWithdrawal(1.0, 0.5)])
     np.testing.assert_equal(
-        provided(mktsim.registry.resolve("call_market")), {"latency", "outage", "clamp", "breaker"}
+        provided(mktsim.registry.resolve("call_market")),
+        {"latency", "outage", "clamp", "ceiling", "floor", "breaker"},
     )
