@@ -1,4 +1,4 @@
-"""The order book's own population behaviours (firms, belief traders, dealers, adversaries).
+"""The order book's own population behaviours (firms, belief traders).
 
 Consumers and induced-value traders are driven by the shared strategies of
 :mod:`mktsim.strategies` (``utility``, ``zi_c``, ``zi_u``, ``zip``, ``market_maker``,
@@ -199,8 +199,6 @@ class External(Behaviour):
 
 
 BEHAVIOURS: dict[str, type[Behaviour]] = {"external": External}
-# The order book's adversaries subclass Behaviour and add themselves to BEHAVIOURS on import.
-from mktsim.mechanisms import _adversaries  # noqa: E402, F401
 
 
 def default_behaviour(slot: PopulationSlot) -> str:
@@ -225,7 +223,6 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
     return BEHAVIOURS[name](market, slot)
 
 
-# The supply-chain (mechanisms._firm_traders), prediction-market (mechanisms._belief_traders) and
-# dealer-market (mechanisms._dealer) behaviours subclass Behaviour and add themselves to BEHAVIOURS
-# on import.
-from mktsim.mechanisms import _belief_traders, _dealer, _firm_traders  # noqa: E402, F401
+# The supply-chain (mechanisms._firm_traders) and prediction-market (mechanisms._belief_traders)
+# behaviours subclass Behaviour and add themselves to BEHAVIOURS on import.
+from mktsim.mechanisms import _belief_traders, _firm_traders  # noqa: E402, F401

@@ -448,6 +448,9 @@ def _summary(
     ref_prices = ref.prices if ref is not None and ref.status in ("unique", "found") else None
     prices = run.prices
     own = mech.summary()
+    # Run-wide services (a dealer market's true value, ...) add their entries.
+    for service in ctx.services.values():
+        own = {**own, **(service.summary() if hasattr(service, "summary") else {})}
     final: Mapping[str, float] = {}
     if not prices.empty:
         last = prices[prices["round"] == prices["round"].max()]
