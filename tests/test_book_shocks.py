@@ -17,12 +17,11 @@ from conftest import cobb_douglas_prices
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mktsim.mechanisms import _traders
-from mktsim.counterfactual import add_adversary
 from mktsim.mechanisms.order_book import OrderBookMarket
 
 import mktsim
 from mktsim import CobbDouglas, Consumers, Scenario
-from mktsim.counterfactual import counterfactual
+from mktsim.counterfactual import add_adversary, counterfactual
 from mktsim.errors import InvalidParameter
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger

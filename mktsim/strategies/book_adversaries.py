@@ -56,7 +56,13 @@ import simpy
 
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import BASE_UNITS
-from mktsim.mechanism import MarketContext, Option, PopulationSlot, nonnegative_float, positive_float
+from mktsim.mechanism import (
+    MarketContext,
+    Option,
+    PopulationSlot,
+    nonnegative_float,
+    positive_float,
+)
 from mktsim.orders import BUY, SELL, Cancel, Limit
 from mktsim.strategies._arrivals import DEFAULT_LOT, DEFAULT_TICK, price_of
 
@@ -170,7 +176,9 @@ class Adversary:
     def affordable(self, agent: int, buy: bool, ticks: int, lots: int) -> int:
         """At most ``lots``, cut to what the agent's free cash (buy) or goods (sell) cover."""
         if buy:
-            can = math.floor(self.free(agent, self.numeraire) / (ticks * self.tick * self.lot) + _EPS)
+            can = math.floor(
+                self.free(agent, self.numeraire) / (ticks * self.tick * self.lot) + _EPS
+            )
         else:
             can = self.lots_of(self.free(agent, self.good))
         return max(0, min(lots, can))
@@ -339,8 +347,8 @@ class WashTrader(Adversary):
             raise InvalidParameter(
                 f"strategy wash_trader of population {slot.name!r} cannot run under {where}: "
                 "its orders execute only at a batch's clearing, at one price, paired with every "
-                "other order of the batch, so a wash pair cannot trade only with each other "
-                "(it runs under order_book)"
+                "other order of the batch, so a wash pair cannot trade only with each other (it "
+                "needs a continuous market, where an order meets the resting ones at once)"
             )
 
     def print_price(self, bid: int | None, ask: int | None, last: int | None) -> int | None:

@@ -395,7 +395,11 @@ class GMDealer(_DealerMarketStrategy):
 
     def _quote(self) -> None:
         bid, ask = self.target()
-        if (bid, ask) == self._quoted and self._whole(self._bid, True) and self._whole(self._ask, False):
+        if (
+            (bid, ask) == self._quoted
+            and self._whole(self._bid, True)
+            and self._whole(self._ask, False)
+        ):
             return
         self.actions += 1
         self._bid = self._post(self._bid, True, bid)
@@ -437,7 +441,9 @@ class GMDealer(_DealerMarketStrategy):
         lots = min(self.lots, int(afford))
         if lots <= 0:
             return 0
-        order = Limit(agent, good, BUY if buy else SELL, lots * self.lot, price_of(ticks, self.tick))
+        order = Limit(
+            agent, good, BUY if buy else SELL, lots * self.lot, price_of(ticks, self.tick)
+        )
         receipt = market.submit(order).value
         if not (receipt.resting and receipt.order_id):
             return 0
