@@ -226,6 +226,12 @@ class OrderBookMarket:
         "market_maker": "two-sided quotes around the book, skewed against its inventory",
         "external": "no process: the agents act only through orders you submit (or handles)",
         "idle": "never trades (drive the agents by hand through submit)",
+        "spoofer": (
+            "adversary: posts large orders it cancels before they fill to move the mid, and "
+            "trades on the other side"
+        ),
+        "wash_trader": "adversary: pairs of its own agents trading with each other (volume)",
+        "pump_and_dump": "adversary: buys aggressively, then sells into the raised price",
         "firm": "bids for inputs at marginal value product, sells its output, produces (firms)",
         "source": "sells a resource flow on a schedule (sources)",
         "final_demand": "standing bids at fixed final prices (final demand)",
@@ -234,6 +240,9 @@ class OrderBookMarket:
         "noise": "takes liquidity with random fractions of money or shares (belief traders)",
         "passive": "never trades (belief traders)",
         "scripted": "replays given orders as market orders (belief traders)",
+        "gm_dealer": "Glosten-Milgrom dealer: Bayesian bid E[V|sell] and ask E[V|buy]",
+        "gm_informed": "knows the asset's value: buys below it, sells above it (dealer market)",
+        "gm_noise": "buys at the ask or sells at the bid, 1/2 each (dealer market)",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
