@@ -1,4 +1,4 @@
-"""The order book's own population behaviours (firms, belief traders, dealers, adversaries).
+"""The order book's own population behaviours (firms, belief traders).
 
 Consumers and induced-value traders are driven by the shared strategies of
 :mod:`mktsim.strategies` (``utility``, ``zi_c``, ``zi_u``, ``zip``, ``market_maker``,
@@ -199,8 +199,6 @@ class External(Behaviour):
 
 
 BEHAVIOURS: dict[str, type[Behaviour]] = {"external": External}
-# The order book's adversaries subclass Behaviour and add themselves to BEHAVIOURS on import.
-from mktsim.mechanisms import _adversaries  # noqa: E402, F401
 
 
 def default_behaviour(slot: PopulationSlot) -> str:
@@ -225,6 +223,6 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
     return BEHAVIOURS[name](market, slot)
 
 
-# The supply-chain (mechanisms._firm_traders) and dealer-market (mechanisms._dealer) behaviours
-# subclass Behaviour and add themselves to BEHAVIOURS on import.
-from mktsim.mechanisms import _dealer, _firm_traders  # noqa: E402, F401
+# The supply-chain behaviours (mechanisms._firm_traders) subclass Behaviour and add themselves to
+# BEHAVIOURS on import.
+from mktsim.mechanisms import _firm_traders  # noqa: E402, F401

@@ -42,11 +42,11 @@ frozen :class:`BookQuote`, :meth:`OrderBookMarket.updated` fires at the next fil
 Consumers and induced-value traders are driven by the shared strategies of
 :mod:`mktsim.strategies` through that protocol (``utility`` by default for consumers, ``zi_c``
 for induced-value traders, ``zi_u``, ``zip``, ``market_maker``, ``external``; belief traders'
-``belief``, ``informed``, ``noise``, ``scripted``, with the run's prediction event); the book
-starts no behaviour for the populations a strategy drives (``ctx.strategies``). Its own behaviours
-(:mod:`mechanisms._traders`: firms, dealers, and the adversaries ``spoofer``,
-``wash_trader`` and ``pump_and_dump`` of :mod:`mechanisms._adversaries`) still act in ticks and
-lots.
+``belief``, ``informed``, ``noise``, ``scripted``, with the run's prediction event; the dealer
+market's ``gm_dealer``, ``gm_informed``, ``gm_noise``; the adversaries ``spoofer``,
+``wash_trader`` and ``pump_and_dump``); the book starts no behaviour for the populations a
+strategy drives (``ctx.strategies``). Its own behaviours (:mod:`mechanisms._traders`: firms)
+still act in ticks and lots.
 
 Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
 never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
@@ -353,7 +353,6 @@ class OrderBookMarket:
         self.sessions_run = 0
         self.behaviour_names: dict[str, str] = {}
         self._behaviours: list[Any] = []
-        self._listeners: list[Callable[[int, bool, float | None, float | None], None]] = []
         self._observers: list[Callable[[Shout], None]] = []
         self._updated: simpy.Event | None = None
         #: Market-wide services that behaviours share, by name (e.g. a prediction market's
@@ -437,12 +436,6 @@ class OrderBookMarket:
     def desk(self, slot: PopulationSlot) -> Desk:
         """The tick-level interface of one population's behaviour (acts for its agents only)."""
         return Desk(self, slot)
-
-    def subscribe(self, listener: Callable[[int, bool, float | None, float | None], None]) -> None:
-        """Call ``listener(good, is_bid, shout_price, trade_price)`` after every submitted order
-        (``shout_price`` None for a market order; ``trade_price`` the last fill's price, or None
-        when it did not trade). Prices in numeraire per unit."""
-        self._listeners.append(listener)
 
     def observe(self, listener: Callable[[Shout], None]) -> None:
         """Call ``listener(shout)`` after every order that reaches a book (limit, ioc, market,
@@ -798,10 +791,7 @@ class OrderBookMarket:
     ) -> Result:
         """Everything that follows a limit or ioc order reaching the book."""
         self.counts["orders"] += 1
-        if (
-            not (r[2] or r[3] or self._record_all or self._listeners or self._observers)
-            and r[1] is not _REJECTED
-        ):
+        if not (r[2] or r[3] or self._record_all or self._observers) and r[1] is not _REJECTED:
             # Rested untouched, nothing to record or tell: the common case, kept short.
             if r[5] and self._lifetime is not None:
                 self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
@@ -814,7 +804,7 @@ class OrderBookMarket:
             self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
         if self._record_all or r[1] is _REJECTED:
             self._log_result(agent, g, kind, buy, ticks, lots, r)
-        if self._listeners or self._observers:
+        if self._observers:
             self._notify(g, buy, self.price_of(ticks), r)
         if self._clear and r[2]:
             self.clear(g, "clear")
@@ -868,14 +858,7 @@ class OrderBookMarket:
                     return 0
             rg[agent][g] += lots * self.lot_base
             r = book.limit(agent, "sell", lots, ticks)
-        if (
-            r[2]
-            or r[3]
-            or self._record_all
-            or self._listeners
-            or self._observers
-            or r[1] is _REJECTED
-        ):
+        if r[2] or r[3] or self._record_all or self._observers or r[1] is _REJECTED:
             self._after(agent, g, buy, lots, ticks, "limit", r)
         else:  # rested untouched: the common case, kept short
             self.counts["orders"] += 1
@@ -933,7 +916,7 @@ class OrderBookMarket:
         self._settle(g, r, ticks)
         if self._record_all or r[1] is _REJECTED:
             self._log_result(agent, g, "market", buy, None, lots, r)
-        if self._listeners or self._observers:
+        if self._observers:
             self._notify(g, buy, None, r)
         if self._clear and r[2]:
             self.clear(g, "clear")
@@ -1024,7 +1007,7 @@ class OrderBookMarket:
             self._settle(g, r, npr if buy else None)
         if self._record_all or r[1] is _REJECTED:
             self._log_result(agent, g, "modify", buy, npr, nq, r, order_id)
-        if reenter and r[1] is not _REJECTED and (self._listeners or self._observers):
+        if reenter and r[1] is not _REJECTED and self._observers:
             self._notify(g, buy, self.price_of(npr), r)
         if self._clear and r[2]:
             self.clear(g, "clear")
@@ -1076,14 +1059,9 @@ class OrderBookMarket:
 
     def _notify(self, g: int, buy: bool, shout: float | None, r: Result) -> None:
         traded = self.price_of(r[2][-1][0]) if r[2] else None
-        for listener in self._listeners:
-            listener(g, buy, shout, traded)
-        if self._observers:
-            seen = Shout(
-                float(self._env.now), self._goods[g], "buy" if buy else "sell", shout, traded
-            )
-            for observer in self._observers:
-                observer(seen)
+        seen = Shout(float(self._env.now), self._goods[g], "buy" if buy else "sell", shout, traded)
+        for observer in self._observers:
+            observer(seen)
 
     def clear(self, good: int | None = None, action: str = "clear") -> int:
         """Cancel every resting order (of one good, or of all), releasing reservations.

@@ -7,6 +7,9 @@ and, for adversaries (populations named in ``honest``, which behave truthfully i
 their gain and the harm to everyone else. Gains are money-metric welfare changes where a
 population has a utility, else (belief traders, ...) the change in the value of its holdings at
 the baseline's final prices (``value_change``, reported for every population).
+
+:func:`add_adversary` adds a population of consumers driven by an adversarial strategy to an
+honest economy, ready for ``counterfactual(..., honest=[its name])``.
 """
 
 from __future__ import annotations
@@ -22,13 +25,30 @@ import pandas as pd
 from attrs import frozen
 
 from mktsim import metrics
-from mktsim.errors import UnknownName
+from mktsim.equilibrium import equilibrium
+from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.population import Consumers
 from mktsim.run import Run, simulate
 from mktsim.run_folder import write_folder
 from mktsim.scenario import Scenario
+from mktsim.utility import CobbDouglas
 from mktsim.welfare import first_and_last_holdings
 
-__all__ = ["Counterfactual", "counterfactual", "price_deviation"]
+__all__ = ["ADVERSARIES", "Counterfactual", "add_adversary", "counterfactual", "price_deviation"]
+
+#: Adversarial strategies :func:`add_adversary` adds, by the name a population gives: against
+#: limit orders (an order book, a call market where it can run; :mod:`mktsim.strategies.
+#: book_adversaries`), against pools (:mod:`mktsim.strategies.swap_adversaries`; under ``cpmm``
+#: the names ``pump_and_dump`` and ``wash`` mean these), and the auctioneer's ``manipulator``.
+ADVERSARIES = (
+    "spoofer",
+    "wash_trader",
+    "pump_and_dump",
+    "wash",
+    "wash_swap",
+    "pump_and_dump_swap",
+    "manipulator",
+)
 
 
 @frozen
@@ -202,3 +222,63 @@ def counterfactual(
         "treated_converged": treated.summary["converged"],
     }
     return Counterfactual(baseline, treated, deviation, summary)
+
+
+def add_adversary(
+    scenario: Scenario,
+    behaviour: str,
+    *,
+    name: str | None = None,
+    agents: int = 1,
+    endowment: Sequence[float] | None = None,
+    shares: Sequence[float] | None = None,
+    **options: Any,
+) -> Scenario:
+    """``scenario`` with one more population: ``agents`` Cobb-Douglas consumers driven by the
+    adversarial strategy ``behaviour``.
+
+    Args:
+        scenario: the honest economy (its populations are kept as they are).
+        behaviour: one of :data:`ADVERSARIES` (``spoofer``, ``wash_trader``, ``pump_and_dump``,
+            ...); the mechanism it runs under must accept its orders.
+        name: the population's name (default the behaviour's).
+        agents: number of adversary agents.
+        endowment: units of each good per agent, in the scenario's good order (default 20 of
+            the numeraire and 2 of every other good).
+        shares: Cobb-Douglas shares of every agent. They value the adversary's holdings in
+            welfare reports and drive it when it trades honestly (the baseline of a
+            counterfactual). Default: the value shares of ``endowment`` at the equilibrium
+            prices of ``scenario`` (equal shares without one), so that honestly it would hardly
+            trade and what it gains is what its manipulation earns.
+        **options: the strategy's options (``good``, ``interval``, ...).
+    """
+    if behaviour not in ADVERSARIES:
+        raise UnknownName("adversary behaviour", behaviour, list(ADVERSARIES))
+    if isinstance(agents, bool) or not isinstance(agents, int) or agents < 1:
+        raise InvalidParameter(f"agents(={agents!r}) must be an integer >= 1")
+    goods = scenario.goods.names
+    g = len(goods)
+    e = np.full(g, 2.0) if endowment is None else np.asarray(endowment, dtype=float)
+    if endowment is None:
+        e[scenario.goods.numeraire_index] = 20.0
+    if shares is None:
+        eq = equilibrium(scenario)
+        p = eq.price_vector if eq.status in ("unique", "found") else None
+        value = e * (np.ones(g) if p is None else np.asarray(p, dtype=float))
+        a = value / value.sum() if value.sum() > 0 else np.full(g, 1.0 / g)
+    else:
+        a = np.asarray(shares, dtype=float)
+    if e.shape != (g,) or a.shape != (g,):
+        raise InvalidParameter(f"endowment and shares must have one entry per good ({g})")
+    population = Consumers(
+        name or behaviour,
+        CobbDouglas(np.tile(a, (agents, 1))),
+        np.tile(e, (agents, 1)),
+        behaviour=behaviour,
+        behaviour_options=options,
+    )
+    return attrs.evolve(
+        scenario,
+        name=f"{scenario.name}+{population.name}",
+        populations=[*scenario.populations, population],
+    )

@@ -17,8 +17,9 @@ zero: what it loses to the informed it gains from the noise traders.
 
 This module holds what is mechanism-free: the population kind (:class:`DealerMarketTraders`,
 agents with money and the asset and no preferences: their behaviour is their strategy) and the
-summary entries of a run (:func:`metrics`). The order-book behaviours are in
-:mod:`mechanisms._dealer`; the scenario is ``scenarios/glosten_milgrom.py``.
+summary entries of a run (:func:`metrics`). The strategies are in
+:mod:`mktsim.strategies.dealer` (they run on any market taking limit orders: the order book,
+the call market); the scenario is ``scenarios/glosten_milgrom.py``.
 """
 
 from __future__ import annotations
@@ -58,16 +59,16 @@ def _endowment(value: Any) -> Array:
 class DealerMarketTraders:
     """Agents of a dealer market: each holds money and units of the asset, nothing more.
 
-    They have no utility and no demand at posted prices, so only mechanisms whose behaviours
-    know the dealer-market strategies (the order book's ``gm_dealer``, ``gm_informed``,
-    ``gm_noise``) can run them; the others refuse them by kind. Build with :meth:`of`.
+    They have no utility and no demand at posted prices: only the dealer-market strategies
+    (``gm_dealer``, ``gm_informed``, ``gm_noise``, which send limit orders) drive them, and
+    mechanisms that take no limit orders refuse them. Build with :meth:`of`.
 
     Args:
         name: unique within the scenario.
         endowment: ``float64[n, 2]`` holdings at the start in units: money, asset.
         behaviour: the strategy by name (``gm_dealer``, ``gm_informed``, ``gm_noise``).
         behaviour_options: its options (model parameters, rates; see
-            :mod:`mechanisms._dealer`).
+            :mod:`mktsim.strategies.dealer`).
         delay: latency from decision to market, simulation time.
     """
 
@@ -147,8 +148,8 @@ def metrics(run: Any) -> dict[str, Any]:
       side's holdings with the asset valued at the true ``V`` (money units); they add up to 0.
       Populations are told apart by behaviour; ``profit_by_population`` lists each.
 
-    ``true_value``, ``v_low`` and ``v_high`` come from the market's summary (the dealer-market
-    service of :mod:`mechanisms._dealer`); without them (another mechanism) nothing is added.
+    ``true_value``, ``v_low`` and ``v_high`` come from the run's summary (the run-wide
+    true-value service of :mod:`mktsim.strategies.dealer`); without them nothing is added.
     """
     s = run.summary
     if s.get("true_value") is None or "quotes" not in run.tables:
@@ -170,7 +171,9 @@ def metrics(run: Any) -> dict[str, Any]:
         out.update(dict.fromkeys(("first_spread", "final_bid", "final_ask", "final_belief")))
     goods = list(run.scenario.goods.names)
     by_pop = _profits(run.holdings, goods, value)
-    roles = s.get("behaviours", {})
+    roles = s.get("behaviours") or {
+        p.name: p.behaviour for p in getattr(run.scenario, "populations", ())
+    }
     for role, behaviour in (
         ("dealer", "gm_dealer"),
         ("informed", "gm_informed"),

@@ -6,9 +6,11 @@ quotes bid = E[V | sell] and ask = E[V | buy] for ``quote_size`` units and updat
 Bayes' rule after every trade; informed traders (``gm_informed``) buy below the true value and
 sell above it; noise traders (``gm_noise``) buy or sell with probability 1/2. Trader arrivals
 are Poisson with total rate ``rate``, split ``mu : 1 - mu`` between the informed and the noise
-populations, so each arrival is informed with probability ``mu`` as in the model. Runs only
-under ``order_book`` (the traders have no demand at posted prices, no beliefs over outcomes and
-no utility). See :mod:`mktsim.dealer` for the closed forms and the summary entries.
+populations, so each arrival is informed with probability ``mu`` as in the model. Runs under
+``order_book`` (the model's sequential trades) and ``call_market`` (trades at each batch's
+clearing, an approximation of the model); mechanisms that take no limit orders refuse it (the
+traders have no demand at posted prices, no beliefs over outcomes and no utility). See
+:mod:`mktsim.dealer` for the closed forms and the summary entries.
 """
 
 from __future__ import annotations
@@ -130,7 +132,10 @@ def build(
         ["money", "asset"],
         pops,
         mechanism="order_book",
-        mechanism_options={"order_book": {"tick": tick, "lot": 1.0}},
+        mechanism_options={
+            "order_book": {"tick": tick, "lot": 1.0},
+            "call_market": {"tick": tick, "lot": 1.0},
+        },
         until=until,
         params={
             "mu": mu,

@@ -17,12 +17,11 @@ from conftest import cobb_douglas_prices
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mktsim.mechanisms import _traders
-from mktsim.mechanisms._adversaries import add_adversary
 from mktsim.mechanisms.order_book import OrderBookMarket
 
 import mktsim
 from mktsim import CobbDouglas, Consumers, Scenario
-from mktsim.counterfactual import counterfactual
+from mktsim.counterfactual import add_adversary, counterfactual
 from mktsim.errors import InvalidParameter
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger
@@ -30,6 +29,7 @@ from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.shocks import LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
+from mktsim.strategies import resolve as resolve_strategy
 
 GOODS = ["money", "x", "y"]
 GOODS_CD = ["money", "good1", "good2"]  # the cobb_douglas crowd's
@@ -383,17 +383,30 @@ def holdings_first_last(run) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_adversaries_move_holdings_only_by_their_trades_and_touch_only_their_orders(
     kind, monkeypatch
 ):
-    bound: set[int] = set()  # agents the run handed out handles for (only adversaries ask)
-    original = OrderBookMarket.handle
+    sent: set[int] = set()  # agents the adversary's strategy sent orders for
+    strategy = resolve_strategy(kind)
+    original = strategy.__init__
 
-    def handle(self: OrderBookMarket, agent: int) -> Any:
-        bound.add(agent)
-        return original(self, agent)
+    class Spy:
+        """The market as the adversary sees it, noting whom each of its orders is for."""
 
-    monkeypatch.setattr(OrderBookMarket, "handle", handle)
+        def __init__(self, market: Any) -> None:
+            self.market = market
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.market, name)
+
+        def submit(self, order: Any) -> Any:
+            sent.add(order.agent)
+            return self.market.submit(order)
+
+    def init(self: Any, market: Any, *args: Any) -> None:
+        original(self, Spy(market), *args)
+
+    monkeypatch.setattr(strategy, "__init__", init)
     run = mktsim.simulate(with_adversary(kind), "order_book", until=40, record_orders="all")
     adversary = set(range(40, run.scenario.n_agents))
-    assert bound == adversary  # its handles are bound to its own agents ...
+    assert sent == adversary  # it sends orders for its own agents (all of them) only ...
     # every agent's holdings changed by exactly its journalled trades (money: minus cash paid)
     first, last = holdings_first_last(run)
     trades = run.trades.assign(good=run.trades["good"].astype(str))

@@ -186,6 +186,9 @@ def test_every_scenario_trades_or_is_refused_before_the_run(name):
         assert str(exc) and "\n" not in str(exc)
         return
     assert run.summary["fills"] > 0, f"{name} ran under call_market and traded nothing"
+    if name == "glosten_milgrom":  # no Walrasian reference: the dealer quotes the asset's value
+        assert run.summary["equilibrium_status"] == "none" and run.summary["dealer_trades"] > 0
+        return
     assert math.isfinite(run.summary["price_error"]), name
 
 

@@ -35,6 +35,7 @@ from mktsim.mechanism import (
 )
 from mktsim.orders import BUY, SELL, Swap
 from mktsim.strategies._common import RATE, SwapStrategy, arrivals
+from mktsim.strategies.book_adversaries import pumped
 
 __all__ = ["PumpAndDumpSwap", "WashSwap"]
 
@@ -155,15 +156,15 @@ class PumpAndDumpSwap(SwapStrategy):
         slice_units = -(-bought // s["slices"])  # ceiling: at most `slices` sales each
         rng = self.stream()
 
-        def pumped(who: int) -> int:
+        def remaining(who: int) -> int:
             """What is left of the agent's pumped inventory (never its own endowment)."""
-            return min(int(ledger.holdings[rows[who], j] - before[who, j]), int(bought[who]))
+            return int(pumped(ledger.holdings[rows[who], j], before[who, j], bought[who]))
 
         for gap, who in arrivals(rng, s["rate"], self.population.size):
             if env.now + gap >= deadline:
                 break
             yield env.timeout(gap)
-            left = pumped(who)
+            left = remaining(who)
             pool = self.market.quote().pools.get(good)
             if left < 1 or pool is None or not bought[who]:
                 continue
@@ -173,6 +174,6 @@ class PumpAndDumpSwap(SwapStrategy):
         if deadline > env.now:
             yield env.timeout(deadline - env.now)
         for who, agent in enumerate(rows):
-            left = pumped(who)
+            left = remaining(who)
             if left >= 1:
                 self.send(Swap(agent, good, SELL, left / BASE_UNITS))
