@@ -228,4 +228,4 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
 # The supply-chain (mechanisms._firm_traders), prediction-market (mechanisms._belief_traders) and
 # dealer-market (mechanisms._dealer) behaviours subclass Behaviour and add themselves to BEHAVIOURS
 # on import.
-from mktsim.mechanisms import _belief_traders, _dealer, _firm_traders  # noqa: E402, F401
+from mktsim.mechanisms import _belief_traders, _dealer  # noqa: E402, F401

@@ -281,7 +281,7 @@ class PoissonStrategy:
             )
         self.latency: list[float] | None = lat.tolist() if (lat > 0).any() else None
         self.actions = 0
-        self.limits: Any = limits_for(ctx, slot, self.name)
+        self.limits: Any = self.limits_of(ctx, slot)
         size = self.opts["order_size"]
         if size is None:
             size = self.limits.default_size
@@ -301,6 +301,11 @@ class PoissonStrategy:
         self._hv = memoryview(ctx.ledger.holdings)
         # The reference prices alone, where the market can show them without its depth.
         self.prices_quote = getattr(market, "reference_quote", None) or market.quote
+
+    def limits_of(self, ctx: Any, slot: PopulationSlot) -> Any:
+        """What the population's orders are worth (:func:`limits_for`); a strategy for other
+        population kinds gives its own (with ``kind``, ``default_size``, ``goods``)."""
+        return limits_for(ctx, slot, self.name)
 
     def stream(self, what: str) -> str:
         """The name of one of the population's random streams (``<market>:<what>:<pop>``)."""
