@@ -130,7 +130,7 @@ class _ChainStrategy(PoissonStrategy):
         self._top = getattr(market, "top", None)
 
     def limits_of(self, ctx: Any, slot: PopulationSlot) -> Any:
-        pop = slot.population
+        pop: Any = slot.population
         if pop.kind != self.kind:
             raise InvalidParameter(
                 f"strategy {self.name!r} needs {self.kind}; population {slot.name!r} is {pop.kind}"
@@ -239,7 +239,7 @@ class FirmLimit(_ChainStrategy):
         self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
     ) -> None:
         super().__init__(market, ctx, slot, options)
-        pop = slot.population
+        pop: Any = slot.population
         self.refuse(market, ctx, slot)
         self.pop = pop
         self.inputs = [int(j) for j in pop.input_index]
@@ -260,7 +260,7 @@ class FirmLimit(_ChainStrategy):
     @classmethod
     def refuse(cls, market: Any, ctx: Any, slot: PopulationSlot) -> None:
         """Refuse, before the run, a constant-returns industry or an input nobody offers."""
-        pop = slot.population
+        pop: Any = slot.population
         if pop.constant_returns:
             raise InvalidParameter(
                 f"strategy 'firm_limit' needs decreasing-returns Firms; population {slot.name!r} "
@@ -370,7 +370,7 @@ class SourceLimit(_ChainStrategy):
         self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
     ) -> None:
         super().__init__(market, ctx, slot, options)
-        pop = slot.population
+        pop: Any = slot.population
         self.good = pop.good_index
         self.sizes = [self.lots_of(self.opts["fraction"] * r) for r in pop.rate.tolist()]
         _one_cycle(ctx, slot, self.opts["cycle"])
@@ -405,7 +405,7 @@ class FinalDemandLimit(_ChainStrategy):
         self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
     ) -> None:
         super().__init__(market, ctx, slot, options)
-        pop = slot.population
+        pop: Any = slot.population
         self.refuse(market, ctx, slot)
         self.bids: list[tuple[int, int]] = []
         for good, price in pop.prices.items():
@@ -420,7 +420,7 @@ class FinalDemandLimit(_ChainStrategy):
     @classmethod
     def refuse(cls, market: Any, ctx: Any, slot: PopulationSlot) -> None:
         """Refuse, before the run, final demand in fixed quantities."""
-        pop = slot.population
+        pop: Any = slot.population
         if pop.quantities:
             raise InvalidParameter(
                 f"final demand {slot.name!r} orders fixed quantities "
