@@ -221,8 +221,3 @@ def make_behaviour(market: OrderBookMarket, slot: PopulationSlot) -> Behaviour:
     if name not in BEHAVIOURS:
         raise unknown_behaviour(slot.name, "order_book", str(name), list(BEHAVIOURS))
     return BEHAVIOURS[name](market, slot)
-
-
-# The supply-chain behaviours (mechanisms._firm_traders) subclass Behaviour and add themselves to
-# BEHAVIOURS on import.
-from mktsim.mechanisms import _firm_traders  # noqa: E402, F401

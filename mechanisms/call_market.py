@@ -75,7 +75,7 @@ from attrs import frozen
 from mktsim import induced
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import check_grid, settled
+from mktsim.market import Top, check_grid, settled
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -233,6 +233,8 @@ class BatchState:
         indicative_price, indicative_volume: where the batch would clear now.
         best_bid, best_ask: the highest limit bid and lowest limit ask present.
         buy_quantity, sell_quantity: units bid and offered in the batch.
+        estimate: the exponentially weighted average of clearing prices (option
+            ``estimate_weight``), as in the ``prices`` table.
     """
 
     last: float | None
@@ -242,6 +244,7 @@ class BatchState:
     best_ask: float | None
     buy_quantity: float
     sell_quantity: float
+    estimate: float | None = None
 
 
 @frozen
@@ -324,8 +327,13 @@ class CallMarket:
         "uniform price maximising volume (Budish, Cramton & Shim 2015)"
     )
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
-    #: Behaviour names prediction markets have always taken -> the shared strategy each means.
-    aliases: ClassVar[Mapping[str, str]] = {"passive": "idle"}
+    #: Behaviour names scenarios have always used -> the shared strategies they mean here.
+    aliases: ClassVar[Mapping[str, str]] = {
+        "passive": "idle",
+        "firm": "firm_limit",
+        "source": "source_limit",
+        "final_demand": "final_demand_limit",
+    }
     options: ClassVar[Mapping[str, Option]] = {
         "interval": Option(1.0, "time between clearings", positive_float),
         "tick": Option(0.001, "price tick, numeraire per unit", positive_float),
@@ -453,6 +461,7 @@ class CallMarket:
                 self._price(min(asks)) if asks else None,
                 sum(o.lots for o in live if o.buy) * self.lot,
                 sum(o.lots for o in live if not o.buy) * self.lot,
+                self._est[j],
             )
         return CallQuote(
             float(self.env.now),
@@ -462,6 +471,19 @@ class CallMarket:
             states,
             self.tick,
             self.lot,
+        )
+
+    def top(self, good: str) -> Top:
+        """One good's best limit bid and ask in the batch, last clearing price and estimate,
+        as :meth:`quote` shows them (without the indicative clearing it computes)."""
+        j = self._names.index(good)
+        bids = [o.ticks for o in self._live[j].values() if o.buy and o.kind != "market"]
+        asks = [o.ticks for o in self._live[j].values() if not o.buy and o.kind != "market"]
+        return Top(
+            self._price(max(bids)) if bids else None,
+            self._price(min(asks)) if asks else None,
+            self._last[j],
+            self._est[j],
         )
 
     def updated(self) -> simpy.Event:

@@ -97,7 +97,7 @@ from mktsim.mechanisms._book import Cancelled, OrderBook, Result, Status
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Shout, check_grid, settled
+from mktsim.market import Shout, Top, check_grid, settled
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -237,9 +237,9 @@ class OrderBookMarket:
         ),
         "wash_trader": "adversary: pairs of its own agents trading with each other (volume)",
         "pump_and_dump": "adversary: buys aggressively, then sells into the raised price",
-        "firm": "bids for inputs at marginal value product, sells its output, produces (firms)",
-        "source": "sells a resource flow on a schedule (sources)",
-        "final_demand": "standing bids at fixed final prices (final demand)",
+        "firm_limit": "bids for inputs at marginal value product, sells its output (firms)",
+        "source_limit": "sells a resource flow on a schedule (sources)",
+        "final_demand_limit": "standing bids at fixed final prices (final demand)",
         "belief": "quotes outcome shares around its reservation price (belief traders)",
         "informed": "belief trading on the posterior after a private signal (belief traders)",
         "noise": "takes liquidity with random fractions of money or shares (belief traders)",
@@ -248,8 +248,13 @@ class OrderBookMarket:
         "gm_informed": "knows the asset's value: buys below it, sells above it (dealer market)",
         "gm_noise": "buys at the ask or sells at the bid, 1/2 each (dealer market)",
     }
-    #: Behaviour names this market has always taken -> the shared strategy each means here.
-    aliases: ClassVar[Mapping[str, str]] = {"passive": "idle"}
+    #: Behaviour names it has always taken -> the shared strategies they mean here.
+    aliases: ClassVar[Mapping[str, str]] = {
+        "passive": "idle",
+        "firm": "firm_limit",
+        "source": "source_limit",
+        "final_demand": "final_demand_limit",
+    }
     supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
     options: ClassVar[Mapping[str, Option]] = {
@@ -660,6 +665,20 @@ class OrderBookMarket:
         goods = self._goods
         return Quote(
             float(self._env.now), {goods[j]: self.reference_price(j) for j in self._traded}
+        )
+
+    def top(self, good: str) -> Top:
+        """One good's best bid and ask, last trade and estimate, as :meth:`quote` shows them
+        (without the depth it walks the book for)."""
+        self._expire()
+        j = self._index[good]
+        book = self._books[j]
+        b, a = book.best_bid, book.best_ask
+        return Top(
+            None if b is None else self.price_of(b),
+            None if a is None else self.price_of(a),
+            self._last[j],
+            self._estimate(j),
         )
 
     def summary(self) -> dict[str, Any]:

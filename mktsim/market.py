@@ -38,6 +38,7 @@ from mktsim.orders import Quote, Receipt, order_name
 __all__ = [
     "Market",
     "Shout",
+    "Top",
     "accepted_by",
     "check_grid",
     "check_pairing",
@@ -63,6 +64,23 @@ class Shout:
     side: str
     price: float | None
     traded: float | None
+
+
+@frozen
+class Top:
+    """One good's top of the market (numeraire per unit; None where there is none).
+
+    Attributes:
+        best_bid, best_ask: the highest resting bid and lowest resting ask.
+        last: the last trade (clearing) price.
+        estimate: the market's price estimate (an average of recent trade prices; an order
+            book shows the mid before its first trade).
+    """
+
+    best_bid: float | None
+    best_ask: float | None
+    last: float | None
+    estimate: float | None
 
 
 @runtime_checkable

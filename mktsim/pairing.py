@@ -86,7 +86,15 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
 
 
 def start_strategies(market: Any, ctx: Any, assigned: dict[str, Any]) -> list[Any]:
-    """Construct and start the assigned strategies; returns them (for summaries)."""
+    """Construct and start the assigned strategies; returns them (for summaries).
+
+    A strategy class may have ``refuse(market, ctx, slot)``, which raises the one-line reason
+    it cannot work in this run: every one is asked before any strategy is made, so the reason
+    that names the cause comes first (a firm nobody supplies, rather than its idle suppliers).
+    """
+    for slot in ctx.slots:
+        if slot.name in assigned and hasattr(assigned[slot.name][0], "refuse"):
+            assigned[slot.name][0].refuse(market, ctx, slot)
     started = []
     for slot in ctx.slots:
         if slot.name in assigned:

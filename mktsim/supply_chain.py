@@ -53,6 +53,13 @@ __all__ = [
 ]
 
 
+#: Call-market options of a flow chain. Firms bid for their inputs a lot at a time, walking
+#: down their marginal value products, and sell output to the best bid; an order trades only at
+#: a clearing, so a chain needs about one clearing per firm action (firms act 8 times per unit
+#: of time) to move a cycle's flow. The estimate's weight keeps the book's time constant.
+CHAIN_CALL_MARKET = {"interval": 0.125, "estimate_weight": 0.02}
+
+
 def graph_reference(graph: SupplyGraph, numeraire: str = "money") -> Equilibrium:
     """Reference prices of a supply graph whose final goods have fixed prices.
 
@@ -199,7 +206,9 @@ def scenario_from_graph(
         budget: money of the final demand; default twice the reference value of final goods,
             plus 1 (times ``until`` with ``flow``: one round's worth per unit of time).
         mechanism_options: as for :class:`~mktsim.scenario.Scenario`; by default the
-            auctioneer takes multiplicative steps of :func:`stable_step` at the reference.
+            auctioneer takes multiplicative steps of :func:`stable_step` at the reference, and
+            with ``flow`` the call market clears every 1/8 of a unit of time
+            (:data:`CHAIN_CALL_MARKET`).
         until, params, description: as for :class:`~mktsim.scenario.Scenario`.
 
     Raises:
@@ -287,7 +296,10 @@ def scenario_from_graph(
             # would blow up the supply-scaled gradient: step in raw units, and more cautiously
             # (inventories add dynamics of their own).
             step = 0.5 * stable_step(scenario, ref_prices, scale="none")
-            options = {"walrasian": {"method": "multiplicative", "scale": "none", "step": step}}
+            options = {
+                "walrasian": {"method": "multiplicative", "scale": "none", "step": step},
+                "call_market": dict(CHAIN_CALL_MARKET),
+            }
         else:
             step = stable_step(scenario, ref_prices)
             options = {"walrasian": {"method": "multiplicative", "step": step}}

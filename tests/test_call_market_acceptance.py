@@ -161,10 +161,8 @@ def test_cobb_douglas_default_strategy_reaches_the_equilibrium_of_its_holdings()
     assert error == pytest.approx(run.summary["price_error_vs_holdings_equilibrium"], rel=1e-6)
 
 
-@pytest.mark.parametrize(
-    ("name", "settings"),
-    [("tupperware", {"flow": True})],
-)
+# (Supply chains with flows run under the call market: tests/test_supply_chain_limit.py.)
+@pytest.mark.parametrize(("name", "settings"), [("leontief_io", {}), ("tupperware", {})])
 def test_strategies_without_limit_orders_are_refused_before_the_run(name, settings):
     scenario = mktsim.build_scenario(name, **settings)
     with pytest.raises(MktsimError) as refused:

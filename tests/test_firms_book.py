@@ -1,4 +1,5 @@
-"""Supply chains on the order book: firm, source and final-demand behaviours."""
+"""Supply chains on the order book: the firm, source and final-demand strategies
+(mktsim.strategies.supply_chain), under the book's old behaviour names too."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms import _traders
-from mktsim.mechanisms._firm_traders import FinalBuyer, FirmTrader, SourceSeller, marginal_value_bid
 
 import mktsim
 from mktsim.errors import InvalidParameter
@@ -17,20 +16,39 @@ from mktsim.firms import FinalDemand, Firms, Source, link
 from mktsim.goods import Goods
 from mktsim.production import planner, shared_intermediate_graph
 from mktsim.scenario import Scenario
+from mktsim.strategies import default_for, resolve
+from mktsim.strategies.supply_chain import (
+    FinalDemandLimit,
+    FirmLimit,
+    SourceLimit,
+    marginal_value_bid,
+)
 
 
 def test_behaviours_registered_and_default_for_chain_kinds() -> None:
-    assert _traders.BEHAVIOURS["firm"] is FirmTrader
-    assert _traders.BEHAVIOURS["source"] is SourceSeller
-    assert _traders.BEHAVIOURS["final_demand"] is FinalBuyer
+    from mktsim.mechanisms.order_book import OrderBookMarket
+
+    assert resolve("firm_limit") is FirmLimit
+    assert resolve("source_limit") is SourceLimit
+    assert resolve("final_demand_limit") is FinalDemandLimit
+    accepts = OrderBookMarket.accepts
+    assert default_for("firms", accepts) == "firm_limit"
+    assert default_for("source", accepts) == "source_limit"
+    assert default_for("final_demand", accepts) == "final_demand_limit"
+    # the book's old names mean the strategies
+    assert {k: OrderBookMarket.aliases[k] for k in ("firm", "source", "final_demand")} == {
+        "firm": "firm_limit",
+        "source": "source_limit",
+        "final_demand": "final_demand_limit",
+    }
     s = mktsim.build_scenario("tupperware", flow=True, firms=2)
     run = mktsim.simulate(s, "order_book", seed=0, until=12, record="summary")
     assert run.summary["behaviours"] == {
-        "owners": "source",
-        "cracker": "firm",
-        "polymeriser": "firm",
-        "moulder": "firm",
-        "buyers": "final_demand",
+        "owners": "source_limit",
+        "cracker": "firm_limit",
+        "polymeriser": "firm_limit",
+        "moulder": "firm_limit",
+        "buyers": "final_demand_limit",
     }
 
 

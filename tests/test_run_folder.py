@@ -32,6 +32,7 @@ SMALL: dict[str, dict[str, object]] = {
     "scarf": {},
     "shared_intermediate": {},
     "tupperware": {},
+    "two_inputs": {},
 }
 
 

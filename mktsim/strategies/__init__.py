@@ -38,9 +38,9 @@ GROUP = "mktsim.behaviours"
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "consumers": ("truthful", "utility", "mrs_swap"),
     "induced": ("zi_c",),
-    "firms": ("truthful",),
-    "source": ("truthful",),
-    "final_demand": ("truthful", "final_demand_swap"),
+    "firms": ("truthful", "firm_limit"),
+    "source": ("truthful", "source_limit"),
+    "final_demand": ("truthful", "final_demand_limit", "final_demand_swap"),
     "belief_traders": ("belief_swap", "belief"),
 }
 

@@ -1,0 +1,435 @@
+"""Supply chains on markets that take limit orders: firms, sources of raw resources, final demand.
+
+Written against the market protocol (``Limit`` and ``Cancel`` orders, a quote with each good's
+best bid and ask), so the same strategies run a chain on an order book and on a call market.
+Production is not a market's business: firms and sources produce through the run's
+:class:`~mktsim.production.plant.Plant` of their population, whatever the mechanism.
+
+Prices travel backwards as bids and goods forwards as production, one ``cycle`` per stage:
+
+* ``firm_limit`` (:class:`~mktsim.firms.Firms` with decreasing returns): a price taker. It
+  values its output at the market's estimate (recent trade prices; before any trade, the best
+  bid). For an input it bids for lots of ``step`` of its expected batch (the plant's
+  exponential average of the inputs of its runs, weight ``memory`` on the newest) at the
+  *marginal value product* of the lot, valued at the bundle of
+  :func:`~mktsim.production.planning.valuation_point`: the lot's midpoint on top of its holding,
+  never below the expected batch, and every *other* input at its expected batch, or, before the
+  firm has produced with it, at the profit-maximising plan at its current price estimates (a
+  two-input firm that holds none of one input would otherwise value the other at a marginal
+  product of 0 and never bid). Before its first run (no batch yet) it bids for ``order_size``
+  units at no more than the best ask, or, without an ask, at a price that starts at one tick
+  and rises by ``adjust`` per action: bids at the marginal products at 0 would drain the
+  chain's working capital to the first sellers. A bid is capped at what its free cash pays for
+  one lot. It sells its output at the best bid as soon as it has it, ``fraction`` of its last
+  output per ask. The plant turns every input it holds into output every ``cycle``.
+* ``source_limit`` (:class:`~mktsim.firms.Source`): its plant tops its stock up to its rate
+  every ``cycle``, and it sells the stock on a schedule: linearly over ``pace * cycle``, at an
+  asking price that falls by ``adjust`` per action while behind the schedule and rises while
+  ahead, never below the best bid. A source that sold at once would sell to whichever low bids
+  happen to rest.
+* ``final_demand_limit`` (:class:`~mktsim.firms.FinalDemand` with fixed prices): a standing bid
+  at each fixed price ``P``, renewed to ``order_size`` units at every arrival (perfectly
+  elastic demand, while its budget lasts). Fixed quantities are refused (a price-insensitive
+  order has no limit price).
+
+Every agent keeps at most one order per good: an action withdraws the previous one and posts
+the new one cut to what the agent can commit. Arrivals are Poisson, drawn in chunks from the
+population's stream ``<market>:arrivals:<population>``.
+
+**Stationary prices.** In a flow economy whose inputs are all bought each cycle (raw supply is
+perfectly inelastic) the batches settle at the planner's quantities, the marginal value bids at
+those quantities are the derivatives of final value, and the chain's prices become the
+planner's shadow prices (the back-propagated derivatives on a tree: for ``tupperware`` at
+x = 4, 3/2, 1/6, 1/24). Every population of a chain must use the same ``cycle`` (a technology
+turns a *batch* into output, so the sources' rates and the firms' batches are per cycle):
+different cycles are refused before the run, as are constant-returns (Leontief) industries (no
+marginal value product at a point), an input nobody offers (a raw stock held by owners who
+never sell it: build the chain with ``flow=True``), and final demand in fixed quantities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mktsim import strategies
+from mktsim.errors import InvalidParameter
+from mktsim.goods import BASE_UNITS
+from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
+from mktsim.orders import Cancel, Limit
+from mktsim.production.planning import marginal_value, planned_inputs, valuation_point
+from mktsim.production.plant import Plant, check_supplied
+from mktsim.strategies._arrivals import COMMON, PoissonStrategy
+
+__all__ = ["FinalDemandLimit", "FirmLimit", "SourceLimit", "marginal_value_bid"]
+
+Array = NDArray[np.float64]
+_EPS = 1e-9
+
+_fraction = in_range(0.0, 1.0, low_open=True)
+_CYCLE = Option(5.0, "simulation time between production runs / top-ups", positive_float)
+_ADJUST = Option(0.02, "relative change of the asking price per action", _fraction)
+
+
+def _rate(default: float) -> Option:
+    return Option(default, "actions per agent per unit of time", positive_float)
+
+
+def marginal_value_bid(p_out: float, marginal_product: float, tick: float) -> int:
+    """Ticks of a bid at the marginal value product ``p_out * marginal_product``, rounded down
+    (0 when it is not a positive finite price)."""
+    v = p_out * marginal_product
+    return math.floor(v / tick + _EPS) if math.isfinite(v) and v > 0 else 0
+
+
+class _Goods:
+    """What :class:`PoissonStrategy` asks of a population's valuation: its kind, its default
+    order size and the goods it posts in (each agent keeps one order per good)."""
+
+    def __init__(self, kind: str, goods: list[int], default_size: float) -> None:
+        self.kind = kind
+        self.goods = goods
+        self.default_size = default_size
+
+
+def _one_cycle(ctx: Any, slot: PopulationSlot, cycle: float) -> None:
+    """Refuse a chain whose populations produce on different cycles."""
+    cycles: dict[str, float] = ctx.service("supply_chain:cycles", dict)
+    for name, other in cycles.items():
+        if other != cycle:
+            raise InvalidParameter(
+                f"population {slot.name!r} produces every cycle={cycle:g}, population "
+                f"{name!r} every {other:g}: a chain's populations share one cycle (rates and "
+                "batches are per cycle)"
+            )
+    cycles[slot.name] = cycle
+
+
+class _ChainStrategy(PoissonStrategy):
+    """Orders ``(agent, good, buy, ticks, lots)``: each decision sizes its own order."""
+
+    emits: ClassVar[frozenset[type]] = frozenset({Limit, Cancel})
+    kind: ClassVar[str] = ""
+    goods_of: ClassVar[str] = ""
+
+    def __init__(
+        self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        self.horizon = self.opts.get("pace", 1.0) * self.opts.get("cycle", 1.0)
+        self.stock: list[float] = [0.0] * self.n
+        self.since = 0.0
+        self.adjust = self.opts.get("adjust", 0.0)
+        #: Asking price per agent, numeraire per unit (0 before its first ask).
+        self.asks: list[float] = [0.0] * self.n
+        self.num_name = ctx.goods.names[self.num]
+        self._top = getattr(market, "top", None)
+
+    def make_limits(self, ctx: Any, slot: PopulationSlot) -> Any:
+        pop: Any = slot.population
+        if pop.kind != self.kind:
+            raise InvalidParameter(
+                f"strategy {self.name!r} needs {self.kind}; population {slot.name!r} is {pop.kind}"
+            )
+        return _Goods(self.kind, self.traded(ctx, pop), 0.001)
+
+    def traded(self, ctx: Any, pop: Any) -> list[int]:
+        """Goods (indices) the population posts orders in."""
+        raise NotImplementedError
+
+    # -- reading the market
+    def book(self, g: int) -> Any:
+        """Good ``g``'s best bid and ask, last trade and estimate: the market's ``top`` where it
+        has one, else its quote's entry for the good."""
+        if self._top is not None:
+            return self._top(self.names[g])
+        return self.market.quote().goods[self.names[g]]
+
+    def ticks(self, price: float | None) -> int | None:
+        return None if price is None else round(price / self.tick)
+
+    def free_cash(self, agent: int) -> int:
+        """Numeraire the agent can commit, base units."""
+        if self._available is None:
+            return int(self._hv[agent, self.num])
+        return int(self._available(agent, self.num_name))
+
+    # -- placing
+    def place(self, order: tuple[Any, ...]) -> None:
+        agent, g, buy, ticks, lots = order
+        self.post(agent, g, buy, ticks, lots)
+
+    def execute(self, order: tuple[Any, ...]) -> None:
+        """A decision reaches the market ``latency`` later as it was made."""
+        self.place(order)
+
+    def lots_of(self, units: float) -> int:
+        """Whole lots in ``units`` (at least one)."""
+        return max(1, round(units / self.lot)) if math.isfinite(units) else 1
+
+    # -- selling a stock on a schedule
+    def restock(self, held: Array) -> None:
+        """Start a new selling schedule at the stocks ``held`` (units ``float64[n]``)."""
+        self.stock = np.asarray(held, dtype=np.float64).tolist()
+        self.since = float(self.env.now)
+
+    def sell_paced(self, agent: int, g: int, lots: int) -> tuple[Any, ...] | None:
+        """An ask for the stock held above the selling schedule (at most ``lots``), at the
+        agent's asking price; None while it is ahead of schedule.
+
+        The schedule runs the stock of the last restock down linearly over ``pace * cycle``.
+        The asking price starts at one tick (never below the best bid) and moves by the factor
+        ``1 -/+ adjust`` at each action, down while the agent is behind its schedule and up
+        while ahead: a seller of a flow finds the price at which buyers take the flow, rather
+        than dumping its stock on whichever bids happen to rest (those of the buyers who value
+        the good least).
+        """
+        local = agent - self.start_row
+        price = self.asks[local]
+        if price <= 0:  # no price yet: start low and let the schedule raise it
+            price = self.tick
+        left = 1.0 - (float(self.env.now) - self.since) / self.horizon
+        target = self.stock[local] * max(left, 0.0)
+        excess = int((self._hv[agent, g] / BASE_UNITS - target) / self.lot + _EPS)
+        if excess < 1:
+            self.asks[local] = price * (1.0 + self.adjust)
+            return None
+        price *= 1.0 - self.adjust
+        self.asks[local] = price
+        ticks = max(1, math.ceil(price / self.tick - _EPS))
+        best = self.ticks(self.book(g).best_bid)
+        if best is not None and best > ticks:  # never ask below what a buyer bids
+            ticks = best
+        return agent, g, False, ticks, min(lots, excess)
+
+    def sell_now(self, agent: int, g: int, lots: int) -> tuple[Any, ...] | None:
+        """An ask at the best bid for up to ``lots`` of the agent's stock (None without a bid
+        or a whole lot)."""
+        best = self.ticks(self.book(g).best_bid)
+        have = int(self._hv[agent, g] / (self.lot * BASE_UNITS) + _EPS)
+        if best is None or have < 1:
+            return None
+        return agent, g, False, best, min(lots, have)
+
+
+class FirmLimit(_ChainStrategy):
+    """Bids for inputs at marginal value product planned on the input mix, sells its output to
+    the best bid at once; its plant produces every ``cycle`` (see the module docstring)."""
+
+    name = "firm_limit"
+    doc = "bids for inputs at marginal value product, sells its output, produces (firms)"
+    serves: ClassVar[frozenset[str]] = frozenset({"firms"})
+    kind = "firms"
+    options: ClassVar[Mapping[str, Option]] = {
+        **COMMON,
+        "rate": _rate(8.0),
+        "order_size": Option(0.01, "units per bid before the first production run", positive_float),
+        "fraction": Option(0.15, "ask size as a fraction of the last output", _fraction),
+        "step": Option(0.25, "bid size as a fraction of the expected batch", _fraction),
+        "memory": Option(0.2, "weight of the newest batch in the expected batch", _fraction),
+        "cycle": _CYCLE,
+        "adjust": Option(0.02, "relative rise per action of a bid before the first run", _fraction),
+    }
+
+    def __init__(
+        self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        pop: Any = slot.population
+        self.refuse(market, ctx, slot)
+        self.pop = pop
+        self.inputs = [int(j) for j in pop.input_index]
+        _one_cycle(ctx, slot, self.opts["cycle"])
+        self.output = pop.output_index
+        self.rows = slot.rows
+        k = len(self.inputs)
+        self.fraction = self.opts["fraction"]
+        self.first = self.opts["order_size"]
+        self.step = self.opts["step"]
+        #: Last bid per input, ticks ``float64[n, k]`` (0 before the first).
+        self.offer = np.zeros((self.n, k))
+        self.plant: Plant | None = None
+        #: Expected batch and last output: the plant's, once started.
+        self.batch = np.zeros((self.n, k))
+        self.made = np.zeros(self.n)
+
+    @classmethod
+    def refuse(cls, market: Any, ctx: Any, slot: PopulationSlot) -> None:
+        """Refuse, before the run, a constant-returns industry or an input nobody offers."""
+        pop: Any = slot.population
+        if pop.constant_returns:
+            raise InvalidParameter(
+                f"strategy 'firm_limit' needs decreasing-returns Firms; population {slot.name!r} "
+                "has constant returns (a constant-returns industry has no marginal value "
+                "product at a point)"
+            )
+        where = str(getattr(market, "name", "this market"))
+        default = strategies.default_for("consumers", getattr(market, "accepts", ())) or ""
+        for j in pop.input_index:
+            # a consumer with zero marginal utility for the good never quotes it
+            check_supplied(
+                ctx,
+                slot,
+                int(j),
+                idle=("idle",),
+                default=default,
+                consumer_sells=lambda mu_good, mu_money: mu_good > 0,
+                refusal=f"nobody offers under {where}: its holders value only other goods "
+                "and no source or firm supplies it (a supply chain on limit orders needs its "
+                "resources to flow: build it with flow=True, e.g. --set flow=True)",
+            )
+
+    def traded(self, ctx: Any, pop: Any) -> list[int]:
+        return [*(int(j) for j in pop.input_index), pop.output_index]
+
+    def start(self) -> None:
+        super().start()
+        self.plant = Plant.of(
+            self.ctx, self.slot, cycle=self.opts["cycle"], memory=self.opts["memory"]
+        )
+        self.batch, self.made = self.plant.batch, self.plant.made
+
+    def estimate(self, g: int) -> float | None:
+        """The market's estimate of good ``g`` from its trades (None before any)."""
+        state = self.book(g)
+        if state.last is None:
+            return None
+        est = getattr(state, "estimate", None)
+        return state.last if est is None else float(est)
+
+    def output_value(self) -> float | None:
+        """What the output is worth: the market's estimate; before any trade, the best bid."""
+        est = self.estimate(self.output)
+        if est is not None:
+            return est
+        state = self.book(self.output)
+        return state.best_bid if state.best_bid is not None else state.last
+
+    def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
+        local = agent - self.start_row
+        k = int(u1 * (len(self.inputs) + 1))
+        if k == len(self.inputs):
+            lots = self.lots_of(self.fraction * self.made[local]) if self.made[local] > 0 else 1
+            return self.sell_now(agent, self.output, lots)
+        p_out = self.output_value()
+        if p_out is None:
+            return None
+        g = self.inputs[k]
+        held = np.asarray(self.ctx.ledger.holdings[self.rows][:, self.inputs]) / BASE_UNITS
+        batch = self.batch[local, k]
+        lots = self.lots_of(self.step * batch if batch > 0 else self.first)
+        plan = None
+        if len(self.inputs) > 1 and (np.delete(self.batch[local], k) <= 0).any():
+            p_in = [self.estimate(j) for j in self.inputs]
+            if all(p is not None for p in p_in):
+                plan = planned_inputs(self.pop.technology, p_out, np.array(p_in, dtype=float))
+        z = valuation_point(
+            held, self.batch, k, extra=lots * self.lot / 2, plan=plan, fallback=self.first
+        )
+        ticks = math.floor(
+            marginal_value(self.pop.technology, p_out, z, local, k) / self.tick + _EPS
+        )
+        # before the first run there is no batch to value the lot in: take the best ask, or
+        # search upwards from one tick, rather than bid the marginal product at 0
+        if batch <= 0:
+            ask = self.ticks(self.book(g).best_ask)
+            if ask is None:
+                ask = max(1, math.ceil(self.offer[local, k] * (1.0 + self.adjust)))
+            ticks = min(ticks, ask)
+        # a cash-short firm still bids for one lot (the market cuts larger orders to its cash)
+        ticks = min(ticks, self.free_cash(agent) // self.tick_base)
+        if ticks < 1:
+            return None
+        self.offer[local, k] = ticks
+        return agent, g, True, ticks, lots
+
+
+class SourceLimit(_ChainStrategy):
+    """Sells its stock on a schedule; its plant tops it up to its rate every ``cycle``."""
+
+    name = "source_limit"
+    doc = "sells a resource flow on a schedule (sources)"
+    serves: ClassVar[frozenset[str]] = frozenset({"source"})
+    kind = "source"
+    options: ClassVar[Mapping[str, Option]] = {
+        **COMMON,
+        "rate": _rate(20.0),
+        "fraction": Option(0.05, "ask size as a fraction of the rate", _fraction),
+        "cycle": _CYCLE,
+        "pace": Option(
+            0.6, "the stock is sold down evenly over this fraction of a cycle", _fraction
+        ),
+        "adjust": _ADJUST,
+    }
+
+    def __init__(
+        self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        pop: Any = slot.population
+        self.good = pop.good_index
+        self.sizes = [self.lots_of(self.opts["fraction"] * r) for r in pop.rate.tolist()]
+        _one_cycle(ctx, slot, self.opts["cycle"])
+
+    def traded(self, ctx: Any, pop: Any) -> list[int]:
+        return [pop.good_index]
+
+    def start(self) -> None:
+        super().start()
+        self.restock(self.ctx.ledger.holdings[self.slot.rows, self.good] / BASE_UNITS)
+        plant = Plant.of(self.ctx, self.slot, cycle=self.opts["cycle"])
+        plant.listen(lambda topped, stock: self.restock(stock))
+
+    def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
+        return self.sell_paced(agent, self.good, self.sizes[agent - self.start_row])
+
+
+class FinalDemandLimit(_ChainStrategy):
+    """A standing bid at each fixed price, renewed to ``order_size`` units at every arrival."""
+
+    name = "final_demand_limit"
+    doc = "standing bids at fixed final prices (final demand)"
+    serves: ClassVar[frozenset[str]] = frozenset({"final_demand"})
+    kind = "final_demand"
+    options: ClassVar[Mapping[str, Option]] = {
+        **COMMON,
+        "rate": _rate(1.0),
+        "order_size": Option(1.0, "units of each standing bid", positive_float),
+    }
+
+    def __init__(
+        self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
+    ) -> None:
+        super().__init__(market, ctx, slot, options)
+        pop: Any = slot.population
+        self.refuse(market, ctx, slot)
+        self.bids: list[tuple[int, int]] = []
+        for good, price in pop.prices.items():
+            ticks = math.floor(price / self.tick + _EPS)
+            if ticks < 1:
+                raise InvalidParameter(
+                    f"price of {good!r} for final demand {slot.name!r}(={price}) is below one "
+                    f"tick ({self.tick})"
+                )
+            self.bids.append((pop.goods.index(good), ticks))
+
+    @classmethod
+    def refuse(cls, market: Any, ctx: Any, slot: PopulationSlot) -> None:
+        """Refuse, before the run, final demand in fixed quantities."""
+        pop: Any = slot.population
+        if pop.quantities:
+            raise InvalidParameter(
+                f"final demand {slot.name!r} orders fixed quantities "
+                f"{dict(pop.quantities)}: limit orders need a limit price (use prices)"
+            )
+
+    def traded(self, ctx: Any, pop: Any) -> list[int]:
+        return [pop.goods.index(g) for g in (*pop.prices, *pop.quantities)]
+
+    def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
+        g, ticks = self.bids[min(int(u1 * len(self.bids)), len(self.bids) - 1)]
+        return agent, g, True, ticks, self.lots

@@ -1,0 +1,172 @@
+"""Supply chains on limit orders under every mechanism that takes them (order book, call
+market): the firm valuation planned on the input mix against closed forms, prices against the
+back-propagated derivatives and the planner's shadow prices (scipy, independent of the
+simulation), and one-line refusals of chains that cannot work."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from mktsim.scenarios.two_inputs import graph as two_inputs_graph
+
+import mktsim
+from mktsim.errors import InvalidParameter
+from mktsim.production import CobbDouglas, planner
+from mktsim.production.planning import marginal_value, planned_inputs, valuation_point
+
+LIMIT_MARKETS = ["order_book", "call_market"]
+
+# ---- the valuation, planned on the input mix ------------------------------------------------
+# y = A M^a R^b, written out by hand
+A, a, b = 2.0, 0.3, 0.3
+
+
+def cd_plan(p_out: float, p_m: float, p_r: float) -> tuple[float, float]:
+    """Profit-maximising (M, R) of y = A M^a R^b: from p_m M = a p_out y and p_r R = b p_out y,
+    y^(1 - a - b) = A (a p_out / p_m)^a (b p_out / p_r)^b."""
+    y = (A * (a * p_out / p_m) ** a * (b * p_out / p_r) ** b) ** (1.0 / (1.0 - a - b))
+    return a * p_out * y / p_m, b * p_out * y / p_r
+
+
+def test_a_firm_holding_none_of_one_input_still_values_the_other() -> None:
+    tech = CobbDouglas([[a, b]], scale=A)
+    held = np.array([[0.0, 0.0]])  # holds neither metal nor ore yet, no batch either
+    batch = np.zeros((1, 2))
+    # at its holdings the marginal product of ore is 0 (no metal): it would never bid
+    assert tech.marginal_products(held + np.array([[0.0, 0.1]]))[0, 1] == 0.0
+    p_out, p_m, p_r = 1.0, 0.9, 0.33
+    m_star, r_star = cd_plan(p_out, p_m, p_r)
+    plan = planned_inputs(tech, p_out, [p_m, p_r])
+    assert plan is not None
+    assert plan[0].tolist() == pytest.approx([m_star, r_star], rel=1e-9)
+    # ore is valued with metal at the plan: p_out A b M*^a R^(b-1) at R = 0.1
+    z = valuation_point(held, batch, 1, extra=0.1, plan=plan)
+    assert z[0].tolist() == pytest.approx([m_star, 0.1])
+    v = marginal_value(tech, p_out, z, 0, 1)
+    assert v == pytest.approx(p_out * A * b * m_star**a * 0.1 ** (b - 1.0), rel=1e-9)
+    assert v > p_r  # below its planned quantity the firm bids above the price
+    # at the plan itself each input is worth its price (the first-order conditions)
+    for k, price, q in ((0, p_m, m_star), (1, p_r, r_star)):
+        z = valuation_point(held, batch, k, extra=q, plan=plan)
+        assert marginal_value(tech, p_out, z, 0, k) == pytest.approx(price, rel=1e-9)
+
+
+def test_the_expected_batch_comes_before_the_plan_and_the_holding_before_both() -> None:
+    tech = CobbDouglas([[a, b], [a, b]], scale=A)
+    held = np.array([[0.5, 0.0], [3.0, 0.0]])
+    batch = np.array([[2.0, 1.0], [0.0, 0.0]])
+    plan = np.array([[9.0, 9.0], [1.0, 1.0]])
+    z = valuation_point(held, batch, 1, extra=0.25, plan=plan)
+    # firm 0: metal at its batch 2 (not the plan), ore at max(0 + 0.25, 1); firm 1: metal held
+    # above its plan, ore at 0.25
+    assert z.tolist() == [[2.0, 1.0], [3.0, 0.25]]
+    v = marginal_value(tech, 1.0, z, 0, 1)
+    assert v == pytest.approx(A * b * 2.0**a * 1.0 ** (b - 1.0))
+    # without a plan, the fallback quantity stands in for a missing input
+    z = valuation_point(held, batch, 1, extra=0.25, fallback=0.01)
+    assert z[1].tolist() == [3.0, 0.25]
+    z = valuation_point(np.zeros((2, 2)), np.zeros((2, 2)), 0, extra=0.25, fallback=0.01)
+    assert z.tolist() == [[0.25, 0.01], [0.25, 0.01]]
+
+
+def test_no_plan_without_positive_prices() -> None:
+    tech = CobbDouglas([[a, b]], scale=A)
+    assert planned_inputs(tech, 1.0, [0.0, 1.0]) is None
+    assert planned_inputs(tech, 1.0, [math.nan, 1.0]) is None
+    assert planned_inputs(tech, 0.0, [1.0, 1.0]) is None
+
+
+# ---- prices under both markets ----------------------------------------------------------------
+def late_errors(run, reference: dict[str, float], goods, start: float) -> dict[str, float]:
+    est = run.prices.pivot_table(index="time", columns="good", values="estimate", observed=True)
+    late = est[est.index >= start]
+    assert len(late) > 10
+    return {g: float(np.abs(late[g].to_numpy() / reference[g] - 1.0).max()) for g in goods}
+
+
+def test_tupperware_call_market_within_five_percent() -> None:
+    # closed forms at x = 4: p_b = 1/b, p_a = p_b/(a+1)^2, p_x = p_a/(2 sqrt x)
+    x = 4.0
+    a_ = math.sqrt(x)
+    b_ = 1.0 - 1.0 / (a_ + 1.0)
+    p_b = 1.0 / b_
+    p_a = p_b / (a_ + 1.0) ** 2
+    p_x = p_a / (2.0 * math.sqrt(x))
+    ref = {"polyethylene": p_b, "ethylene": p_a, "natgas": p_x}
+    s = mktsim.build_scenario("tupperware", natgas=x, flow=True)
+    run = mktsim.simulate(s, "call_market", seed=0, until=240)
+    errors = late_errors(run, ref, ref, 160.0)  # the last third
+    assert max(errors.values()) < 0.05, errors
+    assert run.summary["conservation_ok"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_inputs_order_book_near_shadow_prices_and_both_inputs_bought(seed: int) -> None:
+    shadow = planner(two_inputs_graph()).prices  # scipy, the scenario's defaults
+    s = mktsim.build_scenario("two_inputs", flow=True)
+    run = mktsim.simulate(s, "order_book", seed=seed, until=300)
+    errors = late_errors(run, shadow, ("ore", "metal"), 200.0)
+    assert max(errors.values()) < 0.05, errors
+    rows = s.population_slices()["assembler"]
+    trades = run.trades
+    bought = trades[
+        (trades.agent >= rows.start) & (trades.agent < rows.stop) & (trades.quantity > 0)
+    ]
+    per_good = bought.groupby("good", observed=True).quantity.sum()
+    # over the run the assemblers buy about the planner's inputs each cycle (2.05 ore, 0.74
+    # metal per cycle of 5): both, and in earnest
+    assert per_good["ore"] > 20 and per_good["metal"] > 10
+    made = run.frame("production")
+    used = made[made.technology == "assembler"].groupby("good", observed=True).quantity.sum()
+    assert used["ore"] < -20 and used["metal"] < -10 and used["gadget"] > 0
+
+
+# ---- refusals -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
+@pytest.mark.parametrize("name", ["tupperware", "two_inputs"])
+def test_a_stock_nobody_sells_is_refused_in_one_line(name: str, mechanism: str) -> None:
+    with pytest.raises(InvalidParameter, match=rf"nobody offers under {mechanism}.*flow=True") as e:
+        mktsim.simulate(mktsim.build_scenario(name), mechanism, seed=0, until=1)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
+def test_constant_returns_refused(mechanism: str) -> None:
+    with pytest.raises(InvalidParameter, match="constant returns"):
+        mktsim.simulate(mktsim.build_scenario("leontief_io"), mechanism, seed=0, until=1)
+
+
+def test_final_demand_in_quantities_and_mixed_cycles_refused_on_the_call_market() -> None:
+    import attrs
+
+    from mktsim.firms import FinalDemand, link
+
+    s = mktsim.build_scenario("tupperware", flow=True, firms=1)
+    pops = [
+        FinalDemand("buyers", s.goods, quantities={"tupperware": 1.0}, budget=10.0)
+        if p.name == "buyers"
+        else p
+        for p in s.populations
+    ]
+    with pytest.raises(InvalidParameter, match="limit price"):
+        mktsim.simulate(attrs.evolve(s, populations=link(pops)), "call_market", seed=0, until=1)
+    pops = [
+        attrs.evolve(p, behaviour_options={"cycle": 3.0}) if p.name == "moulder" else p
+        for p in s.populations
+    ]
+    with pytest.raises(InvalidParameter, match="share one cycle"):
+        mktsim.simulate(attrs.evolve(s, populations=pops), "call_market", seed=0, until=1)
+
+
+def test_old_behaviour_names_run_under_the_call_market() -> None:
+    import attrs
+
+    s = mktsim.build_scenario("tupperware", flow=True, firms=1)
+    old = {"firms": "firm", "source": "source", "final_demand": "final_demand"}
+    pops = [attrs.evolve(p, behaviour=old[p.kind]) for p in s.populations]
+    run = mktsim.simulate(attrs.evolve(s, populations=pops), "call_market", seed=0, until=12)
+    names = {type(x).__name__ for x in run.strategies.values()}
+    assert names == {"FirmLimit", "SourceLimit", "FinalDemandLimit"}
+    assert run.frame("production").shape[0] > 0
