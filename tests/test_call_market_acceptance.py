@@ -168,7 +168,7 @@ def test_strategies_without_limit_orders_are_refused_before_the_run(name, settin
     with pytest.raises(MktsimError) as refused:
         mktsim.simulate(scenario, "call_market", seed=0, until=5.0)
     message = str(refused.value)
-    assert "\n" not in message and "call_market" in message
+    assert message and "\n" not in message
 
 
 #: Smaller economies for the sweep below (as in the sweep over every mechanism).
