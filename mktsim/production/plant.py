@@ -200,7 +200,7 @@ class Plant:
     def __init__(
         self, ctx: MarketContext, slot: PopulationSlot, *, cycle: float, memory: float = 0.2
     ) -> None:
-        pop = slot.population
+        pop: Any = slot.population
         if pop.kind not in ("firms", "source"):
             raise InvalidParameter(
                 f"population {slot.name!r} ({pop.kind}) produces nothing: a plant runs firms "

@@ -38,8 +38,8 @@ GROUP = "mktsim.behaviours"
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "consumers": ("truthful", "utility", "mrs_swap"),
     "induced": ("zi_c",),
-    "firms": ("truthful",),
-    "source": ("truthful",),
+    "firms": ("truthful", "firm_swap"),
+    "source": ("truthful", "source_swap"),
     "final_demand": ("truthful", "final_demand_swap"),
     "belief_traders": ("belief_swap",),
 }
