@@ -225,6 +225,19 @@ class ConstantProductMarket:
         self._withdrawn: dict[int, list[int]] = {}  # j -> [good, money] base units withdrawn
         self._next_fill: simpy.Event | None = None
 
+    @classmethod
+    def refusal(cls, population: Any) -> str | None:
+        """Why the pools cannot take a population as it is given (None if they can): one with
+        no utility over goods, no behaviour and no supply-chain kind gives no way to choose its
+        swaps."""
+        chain = population.kind in ("firms", "source", "final_demand")
+        if population.behaviour is not None or hasattr(population, "utility") or chain:
+            return None
+        return (
+            f"population {population.name!r} ({population.kind}) has no utility over goods, so "
+            f"cpmm cannot choose its swaps: give it a behaviour ({', '.join(cls.aliases)})"
+        )
+
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
