@@ -64,7 +64,7 @@ from mktsim.margins import input_purchase, money_for
 from mktsim.mechanism import MarketContext, Option, PopulationSlot, positive_float
 from mktsim.orders import BUY, SELL, Swap
 from mktsim.production.plant import Plant, check_supplied
-from mktsim.strategies._common import SwapStrategy, arrivals
+from mktsim.strategies._common import SwapStrategy, arrivals, tolerance
 
 __all__ = ["FirmSwap", "SourceSwap", "planned_inputs", "valuation_point"]
 
@@ -76,13 +76,6 @@ def _fraction(value: Any) -> float:
     v = float(value)
     if not (math.isfinite(v) and 0.0 < v <= 1.0):
         raise ValueError("must be in (0, 1]")
-    return v
-
-
-def _non_negative(value: Any) -> float:
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0.0):
-        raise ValueError("must be >= 0 and finite")
     return v
 
 
@@ -228,7 +221,7 @@ class FirmSwap(SwapStrategy):
         "smooth": Option(
             5.0,
             "time constant of the output's averaged pool price (0: the spot); one cycle",
-            _non_negative,
+            tolerance,
         ),
     }
 
