@@ -21,10 +21,12 @@ reserves, fee, spot price and marginal bid/ask (:class:`CPMMQuote`). Consumers a
 shared strategies (``mrs_swap`` by default: swap up to where the marginal rate of substitution
 equals the pool's marginal price; ``mrs``, ``noise``, ``scripted`` and ``passive`` name
 ``mrs_swap``, ``noise_swap``, ``scripted_swap`` and ``idle`` here); firms and sources trade as
-a supply chain (:mod:`mechanisms._amm_firms`, the market's own processes: they produce and
-extract, which no strategy may). ``arbitrage``, ``pump_and_dump``, ``wash`` and
-``final_demand`` name the shared strategies ``arbitrage_swap``, ``pump_and_dump_swap``,
-``wash_swap`` and ``final_demand_swap`` (the default of final demand). The summary's
+a supply chain (:mod:`mktsim.strategies.supply_swap`: ``firm`` and ``source`` name
+``firm_swap`` and ``source_swap``, the defaults of their kinds; their production runs outside
+the market, on :class:`mktsim.production.plant.Plant`). ``arbitrage``, ``pump_and_dump``,
+``wash`` and ``final_demand`` name the shared strategies ``arbitrage_swap``,
+``pump_and_dump_swap``, ``wash_swap`` and ``final_demand_swap`` (the default of final demand).
+Every population is driven by a shared strategy: the market only clears. The summary's
 ``behaviours`` gives each population's behaviour as named, a default by the name this market
 has always used. The market stops early when no swap has filled for ``quiet`` time units
 (``converged`` is then True: nobody finds a trade worth making). Pools trade only against the
@@ -72,9 +74,6 @@ from typing import Any, ClassVar
 import numpy as np
 import simpy
 from attrs import frozen
-from mktsim.mechanisms import _amm_firms
-from mktsim.mechanisms._amm_base import behaviour_settings
-from mktsim.mechanisms._amm_firms import KIND_DEFAULTS, check
 from mktsim.mechanisms._cpmm import Pool, SwapSide
 
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
@@ -83,7 +82,6 @@ from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.orders import Quote, Receipt, Swap, rejected
 from mktsim.recorder import Column
-from mktsim.registry import unknown_behaviour
 
 __all__ = [
     "LIQUIDITY_TABLE",
@@ -176,9 +174,6 @@ class ConstantProductMarket:
         "marginal value product"
     )
     accepts: ClassVar[frozenset[type]] = frozenset({Swap})
-    #: The market's own processes (supply chains: firms produce, which no strategy may); every
-    #: other population is driven by a shared strategy.
-    behaviours: ClassVar[Mapping[str, str]] = _amm_firms.BEHAVIOURS
     #: Behaviour names this market has always taken -> the shared strategy each means here.
     aliases: ClassVar[Mapping[str, str]] = {
         "mrs": "mrs_swap",
@@ -189,6 +184,8 @@ class ConstantProductMarket:
         "pump_and_dump": "pump_and_dump_swap",
         "wash": "wash_swap",
         "final_demand": "final_demand_swap",
+        "firm": "firm_swap",
+        "source": "source_swap",
     }
     supported_shocks: ClassVar[tuple[str, ...]] = (
         "clamp",
@@ -236,19 +233,25 @@ class ConstantProductMarket:
         self._withdrawn: dict[int, list[int]] = {}  # j -> [good, money] base units withdrawn
         self._next_fill: simpy.Event | None = None
 
+    @classmethod
+    def refusal(cls, population: Any) -> str | None:
+        """Why the pools cannot take a population as it is given (None if they can): one with
+        no utility over goods, no behaviour and no supply-chain kind gives no way to choose its
+        swaps."""
+        chain = population.kind in ("firms", "source", "final_demand")
+        if population.behaviour is not None or hasattr(population, "utility") or chain:
+            return None
+        return (
+            f"population {population.name!r} ({population.kind}) has no utility over goods, so "
+            f"cpmm cannot choose its swaps: give it a behaviour ({', '.join(cls.aliases)})"
+        )
+
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
         goods, ledger = ctx.goods, ctx.ledger
         self._num = goods.numeraire_index
         self._n_agents = ctx.scenario.n_agents
-        for slot in ctx.slots:  # without a utility only the supply chain's kinds have a default
-            pop = slot.population
-            chain = pop.kind in KIND_DEFAULTS or pop.kind == "final_demand"
-            if pop.behaviour is None and not hasattr(pop, "utility") and not chain:
-                self._behaviour_of(pop)
-        own = [s for s in ctx.slots if s.name not in ctx.strategies]
-        behaviours = [self._behaviour_of(slot.population) for slot in own]
         totals = ledger.totals()
         prices = self._named(self.opts["initial_prices"], "initial_prices")
         reserves = self._named(self.opts["reserves"], "reserves")
@@ -259,13 +262,10 @@ class ConstantProductMarket:
         scale = max((int(totals[j]) for j in range(len(goods)) if j != self._num), default=0)
         known = {strategy: name for name, strategy in self.aliases.items()}
         self._behaviours = {
-            slot.name: (
-                slot.population.behaviour
-                or known.get(ctx.strategies[slot.name][0].name, ctx.strategies[slot.name][0].name)
-                if slot.name in ctx.strategies
-                else behaviours[own.index(slot)]
-            )
+            slot.name: slot.population.behaviour
+            or known.get(ctx.strategies[slot.name][0].name, ctx.strategies[slot.name][0].name)
             for slot in ctx.slots
+            if slot.name in ctx.strategies
         }
         ctx.recorder.add_table("pools", POOL_TABLE)
         ctx.recorder.add_table("liquidity", LIQUIDITY_TABLE)
@@ -301,11 +301,6 @@ class ConstantProductMarket:
             ),
         )
         self._record_prices()
-        for slot, behaviour in zip(own, behaviours, strict=True):
-            given = slot.population.behaviour_options
-            defaults = _amm_firms.DEFAULTS[behaviour]
-            settings = behaviour_settings(slot.name, behaviour, given, defaults)
-            _amm_firms.start(self, slot, behaviour, settings)
         if self.opts["quiet"] is not None:
             ctx.env.process(self._watch_quiet(self.opts["quiet"]))
 
@@ -325,22 +320,6 @@ class ConstantProductMarket:
         if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
             raise InvalidParameter(f"reserves[{name}](={pair!r}) must be > 0 and finite")
         return round(x * BASE_UNITS), round(y * BASE_UNITS)
-
-    def _behaviour_of(self, pop: Any) -> str:
-        name = pop.behaviour
-        if name is None:
-            name = KIND_DEFAULTS.get(pop.kind)
-        if name is None:
-            raise InvalidParameter(
-                f"population {pop.name!r} ({pop.kind}) has no utility over goods, so cpmm "
-                f"cannot choose its swaps: give it a behaviour "
-                f"({', '.join([*self.behaviours, *self.aliases])})"
-            )
-        if name not in self.behaviours:
-            valid = [*self.behaviours, *self.aliases.values()]
-            raise unknown_behaviour(pop.name, "cpmm", name, valid)
-        check(pop, name)
-        return str(name)
 
     # ---- public interface -------------------------------------------------------------------
     def reserves(self) -> dict[int, tuple[float, float]]:

@@ -14,6 +14,9 @@ within its budget:
 * :func:`pool_plan`: a consumer facing constant-product pools (one per good, against the
   numeraire) picks the good whose marginal rate of substitution is furthest outside the pool's
   [bid, ask] and swaps until the MRS equals the pool's marginal price of the last unit.
+* :func:`input_purchase`: a price-taking buyer (a firm buying an input) buys from a pool up to
+  where the marginal cost of the last unit (:func:`marginal_cost_of_purchase`) equals its
+  marginal value of that unit; :func:`money_for` is what those units cost.
 
 Both objectives are concave (or quasi-concave) along the curve, so the first-order condition
 changes sign once and is found by bisection; a trader whose condition still points outward at the
@@ -35,8 +38,11 @@ from mktsim.orders import BUY, SELL
 __all__ = [
     "PoolPlan",
     "SharePlan",
+    "input_purchase",
     "lmsr_plan",
     "lmsr_shares_for_budget",
+    "marginal_cost_of_purchase",
+    "money_for",
     "pool_arbitrage",
     "pool_plan",
     "root_from_below",
@@ -47,6 +53,7 @@ Array = NDArray[np.float64]
 _ITERATIONS = 200  # root-finding steps at most
 _REL_TOL = 1e-12  # relative width of the final bracket
 _F_TOL = 1e-13  # a first-order condition this close to 0 is met
+_PURCHASE_TOL = 1e-6  # relative width of the final bracket of a purchase (units)
 
 
 @frozen
@@ -384,3 +391,83 @@ def pool_arbitrage(x: float, y: float, price: float, fee: float) -> tuple[str, f
         s = math.sqrt(g * x / price) * math.sqrt(y)  # x + g·e at the optimum
         return SELL, x * (g * y / price - x) / (g * (s + x))
     return None
+
+
+def marginal_cost_of_purchase(x: float, y: float, fee: float, q: float) -> float:
+    """Money per unit of the last unit when buying ``q`` units of the good from a pool.
+
+    Paying d money buys ``out = x g d / (y + g d)``; the marginal cost of the output is
+    ``dd/d(out) = (y + g d)² / (g x y)``, and with ``y + g d = x y / (x − q)`` at ``out = q``
+    this is ``x y / (g (x − q)²)``: the pool's ask ``y / (g x)`` at q = 0, rising to infinity as
+    q approaches the reserve.
+
+    Args:
+        x: good reserve (units), > 0.
+        y: money reserve (units), > 0.
+        fee: fee rate in [0, 1).
+        q: units bought, in [0, x).
+    """
+    return x * y / ((1.0 - fee) * (x - q) ** 2)
+
+
+def money_for(x: float, y: float, fee: float, q: float) -> float:
+    """Money to pay into a pool (reserves x of the good, y of money, units) to receive q units
+    of the good: ``y q / (g (x − q))``, q in [0, x)."""
+    return y * q / ((1.0 - fee) * (x - q))
+
+
+def input_purchase(
+    x: float,
+    y: float,
+    fee: float,
+    value: Callable[[float], float],
+    money: float,
+    flat: float = 0.0,
+) -> float:
+    """Units of the good a price taker buys from a pool: the q at which the marginal cost of the
+    last unit (:func:`marginal_cost_of_purchase`) equals its marginal value ``value(q)``.
+
+    Args:
+        x: good reserve (units), > 0.
+        y: money reserve (units), > 0.
+        fee: fee rate in [0, 1).
+        value: marginal value of the q-th unit (money per unit), non-increasing in q and
+            continuous; a non-finite value counts as infinite (a concave technology at 0).
+        money: the buyer's money (units), >= 0: caps q at what it pays for,
+            ``x g m / (y + g m)``.
+        flat: ``value`` is constant on [0, flat] (units, >= 0): there the root has the closed
+            form ``q = x − sqrt(x y / (g v))`` and ``value`` is called once.
+
+    Returns:
+        q in units, >= 0; 0 when the pool's ask is at or above the value of the first unit.
+        The root is approached from below, so the purchase never overshoots the margin.
+    """
+    g = 1.0 - fee
+    top = x * g * money / (y + g * money)  # all the money
+
+    def excess(q: float) -> float:
+        v = value(q)
+        if not math.isfinite(v):
+            v = math.inf
+        return v - marginal_cost_of_purchase(x, y, fee, q)
+
+    if top <= 0:
+        return 0.0
+    v0 = value(0.0)
+    if flat > 0 and math.isfinite(v0):
+        if v0 <= y / (g * x):
+            return 0.0
+        q = x - math.sqrt(x * y / (g * v0))
+        if q <= flat:
+            return min(q, top)
+        lo = min(flat, top)
+    else:
+        lo = 0.0
+    f_lo = excess(lo)
+    if not f_lo > 0:
+        return lo
+    hi = top
+    f_hi = excess(hi)
+    if f_hi >= 0:
+        return top
+    return root_from_below(excess, lo, hi, rel_tol=_PURCHASE_TOL, floor=0.0, f_lo=f_lo, f_hi=f_hi)

@@ -6,7 +6,9 @@ that cannot drive the population's kind, is refused here with one line naming th
 that would accept it, so nothing runs that would silently do nothing.
 
 A mechanism may refuse a population kind it cannot clear at all (``refusal(population)``, a
-class method returning the one-line reason or None): that reason comes first.
+class method returning the one-line reason or None): that reason comes first. A strategy may
+refuse a population it cannot drive the same way (its own ``refusal(population)``), once the
+pairing itself is possible.
 
 Mechanisms that still start behaviours of their own (``behaviours`` tables) keep the
 populations whose behaviour is one of theirs and those without a behaviour whose kind has no
@@ -78,6 +80,9 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
         reason = check_pairing(
             cls.name, cls.emits, mechanism.name, accepts, _accepting(cls.emits, mechanism.name)
         )
+        if reason:
+            raise InvalidParameter(reason)
+        reason = cls.refusal(pop) if hasattr(cls, "refusal") else None
         if reason:
             raise InvalidParameter(reason)
         options = parse_options(f"strategy {cls.name}", cls.options, pop.behaviour_options)

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms._amm_firms import input_purchase, marginal_cost_of_purchase
 from scipy.optimize import brentq
 
 import mktsim
 from mktsim.errors import InvalidParameter
 from mktsim.firms import FinalDemand, Firms, Source, link
 from mktsim.goods import Goods
+from mktsim.margins import input_purchase, marginal_cost_of_purchase
 from mktsim.production import planner, shared_intermediate_graph
 from mktsim.scenario import Scenario
 

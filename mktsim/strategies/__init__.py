@@ -38,8 +38,8 @@ GROUP = "mktsim.behaviours"
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "consumers": ("truthful", "utility", "mrs_swap"),
     "induced": ("zi_c",),
-    "firms": ("truthful", "firm_limit"),
-    "source": ("truthful", "source_limit"),
+    "firms": ("truthful", "firm_limit", "firm_swap"),
+    "source": ("truthful", "source_limit", "source_swap"),
     "final_demand": ("truthful", "final_demand_limit", "final_demand_swap"),
     "belief_traders": ("belief_swap", "belief"),
 }
