@@ -106,7 +106,7 @@ from mktsim.mechanism import (
     positive_float,
     positive_int,
 )
-from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt, new_receipt
 from mktsim.recorder import Column
 
 __all__ = [
@@ -351,6 +351,7 @@ class OrderBookMarket:
         self._behaviours: list[Any] = []
         self._listeners: list[Callable[[int, bool, float | None, float | None], None]] = []
         self._observers: list[Callable[[Shout], None]] = []
+        self._tell = False
         self._updated: simpy.Event | None = None
         #: Market-wide services that behaviours share, by name (e.g. a prediction market's
         #: event, which issues complete sets and resolves); each adds its ``summary()``.
@@ -394,6 +395,9 @@ class OrderBookMarket:
         self._clear = self.opts["clear_on_trade"]
         self._record_all = self.opts["record_orders"] == "all"
         self._record_rejected = self.opts["record_orders"] != "none"
+        # Whether an order's outcome must be recorded or told (every order recorded, or
+        # someone listening): when not, an order that rests untouched takes the short path.
+        self._tell = self._record_all or bool(self._listeners or self._observers)
         if self._record_rejected:
             ctx.recorder.add_table("orders", ORDERS_SCHEMA)
         self._append = ctx.recorder.append_row
@@ -439,11 +443,13 @@ class OrderBookMarket:
         (``shout_price`` None for a market order; ``trade_price`` the last fill's price, or None
         when it did not trade). Prices in numeraire per unit."""
         self._listeners.append(listener)
+        self._tell = True
 
     def observe(self, listener: Callable[[Shout], None]) -> None:
         """Call ``listener(shout)`` after every order that reaches a book (limit, ioc, market,
         or a modification that re-enters it), before its receipt is handed back."""
         self._observers.append(listener)
+        self._tell = True
 
     @property
     def rate(self) -> float:
@@ -466,6 +472,10 @@ class OrderBookMarket:
         has traded, expired or been cancelled (or if it is not the agent's); NaN while a
         latency spike still carries it to the book."""
         g = self._index[good]
+        if order_id > 0 and self._ledger.version == self._seen and not self._expiry:
+            # Nothing to reconcile or expire first: the common case (a strategy asks on every
+            # action whether its previous order still rests).
+            return self._books[g].resting_lots(agent, order_id) * self.lot
         if order_id < 0:
             if order_id not in self._provisional:
                 return math.nan if order_id > self._next_provisional else 0.0
@@ -500,13 +510,29 @@ class OrderBookMarket:
                 return settled(self._env, self._submit_limit(order))
             buy = order.side == "buy"
             r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
-            return settled(self._env, self._order_receipt(r, buy))
+            if r[2]:
+                return settled(self._env, self._order_receipt(r, buy))
+            # Nothing traded (it rests, or was refused): the receipt written out.
+            status = r[1]
+            return settled(
+                self._env,
+                new_receipt(
+                    (_STATUS.get(status) or str(status), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+                ),
+            )
         if kind is Cancel:
             g = self._index.get(order.good)
             agent, oid = order.agent, order.order_id
             if g is None or agent >= self._n_agents or type(oid) is not int or oid <= 0:
                 return settled(self._env, self._submit(order))
-            return settled(self._env, self._order_receipt(self._cancel(agent, g, oid), None))
+            r = self._cancel(agent, g, oid)
+            status = r[1]
+            return settled(
+                self._env,
+                new_receipt(
+                    (_STATUS.get(status) or str(status), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+                ),
+            )
         return settled(self._env, self._submit(order))
 
     def _submit_limit(self, order: Limit) -> Receipt:
@@ -609,20 +635,22 @@ class OrderBookMarket:
         of the cash)."""
         fills = r[2]
         if not fills:
-            return Receipt(
-                _STATUS.get(r[1]) or str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot
+            return new_receipt(
+                (_STATUS.get(r[1]) or str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
             )
         lots = sum(f[1] for f in fills)
         value = sum(f[0] * f[1] for f in fills)
         cash = value * self.tick_base / BASE_UNITS
-        return Receipt(
-            str(r[1]),
-            r[0],
-            r[4],
-            lots * self.lot,
-            value * self.tick / lots,
-            -cash if buy is False else cash,
-            r[5] * self.lot,
+        return new_receipt(
+            (
+                str(r[1]),
+                r[0],
+                r[4],
+                lots * self.lot,
+                value * self.tick / lots,
+                -cash if buy is False else cash,
+                r[5] * self.lot,
+            )
         )
 
     def quote(self) -> BookQuote:
@@ -782,17 +810,20 @@ class OrderBookMarket:
                 if kind == "limit"
                 else book.ioc(agent, "sell", lots, ticks)
             )
-        return self._after(agent, g, buy, lots, ticks, kind, r)
+        if r[2] or r[3] or r[1] is _REJECTED or self._tell:
+            return self._after(agent, g, buy, lots, ticks, kind, r)
+        # Rested untouched, nothing to record or tell: the common case, kept short.
+        self.counts["orders"] += 1
+        if r[5] and self._lifetime is not None:
+            self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        return r
 
     def _after(
         self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str, r: Result
     ) -> Result:
         """Everything that follows a limit or ioc order reaching the book."""
         self.counts["orders"] += 1
-        if (
-            not (r[2] or r[3] or self._record_all or self._listeners or self._observers)
-            and r[1] is not _REJECTED
-        ):
+        if not (r[2] or r[3] or self._tell) and r[1] is not _REJECTED:
             # Rested untouched, nothing to record or tell: the common case, kept short.
             if r[5] and self._lifetime is not None:
                 self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
@@ -859,14 +890,7 @@ class OrderBookMarket:
                     return 0
             rg[agent][g] += lots * self.lot_base
             r = book.limit(agent, "sell", lots, ticks)
-        if (
-            r[2]
-            or r[3]
-            or self._record_all
-            or self._listeners
-            or self._observers
-            or r[1] is _REJECTED
-        ):
+        if r[2] or r[3] or self._tell or r[1] is _REJECTED:
             self._after(agent, g, buy, lots, ticks, "limit", r)
         else:  # rested untouched: the common case, kept short
             self.counts["orders"] += 1

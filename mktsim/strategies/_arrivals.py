@@ -410,7 +410,12 @@ class PoissonStrategy:
         every agent passes here."""
         name = self.names[g]
         if old and (self._resting is None or self._resting(agent, name, old)):
-            self.submit(grid_cancel(agent, name, old))
+            # grid_cancel(agent, name, old) written out (as grid_limit below): the hot path.
+            cancel = _new(Cancel)
+            _put(cancel, "agent", agent)
+            _put(cancel, "good", name)
+            _put(cancel, "order_id", old)
+            self.submit(cancel)
         available = self._available
         if buy:
             num = self.num
@@ -425,6 +430,12 @@ class PoissonStrategy:
                 return 0
         per = self._per_unit
         price = ticks / per if per is not None else ticks * self.tick
-        order = grid_limit(agent, name, BUY if buy else SELL, lots * self.lot, price)
+        order = _new(Limit)
+        _put(order, "agent", agent)
+        _put(order, "good", name)
+        _put(order, "side", BUY if buy else SELL)
+        _put(order, "qty", lots * self.lot)
+        _put(order, "price", price)
+        _put(order, "ioc", False)
         receipt = self.submit(order).value
         return (receipt.order_id or 0) if receipt.resting else 0
