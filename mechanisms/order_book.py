@@ -525,7 +525,21 @@ class OrderBookMarket:
             agent, oid = order.agent, order.order_id
             if g is None or agent >= self._n_agents or type(oid) is not int or oid <= 0:
                 return settled(self._env, self._submit(order))
-            r = self._cancel(agent, g, oid)
+            if self._shocked:
+                r = self._cancel(agent, g, oid)
+            else:  # _cancel written out: a strategy's withdraw-and-post sends one per action
+                r = self._books[g].cancel(agent, oid)
+                if r[1] is _REJECTED:
+                    self._log_result(agent, g, "cancel", None, None, None, r, oid)
+                else:
+                    self.counts["cancels"] += 1
+                    c = r[3][0]
+                    if c[2] == "buy":
+                        self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
+                    else:
+                        self._rg[agent][g] -= c[4] * self.lot_base
+                    if self._record_all:
+                        self._log_result(agent, g, "cancel", None, None, None, r, oid)
             status = r[1]
             return settled(
                 self._env,

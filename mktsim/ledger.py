@@ -457,6 +457,51 @@ class Ledger:
         self.version += 1
         self._journal_entry(rows, deltas, reason)
 
+    def adjust_each(
+        self, rows: NDArray[np.intp], deltas: IntArray, created: str, destroyed: str
+    ) -> None:
+        """Create (positive) and destroy (negative) goods for many accounts at once, journalled
+        as :meth:`create` then :meth:`destroy` would be account by account: for each row in
+        order, one entry of what it gains (reason ``created``), then one of what it loses
+        (``destroyed``), each only if nonzero. Refuses, changing nothing, if any holding would
+        go negative or a good's total would pass the ledger's limit. (A period's renewal of
+        every trader's endowment: one call instead of one per account.)"""
+        rows = np.asarray(rows, dtype=np.intp)
+        g = len(self.goods)
+        deltas = np.asarray(deltas, dtype=np.int64).reshape(rows.size, g)
+        added = exact_column_sums(np.maximum(deltas, 0))
+        removed = exact_column_sums(np.maximum(-deltas, 0))
+        self._admit(added, created)
+        after = self._h[rows] + deltas  # cannot wrap: every total stays within MAX_BASE
+        if (after < 0).any():
+            i = int(np.flatnonzero((after < 0).any(axis=1))[0])
+            raise ConservationError(f"destroy({destroyed}) would overdraw account {rows[i]}")
+        self._h[rows] = after
+        self._count([a - d for a, d in zip(added, removed, strict=True)])
+        self.version += 1
+        # Entries in account order, gains before losses: rows 2i and 2i + 1 of `split`.
+        split = np.empty((2 * rows.size, g), dtype=np.int64)
+        split[0::2] = np.maximum(deltas, 0)
+        split[1::2] = np.minimum(deltas, 0)
+        r, j = np.nonzero(split)
+        if not r.size:
+            return
+        has = split.any(axis=1)
+        ids = self._next_entry + np.cumsum(has)
+        self._next_entry = int(ids[-1])
+        self._recorder.rows(_JOURNAL)  # hand over buffered rows first: entries stay in order
+        self._recorder.append(
+            _JOURNAL,
+            entry_id=ids[r],
+            time=self._clock(),
+            round=self.round,
+            trade_id=-1,
+            agent=rows[r // 2],
+            good=j,
+            quantity=split[r, j] / BASE_UNITS,
+            reason=np.where(r % 2 == 0, created, destroyed).astype(object),
+        )
+
     # ---- checking ------------------------------------------------------------------------
     def conserved(self) -> bool:
         """True when totals equal initial + created - destroyed for every good, exactly (sums in

@@ -22,7 +22,7 @@ the agent can commit. Prices are whole ticks and quantities whole lots of the ma
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -111,6 +111,16 @@ class InducedLimits:
         self._hv = memoryview(self.holdings)
         self._units = self.valuation.units
         self._limits = self.valuation.limits
+
+    @property
+    def unit_limits(self) -> list[list[float]]:
+        """Each agent's unit values (buyers) or costs (sellers), in trading order."""
+        return self._limits
+
+    @property
+    def schedule_lengths(self) -> list[int]:
+        """Each agent's number of units per period."""
+        return self._units
 
     def unit(self, local: int) -> int:
         """Index of the agent's next unit, -1 when it has none left."""
@@ -311,20 +321,40 @@ class PoissonStrategy:
         self.env.process(self._arrivals())
 
     def _arrivals(self) -> Generator[simpy.Event, Any, None]:
+        """The population's first step, where a process's first step runs: from there each
+        arrival is a timeout whose callback acts and schedules the next one. (A process
+        resuming a generator on every arrival costs about as much again as the timeout.)"""
         rng = self.ctx.streams.generator(self.stream("arrivals"))
         mean_gap = 1.0 / (self.rate * self.n)
         lo, hi = self.start_row, self.start_row + self.n
-        timeout = self.env.timeout
-        act = self.act if self.latency is None else self._act_later
-        while True:
+
+        def chunk() -> Iterator[tuple[float, int, float, float]]:
             gaps = rng.exponential(mean_gap, CHUNK).tolist()
             who = rng.integers(lo, hi, CHUNK).tolist()
             u1 = rng.random(CHUNK).tolist()
             u2 = rng.random(CHUNK).tolist()
-            for i in range(CHUNK):
-                yield timeout(gaps[i])
-                self.actions += 1
-                act(who[i], u1[i], u2[i])
+            return zip(gaps, who, u1, u2, strict=True)
+
+        draws = chunk()
+        timeout = self.env.timeout
+        act = self.act if self.latency is None else self._act_later
+        pending = next(draws)
+
+        def arrive(_: simpy.Event) -> None:
+            nonlocal pending, draws
+            _, agent, x, y = pending
+            self.actions += 1
+            act(agent, x, y)
+            following = next(draws, None)
+            if following is None:
+                draws = chunk()
+                following = next(draws)
+            pending = following
+            timeout(following[0]).callbacks.append(arrive)  # type: ignore[union-attr]
+
+        timeout(pending[0]).callbacks.append(arrive)  # type: ignore[union-attr]
+        return
+        yield  # a generator, so that its first step runs where a process's would
 
     # -- acting
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
