@@ -359,8 +359,6 @@ class OrderBookMarket:
 
     # ---- attaching ----------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
-        from mktsim.mechanisms import _traders
-
         self.ctx = ctx
         self._env = ctx.env
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
@@ -409,6 +407,8 @@ class OrderBookMarket:
             if slot.name in ctx.strategies:  # driven by a registered strategy, started by the run
                 self.behaviour_names[slot.name] = ctx.strategies[slot.name][0].name
                 continue
+            from mktsim.mechanisms import _traders  # only for a behaviour of its own
+
             behaviour = _traders.make_behaviour(self, slot)
             self.behaviour_names[slot.name] = behaviour.name
             self._behaviours.append(behaviour)
@@ -517,7 +517,15 @@ class OrderBookMarket:
             return settled(
                 self._env,
                 new_receipt(
-                    (_STATUS.get(status) or str(status), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+                    (
+                        _STATUS.get(status) or str(status),
+                        r[0],
+                        r[4],
+                        0.0,
+                        _NAN,
+                        0.0,
+                        r[5] * self.lot,
+                    )
                 ),
             )
         if kind is Cancel:
@@ -544,7 +552,15 @@ class OrderBookMarket:
             return settled(
                 self._env,
                 new_receipt(
-                    (_STATUS.get(status) or str(status), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+                    (
+                        _STATUS.get(status) or str(status),
+                        r[0],
+                        r[4],
+                        0.0,
+                        _NAN,
+                        0.0,
+                        r[5] * self.lot,
+                    )
                 ),
             )
         return settled(self._env, self._submit(order))

@@ -111,7 +111,6 @@ class ZeroIntelligence(PoissonStrategy):
                 agent, g, live[local], buy, self.lots, lo + int(u2 * (hi - lo + 1))
             )
 
-
     def _act_induced(self, agent: int, u1: float, u2: float) -> None:
         """:meth:`act` for induced-value traders: the next unit from the agent's holdings (as
         :meth:`InducedLimits.pick`), its price range from the table made at the start."""
