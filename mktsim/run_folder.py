@@ -64,12 +64,8 @@ def run_config(
     """What :func:`rerun` needs to run again, JSON-ready; ``rerunnable`` is False (with
     ``why``) when part of it cannot be written down (a scenario built in Python, a callable
     option, a preference shock carrying a utility object)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from mktsim import __version__ as package_version  # read once, when mktsim is imported
 
-    try:
-        package_version = version("mktsim")
-    except PackageNotFoundError:
-        package_version = "0+unknown"
     source = scenario.source or {}
     config: dict[str, Any] = {
         "scenario": source.get("script"),

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
@@ -58,19 +60,17 @@ class ZeroIntelligence(PoissonStrategy):
             # Unit values and costs are fixed for the run: each unit's price range in ticks is
             # worked out once, and an arrival only looks up its agent's next unit.
             tick, lo_t, hi_t, buy = self.tick, self.lo_ticks, self.hi_ticks, limits.buy
+            rows = limits.unit_limits
+            flat = np.array([v for row in rows for v in row], dtype=np.float64)
             if not self.constrained:
-                bound = hi_t if buy else lo_t
-                self._bounds = [[bound] * len(row) for row in limits.unit_limits]
-            elif buy:
-                self._bounds = [
-                    [min(hi_t, math.floor(v / tick + EPS)) for v in row]
-                    for row in limits.unit_limits
-                ]
-            else:
-                self._bounds = [
-                    [max(lo_t, math.ceil(v / tick - EPS)) for v in row]
-                    for row in limits.unit_limits
-                ]
+                bounds = np.full(flat.size, hi_t if buy else lo_t, dtype=np.int64)
+            elif buy:  # as in act: min(hi, floor(limit / tick + EPS)), elementwise
+                bounds = np.minimum(np.floor(flat / tick + EPS), hi_t).astype(np.int64)
+            else:  # max(lo, ceil(limit / tick - EPS))
+                bounds = np.maximum(np.ceil(flat / tick - EPS), lo_t).astype(np.int64)
+            ends = np.cumsum([len(row) for row in rows]).tolist()
+            listed = bounds.tolist()
+            self._bounds = [listed[b - len(row) : b] for row, b in zip(rows, ends, strict=True)]
             self._schedule = limits.schedule_lengths
             self._good = limits.good
             self._buy = buy
