@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,9 @@ def settlement_ratio(repeat: int, n: int = 20_000) -> float:
     def settling() -> float:
         env = simpy.Environment()
         rec = Recorder({"goods": goods.names, "populations": ["p"]})
-        ledger = Ledger(goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, lambda: env.now)
+        ledger = Ledger(
+            goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, partial(getattr, env, "now")
+        )
 
         def trader() -> Any:
             for i in range(n):

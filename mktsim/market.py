@@ -95,7 +95,7 @@ class _Settled(simpy.Event):
     _defused = False
     # A plain attribute in place of the base class's property: reading a receipt is then one
     # dictionary lookup (strategies read one on every action).
-    value = None  # type: ignore[assignment]
+    value = None
 
     def __init__(self, env: simpy.Environment, value: Any) -> None:
         self.env = env

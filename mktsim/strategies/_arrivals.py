@@ -340,9 +340,9 @@ class PoissonStrategy:
         act = self.act if self.latency is None else self._act_later
         pending = next(draws)
 
-        def arrive(_: simpy.Event) -> None:
+        def arrive(event: simpy.Event) -> None:
             nonlocal pending, draws
-            _, agent, x, y = pending
+            _gap, agent, x, y = pending
             self.actions += 1
             act(agent, x, y)
             following = next(draws, None)
@@ -350,9 +350,9 @@ class PoissonStrategy:
                 draws = chunk()
                 following = next(draws)
             pending = following
-            timeout(following[0]).callbacks.append(arrive)  # type: ignore[union-attr]
+            timeout(following[0]).callbacks.append(arrive)
 
-        timeout(pending[0]).callbacks.append(arrive)  # type: ignore[union-attr]
+        timeout(pending[0]).callbacks.append(arrive)
         return
         yield  # a generator, so that its first step runs where a process's would
 
