@@ -9,6 +9,7 @@ BENCHMARKS = (
     "bench_tatonnement",
     "bench_book",
     "bench_market",
+    "abides_sized",
     "bench_scale",
     "bench_sweep",
     "hayek",

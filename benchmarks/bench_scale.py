@@ -22,6 +22,7 @@ import argparse
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import simpy
@@ -91,7 +92,9 @@ def ledger_events_per_second(n: int = 200_000) -> float:
     goods = Goods.of(["money", "good"])
     env = simpy.Environment()
     rec = Recorder({"goods": goods.names, "populations": ["p"]})
-    ledger = Ledger(goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, lambda: env.now)
+    ledger = Ledger(
+        goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, partial(getattr, env, "now")
+    )
 
     def trader():
         for i in range(n):

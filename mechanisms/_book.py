@@ -440,7 +440,21 @@ class OrderBook:
                 return _reject(found)
             h, rec = found
         _, key, oq, oid = rec
-        self._unlink(h, key, oq, oid)
+        # _unlink(h, key, oq, oid) written out: every withdraw-and-post passes here.
+        del self._live[h]
+        if h < 0:
+            del self._alias[oid]
+        lvl = (self._bids if key < 0 else self._asks).levels[key]
+        lvl.qty -= oq
+        if lvl.qty:
+            lvl.dead += 1
+            if lvl.dead > _COMPACT_MIN_DEAD and 2 * lvl.dead > len(lvl.q):
+                live = self._live
+                lvl.q = deque([x for x in lvl.q if x in live])
+                lvl.dead = 0
+        else:
+            lvl.q.clear()
+            lvl.dead = 0
         side = _BUY if key < 0 else _SELL
         c = _new_cancelled((oid, owner, side, abs(key), oq))
         return _new_result((oid, _CANCELLED, (), (c,), "cancelled by owner", 0))
@@ -578,6 +592,10 @@ class OrderBook:
     def resting_lots(self, owner: int, order_id: int) -> int:
         """Lots of ``owner``'s order ``order_id`` still resting: 0 once it has traded or been
         cancelled, or if it is not ``owner``'s (:meth:`order` without building its record)."""
+        if type(order_id) is int and order_id > 0:  # the common case, looked up inline
+            rec = self._live.get(order_id)
+            if rec is not None:
+                return rec[2] if rec[0] == owner else 0
         h = self._handle(order_id)
         if h is None:
             return 0

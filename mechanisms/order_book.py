@@ -107,7 +107,7 @@ from mktsim.mechanism import (
     positive_float,
     positive_int,
 )
-from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Quote, Receipt, new_receipt
 from mktsim.recorder import Column
 
 __all__ = [
@@ -359,6 +359,7 @@ class OrderBookMarket:
         self.behaviour_names: dict[str, str] = {}
         self._behaviours: list[Any] = []
         self._observers: list[Callable[[Shout], None]] = []
+        self._tell = False
         self._updated: simpy.Event | None = None
         #: Market-wide services that behaviours share, by name (e.g. a prediction market's
         #: event, which issues complete sets and resolves); each adds its ``summary()``.
@@ -366,8 +367,6 @@ class OrderBookMarket:
 
     # ---- attaching ----------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
-        from mktsim.mechanisms import _traders
-
         self.ctx = ctx
         self._env = ctx.env
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
@@ -402,6 +401,9 @@ class OrderBookMarket:
         self._clear = self.opts["clear_on_trade"]
         self._record_all = self.opts["record_orders"] == "all"
         self._record_rejected = self.opts["record_orders"] != "none"
+        # Whether an order's outcome must be recorded or told (every order recorded, or
+        # someone listening): when not, an order that rests untouched takes the short path.
+        self._tell = self._record_all or bool(self._observers)
         if self._record_rejected:
             ctx.recorder.add_table("orders", ORDERS_SCHEMA)
         self._append = ctx.recorder.append_row
@@ -413,6 +415,8 @@ class OrderBookMarket:
             if slot.name in ctx.strategies:  # driven by a registered strategy, started by the run
                 self.behaviour_names[slot.name] = ctx.strategies[slot.name][0].name
                 continue
+            from mktsim.mechanisms import _traders  # only for a behaviour of its own
+
             behaviour = _traders.make_behaviour(self, slot)
             self.behaviour_names[slot.name] = behaviour.name
             self._behaviours.append(behaviour)
@@ -446,6 +450,7 @@ class OrderBookMarket:
         """Call ``listener(shout)`` after every order that reaches a book (limit, ioc, market,
         or a modification that re-enters it), before its receipt is handed back."""
         self._observers.append(listener)
+        self._tell = True
 
     @property
     def rate(self) -> float:
@@ -468,6 +473,10 @@ class OrderBookMarket:
         has traded, expired or been cancelled (or if it is not the agent's); NaN while a
         latency spike still carries it to the book."""
         g = self._index[good]
+        if order_id > 0 and self._ledger.version == self._seen and not self._expiry:
+            # Nothing to reconcile or expire first: the common case (a strategy asks on every
+            # action whether its previous order still rests).
+            return self._books[g].resting_lots(agent, order_id) * self.lot
         if order_id < 0:
             if order_id not in self._provisional:
                 return math.nan if order_id > self._next_provisional else 0.0
@@ -502,7 +511,24 @@ class OrderBookMarket:
                 return settled(self._env, self._submit_limit(order))
             buy = order.side == "buy"
             r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
-            return settled(self._env, self._order_receipt(r, buy))
+            if r[2]:
+                return settled(self._env, self._order_receipt(r, buy))
+            # Nothing traded (it rests, or was refused): the receipt written out.
+            status = r[1]
+            return settled(
+                self._env,
+                new_receipt(
+                    (
+                        _STATUS.get(status) or str(status),
+                        r[0],
+                        r[4],
+                        0.0,
+                        _NAN,
+                        0.0,
+                        r[5] * self.lot,
+                    )
+                ),
+            )
         if kind is Cancel:
             g = self._index.get(order.good)
             agent, oid = order.agent, order.order_id
@@ -513,7 +539,36 @@ class OrderBookMarket:
                 or not 0 < oid < _ID_LIMIT
             ):
                 return settled(self._env, self._submit(order))
-            return settled(self._env, self._order_receipt(self._cancel(agent, g, oid), None))
+            if self._shocked:
+                r = self._cancel(agent, g, oid)
+            else:  # _cancel written out: a strategy's withdraw-and-post sends one per action
+                r = self._books[g].cancel(agent, oid)
+                if r[1] is _REJECTED:
+                    self._log_result(agent, g, "cancel", None, None, None, r, oid)
+                else:
+                    self.counts["cancels"] += 1
+                    c = r[3][0]
+                    if c[2] == "buy":
+                        self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
+                    else:
+                        self._rg[agent][g] -= c[4] * self.lot_base
+                    if self._record_all:
+                        self._log_result(agent, g, "cancel", None, None, None, r, oid)
+            status = r[1]
+            return settled(
+                self._env,
+                new_receipt(
+                    (
+                        _STATUS.get(status) or str(status),
+                        r[0],
+                        r[4],
+                        0.0,
+                        _NAN,
+                        0.0,
+                        r[5] * self.lot,
+                    )
+                ),
+            )
         return settled(self._env, self._submit(order))
 
     def _submit_limit(self, order: Limit) -> Receipt:
@@ -616,20 +671,22 @@ class OrderBookMarket:
         of the cash)."""
         fills = r[2]
         if not fills:
-            return Receipt(
-                _STATUS.get(r[1]) or str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot
+            return new_receipt(
+                (_STATUS.get(r[1]) or str(r[1]), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
             )
         lots = sum(f[1] for f in fills)
         value = sum(f[0] * f[1] for f in fills)
         cash = value * self.tick_base / BASE_UNITS
-        return Receipt(
-            str(r[1]),
-            r[0],
-            r[4],
-            lots * self.lot,
-            value * self.tick / lots,
-            -cash if buy is False else cash,
-            r[5] * self.lot,
+        return new_receipt(
+            (
+                str(r[1]),
+                r[0],
+                r[4],
+                lots * self.lot,
+                value * self.tick / lots,
+                -cash if buy is False else cash,
+                r[5] * self.lot,
+            )
         )
 
     def quote(self) -> BookQuote:
@@ -803,14 +860,20 @@ class OrderBookMarket:
                 if kind == "limit"
                 else book.ioc(agent, "sell", lots, ticks)
             )
-        return self._after(agent, g, buy, lots, ticks, kind, r)
+        if r[2] or r[3] or r[1] is _REJECTED or self._tell:
+            return self._after(agent, g, buy, lots, ticks, kind, r)
+        # Rested untouched, nothing to record or tell: the common case, kept short.
+        self.counts["orders"] += 1
+        if r[5] and self._lifetime is not None:
+            self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        return r
 
     def _after(
         self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str, r: Result
     ) -> Result:
         """Everything that follows a limit or ioc order reaching the book."""
         self.counts["orders"] += 1
-        if not (r[2] or r[3] or self._record_all or self._observers) and r[1] is not _REJECTED:
+        if not (r[2] or r[3] or self._tell) and r[1] is not _REJECTED:
             # Rested untouched, nothing to record or tell: the common case, kept short.
             if r[5] and self._lifetime is not None:
                 self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
@@ -877,7 +940,7 @@ class OrderBookMarket:
                     return 0
             rg[agent][g] += lots * self.lot_base
             r = book.limit(agent, "sell", lots, ticks)
-        if r[2] or r[3] or self._record_all or self._observers or r[1] is _REJECTED:
+        if r[2] or r[3] or self._tell or r[1] is _REJECTED:
             self._after(agent, g, buy, lots, ticks, "limit", r)
         else:  # rested untouched: the common case, kept short
             self.counts["orders"] += 1

@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-report",
         action="store_true",
-        help="skip the HTML/Markdown convergence report (report.html, report.md)",
+        help="skip the HTML/Markdown convergence report (report.html, report.md) and the "
+        "prices figure (prices.png)",
     )
     run.add_argument(
         "--quiet",
@@ -176,7 +177,8 @@ def _run(args: argparse.Namespace) -> int:
     s = run.summary
     customised = bool(args.set or args.option or args.method or args.shock or args.until)
     out = _out(args.out) or default_folder(s["config"], scenario.name, customised)
-    run.save(out, overwrite=args.overwrite)
+    # Without a report nothing is drawn (no prices.png either), so no plotting library loads.
+    run.save(out, figures=not args.no_report, overwrite=args.overwrite)
     if not args.no_report:
         from mktsim.report import write_report
 

@@ -31,7 +31,6 @@ from typing import Any, Literal
 import numpy as np
 from attrs import field, frozen
 from numpy.typing import NDArray
-from scipy import linalg, optimize
 
 from mktsim.errors import InvalidParameter
 from mktsim.scenario import Scenario
@@ -216,6 +215,8 @@ def _none(method: str, message: str) -> Equilibrium:
 
 
 def _closed_form_cobb_douglas(scenario: Scenario) -> Equilibrium:
+    from scipy import linalg  # imported when a solve needs it: a run need not load scipy
+
     g = len(scenario.goods)
     num = scenario.goods.numeraire_index
     b = np.zeros((g, g))
@@ -289,6 +290,8 @@ def _keep(scenario: Scenario, found: list[Array], p: Array) -> None:
 def _scan_two_goods(scenario: Scenario) -> tuple[list[Array], bool]:
     """Every equilibrium of a two-good economy; and whether the scan covers all of them (the
     excess demand points inward at both ends of the scanned range)."""
+    from scipy import optimize
+
     prices, f = _reduced(scenario)
     grid = np.linspace(-SCAN_RANGE, SCAN_RANGE, SCAN_POINTS)
     values = np.array([f(np.array([x]))[0] for x in grid])
@@ -324,6 +327,8 @@ def _search(scenario: Scenario, starts: int, seed: int) -> list[Array]:
     (the numeraire's too, so the solver is not drawn to prices so large that the numeraire no
     longer counts, where the reduced system vanishes without any market clearing), then scipy's
     hybrid root-finder on the reduced system where that fails."""
+    from scipy import optimize
+
     g = len(scenario.goods)
     prices, f = _reduced(scenario)
     scale = _scale(scenario)

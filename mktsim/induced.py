@@ -381,10 +381,11 @@ def close_period(ctx: MarketContext, slot: PopulationSlot, period: int) -> None:
     ledger = ctx.ledger
     held = np.array(ledger.holdings[slot.rows, pop.good])
     reason = "redeemed" if pop.role == "buyer" else "expired"
-    amounts = np.zeros(len(ctx.goods), dtype=np.int64)
-    for i in np.flatnonzero(held):
-        amounts[pop.good] = held[i]
-        ledger.destroy(slot.rows.start + int(i), amounts, reason)
+    who = np.flatnonzero(held)
+    if who.size:  # every holder at once, journalled one entry per holder
+        taken = np.zeros((who.size, len(ctx.goods)), dtype=np.int64)
+        taken[:, pop.good] = -held[who]
+        ledger.adjust_each(slot.rows.start + who, taken, reason, reason)
     ctx.log(
         reason,
         f"period {period}: {held.sum() / BASE_UNITS:g} units of {ctx.goods.names[pop.good]} "
@@ -403,12 +404,9 @@ def open_period(ctx: MarketContext, slot: PopulationSlot, period: int) -> None:
     diff = target - ledger.holdings[slot.rows]
     created = np.maximum(diff, 0)
     destroyed = np.maximum(-diff, 0)
-    for i in range(pop.size):
-        row = slot.rows.start + i
-        if created[i].any():
-            ledger.create(row, created[i], "period endowment")
-        if destroyed[i].any():
-            ledger.destroy(row, destroyed[i], "earnings withdrawn")
+    # Every agent at once, journalled as a create then a destroy per agent would be.
+    rows = np.arange(slot.rows.start, slot.rows.start + pop.size)
+    ledger.adjust_each(rows, diff, "period endowment", "earnings withdrawn")
     ctx.log(
         "period_start",
         f"period {period}: {pop.name} endowments renewed (created "

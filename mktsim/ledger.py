@@ -35,6 +35,8 @@ IntArray = NDArray[np.int64]
 # call: a mechanism minting shares for every sale); larger ones are appended as one chunk.
 _FEW = 8
 _JOURNAL = "journal"
+# Bilateral trades are handed to the recorder when a trade id is a multiple of 65,536.
+_TRADE_FLUSH = 65_535
 # A float quantity of base units at or past this cannot be cast to int64.
 _FLOAT_LIMIT = 2.0**63
 
@@ -71,7 +73,10 @@ class Ledger:
         self.goods = goods
         self._h = holdings
         # Scalar access as Python ints, about twice as fast as numpy indexing: the hot path.
-        self._mv = memoryview(holdings)  # type: ignore[arg-type]
+        # Scalar access through a flat view (index row * goods + good) costs about half as
+        # much as a two-dimensional memoryview's (row, good) tuples.
+        self._mv = memoryview(holdings.reshape(-1))  # type: ignore[arg-type]
+        self._width = holdings.shape[1]
         self._recorder = recorder
         self._clock = clock
         # Each good's total, in Python integers: exact however much is created and destroyed.
@@ -87,6 +92,8 @@ class Ledger:
         self._next_entry = 0
         self._num = goods.numeraire_index
         self._trades = _TradeBuffer(recorder)
+        self._trade_ints = self._trades.ints.extend
+        self._trade_floats = self._trades.floats.extend
         recorder.add_flush_hook("trades", self._trades.flush)
         self._handle: Settlement | None = None
         self.round = -1
@@ -133,7 +140,7 @@ class Ledger:
         added = row[0].tolist()
         self._admit(added, reason)
         self._h = np.vstack([self._h, row])
-        self._mv = memoryview(self._h)  # type: ignore[arg-type]
+        self._mv = memoryview(self._h.reshape(-1))  # type: ignore[arg-type]
         self._count(added)
         self.version += 1
         new = self.n_accounts - 1
@@ -160,19 +167,29 @@ class Ledger:
                 f"trade(buyer={buyer}, seller={seller}, good={good}, qty={qty}, cash={cash}) "
                 "is not a trade"
             )
-        if h[seller, good] < qty or h[buyer, num] < cash:
+        # Each holding read once: the overdraft check and the update share the reads.
+        width = self._width
+        s_good = seller * width + good
+        b_num = buyer * width + num
+        sold = h[s_good] - qty
+        paid = h[b_num] - cash
+        if sold < 0 or paid < 0:
             raise ConservationError(
-                f"trade would overdraw: seller {seller} holds {h[seller, good]} < {qty} or "
-                f"buyer {buyer} holds {h[buyer, num]} < {cash} cash"
+                f"trade would overdraw: seller {seller} holds {sold + qty} < {qty} or "
+                f"buyer {buyer} holds {paid + cash} < {cash} cash"
             )
-        h[seller, good] -= qty
-        h[buyer, good] += qty
-        h[buyer, num] -= cash
-        h[seller, num] += cash
+        h[s_good] = sold
+        h[b_num] = paid
+        b_good = buyer * width + good
+        h[b_good] += qty
+        s_num = seller * width + num
+        h[s_num] += cash
         self.version += 1
-        self._next_trade += 1
-        tid = self._next_trade
-        self._trades.add(tid, self._clock(), self.round, buyer, seller, good, qty, cash, price)
+        self._next_trade = tid = self._next_trade + 1
+        self._trade_ints((tid, self.round, buyer, seller, good, qty, cash))
+        self._trade_floats((self._clock(), price))
+        if not tid & _TRADE_FLUSH:  # every 65,536 trade ids (an exchange flushes on its own)
+            self._trades.flush()
         return tid
 
     def exchange(
@@ -369,9 +386,10 @@ class Ledger:
             raise InvalidParameter(f"create({reason}): amounts must be >= 0")
         self._admit(added, reason)
         h = self._mv  # scalar updates in Python integers: cheaper than numpy for one row
+        at = row * self._width
         for j, a in enumerate(added):
             if a:
-                h[row, j] += a
+                h[at + j] += a
         self._count(added)
         self.version += 1
         self._journal_row(row, added, reason)
@@ -381,11 +399,12 @@ class Ledger:
         ``reason``; refuses overdrafts."""
         taken = np.asarray(amounts, dtype=np.int64).reshape(len(self._total)).tolist()
         h = self._mv
-        if any(d < 0 or h[row, j] < d for j, d in enumerate(taken)):
+        at = row * self._width
+        if any(d < 0 or h[at + j] < d for j, d in enumerate(taken)):
             raise ConservationError(f"destroy({reason}) would overdraw account {row}")
         for j, d in enumerate(taken):
             if d:
-                h[row, j] -= d
+                h[at + j] -= d
         removed = [-d for d in taken]
         self._count(removed)
         self.version += 1
@@ -456,6 +475,51 @@ class Ledger:
         self._count(net)
         self.version += 1
         self._journal_entry(rows, deltas, reason)
+
+    def adjust_each(
+        self, rows: NDArray[np.intp], deltas: IntArray, created: str, destroyed: str
+    ) -> None:
+        """Create (positive) and destroy (negative) goods for many accounts at once, journalled
+        as :meth:`create` then :meth:`destroy` would be account by account: for each row in
+        order, one entry of what it gains (reason ``created``), then one of what it loses
+        (``destroyed``), each only if nonzero. Refuses, changing nothing, if any holding would
+        go negative or a good's total would pass the ledger's limit. (A period's renewal of
+        every trader's endowment: one call instead of one per account.)"""
+        rows = np.asarray(rows, dtype=np.intp)
+        g = len(self.goods)
+        deltas = np.asarray(deltas, dtype=np.int64).reshape(rows.size, g)
+        added = exact_column_sums(np.maximum(deltas, 0))
+        removed = exact_column_sums(np.maximum(-deltas, 0))
+        self._admit(added, created)
+        after = self._h[rows] + deltas  # cannot wrap: every total stays within MAX_BASE
+        if (after < 0).any():
+            i = int(np.flatnonzero((after < 0).any(axis=1))[0])
+            raise ConservationError(f"destroy({destroyed}) would overdraw account {rows[i]}")
+        self._h[rows] = after
+        self._count([a - d for a, d in zip(added, removed, strict=True)])
+        self.version += 1
+        # Entries in account order, gains before losses: rows 2i and 2i + 1 of `split`.
+        split = np.empty((2 * rows.size, g), dtype=np.int64)
+        split[0::2] = np.maximum(deltas, 0)
+        split[1::2] = np.minimum(deltas, 0)
+        r, j = np.nonzero(split)
+        if not r.size:
+            return
+        has = split.any(axis=1)
+        ids = self._next_entry + np.cumsum(has)
+        self._next_entry = int(ids[-1])
+        self._recorder.rows(_JOURNAL)  # hand over buffered rows first: entries stay in order
+        self._recorder.append(
+            _JOURNAL,
+            entry_id=ids[r],
+            time=self._clock(),
+            round=self.round,
+            trade_id=-1,
+            agent=rows[r // 2],
+            good=j,
+            quantity=split[r, j] / BASE_UNITS,
+            reason=np.where(r % 2 == 0, created, destroyed).astype(object),
+        )
 
     # ---- checking ------------------------------------------------------------------------
     def conserved(self) -> bool:
@@ -554,57 +618,30 @@ def exact_column_sums(a: IntArray) -> list[int]:
 
 
 class _TradeBuffer:
-    """Bilateral trades journalled one compact row each in typed arrays (cheap to append),
-    handed to the recorder as two ``trades`` rows apiece (buyer, then seller) in bulk."""
-
-    _FIELDS = (
-        ("tid", "q"),
-        ("time", "d"),
-        ("round", "q"),
-        ("buyer", "q"),
-        ("seller", "q"),
-        ("good", "q"),
-        ("qty", "q"),
-        ("cash", "q"),
-        ("price", "d"),
-    )
+    """Bilateral trades journalled as compact rows in two typed arrays, extended in place by
+    the ledger's hot path (two calls per trade): :attr:`ints` holds ``(trade id, round, buyer,
+    seller, good, qty, cash)`` and :attr:`floats` ``(time, price)`` per trade. They are handed
+    to the recorder as two ``trades`` rows apiece (buyer, then seller) in bulk."""
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
-        self._reset()
+        self.ints = array("q")
+        self.floats = array("d")
 
-    def _reset(self) -> None:
-        self._cols: list[Any] = [array(code) for _, code in self._FIELDS]
-        self._append: list[Any] = [c.append for c in self._cols]
-        self.size = 0
-
-    def add(
-        self,
-        tid: int,
-        time: float,
-        rnd: int,
-        buyer: int,
-        seller: int,
-        good: int,
-        qty: int,
-        cash: int,
-        price: float,
-    ) -> None:
-        a = self._append
-        a[0](tid), a[1](time), a[2](rnd), a[3](buyer), a[4](seller)
-        a[5](good), a[6](qty), a[7](cash), a[8](price)
-        self.size += 1
-        if self.size >= 65_536:
-            self.flush()
+    @property
+    def size(self) -> int:
+        return len(self.floats) // 2
 
     def flush(self) -> None:
-        if not self.size:
+        if not self.floats:
             return
-        tid, time, rnd, buyer, seller, good, qty, cash, price = (
-            np.frombuffer(c, dtype=np.int64 if c.typecode == "q" else np.float64).copy()
-            for c in self._cols
-        )
-        self._reset()
+        ints = np.frombuffer(self.ints, dtype=np.int64).reshape(-1, 7).copy()
+        floats = np.frombuffer(self.floats, dtype=np.float64).reshape(-1, 2).copy()
+        # Emptied in place: the ledger holds their bound extend methods.
+        del self.ints[:]
+        del self.floats[:]
+        tid, rnd, buyer, seller, good, qty, cash = ints.T
+        time, price = floats.T
 
         def twice(x: np.ndarray) -> np.ndarray:
             return np.repeat(x, 2)

@@ -27,7 +27,7 @@ A quote may also carry ``tick`` and ``lot``: the grids prices and quantities mus
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import simpy
@@ -105,19 +105,24 @@ class Market(Protocol):
 
 class _Settled(simpy.Event):
     """An event that is already processed, carrying its value: yielding it resumes the process
-    at once, and nothing is put on the event queue (an immediate answer costs no scheduling)."""
+    at once, and nothing is put on the event queue (an immediate answer costs no scheduling).
+    What every such event shares lives on the class, so making one sets two attributes."""
+
+    callbacks = None  # type: ignore[assignment]  # processed: yielding it never waits
+    _ok = True
+    _defused = False
+    # A plain attribute in place of the base class's property: reading a receipt is then one
+    # dictionary lookup (strategies read one on every action).
+    value = None
 
     def __init__(self, env: simpy.Environment, value: Any) -> None:
         self.env = env
-        self.callbacks = None  # type: ignore[assignment]  # processed: yielding it never waits
-        self._value = value
-        self._ok = True
-        self._defused = False
+        self._value = self.value = value
 
 
-def settled(env: simpy.Environment, receipt: Receipt) -> simpy.Event:
-    """An already-processed event whose value is ``receipt`` (an immediate answer)."""
-    return _Settled(env, receipt)
+#: ``settled(env, receipt)``: an already-processed event whose value is ``receipt`` (an
+#: immediate answer). The class itself, so that making one costs a single call.
+settled: Callable[[simpy.Environment, Receipt], simpy.Event] = _Settled
 
 
 def accepted_by(emits: Iterable[type], mechanisms: dict[str, Any]) -> list[str]:

@@ -7,19 +7,33 @@ the valid ones and the closest match.
 from __future__ import annotations
 
 import importlib
+import sys
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
 
 from mktsim.errors import MktsimError, UnknownName
 
-__all__ = ["GROUP", "available", "resolve", "unknown_behaviour"]
+__all__ = ["GROUP", "available", "entry_point_targets", "resolve", "unknown_behaviour"]
 
 GROUP = "mktsim.mechanisms"
 
 
+def entry_point_targets(group: str) -> dict[str, str]:
+    """Entry points of ``group``: name -> ``module:Class``. Reading them scans the metadata of
+    every installed distribution (tens of milliseconds), and a run asks many times, so the
+    answer is kept for as long as the import path is unchanged."""
+    return dict(_scan(group, tuple(sys.path)))
+
+
+@lru_cache(maxsize=16)
+def _scan(group: str, path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((ep.name, ep.value) for ep in entry_points(group=group))
+
+
 def available() -> dict[str, str]:
     """Registered mechanism names -> ``module:Class`` targets."""
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    return entry_point_targets(GROUP)
 
 
 def resolve(name: Any) -> Any:

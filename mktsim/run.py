@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,8 @@ def simulate(
         spool=stream_to,
         chunk_rows=chunk_rows,
     )
-    ledger = Ledger(scenario.goods, initial, recorder, lambda: env.now)
+    # The clock as getattr(env, "now"): one Python frame fewer than a lambda on every trade.
+    ledger = Ledger(scenario.goods, initial, recorder, partial(getattr, env, "now"))
     slots = PopulationSlot.all_of(scenario)
     done = env.event()
     assigned = assign_strategies(cls, slots)

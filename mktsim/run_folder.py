@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,17 @@ def _shock_dict(shock: Any) -> dict[str, Any]:
     return {"kind": shock.kind, **attrs.asdict(shock)}
 
 
+@lru_cache(maxsize=1)
+def _package_version() -> str:
+    """The installed distribution's version, read from its metadata once per process."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mktsim")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def run_config(
     scenario: Any,
     mechanism: str,
@@ -64,12 +76,7 @@ def run_config(
     """What :func:`rerun` needs to run again, JSON-ready; ``rerunnable`` is False (with
     ``why``) when part of it cannot be written down (a scenario built in Python, a callable
     option, a preference shock carrying a utility object)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        package_version = version("mktsim")
-    except PackageNotFoundError:
-        package_version = "0+unknown"
+    package_version = _package_version()
     source = scenario.source or {}
     config: dict[str, Any] = {
         "scenario": source.get("script"),

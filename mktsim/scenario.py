@@ -178,9 +178,12 @@ def load_module(name_or_path: str | Path) -> ModuleType:
         except Exception as exc:  # a user's script may fail in any way: report it as data
             raise ScenarioError(f"scenario file {text!r} failed to load: {exc}") from exc
     else:
-        names = list(list_scenarios())
+        # Found by module name, so that only the scenario asked for is imported (the others
+        # load what they need: scipy, production graphs); the full list only for the error.
+        shipped = importlib.import_module("mktsim.scenarios")
+        names = {i.name for i in pkgutil.iter_modules(shipped.__path__) if i.name[:1] != "_"}
         if text not in names:
-            raise UnknownName("scenario", text, names)
+            raise UnknownName("scenario", text, list(list_scenarios()))
         module = importlib.import_module(f"mktsim.scenarios.{text}")
     if not callable(getattr(module, "build", None)):
         raise ScenarioError(f"scenario {text!r} defines no build(**params) function")

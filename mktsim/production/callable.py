@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 from attrs import frozen
 from numpy.typing import ArrayLike, NDArray
 
@@ -277,6 +276,8 @@ class CallableTechnology:
             mp = self.marginal_products(full)[rows]
             grad = -(po[rows, None] * mp - pi[rows]) * scale * weight[:, None]
             return float(value), np.nan_to_num(grad).ravel()
+
+        import scipy.optimize  # here: only a numerical supply needs scipy
 
         with np.errstate(all="ignore"):  # the search may overflow f far from the optimum
             res = scipy.optimize.minimize(

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-import scipy.optimize
 from attrs import frozen
 from numpy.typing import ArrayLike, NDArray
 
@@ -252,6 +251,8 @@ def planner(
         ScenarioError: a final good without fixed price, or an unknown good in ``extra_supply``.
         NoEquilibrium: the solver failed, the answer is infeasible, or it fails the KKT check.
     """
+    import scipy.optimize  # here: only a reference solve needs scipy
+
     final_prices = _priced_finals(graph, "planner")
     extra = _amounts(graph, extra_supply, "extra_supply")
     if method not in ("SLSQP", "trust-constr"):
@@ -530,6 +531,8 @@ def leontief_lp_shadow_prices(
         InvalidParameter: bad inputs (as :func:`leontief_prices`, plus d).
         NoEquilibrium: the LP solver failed.
     """
+    import scipy.optimize  # here: only a reference solve needs scipy
+
     aa, vv = _io_inputs(a, v)
     n = aa.shape[0]
     d = np.array(final_demand, dtype=np.float64)

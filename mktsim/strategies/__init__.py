@@ -17,10 +17,10 @@ A strategy class has:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol
 
 from mktsim.errors import InvalidParameter, MktsimError, UnknownName
+from mktsim.registry import entry_point_targets
 
 __all__ = [
     "DEFAULTS",
@@ -59,7 +59,7 @@ class Strategy(Protocol):
 
 def available() -> dict[str, str]:
     """Registered strategy names -> ``module:Class`` targets."""
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    return entry_point_targets(GROUP)
 
 
 def resolve(name: Any) -> Any:

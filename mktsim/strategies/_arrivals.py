@@ -22,7 +22,7 @@ the agent can commit. Prices are whole ticks and quantities whole lots of the ma
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -111,6 +111,16 @@ class InducedLimits:
         self._hv = memoryview(self.holdings)
         self._units = self.valuation.units
         self._limits = self.valuation.limits
+
+    @property
+    def unit_limits(self) -> list[list[float]]:
+        """Each agent's unit values (buyers) or costs (sellers), in trading order."""
+        return self._limits
+
+    @property
+    def schedule_lengths(self) -> list[int]:
+        """Each agent's number of units per period."""
+        return self._units
 
     def unit(self, local: int) -> int:
         """Index of the agent's next unit, -1 when it has none left."""
@@ -316,20 +326,40 @@ class PoissonStrategy:
         self.env.process(self._arrivals())
 
     def _arrivals(self) -> Generator[simpy.Event, Any, None]:
+        """The population's first step, where a process's first step runs: from there each
+        arrival is a timeout whose callback acts and schedules the next one. (A process
+        resuming a generator on every arrival costs about as much again as the timeout.)"""
         rng = self.ctx.streams.generator(self.stream("arrivals"))
         mean_gap = 1.0 / (self.rate * self.n)
         lo, hi = self.start_row, self.start_row + self.n
-        timeout = self.env.timeout
-        act = self.act if self.latency is None else self._act_later
-        while True:
+
+        def chunk() -> Iterator[tuple[float, int, float, float]]:
             gaps = rng.exponential(mean_gap, CHUNK).tolist()
             who = rng.integers(lo, hi, CHUNK).tolist()
             u1 = rng.random(CHUNK).tolist()
             u2 = rng.random(CHUNK).tolist()
-            for i in range(CHUNK):
-                yield timeout(gaps[i])
-                self.actions += 1
-                act(who[i], u1[i], u2[i])
+            return zip(gaps, who, u1, u2, strict=True)
+
+        draws = chunk()
+        timeout = self.env.timeout
+        act = self.act if self.latency is None else self._act_later
+        pending = next(draws)
+
+        def arrive(event: simpy.Event) -> None:
+            nonlocal pending, draws
+            _gap, agent, x, y = pending
+            self.actions += 1
+            act(agent, x, y)
+            following = next(draws, None)
+            if following is None:
+                draws = chunk()
+                following = next(draws)
+            pending = following
+            timeout(following[0]).callbacks.append(arrive)
+
+        timeout(pending[0]).callbacks.append(arrive)
+        return
+        yield  # a generator, so that its first step runs where a process's would
 
     # -- acting
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
@@ -415,7 +445,12 @@ class PoissonStrategy:
         every agent passes here."""
         name = self.names[g]
         if old and (self._resting is None or self._resting(agent, name, old)):
-            self.submit(grid_cancel(agent, name, old))
+            # grid_cancel(agent, name, old) written out (as grid_limit below): the hot path.
+            cancel = _new(Cancel)
+            _put(cancel, "agent", agent)
+            _put(cancel, "good", name)
+            _put(cancel, "order_id", old)
+            self.submit(cancel)
         available = self._available
         if buy:
             num = self.num
@@ -430,6 +465,12 @@ class PoissonStrategy:
                 return 0
         per = self._per_unit
         price = ticks / per if per is not None else ticks * self.tick
-        order = grid_limit(agent, name, BUY if buy else SELL, lots * self.lot, price)
+        order = _new(Limit)
+        _put(order, "agent", agent)
+        _put(order, "good", name)
+        _put(order, "side", BUY if buy else SELL)
+        _put(order, "qty", lots * self.lot)
+        _put(order, "price", price)
+        _put(order, "ioc", False)
         receipt = self.submit(order).value
         return (receipt.order_id or 0) if receipt.resting else 0

@@ -13,9 +13,18 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import numpy as np
+
 from mktsim.errors import InvalidParameter
+from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
-from mktsim.strategies._arrivals import COMMON, EPS, PoissonStrategy, optional_rate
+from mktsim.strategies._arrivals import (
+    COMMON,
+    EPS,
+    InducedLimits,
+    PoissonStrategy,
+    optional_rate,
+)
 
 __all__ = ["UnconstrainedZeroIntelligence", "ZeroIntelligence"]
 
@@ -45,6 +54,27 @@ class ZeroIntelligence(PoissonStrategy):
                 f"max_price(={self.opts['max_price']}) of population {slot.name!r} must be at "
                 f"least min_price (and one tick, {tick})"
             )
+
+        limits = self.limits
+        if isinstance(limits, InducedLimits):
+            # Unit values and costs are fixed for the run: each unit's price range in ticks is
+            # worked out once, and an arrival only looks up its agent's next unit.
+            tick, lo_t, hi_t, buy = self.tick, self.lo_ticks, self.hi_ticks, limits.buy
+            rows = limits.unit_limits
+            flat = np.array([v for row in rows for v in row], dtype=np.float64)
+            if not self.constrained:
+                bounds = np.full(flat.size, hi_t if buy else lo_t, dtype=np.int64)
+            elif buy:  # as in act: min(hi, floor(limit / tick + EPS)), elementwise
+                bounds = np.minimum(np.floor(flat / tick + EPS), hi_t).astype(np.int64)
+            else:  # max(lo, ceil(limit / tick - EPS))
+                bounds = np.maximum(np.ceil(flat / tick - EPS), lo_t).astype(np.int64)
+            ends = np.cumsum([len(row) for row in rows]).tolist()
+            listed = bounds.tolist()
+            self._bounds = [listed[b - len(row) : b] for row, b in zip(rows, ends, strict=True)]
+            self._schedule = limits.schedule_lengths
+            self._good = limits.good
+            self._buy = buy
+            self.act = self._act_induced  # type: ignore[method-assign]
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         pick = self.limits.pick(agent - self.start_row, u1)
@@ -79,6 +109,29 @@ class ZeroIntelligence(PoissonStrategy):
             live = self.live[g]
             live[local] = self.replace(
                 agent, g, live[local], buy, self.lots, lo + int(u2 * (hi - lo + 1))
+            )
+
+    def _act_induced(self, agent: int, u1: float, u2: float) -> None:
+        """:meth:`act` for induced-value traders: the next unit from the agent's holdings (as
+        :meth:`InducedLimits.pick`), its price range from the table made at the start."""
+        local = agent - self.start_row
+        held = self._hv[agent, self._good]
+        units = self._schedule[local]
+        if self._buy:
+            k = held // BASE_UNITS
+            if k >= units:
+                return
+            lo, hi = self.lo_ticks, self._bounds[local][k]
+        else:
+            k = units - (held + BASE_UNITS - 1) // BASE_UNITS
+            if k < 0 or k >= units:
+                return
+            lo, hi = self._bounds[local][k], self.hi_ticks
+        if hi >= lo:
+            g = self._good
+            live = self.live[g]
+            live[local] = self.replace(
+                agent, g, live[local], self._buy, self.lots, lo + int(u2 * (hi - lo + 1))
             )
 
 
