@@ -77,11 +77,11 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
             raise registry.unknown_behaviour(slot.name, mechanism.name, name, valid)
         cls = strategies.resolve(name)
         strategies.check_serves(cls, slot.name, pop.kind)
-        reason = check_pairing(
-            cls.name, cls.emits, mechanism.name, accepts, _accepting(cls.emits, mechanism.name)
-        )
-        if reason:
-            raise InvalidParameter(reason)
+        if not cls.emits & accepts:  # refused: name the mechanisms that would take it
+            elsewhere = _accepting(cls.emits, mechanism.name)
+            raise InvalidParameter(
+                check_pairing(cls.name, cls.emits, mechanism.name, accepts, elsewhere) or ""
+            )
         reason = cls.refusal(pop) if hasattr(cls, "refusal") else None
         if reason:
             raise InvalidParameter(reason)
