@@ -14,11 +14,9 @@ This module wraps it for a run:
   Fills release the reservation of the filled part and settle; cancels, expiries and unfilled
   remainders release the rest. A market buy is protected: it runs as immediate-or-cancel at the
   highest price the agent's free cash pays for the whole quantity.
-* **Agents act through handles.** :meth:`OrderBookMarket.handle` gives a :class:`TraderHandle`
-  bound to one agent (unit-level API: good names, prices and quantities in units); a population's
-  behaviour acts in ticks and lots for that population's agents only (:class:`Desk`; the
-  built-in behaviours call the same market methods directly for the agents their own arrival
-  process draws).
+* **Agents act through the protocol** (:meth:`OrderBookMarket.submit`), or through a
+  :class:`TraderHandle` bound to one agent (unit-level API: good names, prices and quantities in
+  units) when driven by hand.
   Only an order's owner can cancel or modify it. Bad orders come back as a rejected
   :class:`mktsim.orders.Receipt` with a reason and are recorded in the ``orders`` table; they
   never change the book or anyone's holdings.
@@ -44,9 +42,9 @@ Consumers and induced-value traders are driven by the shared strategies of
 for induced-value traders, ``zi_u``, ``zip``, ``market_maker``, ``external``; belief traders'
 ``belief``, ``informed``, ``noise``, ``scripted``, with the run's prediction event; the dealer
 market's ``gm_dealer``, ``gm_informed``, ``gm_noise``; the adversaries ``spoofer``,
-``wash_trader`` and ``pump_and_dump``); the book starts no behaviour for the populations a
-strategy drives (``ctx.strategies``). Its own behaviours (:mod:`mechanisms._traders`: firms)
-still act in ticks and lots.
+``wash_trader`` and ``pump_and_dump``; the supply chains' ``firm_limit``, ``source_limit``
+and ``final_demand_limit``). Every population is driven by a strategy the run starts; the book
+only clears.
 
 Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
 never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
@@ -101,7 +99,6 @@ from mktsim.market import Shout, Top, check_grid, settled
 from mktsim.mechanism import (
     MarketContext,
     Option,
-    PopulationSlot,
     boolean,
     parse_options,
     positive_float,
@@ -112,7 +109,6 @@ from mktsim.recorder import Column
 
 __all__ = [
     "BookQuote",
-    "Desk",
     "GoodQuote",
     "OrderBookMarket",
     "OrderView",
@@ -357,7 +353,6 @@ class OrderBookMarket:
         self._next_provisional = -1
         self.sessions_run = 0
         self.behaviour_names: dict[str, str] = {}
-        self._behaviours: list[Any] = []
         self._observers: list[Callable[[Shout], None]] = []
         self._tell = False
         self._updated: simpy.Event | None = None
@@ -411,17 +406,10 @@ class OrderBookMarket:
         periods = self.opts["periods"]
         if periods:
             ctx.ledger.round = 0
+        # Every population is driven by a strategy the run starts (mktsim.pairing).
         for slot in ctx.slots:
-            if slot.name in ctx.strategies:  # driven by a registered strategy, started by the run
+            if slot.name in ctx.strategies:
                 self.behaviour_names[slot.name] = ctx.strategies[slot.name][0].name
-                continue
-            from mktsim.mechanisms import _traders  # only for a behaviour of its own
-
-            behaviour = _traders.make_behaviour(self, slot)
-            self.behaviour_names[slot.name] = behaviour.name
-            self._behaviours.append(behaviour)
-        for behaviour in self._behaviours:
-            behaviour.start(ctx.env)
         # Excess demand of holdings at the prices: an exchange economy's distance from clearing.
         # A supply chain's goods flow (stocks in transit are neither demand nor supply), so its
         # report measures prices against the derivatives instead.
@@ -441,10 +429,6 @@ class OrderBookMarket:
         if not 0 <= agent < self._n_agents:
             raise InvalidParameter(f"agent(={agent}) must be in [0, {self._n_agents})")
         return TraderHandle(self, int(agent))
-
-    def desk(self, slot: PopulationSlot) -> Desk:
-        """The tick-level interface of one population's behaviour (acts for its agents only)."""
-        return Desk(self, slot)
 
     def observe(self, listener: Callable[[Shout], None]) -> None:
         """Call ``listener(shout)`` after every order that reaches a book (limit, ioc, market,
@@ -740,7 +724,7 @@ class OrderBookMarket:
 
     def summary(self) -> dict[str, Any]:
         resting = sum(len(self._books[j]) for j in self._traded)
-        actions = self.actions + sum(b.actions for b in self._behaviours)
+        actions = self.actions
         return {
             "method": "+".join(sorted(set(self.behaviour_names.values()))) or None,
             "rounds": actions,
@@ -1695,42 +1679,6 @@ class TraderHandle:
 
     def _receipt(self, r: Result, buy: bool | None) -> Receipt:
         return self.market._order_receipt(r, buy)
-
-
-class Desk:
-    """A population behaviour's access to the market: tick-level orders for its own agents.
-
-    Orders for an agent outside the population raise :class:`InvalidParameter` (a programming
-    error in the behaviour, not market life).
-    """
-
-    __slots__ = ("_hi", "_lo", "market", "slot")
-
-    def __init__(self, market: OrderBookMarket, slot: PopulationSlot) -> None:
-        self.market = market
-        self.slot = slot
-        self._lo, self._hi = slot.rows.start, slot.rows.stop
-
-    def _check(self, agent: int) -> None:
-        if not self._lo <= agent < self._hi:
-            raise InvalidParameter(
-                f"population {self.slot.name!r} cannot act for agent {agent} (its agents are "
-                f"{self._lo}..{self._hi - 1})"
-            )
-
-    def limit(self, agent: int, good: int, buy: bool, lots: int, ticks: int) -> Result:
-        """Limit order of ``lots`` at ``ticks``; returns the engine's result."""
-        if not self._lo <= agent < self._hi:
-            self._check(agent)
-        return self.market._limit(agent, good, buy, lots, ticks, "limit")
-
-    def cancel(self, agent: int, good: int, order_id: int) -> bool:
-        """Withdraw the agent's order if it still rests; True if it did (or, during a latency
-        spike, if the cancel is on its way). A stale id (the order traded or expired) is not
-        recorded as a rejection: it is the behaviour's own bookkeeping."""
-        if not self._lo <= agent < self._hi:
-            self._check(agent)
-        return self.market._cancel(agent, good, order_id, log_rejection=False)[1] is not _REJECTED
 
 
 def _to_steps(value: Any, step: float, what: str, rule: str) -> tuple[int | None, str]:

@@ -10,9 +10,7 @@ class method returning the one-line reason or None): that reason comes first. A 
 refuse a population it cannot drive the same way (its own ``refusal(population)``), once the
 pairing itself is possible.
 
-Mechanisms that still start behaviours of their own (``behaviours`` tables) keep the
-populations whose behaviour is one of theirs and those without a behaviour whose kind has no
-default strategy the mechanism accepts; the rest are driven by registered strategies. A
+Every population is driven by a registered strategy; a mechanism starts none of its own. A
 mechanism's ``aliases`` map behaviour names it has always taken to the strategies they mean
 under it (``noise`` on a market maker is ``noise_swap``).
 """
@@ -49,7 +47,6 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
     """Population name -> (strategy class, parsed options) for every population a registered
     strategy drives under ``mechanism`` (a class); raises the one-line refusal otherwise."""
     accepts = frozenset(getattr(mechanism, "accepts", ()))
-    legacy = dict(getattr(mechanism, "behaviours", {}))
     aliases = dict(getattr(mechanism, "aliases", {}))
     registered = strategies.available()
     refusal = getattr(mechanism, "refusal", None)
@@ -63,17 +60,13 @@ def assign_strategies(mechanism: Any, slots: Sequence[PopulationSlot]) -> dict[s
         if name is None:
             name = strategies.default_for(pop.kind, accepts)
             if name is None:
-                if legacy:
-                    continue  # the mechanism's own default
                 raise InvalidParameter(
                     f"population {slot.name!r} ({pop.kind}) has no strategy that "
                     f"{mechanism.name} accepts orders from"
                 )
         given = isinstance(name, type) or (isinstance(name, str) and ":" in name)
         if not given and name not in registered:
-            if name in legacy:
-                continue  # one of the mechanism's own behaviours
-            valid = sorted(set(registered) | set(legacy))
+            valid = sorted(set(registered) | set(aliases))
             raise registry.unknown_behaviour(slot.name, mechanism.name, name, valid)
         cls = strategies.resolve(name)
         strategies.check_serves(cls, slot.name, pop.kind)

@@ -74,7 +74,8 @@ def unknown_behaviour(population: str, mechanism: str, name: str, valid: Any) ->
         if other == mechanism:
             continue
         try:
-            offered = getattr(resolve(other), "behaviours", {})
+            cls = resolve(other)
+            offered = {**getattr(cls, "behaviours", {}), **getattr(cls, "aliases", {})}
         except MktsimError:
             continue
         if name in offered:

@@ -17,13 +17,12 @@ it:
   balanced trades; the same seed gives identical frames and summary;
 * every market shock in ``supported_shocks`` applies in a run that still conserves every good.
 
-Mechanisms that do not declare ``accepts`` yet (they still drive their own behaviours) get every
-check but the protocol's, with a :class:`ProtocolNotChecked` warning saying so.
+A mechanism that does not declare ``accepts`` fails the check at once: every population is driven
+by a strategy through the protocol, so a mechanism that takes no order could never trade.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator, Mapping
 from typing import Any
 
@@ -66,7 +65,6 @@ from mktsim.shocks import (
 __all__ = [
     "SUMMARY_KEYS",
     "ConformanceError",
-    "ProtocolNotChecked",
     "check_mechanism",
     "small_economy",
     "standalone",
@@ -98,11 +96,6 @@ _NO_ORDER = -424_242  # an order id no mechanism hands out
 
 class ConformanceError(AssertionError):
     """A mechanism broke its contract; the message names the call and what was expected."""
-
-
-class ProtocolNotChecked(UserWarning):
-    """The mechanism declares no ``accepts`` (it drives behaviours of its own), so the market
-    protocol's checks were skipped."""
 
 
 def small_economy(n_agents: int = 20, n_goods: int = 3, seed: int = 0) -> Scenario:
@@ -138,45 +131,40 @@ def check_mechanism(
         example = getattr(cls, "example_scenario", None)
         scenario = example() if callable(example) else small_economy()
     call = f"simulate({scenario.name!r}, {cls.__name__}, seed={seed}, until={until:g})"
-    probed = None
-    if hasattr(cls, "accepts"):  # each call first, then whole runs
-        _check_accepts(cls)
-        broken: list[ConformanceError] = []  # what the probe found, before the run went on
-        try:
-            probed = _run(
-                f"{call} with hostile orders",
-                scenario,
-                _probed(cls, until, broken),
-                seed,
-                until,
-                options,
-            )
-        except ConformanceError:
-            if broken:
-                raise broken[0] from None
-            raise
-        if broken:
-            raise broken[0]
-        _check_run(f"{call} with hostile orders", probed)
-    else:
-        warnings.warn(
-            f"{cls.__name__} declares no 'accepts' (it drives behaviours of its own): the market "
-            "protocol checks (quote, submit, updated, refusals) were skipped",
-            ProtocolNotChecked,
-            stacklevel=2,
+    if not hasattr(cls, "accepts"):
+        raise ConformanceError(
+            f"{cls.__name__} declares no 'accepts': a mechanism names the order classes it takes "
+            "(mktsim.orders), since every population acts through them"
         )
+    _check_accepts(cls)  # each call first, then whole runs
+    broken: list[ConformanceError] = []  # what the probe found, before the run went on
+    try:
+        probed = _run(
+            f"{call} with hostile orders",
+            scenario,
+            _probed(cls, until, broken),
+            seed,
+            until,
+            options,
+        )
+    except ConformanceError:
+        if broken:
+            raise broken[0] from None
+        raise
+    if broken:
+        raise broken[0]
+    _check_run(f"{call} with hostile orders", probed)
     first = _run(call, scenario, cls, seed, until, options)
     _check_run(call, first)
     second = _run(call, scenario, cls, seed, until, options)
     _check_same(f"{call} twice", first, second, first.tables, summaries=True)
-    if probed is not None:
-        _check_same(
-            f"{call} with hostile orders (refused) against {call}",
-            first,
-            probed,
-            UNCHANGED_BY_REFUSALS,
-            summaries=False,
-        )
+    _check_same(
+        f"{call} with hostile orders (refused) against {call}",
+        first,
+        probed,
+        UNCHANGED_BY_REFUSALS,
+        summaries=False,
+    )
     for kind in getattr(cls, "supported_shocks", ()):
         _check_shock(cls, kind, scenario, seed, until, options)
     return first

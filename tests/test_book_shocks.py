@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,6 @@ import simpy
 from conftest import cobb_douglas_prices
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mktsim.mechanisms import _traders
 from mktsim.mechanisms.order_book import OrderBookMarket
 
 import mktsim
@@ -25,7 +24,8 @@ from mktsim.counterfactual import add_adversary, counterfactual
 from mktsim.errors import InvalidParameter
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger
-from mktsim.mechanism import MarketContext, PopulationSlot
+from mktsim.mechanism import MarketContext, Option, PopulationSlot
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify
 from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.shocks import LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
@@ -41,19 +41,27 @@ B = 10**9
 Step = tuple[float, int, Callable[[Any, list[Any]], Any]]
 
 
-class Script(_traders.Behaviour):
-    """Test behaviour: at each ``(time, agent, call)`` of ``steps`` it calls ``call(handle,
+class Script:
+    """Test strategy: at each ``(time, agent, call)`` of ``steps`` it calls ``call(handle,
     receipts)`` with the handle of the population's agent and appends ``(time, receipt)``."""
 
-    name = "script"
+    name: ClassVar[str] = "script"
+    doc: ClassVar[str] = "actions at given times, through trader handles"
+    emits: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
+    serves: ClassVar[frozenset[str]] = frozenset({"consumers"})
+    options: ClassVar[dict[str, Option]] = {
+        "steps": Option([], "(time, agent, call) steps"),
+        "receipts": Option([], "where (time, receipt) pairs go"),
+    }
+    actions = 0
 
-    def __init__(self, market: OrderBookMarket, slot: PopulationSlot) -> None:
-        self.market, self.slot, self.actions = market, slot, 0
-        self.steps: list[Step] = slot.population.behaviour_options["steps"]
-        self.receipts: list[Any] = slot.population.behaviour_options["receipts"]
+    def __init__(self, market: Any, ctx: Any, slot: PopulationSlot, options: Any) -> None:
+        self.market, self.env, self.slot = market, ctx.env, slot
+        self.steps: list[Step] = options["steps"]
+        self.receipts: list[Any] = options["receipts"]
 
-    def start(self, env: simpy.Environment) -> None:
-        env.process(self.run(env))
+    def start(self) -> None:
+        self.env.process(self.run(self.env))
 
     def run(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
         for t, agent, call in self.steps:
@@ -63,18 +71,14 @@ class Script(_traders.Behaviour):
 
 
 @pytest.fixture
-def script(monkeypatch):
-    monkeypatch.setitem(_traders.BEHAVIOURS, "script", Script)
-    # the mechanism's table is what the run's pairing consults for a behaviour of its own
-    monkeypatch.setitem(OrderBookMarket.behaviours, "script", "actions at given times")
-
+def script():
     def run(steps: list[Step], shocks: list[Any], until: float = 30.0, **options: Any):
         receipts: list[Any] = []
         pop = Consumers(
             "traders",
             CobbDouglas(np.full((3, 3), 1 / 3)),
             np.full((3, 3), 10.0),
-            behaviour="script",
+            behaviour=Script,
             behaviour_options={"steps": steps, "receipts": receipts},
         )
         scenario = Scenario("scripted", GOODS, [pop], until=until)

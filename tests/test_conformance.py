@@ -4,7 +4,6 @@ broken call of the contract in toy mechanisms written here."""
 from __future__ import annotations
 
 import itertools
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,18 +14,13 @@ from mktsim.errors import InvalidParameter
 from mktsim.market import settled
 from mktsim.mechanism import Option, parse_options
 from mktsim.orders import DemandReport, Quote, Receipt, rejected
-from mktsim.registry import available, resolve
-from mktsim.testing import ConformanceError, ProtocolNotChecked, check_mechanism
+from mktsim.registry import available
+from mktsim.testing import ConformanceError, check_mechanism
 
 
 @pytest.mark.parametrize("name", sorted(available()))
 def test_registered_mechanism_conforms(name):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        check_mechanism(name)
-    # a mechanism still driving behaviours of its own is told its protocol was not checked
-    notes = [w for w in caught if issubclass(w.category, ProtocolNotChecked)]
-    assert bool(notes) == (not hasattr(resolve(name), "accepts"))
+    check_mechanism(name)
 
 
 def test_walrasian_non_tatonnement_conforms():
@@ -334,9 +328,9 @@ def test_the_checker_names_each_broken_call(toy, match):
         check_mechanism(toy, until=10.0)
 
 
-def test_a_mechanism_without_accepts_is_checked_with_a_note():
+def test_a_mechanism_without_accepts_fails_the_check():
     skip = ("accepts", "__dict__", "__weakref__")
     namespace = {k: v for k, v in vars(Toy).items() if k not in skip}
     legacy = type("Legacy", (), {**namespace, "behaviours": {"own": "its own behaviour"}})
-    with pytest.warns(ProtocolNotChecked, match="Legacy declares no 'accepts'"):
+    with pytest.raises(ConformanceError, match="Legacy declares no 'accepts'"):
         check_mechanism(legacy, until=5.0)

@@ -326,9 +326,8 @@ def test_same_seed_same_zip_market():
 
 
 def test_every_registered_behaviour_is_documented_by_the_mechanism() -> None:
-    # `mktsim list` prints OrderBookMarket.behaviours: exactly what a population can name, its
-    # own behaviours and the shared strategies whose orders it accepts
-    from mktsim.mechanisms._traders import BEHAVIOURS
+    # `mktsim list` prints OrderBookMarket.behaviours: exactly what a population can name, the
+    # shared strategies whose orders it accepts
     from mktsim.mechanisms.order_book import OrderBookMarket
 
     shared = {
@@ -337,4 +336,4 @@ def test_every_registered_behaviour_is_documented_by_the_mechanism() -> None:
         if mktsim.strategies.resolve(name).emits & OrderBookMarket.accepts
     }
     assert {"zi_c", "zi_u", "zip", "utility", "market_maker", "external"} <= shared
-    assert set(OrderBookMarket.behaviours) == set(BEHAVIOURS) | shared
+    assert set(OrderBookMarket.behaviours) == shared
