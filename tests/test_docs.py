@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 BIN = Path(sys.executable).parent
 #: Shell lines the quickstart shows for setting up, which the test environment already did.
+#: (Only ```bash blocks run; ```sh blocks show commands too long for the tests, or benchmarks,
+#: and ```py blocks Python examples too long to run, as in the README.)
 SETUP = ("./dev ", "source ")
 
 
