@@ -186,7 +186,12 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"{scenario.name} under {s['mechanism']}"
         + (f" ({s['method']})" if s.get("method") else "")
-        + f": converged={s['converged']} rounds={s['rounds']} sim_time={s['sim_time']:g}"
+        + (
+            ": went quiet (no agent found a trade worth making)"
+            if s.get("stopped") == "quiet"
+            else f": converged={s['converged']}"
+        )
+        + f" rounds={s['rounds']} sim_time={s['sim_time']:g}"
     )
     for line in _outcome_lines(run, s):
         print("  " + line)

@@ -138,3 +138,15 @@ def test_a_behaviour_of_another_mechanism_names_that_mechanism(capsys):
     # (zi_c is a shared strategy: refused before the run, naming where its orders are taken)
     assert "strategy 'zi_c' sends" in err and "it runs under" in err and "order_book" in err
     assert err.count("\n") == 1
+
+
+def test_a_pool_run_that_goes_quiet_far_from_equilibrium_says_so(tmp_path, capsys):
+    """Scarf's economy under pools stops trading far from its equilibrium: the line and the
+    report's verdict say that trading stopped, not that the market converged."""
+    out = tmp_path / "scarf"
+    assert main(["run", "scarf", "--mechanism", "cpmm", "--quiet", "--out", str(out)]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "went quiet" in line and "converged" not in line
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped"] == "quiet" and summary["price_error"] > 1
+    assert "when trading stopped" in (out / "report.md").read_text()

@@ -125,6 +125,8 @@ def _outcome(data: RunData, row: Mapping[str, Any], shocks: pd.DataFrame) -> str
             + (" (the mechanism reports convergence)" if s.get("converged") else "")
         )
     text = f"It did not come within {tol:g}: the final price error is {_num(err)}"
+    if s.get("stopped") == "quiet":
+        text += " when trading stopped (no agent found a trade worth making at the market's prices)"
     if present(holdings):
         text += (
             f", and {_num(holdings)} against the equilibrium of the holdings it reached "
