@@ -149,6 +149,17 @@ class RightToActMarket:
 
         return task_scenario("chain_example", ChainTask(length=5), episodes=20)
 
+    @classmethod
+    def refusal(cls, population: Any) -> str | None:
+        """Why the auction cannot run a population (None if it can), before the run: it runs
+        task worlds, whose agents alone bid for the right to act."""
+        if population.kind == "task_agents":
+            return None
+        return (
+            f"population {population.name!r} ({population.kind}) cannot bid for the right to "
+            "act: right_to_act runs task worlds (scenarios hayek_chain, hayek_grid)"
+        )
+
     # ---- attaching -----------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         worlds = []
