@@ -1,0 +1,386 @@
+"""Order entry of the order book: limit, immediate-or-cancel and market orders, cancels and
+modifications in ticks and lots, and the settlement of their fills against reservations.
+
+A mixin of :class:`mktsim.mechanisms.order_book.OrderBookMarket` (whose docstring documents the
+mechanism), kept apart so that each module holds one responsibility.
+"""
+
+from __future__ import annotations
+
+from mktsim.mechanisms._book import Cancelled, Result
+from mktsim.mechanisms._book_state import _GRID_MEMO, _PENDING, _REJECTED, _BookState
+
+from mktsim.market import Shout
+from mktsim.orders import Limit, Receipt
+
+
+class _Matching(_BookState):
+    """The book's order entry and settlement (ticks and lots; callers have checked the agent)."""
+
+    def _submit_limit(self, order: Limit) -> Receipt:
+        """A limit order on the grids (the strategies' hot path); anything else is worded by
+        :meth:`_submit`."""
+        g = self._index.get(order.good)
+        agent, qty, price = order.agent, order.qty, order.price
+        if g is None or agent >= self._n_agents or type(qty) is not float:
+            return self._submit(order)
+        lot, tick = self.lot, self.tick
+        lots = round(qty / lot)
+        if lots < 1 or abs(lots * lot - qty) > 1e-9 * (qty if qty > 1.0 else 1.0):
+            return self._submit(order)
+        if type(price) is not float:
+            return self._submit(order)
+        ticks = round(price / tick)
+        if ticks < 1 or abs(ticks * tick - price) > 1e-9 * (price if price > 1.0 else 1.0):
+            return self._submit(order)
+        if len(self._ticks_of) < _GRID_MEMO:
+            self._ticks_of[price] = ticks
+        if len(self._lots_of) < _GRID_MEMO:
+            self._lots_of[qty] = lots
+        buy = order.side == "buy"
+        r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
+        return self._order_receipt(r, buy)
+
+    # ---- order entry (ticks and lots; callers have checked the agent) ---------------------
+    def _limit(self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str) -> Result:
+        """Submit a limit (``kind="limit"``) or immediate-or-cancel (``"ioc"``) order."""
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                args = (agent, g, buy, lots, ticks, kind)
+                return _pending(self._send_later(due, self._limit, args), lots)
+            refused = self._admit(agent, g, kind, buy, lots, ticks)
+            if refused is not None:
+                return refused
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        if buy:
+            cost = ticks * lots * self.tick_base
+            free = self._hv[agent, self._num] - self._rc[agent]
+            if cost > free:
+                return self._refuse(
+                    agent,
+                    g,
+                    kind,
+                    buy,
+                    ticks,
+                    lots,
+                    f"insufficient cash: needs {cost} base units, {free} free",
+                )
+            self._rc[agent] += cost
+            r = (
+                book.limit(agent, "buy", lots, ticks)
+                if kind == "limit"
+                else book.ioc(agent, "buy", lots, ticks)
+            )
+        else:
+            qty = lots * self.lot_base
+            free = self._hv[agent, g] - self._rg[agent][g]
+            if qty > free:
+                return self._refuse(
+                    agent,
+                    g,
+                    kind,
+                    buy,
+                    ticks,
+                    lots,
+                    f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
+                )
+            self._rg[agent][g] += qty
+            r = (
+                book.limit(agent, "sell", lots, ticks)
+                if kind == "limit"
+                else book.ioc(agent, "sell", lots, ticks)
+            )
+        if r[2] or r[3] or r[1] is _REJECTED or self._tell:
+            return self._after(agent, g, buy, lots, ticks, kind, r)
+        # Rested untouched, nothing to record or tell: the common case, kept short.
+        self.counts["orders"] += 1
+        if r[5] and self._lifetime is not None:
+            self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        return r
+
+    def _after(
+        self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str, r: Result
+    ) -> Result:
+        """Everything that follows a limit or ioc order reaching the book."""
+        self.counts["orders"] += 1
+        if not (r[2] or r[3] or self._tell) and r[1] is not _REJECTED:
+            # Rested untouched, nothing to record or tell: the common case, kept short.
+            if r[5] and self._lifetime is not None:
+                self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+            return r
+        if r[2] or r[3]:
+            self._settle(g, r, ticks)
+        elif r[1] is _REJECTED:  # cannot happen for checked ints; undo the reservation anyway
+            self._unreserve(agent, g, buy, lots, ticks)
+        if r[5] and self._lifetime is not None:
+            self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        if self._record_all or r[1] is _REJECTED:
+            self._log_result(agent, g, kind, buy, ticks, lots, r)
+        if self._observers:
+            self._notify(g, buy, self.price_of(ticks), r)
+        if self._clear and r[2]:
+            self.clear(g, "clear")
+        return r
+
+    def _replace(self, agent: int, g: int, old: int, buy: bool, lots: int, ticks: int) -> int:
+        """Withdraw ``old`` (if it still rests; 0 for none), then post a limit order of at most
+        ``lots``, cut to what the agent can commit. The behaviours' hot path (one call where a
+        handle makes two). Returns the new order's id if it rests, else 0 (a provisional
+        negative id while a latency spike delays it)."""
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                return self._send_later(due, self._replace, (agent, g, old, buy, lots, ticks))
+            old = self._resolve(g, old)
+            if self._admit(agent, g, "limit", buy, lots, ticks) is not None:
+                if old:  # the withdrawal part of the action is accepted
+                    self._cancel(agent, g, old, log_rejection=False)
+                return 0
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        rc, rg = self._rc, self._rg
+        if old:
+            r = book.cancel(agent, old)
+            if r[1] is not _REJECTED:
+                self.counts["cancels"] += 1
+                c = r[3][0]
+                if c[2] == "buy":
+                    rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
+                else:
+                    rg[agent][g] -= c[4] * self.lot_base
+                if self._record_all:
+                    self._log_result(agent, g, "cancel", None, None, None, r, old)
+        if buy:
+            unit = ticks * self.tick_base
+            afford = (self._hv[agent, self._num] - rc[agent]) // unit
+            if afford < lots:
+                lots = afford
+                if lots <= 0:
+                    return 0
+            rc[agent] += lots * unit
+            r = book.limit(agent, "buy", lots, ticks)
+        else:
+            afford = (self._hv[agent, g] - rg[agent][g]) // self.lot_base
+            if afford < lots:
+                lots = afford
+                if lots <= 0:
+                    return 0
+            rg[agent][g] += lots * self.lot_base
+            r = book.limit(agent, "sell", lots, ticks)
+        if r[2] or r[3] or self._tell or r[1] is _REJECTED:
+            self._after(agent, g, buy, lots, ticks, "limit", r)
+        else:  # rested untouched: the common case, kept short
+            self.counts["orders"] += 1
+            if self._lifetime is not None:
+                self._expiry.append((self._env.now + self._lifetime, g, r[0] or 0, agent))
+        return (r[0] or 0) if r[5] else 0
+
+    def _market(self, agent: int, g: int, buy: bool, lots: int) -> Result:
+        band = None
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                return _pending(self._send_later(due, self._market, (agent, g, buy, lots)), lots)
+            refused = self._admit(agent, g, "market", buy, lots, None)
+            if refused is not None:
+                return refused
+            band = self._band(g)
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        if buy:
+            # Protected market buy: the highest limit the free cash pays for every lot.
+            limit = (self._hv[agent, self._num] - self._rc[agent]) // (lots * self.tick_base)
+            if limit < 1:
+                return self._refuse(
+                    agent, g, "market", buy, None, lots, "insufficient cash for any price"
+                )
+            if band is not None:
+                limit = min(limit, band[1])  # a price clamp: no higher than the band's top
+            self._rc[agent] += limit * lots * self.tick_base
+            r = book.ioc(agent, "buy", lots, limit)
+            ticks: int | None = limit
+        else:
+            qty = lots * self.lot_base
+            free = self._hv[agent, g] - self._rg[agent][g]
+            if qty > free:
+                return self._refuse(
+                    agent,
+                    g,
+                    "market",
+                    buy,
+                    None,
+                    lots,
+                    f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
+                )
+            self._rg[agent][g] += qty
+            if band is None:
+                r = book.market(agent, "sell", lots)
+            else:  # a price clamp: no lower than the band's bottom
+                r = book.ioc(agent, "sell", lots, band[0])
+            ticks = None
+        self.counts["orders"] += 1
+        self._settle(g, r, ticks)
+        if self._record_all or r[1] is _REJECTED:
+            self._log_result(agent, g, "market", buy, None, lots, r)
+        if self._observers:
+            self._notify(g, buy, None, r)
+        if self._clear and r[2]:
+            self.clear(g, "clear")
+        return r
+
+    def _cancel(self, agent: int, g: int, order_id: int, log_rejection: bool = True) -> Result:
+        if self._shocked:
+            due = self._due()
+            if due is not None:  # (no new id: a cancel creates no order)
+                args = (agent, g, order_id, log_rejection)
+                self._send_later(due, self._cancel, args, provisional=False)
+                return _pending(order_id, 0)
+            order_id = self._resolve(g, order_id)
+        book = self._books[g]
+        r = book.cancel(agent, order_id)
+        if r[1] is _REJECTED:
+            if log_rejection:
+                self._log_result(agent, g, "cancel", None, None, None, r, order_id)
+            return r
+        self.counts["cancels"] += 1
+        c = r[3][0]
+        if c[2] == "buy":
+            self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
+        else:
+            self._rg[agent][g] -= c[4] * self.lot_base
+        if self._record_all:
+            self._log_result(agent, g, "cancel", None, None, None, r, order_id)
+        return r
+
+    def _modify(
+        self, agent: int, g: int, order_id: int, new_lots: int | None, new_ticks: int | None
+    ) -> Result:
+        if self._shocked:
+            due = self._due()
+            if due is not None:
+                args = (agent, g, order_id, new_lots, new_ticks)
+                self._send_later(due, self._modify, args, provisional=False)
+                return _pending(order_id, new_lots or 0)
+            order_id = self._resolve(g, order_id)
+            refused = self._admit(agent, g, "modify", None, new_lots, new_ticks, order_id)
+            if refused is not None:
+                return refused
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        book = self._books[g]
+        info = book.order(order_id)
+        if info is None or info.owner != agent:
+            # The engine words the refusal and changes nothing; no reservation is touched.
+            r = book.modify(agent, order_id, new_qty=new_lots, new_price=new_ticks)
+            self._log_result(agent, g, "modify", None, new_ticks, new_lots, r, order_id)
+            return r
+        buy = info.side == "buy"
+        nq = info.qty if new_lots is None else new_lots
+        npr = info.price if new_ticks is None else new_ticks
+        reenter = npr != info.price or nq > info.qty
+        if reenter:
+            # The old order is released by the engine's Cancelled record; the new one needs
+            # its full reservation, which may use what the old one frees.
+            if buy:
+                need = npr * nq * self.tick_base
+                free = self.free_cash(agent) + info.price * info.qty * self.tick_base
+            else:
+                need = nq * self.lot_base
+                free = self.free_goods(agent, g) + info.qty * self.lot_base
+            if need > free:
+                what = "cash" if buy else self._goods[g]
+                return self._refuse(
+                    agent,
+                    g,
+                    "modify",
+                    buy,
+                    npr,
+                    nq,
+                    f"insufficient {what}: needs {need} base units, {free} free",
+                    order_id,
+                )
+            if buy:
+                self._rc[agent] += need
+            else:
+                self._rg[agent][g] += need
+        r = book.modify(agent, order_id, new_qty=new_lots, new_price=new_ticks)
+        if r[1] is _REJECTED:
+            if reenter:
+                self._unreserve(agent, g, buy, nq, npr)
+        else:
+            self._settle(g, r, npr if buy else None)
+        if self._record_all or r[1] is _REJECTED:
+            self._log_result(agent, g, "modify", buy, npr, nq, r, order_id)
+        if reenter and r[1] is not _REJECTED and self._observers:
+            self._notify(g, buy, self.price_of(npr), r)
+        if self._clear and r[2]:
+            self.clear(g, "clear")
+        return r
+
+    def _unreserve(self, agent: int, g: int, buy: bool, lots: int, ticks: int) -> None:
+        if buy:
+            self._rc[agent] -= ticks * lots * self.tick_base
+        else:
+            self._rg[agent][g] -= lots * self.lot_base
+
+    def _settle(self, g: int, r: Result, taker_limit: int | None) -> None:
+        """Release what left the book and settle the fills (``taker_limit``: the incoming
+        buy's limit in ticks, at which its cash was reserved)."""
+        rc, rg, tb, lb = self._rc, self._rg, self.tick_base, self.lot_base
+        c: Cancelled
+        for c in r[3]:
+            if c[2] == "buy":
+                rc[c[1]] -= c[3] * c[4] * tb  # type: ignore[operator]
+            else:
+                rg[c[1]][g] -= c[4] * lb
+        fills = r[2]
+        if not fills:
+            return
+        trade = self._ledger.trade
+        price_of = self.price_of
+        est = self._est[g]
+        w = self._w
+        for f in fills:
+            p, q = f[0], f[1]
+            cash = p * q * tb
+            if f[6] == "buy":
+                buyer, seller = f[5], f[3]
+                rc[buyer] -= taker_limit * q * tb  # type: ignore[operator]
+            else:
+                buyer, seller = f[3], f[5]
+                rc[buyer] -= cash
+            rg[seller][g] -= q * lb
+            price = price_of(p)
+            trade(buyer, seller, g, q * lb, cash, price)
+            est = price if est is None else est + w * (price - est)
+        self._est[g] = est
+        self._last[g] = price
+        self.counts["fills"] += len(fills)
+        self._seen = self._ledger.version
+        if self._updated is not None:
+            event, self._updated = self._updated, None
+            event.succeed()
+
+    def _notify(self, g: int, buy: bool, shout: float | None, r: Result) -> None:
+        traded = self.price_of(r[2][-1][0]) if r[2] else None
+        seen = Shout(float(self._env.now), self._goods[g], "buy" if buy else "sell", shout, traded)
+        for observer in self._observers:
+            observer(seen)
+
+
+def _pending(order_id: int, lots: int) -> Result:
+    """The result handed back for an action a latency spike delays."""
+    return Result(order_id, _PENDING, (), (), "", lots)
