@@ -333,6 +333,7 @@ def simulate(
     run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
     if planned:
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
+        run.summary.update(_error_in_force(run.summary, shocked))
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
     run.summary["strategies"] = {
@@ -435,6 +436,24 @@ def _shock_effects(
             done = metrics.time_to_tolerance(path, tolerance)
             row["recovery_time"] = None if done is None else done - when
     return out
+
+
+def _error_in_force(
+    summary: Mapping[str, Any], shocked: list[tuple[float, str, Equilibrium]]
+) -> dict[str, Any]:
+    """After shocks that changed the economy, ``price_error`` is measured against the
+    equilibrium in force at the end (the last shocked economy's), as the report measures it;
+    the error against the equilibrium of the endowments is kept beside it."""
+    in_force = shocked[-1][2].prices if shocked else None
+    final = summary.get("final_prices") or {}
+    if in_force is None or not final:
+        return {}
+    error = max(abs(final[g] - in_force[g]) / in_force[g] for g in in_force)
+    return {
+        "price_error": float(error),
+        "equilibrium_prices_in_force": dict(in_force),
+        "price_error_vs_initial_equilibrium": summary.get("price_error"),
+    }
 
 
 def _path_dependence(
