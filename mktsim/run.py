@@ -333,7 +333,7 @@ def simulate(
     run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
     if planned:
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
-        run.summary.update(_error_in_force(run.summary, shocked))
+        run.summary.update(_error_in_force(run, shocked, price_tolerance))
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
     run.summary["strategies"] = {
@@ -439,20 +439,26 @@ def _shock_effects(
 
 
 def _error_in_force(
-    summary: Mapping[str, Any], shocked: list[tuple[float, str, Equilibrium]]
+    run: Run, shocked: list[tuple[float, str, Equilibrium]], tolerance: float
 ) -> dict[str, Any]:
-    """After shocks that changed the economy, ``price_error`` is measured against the
-    equilibrium in force at the end (the last shocked economy's), as the report measures it;
-    the error against the equilibrium of the endowments is kept beside it."""
-    in_force = shocked[-1][2].prices if shocked else None
+    """After shocks that changed the economy, ``price_error`` and ``time_to_tolerance`` are
+    measured against the equilibrium in force at the end (the last shocked economy's), from
+    that shock on, as the report measures them; the values against the equilibrium of the
+    endowments are kept beside them."""
+    summary = run.summary
+    when, _, eq = shocked[-1] if shocked else (0.0, "", None)
+    in_force = eq.prices if eq is not None else None
     final = summary.get("final_prices") or {}
     if in_force is None or not final:
         return {}
     error = max(abs(final[g] - in_force[g]) / in_force[g] for g in in_force)
+    path = metrics.price_error_path(run.prices[run.prices["time"] >= when], in_force)
     return {
         "price_error": float(error),
+        "time_to_tolerance": metrics.time_to_tolerance(path, tolerance),
         "equilibrium_prices_in_force": dict(in_force),
         "price_error_vs_initial_equilibrium": summary.get("price_error"),
+        "time_to_tolerance_vs_initial_equilibrium": summary.get("time_to_tolerance"),
     }
 
 

@@ -26,3 +26,7 @@ def test_price_error_after_an_endowment_shock_is_against_the_new_equilibrium() -
     error = max(abs(s["final_prices"][g] / p - 1) for g, p in expected.items())
     assert s["price_error"] == pytest.approx(error, abs=1e-8)
     assert s["price_error"] <= 1e-6 and s["price_error_vs_initial_equilibrium"] > 0.1
+    # back within tolerance of the new equilibrium after the shock, and the time says so
+    shock_row = s["shocks"][0]
+    assert s["time_to_tolerance"] == pytest.approx(100 + shock_row["recovery_time"])
+    assert s["time_to_tolerance_vs_initial_equilibrium"] is None
