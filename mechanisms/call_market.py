@@ -75,7 +75,7 @@ from mktsim.mechanisms._call_clearing import _NAN, _Clearing, _Order, allocate, 
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Top, check_grid, settled
+from mktsim.market import Top, check_grid, grid_bases, settled, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -164,11 +164,6 @@ class CallQuote(Quote):
     lot: float
 
 
-def _integral(x: float) -> int | None:
-    r = round(x)
-    return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
-
-
 def _steps(value: Any, step: float, what: str, rule: str) -> tuple[int, str]:
     """A positive quantity or price as a whole number of lots or ticks, or why not."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
@@ -245,20 +240,10 @@ class CallMarket(_Clearing):
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(self.name, self.options, options)
         tick, lot = self.opts["tick"], self.opts["lot"]
-        lot_base = _integral(lot * BASE_UNITS)
-        if lot_base is None:
-            raise InvalidParameter(
-                f"lot(={lot}) must be a whole number (>= 1) of base units (1e-9 of a unit)"
-            )
-        tick_base = _integral(tick * lot * BASE_UNITS)
-        if tick_base is None:
-            raise InvalidParameter(
-                f"tick(={tick}) x lot(={lot}) must be a whole number (>= 1) of base units of "
-                "the numeraire (1e-9), so fills settle exactly"
-            )
+        lot_base, tick_base = grid_bases(tick, lot)
         self.tick, self.lot = float(tick), float(lot)
         self.lot_base, self.tick_base = lot_base, tick_base
-        self._per_unit = _integral(1.0 / tick)
+        self._per_unit = whole(1.0 / tick)
         self.interval: float = self.opts["interval"]
         self.batches = 0
         self.counts = dict.fromkeys(

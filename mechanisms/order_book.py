@@ -102,7 +102,7 @@ from mktsim.mechanisms._book_state import _NAN, _REJECTED, _STATUS
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Shout, check_grid, settled
+from mktsim.market import Shout, check_grid, grid_bases, settled, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -201,12 +201,6 @@ def _count(value: Any) -> int:
     return int(value)
 
 
-def _integral(x: float) -> int | None:
-    """``x`` as an int if it is one to within float rounding, else None."""
-    r = round(x)
-    return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
-
-
 class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
     """Continuous double auction with one order book per good; see the module docstring.
 
@@ -300,17 +294,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(self.name, self.options, options)
         tick, lot = self.opts["tick"], self.opts["lot"]
-        lot_base = _integral(lot * BASE_UNITS)
-        if lot_base is None:
-            raise InvalidParameter(
-                f"lot(={lot}) must be a whole number (>= 1) of base units (1e-9 of a unit)"
-            )
-        tick_base = _integral(tick * lot * BASE_UNITS)
-        if tick_base is None:
-            raise InvalidParameter(
-                f"tick(={tick}) x lot(={lot}) must be a whole number (>= 1) of base units of "
-                "the numeraire (1e-9), so fills settle exactly"
-            )
+        lot_base, tick_base = grid_bases(tick, lot)
         self.tick: float = tick
         self.lot: float = lot
         self.lot_base: int = lot_base
@@ -318,7 +302,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
         inv = 1.0 / tick
         # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
         # artefacts (1.234 rather than 1.2340000000000002).
-        self._ticks_per_unit: int | None = _integral(inv)
+        self._ticks_per_unit: int | None = whole(inv)
         # Limit prices and quantities already checked on the grids -> ticks and lots.
         self._ticks_of: dict[float, int] = {}
         self._lots_of: dict[float, int] = {}

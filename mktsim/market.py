@@ -42,7 +42,9 @@ __all__ = [
     "accepted_by",
     "check_grid",
     "check_pairing",
+    "grid_bases",
     "settled",
+    "whole",
 ]
 
 
@@ -151,6 +153,32 @@ def check_pairing(
         f"strategy {strategy!r} sends {sends} orders, which {mechanism} does not accept (it "
         f"takes {takes}){where}"
     )
+
+
+def whole(x: float) -> int | None:
+    """``x`` as an int >= 1 if it is one to within float rounding, else None."""
+    r = round(x)
+    return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
+
+
+def grid_bases(tick: float, lot: float) -> tuple[int, int]:
+    """A market's lot and tick-times-lot in ledger base units, refusing a grid on which fills
+    could not settle exactly (both must be whole numbers of base units)."""
+    from mktsim.errors import InvalidParameter
+    from mktsim.goods import BASE_UNITS
+
+    lot_base = whole(lot * BASE_UNITS)
+    if lot_base is None:
+        raise InvalidParameter(
+            f"lot(={lot}) must be a whole number (>= 1) of base units (1e-9 of a unit)"
+        )
+    tick_base = whole(tick * lot * BASE_UNITS)
+    if tick_base is None:
+        raise InvalidParameter(
+            f"tick(={tick}) x lot(={lot}) must be a whole number (>= 1) of base units of "
+            "the numeraire (1e-9), so fills settle exactly"
+        )
+    return lot_base, tick_base
 
 
 def check_grid(
