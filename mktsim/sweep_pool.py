@@ -210,6 +210,14 @@ def dask_client(scheduler: Any) -> Iterator[Any]:
     if isinstance(scheduler, distributed.Client):
         yield scheduler
         return
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:  # a malformed address is refused before a client exists (a half-made one hangs at exit)
+        scheme, location = parse_address(scheduler)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise MktsimError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from exc
     try:
         client = distributed.Client(
             scheduler, set_as_default=False, timeout=f"{DASK_CONNECT_SECONDS}s"

@@ -169,3 +169,34 @@ def test_an_unreachable_scheduler_is_one_error_after_the_connect_timeout() -> No
             with dask_client(address):
                 pass
     assert DASK_CONNECT_SECONDS <= 10
+
+
+@pytest.mark.dask
+def test_a_malformed_scheduler_address_is_one_line_at_the_cli(tmp_path: Path) -> None:
+    """Refused before a Dask client exists: a half-made client would hang at exit and print a
+    traceback from its finaliser."""
+    pytest.importorskip("distributed")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mktsim.cli",
+            "sweep",
+            "cobb_douglas",
+            "--mechanism",
+            "walrasian",
+            "--scheduler",
+            "notaurl",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "mktsim: error: cannot reach the Dask scheduler at 'notaurl': missing port number in "
+        "address 'notaurl'"
+    ]
