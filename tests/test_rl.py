@@ -318,3 +318,28 @@ def test_several_agents_of_a_population_can_learn_together():
         ParallelMarketEnv("gode_sunder", population="sellers", agents=[1, 1])
     with pytest.raises(InvalidParameter, match="split"):
         MarketEnv("tupperware", "cpmm", population="moulder", agent=1)
+
+
+def test_the_example_makers_choices_are_the_documented_quotes():
+    """Symmetric widths, then leaning quotes: the side that restores the starting inventory at
+    LEAN times the width (short: the bid; long: the ask), symmetric when about even."""
+    from mktsim.rl.examples import LEAN, WIDTHS, QuotingLearner
+
+    maker = QuotingLearner(2)
+    assert maker.q.shape == (3, 9)
+    assert np.array_equal(maker.action(3, 0), np.tile([1.0, 0.5, 1.0, 0.5], (2, 1)))
+    assert np.allclose(maker.action(len(WIDTHS) + 2, 0)[0], [1.0, LEAN * 0.5, 1.0, 0.5])
+    assert np.allclose(maker.action(len(WIDTHS) + 2, 2)[0], [1.0, 0.5, 1.0, LEAN * 0.5])
+    assert np.allclose(maker.action(len(WIDTHS) + 3, 1)[0], [1.0, 1.0, 1.0, 1.0])
+    # sample means by default: two rewards of one choice average exactly
+    maker.update(0, 1, 4.0, 0, last=True)
+    maker.update(0, 1, 1.0, 0, last=True)
+    assert maker.q[0, 1] == 2.5
+    # inventory states from the observation's units (index 5), against the first one seen
+    obs = np.zeros(6, dtype=np.float32)
+    obs[5] = 1.0
+    assert maker.state(obs) == 1
+    obs[5] = 0.7
+    assert maker.state(obs) == 0
+    obs[5] = 1.3
+    assert maker.state(obs) == 2
