@@ -40,6 +40,27 @@ def test_no_arguments_gives_the_order_book() -> None:
     assert env.core.mechanism.name == "order_book"
     assert env.action_space.shape == (1, 4)
     assert env.observation_space.shape == (6,)
+    market = ParallelMarketEnv()
+    assert market.core.mechanism.name == "order_book"
+    assert market.possible_agents == ["learner_0", "learner_1"]
+
+
+def test_parallel_same_seed_and_actions_replay_exactly() -> None:
+    def play(market: ParallelMarketEnv, seed: int):
+        obs, _ = market.reset(seed=seed)
+        rng = np.random.default_rng(9)
+        seen = [np.concatenate([obs[a] for a in market.possible_agents])]
+        while market.agents:
+            actions = {a: rng.uniform(-1, 1, 2) for a in market.agents}
+            obs, rewards, _, _, infos = market.step(actions)
+            assert all(info["conserved"] for info in infos.values())
+            seen.append(np.concatenate([[rewards[a], *obs[a]] for a in market.possible_agents]))
+        return np.concatenate(seen)
+
+    first = play(ParallelMarketEnv(mechanism="cpmm", learners=2, max_steps=15), 4)
+    again = play(ParallelMarketEnv(mechanism="cpmm", learners=2, max_steps=15), 4)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, play(ParallelMarketEnv(mechanism="cpmm", max_steps=15), 5))
 
 
 def wealth_here(env: MarketEnv) -> float | None:
@@ -314,6 +335,10 @@ def test_several_agents_of_a_population_can_learn_together():
     pops = {p.name: p.size for p in market.core.scenario.populations}
     assert pops == {"buyers": 6, "sellers": 4, "sellers_learner": 2}
     parallel_api_test(market, 10)
+    with pytest.raises(InvalidParameter, match="population="):
+        ParallelMarketEnv(agents=[0])
+    with pytest.raises(InvalidParameter, match="population="):
+        MarketEnv(agent=1)
     with pytest.raises(InvalidParameter, match="twice"):
         ParallelMarketEnv("gode_sunder", population="sellers", agents=[1, 1])
     with pytest.raises(InvalidParameter, match="split"):

@@ -252,6 +252,8 @@ class StepCore:
                 parts.append(part)
             pops[i : i + 1] = [parts[0], _driven_externally(parts[1], name)]
             return attrs.evolve(scenario, populations=pops), name
+        if agents is not None:
+            raise InvalidParameter(f"agents(={agents!r}) needs population= (whose agents they are)")
         if isinstance(learners, bool) or not isinstance(learners, (int, np.integer)):
             raise InvalidParameter(f"learners(={learners!r}) must be an integer >= 1")
         if learners < 1:
