@@ -489,8 +489,9 @@ def _indices(agents: Sequence[int] | None, population: str, size: int) -> list[i
         isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < size
         for k in chosen
     ):
+        shown = chosen[0] if len(chosen) == 1 else agents
         raise InvalidParameter(
-            f"agent(={agents!r}) must be an index in population {population!r} (0..{size - 1})"
+            f"agent(={shown!r}) must be an index in population {population!r} (0..{size - 1})"
         )
     if len(set(chosen)) != len(chosen):
         raise InvalidParameter(f"agents(={agents!r}) name an agent twice")
