@@ -27,7 +27,8 @@ class ParallelMarketEnv(ParallelEnv):
     """Several learning agents in a market (PettingZoo parallel API).
 
     Args:
-        scenario, mechanism: as for :class:`~mktsim.rl.env.MarketEnv`.
+        scenario: as for :class:`~mktsim.rl.env.MarketEnv`.
+        mechanism: as for :class:`~mktsim.rl.env.MarketEnv`.
         learners: learners to add as a population ``learner`` (agents ``learner_0``, ...).
         population: instead, every agent of this existing population learns (agents
             ``<population>_<i>``).
