@@ -12,7 +12,7 @@ from conftest import cobb_douglas_prices
 import mktsim
 from mktsim import report
 from mktsim.errors import InvalidParameter
-from mktsim.shocks import EndowmentShock
+from mktsim.shocks import EndowmentShock, PreferenceShock
 from mktsim.welfare import welfare_table
 
 
@@ -119,3 +119,43 @@ def test_a_run_without_economy_shocks_keeps_one_welfare_window() -> None:
     assert np.isnan(
         report.convergence_table(run).iloc[0]["allocative_efficiency_vs_initial_equilibrium"]
     )
+
+
+def test_each_window_between_economy_shocks_has_its_own_reference() -> None:
+    """Half of good1 destroyed at t = 10, then new Cobb-Douglas shares at t = 150: each window
+    is valued with its own holdings, utilities and equilibrium, all written out here."""
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=30)
+    goods = scenario.goods.names
+    pop = scenario.populations[0]
+    old = np.asarray(pop.utility.shares)
+    new = np.random.default_rng(0).dirichlet(np.ones(3), size=30)
+    shocks = [
+        EndowmentShock(time=10, good="good1", factor=0.5),
+        PreferenceShock(time=150, population="consumers", utility=mktsim.CobbDouglas(new)),
+    ]
+    run = mktsim.simulate(scenario, "walrasian", until=600, shocks=shocks)
+    h = run.holdings.assign(good=run.holdings["good"].astype(str))
+
+    def at(time: float) -> np.ndarray:
+        rows = h[h["time"] == time]
+        return rows.pivot(index="agent", columns="good", values="quantity")[goods].to_numpy()
+
+    def money(x: np.ndarray, a: np.ndarray, p: np.ndarray) -> float:
+        return float((np.prod(x**a, axis=1) * np.prod((p / a) ** a, axis=1)).sum())
+
+    # a preference shock moves no holdings: those recorded at t = 150 close window 1
+    start = np.array(pop.endowment, dtype=float)
+    start[:, goods.index("good1")] *= 0.5
+    windows = [(start, at(150.0), old), (at(150.0), at(h["time"].max()), new)]
+    for k, (x0, x1, a) in enumerate(windows, start=1):
+        p = cobb_douglas_prices(a, x0)
+        m0, m1, top = money(x0, a, p), money(x1, a, p), float(x0.sum(axis=0) @ p)
+        w = welfare_table(run, window=k).iloc[0]
+        assert w["since"] == (10.0, 150.0)[k - 1]
+        assert w["money_initial"] == pytest.approx(m0, rel=1e-9)
+        assert w["money_final"] == pytest.approx(m1, rel=1e-9)
+        assert w["money_equilibrium"] == pytest.approx(top, rel=1e-9)
+        assert w["efficiency"] == pytest.approx((m1 - m0) / (top - m0), rel=1e-7, abs=1e-9)
+        row = run.summary["shocks"][k - 1]
+        assert row["allocative_efficiency"] == pytest.approx(w["efficiency"], abs=1e-12)
+    pd.testing.assert_frame_equal(run.welfare(), welfare_table(run, window=2))
