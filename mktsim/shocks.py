@@ -290,9 +290,14 @@ def check_supported(
 
 
 def schedule(
-    ctx: Any, mechanism: Any, shocks: tuple[Shock, ...], snapshot: Any
+    ctx: Any, mechanism: Any, shocks: tuple[Shock, ...], snapshot: Any, before: Any = None
 ) -> Generator[simpy.Event, Any, None]:
-    """SimPy process applying shocks in time order (ties in declaration order)."""
+    """SimPy process applying shocks in time order (ties in declaration order).
+
+    ``before()`` and ``snapshot()`` are called just before and just after each shock that
+    changes the economy (endowments, preferences), so the run can close one economy's books and
+    open the next one's.
+    """
     env = ctx.env
     ordered = sorted(shocks, key=lambda s: s.time)
     ctx.pending_shocks.extend(ordered)  # before the market's first step: it reads them
@@ -300,6 +305,8 @@ def schedule(
         shock: Any = item
         if shock.time > env.now:
             yield env.timeout(shock.time - env.now)
+        if not shock.market and before is not None:
+            before()
         detail = mechanism.apply_shock(shock) if shock.market else shock.apply(ctx)
         ctx.pending_shocks.remove(shock)
         ctx.log(f"shock:{shock.kind}", detail or repr(shock))

@@ -29,7 +29,8 @@ class ParallelMarketEnv(ParallelEnv):
     """Several learning agents in a market (PettingZoo parallel API).
 
     Args:
-        scenario, mechanism: as for :class:`~mktsim.rl.env.MarketEnv`.
+        scenario: as for :class:`~mktsim.rl.env.MarketEnv`.
+        mechanism: as for :class:`~mktsim.rl.env.MarketEnv`.
         learners: learners to add as a population ``learner`` (agents ``learner_0``, ...).
         population: instead, agents of this existing population learn (agents
             ``<population>_<i>``, ``i`` the index within it).
