@@ -317,6 +317,9 @@ class WalrasianAuctioneer:
         assert self._prices is not None
         p = self._prices
         settled_at = -1  # ledger version right after the last settlement
+        # the populations as they were then: a preference shock moves no holding but makes the
+        # settled allocation inefficient, so it must be settled again too
+        settled_economy: tuple[Any, ...] = ()
         while True:
             outage = self._window(self._outages)
             if outage is not None:
@@ -354,12 +357,16 @@ class WalrasianAuctioneer:
                     f"round {self.rounds - 1}: max relative excess demand "
                     f"{np.max(np.abs(relative[free]), initial=0.0):.3g} < tol {opts['tol']}",
                 )
-            if clear and not trading and ctx.ledger.version != settled_at:
+            economy = tuple(ctx.current.values())
+            unchanged = len(economy) == len(settled_economy) and all(
+                a is b for a, b in zip(economy, settled_economy, strict=True)
+            )
+            if clear and not trading and (ctx.ledger.version != settled_at or not unchanged):
                 if opts["settle_delay"]:
                     yield env.timeout(opts["settle_delay"])
                 reports = yield self._post(p, settle=True)
                 yield from self._trade(p, reports)
-                settled_at = ctx.ledger.version
+                settled_at, settled_economy = ctx.ledger.version, economy
             if clear and not ctx.shocks_ahead() and not self._ending():
                 ctx.done.succeed()
                 return

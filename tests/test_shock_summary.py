@@ -159,3 +159,27 @@ def test_each_window_between_economy_shocks_has_its_own_reference() -> None:
         row = run.summary["shocks"][k - 1]
         assert row["allocative_efficiency"] == pytest.approx(w["efficiency"], abs=1e-12)
     pd.testing.assert_frame_equal(run.welfare(), welfare_table(run, window=2))
+
+
+def test_after_a_preference_shock_the_auctioneer_settles_the_new_allocation() -> None:
+    """New Cobb-Douglas shares at t = 300, after the first settlement, move no holdings but
+    make the settled allocation inefficient: the auctioneer converges again and settles the new
+    competitive allocation, written out here from the closed form."""
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=20)
+    goods = scenario.goods.names
+    pop = scenario.populations[0]
+    new = np.random.default_rng(1).dirichlet(np.ones(3), size=20)
+    shock = PreferenceShock(time=300, population="consumers", utility=mktsim.CobbDouglas(new))
+    run = mktsim.simulate(scenario, "walrasian", until=2000, shocks=[shock])
+    h = run.holdings.assign(good=run.holdings["good"].astype(str))
+    final = h[h["time"] == h["time"].max()]
+    final = final.pivot(index="agent", columns="good", values="quantity")[goods].to_numpy()
+    # before the shock the economy settled its own competitive allocation (from the endowments)
+    old = np.asarray(pop.utility.shares)
+    e = np.asarray(pop.endowment, dtype=float)
+    p0 = cobb_douglas_prices(old, e)
+    settled = old * (e @ p0)[:, None] / p0
+    p1 = cobb_douglas_prices(new, settled)
+    expected = new * (settled @ p1)[:, None] / p1
+    assert run.trades["time"].min() < 300 <= run.trades["time"].max()
+    np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-6)
