@@ -474,7 +474,9 @@ class ConstantProductMarket:
                 )
             end = math.inf if shock.duration is None else now + shock.duration
             price = self._pools[j].price if j in self._pools else self._closed[j]
-            ceiling = price <= shock.price if shock.kind == "clamp" else shock.kind == "ceiling"
+            below, above = shock.sides
+            # a two-sided clamp bounds the pool on the side it stands: from above if at or below
+            ceiling = price <= shock.price if below and above else above
             self._clamps[j] = (float(shock.price), end, ceiling)
             # refused swaps are not quiet: traders come back once a clamp with an end lifts
             self._quiet_from = max(self._quiet_from, now if math.isinf(end) else end)

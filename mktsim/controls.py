@@ -71,13 +71,9 @@ DEADWEIGHT_MEASURE = {
 
 def bounds(shock: Any, band: float = 0.0) -> tuple[float, float]:
     """The (low, high) prices a control shock allows (numeraire = 1); a clamp's band
-    ``[price (1 - band), price (1 + band)]``."""
-    price = float(shock.price)
-    if shock.kind == "ceiling":
-        return 0.0, price
-    if shock.kind == "floor":
-        return price, float(np.inf)
-    return price * (1 - band), price * (1 + band)
+    ``[price (1 - band), price (1 + band)]`` (:meth:`mktsim.shocks.PriceControl.bounds`)."""
+    low, high = shock.bounds(band)
+    return float(low), float(high)
 
 
 def schedule_excess(values: Iterable[float], costs: Iterable[float], price: float) -> float:
@@ -129,7 +125,7 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
         extra = _schedule_effects(scenario, shock, band) if induced else {}
         z = extra.pop("excess_demand") if induced else (None if excess is None else excess[j])
         z = None if z is None else float(z)
-        binding = None if z is None else _binding(shock.kind, float(z))
+        binding = None if z is None else bool(shock.binds(float(z)))
         goods[shock.good] = {
             "kind": shock.kind,
             "price": float(shock.price),
@@ -156,16 +152,6 @@ def control_effects(run: Any, planned: Iterable[Any], holdings: Array) -> dict[s
 def _in_force(shock: Any, at: float) -> bool:
     """Whether a control shock still holds at time ``at``."""
     return shock.duration is None or float(shock.time) + float(shock.duration) > at
-
-
-def _binding(kind: str, z: float) -> bool:
-    """Whether a control leaves excess demand ``z`` on the side it pushes: a ceiling a
-    shortage, a floor a surplus, a clamp either."""
-    if kind == "ceiling":
-        return z > 1e-9
-    if kind == "floor":
-        return z < -1e-9
-    return abs(z) > 1e-9
 
 
 def _excess(scenario: Any, prices: Array) -> Array | None:

@@ -217,12 +217,7 @@ class PriceBand(Wrapper):
     def apply(self, shock: Any) -> str:
         now = float(self.env.now)
         end = math.inf if shock.duration is None else now + float(shock.duration)
-        if shock.kind == "ceiling":
-            low, high = 0.0, float(shock.price)
-        elif shock.kind == "floor":
-            low, high = float(shock.price), math.inf
-        else:
-            low, high = shock.price * (1 - self.band), shock.price * (1 + self.band)
+        low, high = shock.bounds(self.band)
         n = self.limit(shock.good, low, high, end)
         return (
             f"{shock.good} held in [{low:g}, {high:g}] until {end:g} (wrapper); "
@@ -448,13 +443,13 @@ class CircuitBreaker(Wrapper):
         return self.inner.submit(order)
 
 
-#: Price controls held by the price band wrapper besides ``clamp``: one-sided bands.
-_ONE_SIDED = ("ceiling", "floor")
-
 #: Wrappers by market shock kind, innermost first (latency outermost: a delayed action is
-#: judged by the outage and the band when it arrives).
+#: judged by the outage and the band when it arrives). One price band wrapper holds the three
+#: price controls (their side is the shock's data: ``shock.bounds``).
 WRAPPERS: dict[str, type[Wrapper]] = {
     "clamp": PriceBand,
+    "ceiling": PriceBand,
+    "floor": PriceBand,
     "breaker": CircuitBreaker,
     "outage": Outage,
     "latency": Latency,
@@ -468,10 +463,8 @@ def provided(mechanism: Any) -> frozenset[str]:
     accepts = frozenset(getattr(mechanism, "accepts", ()))
     if not accepts or not hasattr(mechanism, "submit"):
         return frozenset()
-    kinds = {"latency", "outage", "breaker"}
-    if accepts & {Limit, MarketOrder, Swap}:
-        kinds.update(("clamp", *_ONE_SIDED))
-    return frozenset(kinds)
+    priced = bool(accepts & {Limit, MarketOrder, Swap})
+    return frozenset(kind for kind, cls in WRAPPERS.items() if priced or cls is not PriceBand)
 
 
 class ShockedMarket(Wrapper):
@@ -490,13 +483,12 @@ class ShockedMarket(Wrapper):
         wanted = set(kinds)
         market: Any = mechanism
         self.wrappers: dict[str, Wrapper] = {}
-        for kind, cls in WRAPPERS.items():
-            # one price band wrapper holds clamps, ceilings and floors alike
-            held = {kind, *_ONE_SIDED} if cls is PriceBand else {kind}
-            if wanted & held:
+        for cls in dict.fromkeys(WRAPPERS.values()):  # each wrapper once, innermost first
+            held = wanted & {kind for kind, c in WRAPPERS.items() if c is cls}
+            if held:
                 extra = {"band": band} if cls is PriceBand else {}
                 market = cls(market, env, recorder, **extra)
-                self.wrappers.update(dict.fromkeys(wanted & held, market))
+                self.wrappers.update(dict.fromkeys(held, market))
         super().__init__(market, env, None)
         self.mechanism = mechanism
 

@@ -10,7 +10,28 @@ import pytest
 
 import mktsim
 from mktsim.errors import InvalidParameter
-from mktsim.shocks import PriceCeiling, PriceClamp, PriceFloor, parse_shock
+from mktsim.shocks import PriceCeiling, PriceClamp, PriceControl, PriceFloor, parse_shock
+
+
+@pytest.mark.parametrize(
+    ("cls", "allowed", "widened", "binds_on"),
+    [
+        (PriceClamp, (2.0, 2.0), (1.8, 2.2), {"shortage", "surplus"}),
+        (PriceCeiling, (0.0, 2.0), (0.0, 2.0), {"shortage"}),
+        (PriceFloor, (2.0, np.inf), (2.0, np.inf), {"surplus"}),
+    ],
+)
+def test_the_three_controls_are_one_shock_with_the_side_as_data(cls, allowed, widened, binds_on):
+    shock = cls(1.0, "good1", 2.0)
+    assert isinstance(shock, PriceControl) and shock.market
+    assert shock.bounds() == allowed
+    assert shock.bounds(0.1) == pytest.approx(widened)  # a band widens a clamp only
+    assert {"shortage": shock.binds(0.5), "surplus": shock.binds(-0.5)} == {
+        side: side in binds_on for side in ("shortage", "surplus")
+    }
+    assert not shock.binds(0.0)
+    assert parse_shock(f"{shock.kind}:time=1,good=good1,price=2") == shock
+    assert repr(shock).startswith(f"{cls.__name__}(time=1.0, good='good1', price=2.0")
 
 
 def cd_parts(scenario):
