@@ -399,8 +399,7 @@ class WalrasianAuctioneer:
         if shock.kind in ("clamp", "ceiling", "floor"):
             end = np.inf if shock.duration is None else now + shock.duration
             price = float(shock.price)
-            low = 0.0 if shock.kind == "ceiling" else price
-            high = np.inf if shock.kind == "floor" else price
+            low, high = shock.bounds()
             self._controls[self.ctx.goods.index(shock.good)] = (low, high, end)
             held = {"clamp": "held at", "ceiling": "held at most at", "floor": "held at least at"}
             return f"price of {shock.good} {held[shock.kind]} {price:g} until {end:g}"
