@@ -313,11 +313,13 @@ class Recorder:
 
     def write(self, table: str, path: str | Path) -> Path:
         """Write a table to ``path``: one Parquet file, or for a spooled recorder a folder of
-        parts (a Parquet dataset: ``pandas.read_parquet`` reads either)."""
+        parts (a Parquet dataset: ``pandas.read_parquet`` reads either), hard-linked to the
+        spooled parts where the file system allows."""
         path = Path(path)
         if self.spool is None:
             write_frame(self.frame(table), path)
             return path
+        import os
         import shutil
 
         parts = self.parts(table)
@@ -325,7 +327,10 @@ class Recorder:
         if not parts:  # an empty table still gets its schema
             write_frame(self._memory_frame(table), path / "part-00000.parquet")
         for part in parts:
-            shutil.copyfile(part, path / part.name)
+            try:  # a part is never written again: a hard link saves copying it
+                os.link(part, path / part.name)
+            except OSError:  # another file system, or links not supported
+                shutil.copyfile(part, path / part.name)
         return path
 
     @property
