@@ -95,6 +95,8 @@ def estimate(
         record: ``all`` or ``summary`` (which records no trades or holdings).
         shocks: the shocks planned (each economy shock adds a holdings snapshot).
     """
+    if not (math.isfinite(horizon) and horizon > 0):
+        raise InvalidParameter(f"until(={horizon}) must be > 0 and finite")
     n, g = int(scenario.n_agents), len(scenario.goods)
     opts = parse_options(mechanism.name, getattr(mechanism, "options", {}), options)
     economy_shocks = sum(1 for s in shocks if not getattr(s, "market", False))
