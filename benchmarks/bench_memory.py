@@ -2,13 +2,14 @@
 
 Run from the repository root::
 
-    python -m benchmarks.bench_memory                       # 10^6 agents, 200 rounds, 2 GiB
+    python -m benchmarks.bench_memory                       # 10^6 agents, horizon 200, 2 GiB
     python -m benchmarks.bench_memory --agents 100000 --rounds 20
     python -m benchmarks.bench_memory --quick               # 10^5 agents, 10 rounds
 
 It runs, as a child process,
-``mktsim run cobb_douglas --set n_agents=N --option mode=non_tatonnement --until R`` (the
-auctioneer posts once per unit of time, so R rounds) into a temporary folder, report included,
+``mktsim run cobb_douglas --set n_agents=N --option mode=non_tatonnement [--until R]`` (the
+auctioneer posts once per unit of time until it converges: at most 200 rounds at the
+scenario's horizon) into a temporary folder, report included,
 and prints the child's peak resident memory (``ru_maxrss`` from ``wait4``) against the budget.
 The command line estimates the recorded tables before the run and, above its memory budget,
 streams them to the run folder while the run goes (one line on stderr says so): 10^6 agents
@@ -46,7 +47,9 @@ def peak_of(command: list[str]) -> tuple[int, float, int, str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="horizon (default the scenario's, 200 rounds)"
+    )
     parser.add_argument("--budget", type=float, default=2.0, help="GiB (default 2)")
     parser.add_argument("--quick", action="store_true", help="10^5 agents, 10 rounds")
     args = parser.parse_args(argv)
@@ -62,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             f"n_agents={args.agents}",
             "--option",
             "mode=non_tatonnement",
-            "--until",
-            str(args.rounds),
+            *([] if args.rounds is None else ["--until", str(args.rounds)]),
             "--out",
             os.path.join(tmp, "run"),
         ]

@@ -28,8 +28,10 @@ _ARITHMETIC: dict[type, Any] = {
 def _number(node: ast.AST) -> int | float:
     """The value of a number written with ``+ - * **`` between literals (small exponents only,
     so a value can never take long to compute)."""
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value  # type: ignore[no-any-return]
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        if isinstance(node.value, bool):
+            raise ValueError("not a number")
+        return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         value = _number(node.operand)
         return -value if isinstance(node.op, ast.USub) else value
@@ -37,7 +39,8 @@ def _number(node: ast.AST) -> int | float:
         left, right = _number(node.left), _number(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             raise ValueError("exponent too large")
-        return _ARITHMETIC[type(node.op)](left, right)  # type: ignore[no-any-return]
+        result: int | float = _ARITHMETIC[type(node.op)](left, right)
+        return result
     raise ValueError("not arithmetic on numbers")
 
 

@@ -166,7 +166,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.counterfactual:
         return _counterfactual(args, scenario, shocks, options)
     from mktsim._streaming import Streaming
-    from mktsim.run_folder import default_folder
 
     given = _out(args.out)
     streaming = Streaming(
@@ -179,22 +178,32 @@ def _run(args: argparse.Namespace) -> int:
         args.memory_budget,
         args.stream,
     )
-    with streaming, _ProgressBar(args.quiet) as progress:
-        run = simulate(
-            scenario,
-            mechanism=args.mechanism,
-            seed=args.seed,
-            until=args.until,
-            shocks=shocks,
-            progress=progress,
-            stream_to=streaming.folder,
-            **options,
-        )
-        s = run.summary
-        customised = bool(args.set or args.option or args.method or args.shock or args.until)
-        out = given or default_folder(s["config"], scenario.name, customised)
-        # Without a report nothing is drawn (no prices.png either), so no plotting library loads.
-        run.save(out, figures=not args.no_report, overwrite=args.overwrite)
+    with streaming:  # a streamed run's tables live in its spool until the end
+        with _ProgressBar(args.quiet) as progress:
+            run = simulate(
+                scenario,
+                mechanism=args.mechanism,
+                seed=args.seed,
+                until=args.until,
+                shocks=shocks,
+                progress=progress,
+                stream_to=streaming.folder,
+                **options,
+            )
+        return _written(args, scenario, run, given, streaming)
+
+
+def _written(
+    args: argparse.Namespace, scenario: Any, run: Any, given: Path | None, streaming: Any
+) -> int:
+    """Save a finished run, write its report and print what it came to."""
+    from mktsim.run_folder import default_folder
+
+    s = run.summary
+    customised = bool(args.set or args.option or args.method or args.shock or args.until)
+    out = given or default_folder(s["config"], scenario.name, customised)
+    # Without a report nothing is drawn (no prices.png either), so no plotting library loads.
+    run.save(out, figures=not args.no_report, overwrite=args.overwrite)
     if not args.no_report:
         from mktsim.report import write_report
 

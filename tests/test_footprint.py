@@ -80,6 +80,7 @@ def test_the_cli_streams_above_the_budget(tmp_path, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "streaming them to the run folder" in lines[0]
     assert "over the memory budget of 10 KiB" in lines[0]
+    assert "price error vs equilibrium" in captured.out and "written to" in captured.out
     assert (out / "trades.parquet").is_dir() and (out / "report.html").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # spool removed
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=25, seed=2)  # as the CLI builds it
