@@ -29,6 +29,7 @@ non-finite numbers, the wrong shape) is refused with a rejected receipt and chan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -162,6 +163,24 @@ class WalrasianAuctioneer:
             f"population {population.name!r} ({population.kind}) has no demand at posted "
             "prices, so the walrasian auctioneer cannot clear it"
         )
+
+    @classmethod
+    def recorded_rows(
+        cls, scenario: Any, horizon: float, opts: Mapping[str, Any]
+    ) -> dict[str, int]:
+        """Rows the auctioneer records over ``horizon`` at most (one posting per ``interval``),
+        for :func:`mktsim.footprint.estimate`: each round a price, an excess demand and one per
+        population for every good; trades for every agent and good each round under
+        ``non_tatonnement``, once at convergence otherwise."""
+        rounds = math.floor(horizon / opts["interval"]) + 1
+        n, g = int(scenario.n_agents), len(scenario.goods)
+        settled = rounds if opts["mode"] == "non_tatonnement" else 1
+        return {
+            "prices": rounds * g,
+            "excess_demand": rounds * g,
+            "excess_demand_by_population": rounds * g * len(scenario.populations),
+            "trades": settled * n * (g - 1),
+        }
 
     # ---- public interface ------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:

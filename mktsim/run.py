@@ -250,6 +250,8 @@ def simulate(
             tables the scenario's metrics read, e.g. an induced-value market's trades).
         stream_to: a folder to stream tables to as Parquet parts of ``chunk_rows`` rows while
             the run goes, so memory stays flat; frames are read back only when asked for.
+            Buffered rows are handed over at least every horizon / 200 of simulation time, so
+            parts appear on disk as the run goes.
         shocks: shocks to apply instead of the scenario's own (``()`` runs without any: the
             baseline of a counterfactual).
         progress: called as ``progress(now, horizon)`` about every horizon / 200 of simulation
@@ -333,6 +335,8 @@ def simulate(
     _record_holdings(ledger, recorder, slots, env.now)
     if progress is not None:
         env.process(_ticks(env, horizon, progress))
+    if stream_to is not None:
+        env.process(_ticks(env, horizon, lambda now, end: recorder.flush()))
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()
