@@ -34,7 +34,7 @@ from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
-from mktsim.valuation import ConsumerValuation, InducedValuation
+from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm
 
 __all__ = ["CHUNK", "COMMON", "PoissonStrategy", "price_of", "to_ticks"]
 
@@ -161,6 +161,8 @@ class MarginalLimits:
         self.num = ctx.goods.numeraire_index
         self.goods = [j for j in range(len(ctx.goods)) if j != self.num]
         self.holdings = ctx.ledger.holdings
+        self._hv = memoryview(self.holdings)
+        self._columns = range(len(ctx.goods))
         self.pop: Any = None
         self.valuation: ConsumerValuation | None = None
 
@@ -176,8 +178,21 @@ class MarginalLimits:
         """The agent's holdings in units ``float64[g]``."""
         return self.holdings[self.start + local] / BASE_UNITS
 
+    def unit_list(self, local: int) -> list[float]:
+        """The agent's holdings in units as Python floats (each as :meth:`units` has it)."""
+        hv, r = self._hv, self.start + local
+        return [float(hv[r, j]) / BASE_UNITS for j in self._columns]
+
+    def row(self, local: int) -> RowForm:
+        """The agent's valuation in scalar arithmetic, for the population as it is now."""
+        pop = self.ctx.population(self.slot)
+        if pop is not self.pop or self.valuation is None:
+            self.pop = pop
+            self.valuation = ConsumerValuation(pop, self.num)
+        return self.valuation.row(local)
+
     def mrs(self, local: int, good: int) -> float:
-        return float(self.current().mrs_row(local, self.units(local))[good])
+        return self.row(local).mrs(self.unit_list(local), good)
 
     def pick(self, local: int, u: float) -> tuple[int, bool, float, int] | None:
         k = int(u * 2 * len(self.goods))

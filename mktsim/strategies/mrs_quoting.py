@@ -25,8 +25,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.population import check_values_money
@@ -93,20 +91,21 @@ class UtilityTrader(PoissonStrategy):
         goods = limits.goods
         k = int(u1 * 2 * len(goods))
         g = goods[k >> 1]
-        valuation = limits.current()
-        x = limits.units(local)
-        m = float(valuation.mrs_row(local, x)[g])
-        if not (m > 0 and math.isfinite(m)):
+        row = limits.row(local)
+        x = limits.unit_list(local)
+        m = row.mrs(x, g)
+        if not (m > 0 and m < math.inf):
             return None
         quoted = self.prices_quote().prices
-        prices = np.ones(len(self.names))
+        names = self.names
+        prices = [1.0] * len(names)
         for j in goods:
-            ref = quoted[self.names[j]]
+            ref = quoted[names[j]]
             if ref is None:
                 ticks = utility_quote(m, None, not (k & 1), u2, self.spread, self.anchor, self.tick)
                 return (agent, g, not (k & 1), ticks, 1) if ticks >= 1 else None
             prices[j] = ref
-        want = float(valuation.demand_row(local, prices, x)[g] - x[g])
+        want = row.demand(x, prices, g) - x[g]
         lots = min(self.cap, max(1, int(self.step * abs(want) / self.lot)))
         buy = want > 0
         ticks = utility_quote(m, prices[g], buy, u2, self.spread, self.anchor, self.tick)
