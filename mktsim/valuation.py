@@ -120,8 +120,9 @@ class RowForm:
         self.n = valuation.numeraire
 
     def wealth(self, x: list[float], prices: list[float]) -> float:
+        """``x . prices``, summed left to right."""
         w = 0.0
-        for xj, pj in zip(x, prices, strict=True):
+        for xj, pj in zip(x, prices):  # noqa: B905 - both have one entry per good
             w += xj * pj
         return w
 
@@ -143,17 +144,21 @@ class _CobbDouglasRow(RowForm):
 
     def __init__(self, valuation: ConsumerValuation, i: int) -> None:
         super().__init__(valuation, i)
-        self.a: list[float] = valuation.utility.shares[i].tolist()
-        self.valued = [j for j, a in enumerate(self.a) if a > 0]
+        a: list[float] = valuation.utility.shares[i].tolist()
+        self.a = a
+        self.valued = None if min(a) > 0 else [j for j, aj in enumerate(a) if aj > 0]
 
     def mrs(self, x: list[float], g: int) -> float:
         a = self.a
         ag, an = a[g], a[self.n]
         if ag == 1.0 or an == 1.0:  # u = x_g alone: a marginal utility of 1, not a u / x
             return RowForm.mrs(self, x, g)
-        for j in self.valued:
-            if not x[j] > 0:  # u = 0: every marginal utility is 0 or 0/0
+        valued = self.valued
+        if valued is None:
+            if not min(x) > 0:  # u = 0: every marginal utility is 0 or 0/0
                 return math.nan
+        elif not all(x[j] > 0 for j in valued):
+            return math.nan
         if an == 0.0:
             return math.inf if ag > 0 else math.nan
         if ag == 0.0:

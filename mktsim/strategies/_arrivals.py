@@ -185,14 +185,20 @@ class MarginalLimits:
 
     def row(self, local: int) -> RowForm:
         """The agent's valuation in scalar arithmetic, for the population as it is now."""
+        return self.current().row(local)
+
+    def agent(self, local: int) -> tuple[RowForm, list[float]]:
+        """:meth:`row` and :meth:`unit_list` in one call (every action of a consumer asks)."""
         pop = self.ctx.population(self.slot)
-        if pop is not self.pop or self.valuation is None:
-            self.pop = pop
-            self.valuation = ConsumerValuation(pop, self.num)
-        return self.valuation.row(local)
+        valuation = self.valuation
+        if pop is not self.pop or valuation is None:
+            valuation = self.current()
+        hv, r = self._hv, self.start + local
+        return valuation.row(local), [float(hv[r, j]) / BASE_UNITS for j in self._columns]
 
     def mrs(self, local: int, good: int) -> float:
-        return self.row(local).mrs(self.unit_list(local), good)
+        row, x = self.agent(local)
+        return row.mrs(x, good)
 
     def pick(self, local: int, u: float) -> tuple[int, bool, float, int] | None:
         k = int(u * 2 * len(self.goods))

@@ -91,8 +91,7 @@ class UtilityTrader(PoissonStrategy):
         goods = limits.goods
         k = int(u1 * 2 * len(goods))
         g = goods[k >> 1]
-        row = limits.row(local)
-        x = limits.unit_list(local)
+        row, x = limits.agent(local)
         m = row.mrs(x, g)
         if not (m > 0 and m < math.inf):
             return None
