@@ -5,6 +5,8 @@ forms:
 
 * **row-wise**, for one agent at its current holdings: what a strategy needs on each action.
   It touches that agent's parameters only, so its cost does not grow with the population;
+  :meth:`ConsumerValuation.row` gives it in scalar arithmetic (:class:`RowForm`), the cost of a
+  few float operations;
 * **vectorised**, for many rows at once: what a learning rule that updates every trader after a
   shout needs (ZIP), or what a period's open and close need.
 
@@ -97,20 +99,20 @@ class ConsumerValuation:
 
 
 # ---- one agent's valuation in scalar arithmetic -------------------------------------------------
-#
-# An action values one agent over a handful of goods: numpy on arrays of one row costs a few
-# microseconds per call in dispatch alone, more than the arithmetic. These forms evaluate the same
-# formulas as the families in :mod:`mktsim.utility` on Python floats, term by term in the same
-# order (sums left to right, as numpy sums a short row), with each agent's parameters read once.
-# Where the vectorised form is computed with transcendental functions or a dot product, its last
-# digit may differ: numpy's SIMD ``exp``/``log``/``power`` and its BLAS dot product (fused
-# multiply-adds) are not the C library's ``exp``/``log``/``pow`` and left-to-right sums used here.
-# Whatever the row form cannot classify exactly as the vectorised form would (a zero holding, an
-# overflow, a utility of 0), it hands to the vectorised form on the agent's row.
-
-
 class RowForm:
-    """One agent's MRS and demand on Python floats; the vectorised row where it must."""
+    """One agent's MRS and demand on Python floats, from its own parameters (read once).
+
+    An action values one agent over a handful of goods, where numpy on one-row arrays spends
+    more on dispatch than on arithmetic. The forms of the families in :mod:`mktsim.utility`
+    evaluate the same formulas term by term in the same order (sums left to right, as numpy sums
+    a short row); Cobb-Douglas's MRS is its closed form ``(a_g x_n) / (a_n x_g)``, the utility
+    level in both marginal utilities cancelling. The last digit may differ from the vectorised
+    form where that one uses numpy's SIMD ``exp``/``log``/``power`` (the C library's are used
+    here), forms a dot product with fused multiply-adds (BLAS; wealth ``x . p`` is summed left
+    to right here) or keeps the utility level. Whatever a form cannot classify as the vectorised
+    form would (a zero holding, an overflow, a utility of 0), and every family without a form of
+    its own (this base class), it computes with the vectorised form on the agent's row.
+    """
 
     __slots__ = ("fallback", "i", "n")
 
