@@ -161,8 +161,9 @@ class MarginalLimits:
         self.num = ctx.goods.numeraire_index
         self.goods = [j for j in range(len(ctx.goods)) if j != self.num]
         self.holdings = ctx.ledger.holdings
-        self._hv = memoryview(self.holdings)
-        self._columns = range(len(ctx.goods))
+        # a flat view: a row is the slice [row * goods, (row + 1) * goods)
+        self._flat = memoryview(self.holdings.reshape(-1))  # type: ignore[arg-type]
+        self._width = len(ctx.goods)
         self.pop: Any = None
         self.valuation: ConsumerValuation | None = None
 
@@ -179,9 +180,10 @@ class MarginalLimits:
         return self.holdings[self.start + local] / BASE_UNITS
 
     def unit_list(self, local: int) -> list[float]:
-        """The agent's holdings in units as Python floats (each as :meth:`units` has it)."""
-        hv, r = self._hv, self.start + local
-        return [float(hv[r, j]) / BASE_UNITS for j in self._columns]
+        """The agent's holdings in units as Python floats (each as :meth:`units` has it: the
+        integer rounded to a float, then divided)."""
+        base, start = float(BASE_UNITS), (self.start + local) * self._width
+        return [h / base for h in self._flat[start : start + self._width]]
 
     def row(self, local: int) -> RowForm:
         """The agent's valuation in scalar arithmetic, for the population as it is now."""
@@ -193,8 +195,8 @@ class MarginalLimits:
         valuation = self.valuation
         if pop is not self.pop or valuation is None:
             valuation = self.current()
-        hv, r = self._hv, self.start + local
-        return valuation.row(local), [float(hv[r, j]) / BASE_UNITS for j in self._columns]
+        base, start = float(BASE_UNITS), (self.start + local) * self._width
+        return valuation.row(local), [h / base for h in self._flat[start : start + self._width]]
 
     def mrs(self, local: int, good: int) -> float:
         row, x = self.agent(local)
