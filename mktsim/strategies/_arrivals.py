@@ -162,7 +162,7 @@ class MarginalLimits:
         self.goods = [j for j in range(len(ctx.goods)) if j != self.num]
         self.holdings = ctx.ledger.holdings
         # a flat view: a row is the slice [row * goods, (row + 1) * goods)
-        self._flat = memoryview(self.holdings.reshape(-1))  # type: ignore[arg-type]
+        self._flat = memoryview(self.holdings.reshape(-1))
         self._width = len(ctx.goods)
         self.pop: Any = None
         self.valuation: ConsumerValuation | None = None
