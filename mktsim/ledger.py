@@ -690,7 +690,7 @@ def sim_clock(env: Any) -> Callable[[], float]:
     property's getter bound to ``env`` (one Python frame per read, where ``lambda: env.now``
     takes two and ``partial(getattr, env, "now")`` pays the attribute lookup on top of one:
     the clock is read on every trade)."""
-    return type(env).now.fget.__get__(env)  # type: ignore[no-any-return]
+    return type(env).now.fget.__get__(env)
 
 
 def check_representable(scenario: Any, shocks: Sequence[Any] = ()) -> IntArray:
