@@ -129,7 +129,11 @@ def test_names_are_escaped_in_both_pages(folder: Path, tmp_path: Path):
     assert "| a<b>\\|c |" in paths.markdown.read_text()
 
 
-def test_an_in_memory_counterfactual_reports_the_same_figures(pair: object, folder: Path):
+def test_an_in_memory_counterfactual_reports_the_same_figures(
+    pair: object, folder: Path, tmp_path: Path
+):
+    paths = write_report(pair, tmp_path, markdown=False)
+    assert "<h2>Counterfactual</h2>" in paths.html.read_text()
     live = counterfactual_of(pair)
     saved = counterfactual_of(folder)
     assert live is not None and saved is not None

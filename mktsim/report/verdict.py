@@ -252,7 +252,7 @@ def counterfactual_verdict(
     changes = _welfare_changes(welfare)
     if changes:
         text += f" Welfare change against the baseline by population: {changes}."
-    harm = s.get("harm_to_others")
+    harm: Any = s.get("harm_to_others")
     if s.get("adversaries") and present(harm):
         text += f" Harm to the other populations: {float(harm):.4g}."
     return text
