@@ -360,7 +360,7 @@ def _counterfactual(
     if not args.no_report:
         from mktsim.report import write_report
 
-        write_report([out / "baseline", out / "treated"], out)
+        write_report(out)
     print(
         f"{scenario.name} under {s['mechanism']}: counterfactual of {len(s['shocks'])} shock(s), "
         f"{len(s['adversaries'])} adversary population(s)"

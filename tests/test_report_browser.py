@@ -1,10 +1,11 @@
 """Reports as a reader sees them: each page opened in headless Chromium, checked from the DOM.
 
-For a shock run, a prediction market, a supply chain on the order book and a comparison of three
-mechanisms: no console error or page error; the verdict, the shocks table (where there are
-shocks) and every cell of the summary table are rendered with a size, inside the viewport's
-width and inside every ancestor that would clip them, and no text overflows its cell. The
-viewport is narrow (800 px) so that a long value (a prediction market's parameters) must wrap.
+For a shock run, a counterfactual, a prediction market, a supply chain on the order book and a
+comparison of three mechanisms: no console error or page error; the verdict, the shocks table
+(where there are shocks) and every cell of the summary table are rendered with a size, inside the
+viewport's width and inside every ancestor that would clip them, and no text overflows its cell.
+A counterfactual's own verdict and tables are checked the same way. The viewport is narrow
+(800 px) so that a long value (a prediction market's parameters) must wrap.
 
 Needs Debian's ``chromium`` at /usr/bin/chromium (``./dev test`` installs it when it can) and the
 ``playwright`` driver from the ``test`` extra; no browser is downloaded.
@@ -21,7 +22,9 @@ from typing import Any
 import pytest
 
 import mktsim
+from mktsim.counterfactual import counterfactual
 from mktsim.report import write_report
+from mktsim.report.data import cell
 from mktsim.shocks import EndowmentShock
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,7 +78,7 @@ _CHECK = """
 
 
 def _runs(base: Path) -> dict[str, Path]:
-    """The four reports (small runs: a few seconds each)."""
+    """The five reports (small runs: a few seconds each)."""
     out: dict[str, Path] = {}
     shock = mktsim.simulate(
         mktsim.build_scenario("cobb_douglas", n_agents=30),
@@ -83,6 +86,12 @@ def _runs(base: Path) -> dict[str, Path]:
         shocks=[EndowmentShock(time=60.0, good="good1", factor=0.5)],
     )
     out["shock"] = shock.save(base / "shock")
+    pair = counterfactual(
+        mktsim.build_scenario("cobb_douglas", n_agents=20),
+        shocks=[EndowmentShock(time=30.0, good="good1", factor=0.5)],
+        until=60.0,
+    )
+    out["counterfactual"] = pair.save(base / "counterfactual", figures=False)
     pm = mktsim.simulate(mktsim.build_scenario("prediction_market", n_traders=12, until=10.0))
     out["prediction"] = pm.save(base / "prediction")
     chain = mktsim.simulate(
@@ -137,17 +146,20 @@ def _open(browser: Any, page_file: Path) -> tuple[Any, list[str]]:
     return page, errors
 
 
-@pytest.mark.parametrize("name", ["shock", "prediction", "chain", "comparison"])
+@pytest.mark.parametrize("name", ["shock", "counterfactual", "prediction", "chain", "comparison"])
 def test_report_renders_its_verdict_and_values_unclipped(
     pages: dict[str, Path], browser: Any, name: str
 ) -> None:
     page, errors = _open(browser, pages[name])
     try:
         verdicts = page.locator("p.verdict")
-        assert verdicts.count() == (3 if name == "comparison" else 1)
+        # a counterfactual: its own verdict, then the baseline's and the treated run's
+        assert verdicts.count() == (3 if name in ("comparison", "counterfactual") else 1)
+        first_run = 1 if name == "counterfactual" else 0
         for k in range(verdicts.count()):
             assert verdicts.nth(k).is_visible()
-            assert " ran under " in verdicts.nth(k).inner_text()
+            if k >= first_run:
+                assert " ran under " in verdicts.nth(k).inner_text()
         cells = page.locator("table.summary td")
         assert cells.count() >= 2 * 10  # metric and value, at least ten rows
         for selector in ("p.verdict", "table.summary td", "table.summary th", "table.shocks td"):
@@ -169,6 +181,45 @@ def test_shock_report_shows_its_shock(pages: dict[str, Path], browser: Any) -> N
         assert row[3] == "new equilibrium"
         text = page.locator("p.verdict").inner_text()
         assert "after the endowment shock at t = 60" in text.lower()
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_counterfactual_report_opens_with_its_verdict_and_figures(
+    pages: dict[str, Path], browser: Any
+) -> None:
+    saved = json.loads((pages["counterfactual"].parent / "counterfactual.json").read_text())
+    page, errors = _open(browser, pages["counterfactual"])
+    try:
+        first = page.locator("p.verdict").first
+        assert first.is_visible()
+        text = first.inner_text()
+        assert text.startswith("Counterfactual of cobb_douglas under walrasian")
+        assert "endowment shock at t = 30" in text
+        assert f"at most {saved['peak_price_deviation']:.3g}" in text
+        table = page.locator("table.counterfactual")
+        assert table.is_visible()
+        shown = {}
+        rows = table.locator("tbody tr")
+        for k in range(rows.count()):
+            metric, value = rows.nth(k).locator("td").all_inner_texts()
+            shown[metric.strip()] = value.strip()
+        assert shown["peak_price_deviation"] == cell(saved["peak_price_deviation"])
+        for good, value in saved["peak_price_deviation_by_good"].items():
+            assert shown[f"peak_price_deviation ({good})"] == cell(value)
+        welfare = page.locator("table.welfare_change")
+        change = saved["welfare_change"]["consumers"]["money_metric_change"]
+        assert cell(change) in welfare.inner_text()
+        for selector in (
+            "table.counterfactual td",
+            "table.counterfactual th",
+            "table.recovery td",
+            "table.recovery th",
+            "table.welfare_change td",
+        ):
+            assert page.locator(selector).count() > 0, selector
+            assert page.evaluate(_CHECK, selector) == [], selector
         assert errors == []
     finally:
         page.close()

@@ -20,7 +20,17 @@ from attrs import field, frozen
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.recorder import read_frame
 
-__all__ = ["RunData", "RunLike", "cell", "load", "many", "present", "run_labels"]
+__all__ = [
+    "CounterfactualData",
+    "RunData",
+    "RunLike",
+    "cell",
+    "counterfactual_of",
+    "load",
+    "many",
+    "present",
+    "run_labels",
+]
 
 
 @frozen
@@ -81,6 +91,66 @@ class RunData:
 
 
 RunLike = Any  # RunData | str | Path | an object with ``summary`` and ``frame(name)``
+
+
+@frozen
+class CounterfactualData:
+    """A counterfactual as reports see it: its comparison and the two runs it compares.
+
+    Attributes:
+        summary: ``counterfactual.json`` as a dict (peak deviation, recovery per shock, welfare
+            change per population, ...; see :func:`mktsim.counterfactual.counterfactual`).
+        deviation: ``deviation.parquet``: per time and good, both runs' prices and
+            ``treated / baseline - 1``.
+        baseline: the run without the shocks (adversaries behaving truthfully).
+        treated: the run with them.
+        source: the counterfactual folder, or a description of an in-memory counterfactual.
+    """
+
+    summary: dict[str, Any]
+    deviation: pd.DataFrame = field(repr=False, eq=False)
+    baseline: RunData
+    treated: RunData
+    source: str
+
+
+def counterfactual_of(what: Any) -> CounterfactualData | None:
+    """A counterfactual folder (``counterfactual.json``, ``deviation.parquet``, ``baseline/``,
+    ``treated/``) or an in-memory :class:`~mktsim.counterfactual.Counterfactual` as
+    :class:`CounterfactualData`; None for anything else (runs, lists of runs).
+
+    Raises:
+        MktsimError: the folder holds ``counterfactual.json`` but it or its parts are unreadable.
+    """
+    if isinstance(what, CounterfactualData):
+        return what
+    if isinstance(what, str | Path):
+        path = Path(what)
+        if not (path / "counterfactual.json").is_file():
+            return None
+        try:
+            summary = json.loads((path / "counterfactual.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise MktsimError(f"cannot read {path / 'counterfactual.json'}: {exc}") from exc
+        if not isinstance(summary, dict):
+            raise MktsimError(f"{path / 'counterfactual.json'} does not hold a JSON object")
+        deviation_file = path / "deviation.parquet"
+        _readable(deviation_file)
+        return CounterfactualData(
+            summary,
+            read_frame(deviation_file),
+            _load_folder(path / "baseline"),
+            _load_folder(path / "treated"),
+            str(path),
+        )
+    parts = ("baseline", "treated", "deviation", "summary")
+    if all(hasattr(what, p) for p in parts) and isinstance(what.deviation, pd.DataFrame):
+        summary = json.loads(json.dumps(what.summary, default=str))  # as the folder would hold
+        label = f"<counterfactual of {summary.get('scenario', 'a run')} in memory>"
+        return CounterfactualData(
+            summary, what.deviation, load(what.baseline), load(what.treated), label
+        )
+    return None
 
 
 def load(run: RunLike) -> RunData:

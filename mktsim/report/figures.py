@@ -17,9 +17,16 @@ import numpy as np
 import pandas as pd
 
 from mktsim.errors import InvalidParameter
-from mktsim.report.data import RunData, RunLike, load, many, run_labels
+from mktsim.report.data import CounterfactualData, RunData, RunLike, load, many, run_labels
 from mktsim.report.references import regimes, shocks, wide_frame
-from mktsim.report.tables import excess_demand_path, payout_ids, price_error_path, transactions
+from mktsim.report.tables import (
+    deviation_goods,
+    excess_demand_path,
+    payout_ids,
+    peak_deviation,
+    price_error_path,
+    transactions,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -28,6 +35,8 @@ __all__ = [
     "LOG_SPAN",
     "good_colours",
     "moving_goods",
+    "plot_baseline_treated",
+    "plot_deviation",
     "plot_excess_demand",
     "plot_excess_demand_norm",
     "plot_log_error",
@@ -303,6 +312,90 @@ def plot_volume(run: RunLike, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("cumulative units bought")
     ax.set_title("traded volume")
     ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_deviation(cf: CounterfactualData, ax: Axes | None = None) -> Axes:
+    """Each good's price deviation from the baseline (``treated / baseline - 1``) against time,
+    the peak starred, the tolerance band dotted, shocks marked."""
+    ax = _axes(ax)
+    dev = cf.deviation
+    goods = deviation_goods(cf)
+    if dev.empty or not goods:
+        return _empty(ax, "no price deviation recorded")
+    colours = good_colours(cf.treated.goods or goods)
+    for good in goods:
+        g = dev[dev["good"].astype(str) == good]
+        ax.plot(g["time"], g["deviation"], color=colours.get(good, "C0"), lw=1.2, label=good)
+    ax.axhline(0.0, color="black", lw=0.6)
+    tol = cf.treated.summary.get("price_tolerance")
+    if tol:
+        for sign in (-1.0, 1.0):
+            ax.axhline(sign * float(tol), color="grey", ls=":", lw=0.8)
+    peak = peak_deviation(cf)
+    if peak["peak_time"] is not None:
+        at = dev[
+            (dev["good"].astype(str) == peak["peak_good"]) & (dev["time"] == peak["peak_time"])
+        ]
+        ax.plot(
+            [peak["peak_time"]],
+            [float(at["deviation"].iloc[0])],
+            "*",
+            color="black",
+            ms=11,
+            label=f"peak {peak['peak_price_deviation']:.3g}",
+        )
+    _mark_shocks(ax, [cf.treated])
+    ax.set_xlabel("simulation time")
+    ax.set_ylabel("treated / baseline - 1")
+    ax.set_title("price deviation from the baseline" + ("  (dotted: ±tolerance)" if tol else ""))
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_baseline_treated(cf: CounterfactualData, ax: Axes | None = None) -> Axes:
+    """Both runs' prices of each good: the baseline thick, dashed and behind, the treated run
+    thin, solid and semi-transparent in front, so that where they coincide both stay visible."""
+    ax = _axes(ax)
+    dev = cf.deviation
+    goods = deviation_goods(cf)
+    if dev.empty or not goods:
+        return _empty(ax, "no prices recorded")
+    colours = good_colours(cf.treated.goods or goods)
+    for good in goods:
+        g = dev[dev["good"].astype(str) == good]
+        colour = colours.get(good, "C0")
+        ax.plot(
+            g["time"],
+            g["baseline"],
+            color=colour,
+            ls="--",
+            lw=2.4,
+            zorder=2,
+            label=f"{good} baseline",
+        )
+        ax.plot(
+            g["time"],
+            g["treated"],
+            color=colour,
+            ls="-",
+            lw=1.2,
+            alpha=0.7,
+            zorder=3,
+            label=f"{good} treated",
+        )
+    _maybe_log_prices(
+        ax,
+        dev.loc[dev["good"].astype(str).isin(goods), ["baseline", "treated"]]
+        .to_numpy(float)
+        .ravel(),
+    )
+    _mark_shocks(ax, [cf.treated])
+    ax.set_xlabel("simulation time")
+    ax.set_ylabel("price (numeraire = 1)")
+    ax.set_title("prices: baseline (dashed, behind) and treated (solid, in front)")
+    if len(goods) <= 6:
+        ax.legend(loc="best", fontsize="small", ncols=2)
     return ax
 
 

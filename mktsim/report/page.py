@@ -18,9 +18,20 @@ import pandas as pd
 from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter
-from mktsim.report.data import RunData, RunLike, cell, many, present, run_labels
+from mktsim.report.data import (
+    CounterfactualData,
+    RunData,
+    RunLike,
+    cell,
+    counterfactual_of,
+    many,
+    present,
+    run_labels,
+)
 from mktsim.report.figures import (
     moving_goods,
+    plot_baseline_treated,
+    plot_deviation,
     plot_excess_demand,
     plot_excess_demand_norm,
     plot_log_error,
@@ -32,21 +43,26 @@ from mktsim.report.figures import (
 from mktsim.report.references import SHOCK_COLUMNS, shocks_table
 from mktsim.report.tables import (
     CONVERGENCE_COLUMNS,
+    COUNTERFACTUAL_COLUMNS,
     OPTIONAL,
     chain_table,
     convergence_table,
+    counterfactual_table,
     excess_demand_by_population_table,
     excess_demand_table,
     market_table,
+    peak_deviation,
+    recovery_table,
     trade_count,
+    welfare_change_table,
 )
-from mktsim.report.verdict import verdict
+from mktsim.report.verdict import counterfactual_verdict, verdict
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["ReportPaths", "run_html", "write_report"]
+__all__ = ["ReportPaths", "counterfactual_blocks", "run_html", "write_report"]
 
 
 @frozen
@@ -167,6 +183,50 @@ def _comparison_blocks(data: list[RunData], labels: list[str]) -> list[_Block]:
         fig.suptitle(f"scenario {scenario}")
         caption = f"{scenario}: price error and excess-demand norm of each run"
         blocks.append(_Block("image", name=f"compare_{k}", png=_png(fig), caption=caption))
+    return blocks
+
+
+def counterfactual_blocks(cf: CounterfactualData) -> list[_Block]:
+    """The section that opens a counterfactual's report: verdict, its figures, the deviation
+    path and both runs' prices."""
+    summary = counterfactual_table(cf)
+    shocked = str(summary.set_index("metric").loc["shocks", "value"])
+    recovery, welfare = recovery_table(cf), welfare_change_table(cf)
+    text = counterfactual_verdict(cf, peak_deviation(cf), recovery, welfare, shocked)
+    blocks = [
+        _heading(2, "Counterfactual"),
+        _Block("verdict", text=text),
+        _table(summary, "The counterfactual: treated run against baseline", "counterfactual"),
+    ]
+    if not recovery.empty:
+        blocks.append(
+            _table(
+                _drop_empty(recovery),
+                "Recovery per shock: to the equilibrium in force and back to the baseline",
+                "recovery",
+            )
+        )
+    if not welfare.empty:
+        blocks.append(
+            _table(welfare, "Welfare change against the baseline by population", "welfare_change")
+        )
+    blocks.append(
+        _Block(
+            "image",
+            name="counterfactual_deviation",
+            png=_figure(lambda ax: plot_deviation(cf, ax)),
+            caption="Price deviation from the baseline (treated / baseline - 1); peak starred",
+        )
+    )
+    blocks.append(
+        _Block(
+            "image",
+            name="counterfactual_prices",
+            png=_figure(lambda ax: plot_baseline_treated(cf, ax)),
+            caption="Prices of the baseline (thick, dashed, behind) and the treated run (thin, "
+            "solid, in front)",
+        )
+    )
     return blocks
 
 
@@ -301,13 +361,18 @@ def _run_blocks(i: int, d: RunData, label: str, compared: bool) -> list[_Block]:
     return blocks
 
 
-def _glossary(welfare_shown: bool, shocks_shown: bool) -> list[_Block]:
+def _glossary(welfare_shown: bool, shocks_shown: bool, counterfactual: bool) -> list[_Block]:
     blocks = [
         _heading(2, "Definitions"),
         _Block(
             "terms", items=tuple((k, v) for k, v in CONVERGENCE_COLUMNS.items() if k != "source")
         ),
     ]
+    if counterfactual:
+        blocks += [
+            _heading(3, "Counterfactual figures"),
+            _Block("terms", items=tuple(COUNTERFACTUAL_COLUMNS.items())),
+        ]
     if shocks_shown:
         blocks += [
             _heading(3, "Shock columns"),
@@ -390,22 +455,34 @@ def write_report(
     (convergence table, price error and excess-demand norm of every run overlaid, per
     scenario), then one section per run.
 
+    A counterfactual (its folder, as written by ``mktsim run --counterfactual`` or
+    :meth:`~mktsim.counterfactual.Counterfactual.save`, or the object itself) opens with a
+    Counterfactual section (verdict, peak deviation, recovery per shock, welfare change by
+    population, the deviation path and both runs' prices); the baseline and the treated run
+    follow as a comparison of two runs.
+
     Args:
-        runs: run folders, Runs or RunData (one or several).
-        out_dir: output folder; default the run's own folder for a single saved run.
+        runs: run folders, Runs or RunData (one or several), or one counterfactual.
+        out_dir: output folder; default the run's own folder for a single saved run (or
+            counterfactual).
         title: page title (default from the runs).
         markdown: also write the Markdown twin and its PNG files.
 
     Raises:
         InvalidParameter: no runs, or no ``out_dir`` where there is no single run folder.
     """
-    data = many(runs)
+    single = runs[0] if isinstance(runs, list | tuple) and len(runs) == 1 else runs
+    cf = counterfactual_of(single)
+    data = [cf.baseline, cf.treated] if cf is not None else many(runs)
     if not data:
         raise InvalidParameter("runs must name at least one run")
     if out_dir is None:
-        if len(data) != 1 or not Path(data[0].source).is_dir():
+        if cf is not None and Path(cf.source).is_dir():
+            out_dir = cf.source
+        elif len(data) != 1 or not Path(data[0].source).is_dir():
             raise InvalidParameter("out_dir(=None) is only allowed for a single saved run folder")
-        out_dir = data[0].source
+        else:
+            out_dir = data[0].source
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"out_dir(={str(out)!r}) is a file, not a folder")
@@ -413,20 +490,27 @@ def write_report(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidParameter(f"out_dir(={str(out)!r}) cannot be created: {exc}") from None
-    labels = run_labels(data)
+    labels = ["baseline", "treated"] if cf is not None else run_labels(data)
     if title is None:
-        title = (
-            f"mktsim report: {labels[0]}"
-            if len(data) == 1
-            else f"mktsim report: {len(data)} runs compared"
-        )
-    blocks = _verdicts(data, labels)
+        if cf is not None:
+            s = cf.summary
+            title = (
+                f"mktsim report: counterfactual of {s.get('scenario')} under {s.get('mechanism')}"
+            )
+        elif len(data) == 1:
+            title = f"mktsim report: {labels[0]}"
+        else:
+            title = f"mktsim report: {len(data)} runs compared"
+    blocks = counterfactual_blocks(cf) if cf is not None else []
+    blocks += _verdicts(data, labels)
     if len(data) > 1:
         blocks += _comparison_blocks(data, labels)
     for i, (d, label) in enumerate(zip(data, labels, strict=True)):
         blocks += _run_blocks(i, d, label, len(data) > 1)
     blocks += _glossary(
-        any(b.role == "welfare" for b in blocks), any(b.role == "shocks" for b in blocks)
+        any(b.role == "welfare" for b in blocks),
+        any(b.role == "shocks" for b in blocks),
+        cf is not None,
     )
 
     html_path = out / "report.html"

@@ -26,7 +26,15 @@ from mktsim.metrics import time_to_tolerance
 from mktsim.report.data import RunData, RunLike, load
 from mktsim.shocks import SHOCKS
 
-__all__ = ["SHOCK_COLUMNS", "Regime", "error_path", "final_reference", "regimes", "shocks_table"]
+__all__ = [
+    "SHOCK_COLUMNS",
+    "Regime",
+    "error_path",
+    "final_reference",
+    "regimes",
+    "shock_details",
+    "shocks_table",
+]
 
 #: Columns of :func:`shocks_table` and what they mean.
 SHOCK_COLUMNS: dict[str, str] = {
@@ -93,7 +101,7 @@ def final_reference(data: RunData) -> dict[str, float] | None:
     return regimes(data)[-1].prices
 
 
-def _details(row: dict[str, Any]) -> str:
+def shock_details(row: dict[str, Any]) -> str:
     """``good=good1, factor=0.5`` from the summary's ``EndowmentShock(time=100.0, ...)``."""
     text = str(row.get("shock", ""))
     inside = text[text.find("(") + 1 : text.rfind(")")] if "(" in text else text
@@ -105,7 +113,7 @@ def _details(row: dict[str, Any]) -> str:
 def _describe(row: dict[str, Any]) -> str:
     """``endowment shock at 100: good=good1, factor=0.5``."""
     head = f"{row.get('kind')} shock at {float(row['time']):g}"
-    details = _details(row)
+    details = shock_details(row)
     return head + (": " + details if details else "")
 
 
@@ -185,7 +193,7 @@ def shocks_table(run: RunLike) -> pd.DataFrame:
             {
                 "time": when,
                 "kind": str(row.get("kind")),
-                "shock": _details(row),
+                "shock": shock_details(row),
                 "reference": reference,
                 "until": until,
                 "peak_price_error": peak,

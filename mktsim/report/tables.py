@@ -13,23 +13,36 @@ import numpy as np
 import pandas as pd
 
 from mktsim.metrics import Cycle, detect_cycle, time_to_tolerance
-from mktsim.report.data import RunData, RunLike, load, many, run_labels
-from mktsim.report.references import error_path, final_reference, regimes, wide_frame
+from mktsim.report.data import CounterfactualData, RunData, RunLike, load, many, run_labels
+from mktsim.report.references import (
+    error_path,
+    final_reference,
+    regimes,
+    shock_details,
+    wide_frame,
+)
 
 __all__ = [
     "CONVERGENCE_COLUMNS",
+    "COUNTERFACTUAL_COLUMNS",
     "OPTIONAL",
+    "RECOVERY_COLUMNS",
     "chain_table",
     "convergence_table",
+    "counterfactual_table",
+    "deviation_goods",
     "excess_demand_by_population_table",
     "excess_demand_path",
     "excess_demand_table",
     "market_table",
     "payout_ids",
+    "peak_deviation",
     "price_error_path",
+    "recovery_table",
     "trade_count",
     "transactions",
     "welfare",
+    "welfare_change_table",
 ]
 
 #: Columns of :func:`convergence_table` (one row per run) and what they mean.
@@ -462,3 +475,141 @@ def convergence_table(runs: RunLike | Sequence[RunLike]) -> pd.DataFrame:
         if ((values % 1 == 0) | values.isna()).all():  # counts stay integers beside missing ones
             out[col] = values.astype("Int64")
     return out
+
+
+# ---- counterfactuals ------------------------------------------------------------------------
+
+#: Figures of a counterfactual (``counterfactual.json`` and the tables derived from it).
+COUNTERFACTUAL_COLUMNS: dict[str, str] = {
+    "peak_price_deviation": "largest |treated / baseline - 1| of a price over goods (numeraire "
+    "excluded) and time: how far the treatment moved prices from where they would have been",
+    "peak_time": "first time the deviation reached its peak",
+    "recovery_time": "time from the shock until the treated run's price error against the "
+    "equilibrium of the economy the shock left stays below price_tolerance (none: never)",
+    "peak_deviation_after": "largest deviation from the baseline from the shock on",
+    "recovery_to_baseline": "time from the shock until the deviation from the baseline stays below "
+    "price_tolerance (none: never; a shock that changed the economy moves the equilibrium away "
+    "from the baseline's for good)",
+    "money_metric_change": "treated less baseline money-metric welfare of the population, both "
+    "against the initial economy's equilibrium (numeraire units)",
+    "utility_change_mean": "treated less baseline mean utility gain of the population's agents",
+    "value_change": "treated less baseline change in the value of the population's holdings at "
+    "the baseline's final prices",
+    "adversary_gain": "an adversary population's gain (money metric, else value change)",
+    "harm_to_others": "minus the sum of the gains of every population that is not an adversary",
+}
+
+
+def deviation_goods(cf: CounterfactualData) -> list[str]:
+    """Goods whose deviation counts (the non-numeraire goods, in the runs' order)."""
+    by_good = cf.summary.get("peak_price_deviation_by_good") or {}
+    goods = cf.treated.goods or [str(g) for g in pd.unique(cf.deviation["good"].astype(str))]
+    return [g for g in goods if g in by_good] if by_good else goods
+
+
+def peak_deviation(cf: CounterfactualData) -> dict[str, Any]:
+    """The largest |deviation| in ``deviation.parquet``: its value, good and first time.
+
+    Returns:
+        ``{"peak_price_deviation", "peak_good", "peak_time"}``, each None without deviations.
+    """
+    dev = cf.deviation
+    moving = dev[dev["good"].astype(str).isin(deviation_goods(cf))]
+    size = moving["deviation"].abs().to_numpy(float)
+    if not np.isfinite(size).any():
+        return {"peak_price_deviation": None, "peak_good": None, "peak_time": None}
+    k = int(np.nanargmax(size))  # the first row (earliest time) holding the maximum
+    row = moving.iloc[k]
+    return {
+        "peak_price_deviation": float(size[k]),
+        "peak_good": str(row["good"]),
+        "peak_time": float(row["time"]),
+    }
+
+
+def _what_shocked(cf: CounterfactualData) -> str:
+    rows = cf.summary.get("recovery") or []
+    if rows:
+        return "; ".join(
+            f"{r.get('kind')} shock at t = {float(r['time']):g}"
+            + (f" ({shock_details(r)})" if shock_details(r) else "")
+            for r in rows
+        )
+    shocks = cf.summary.get("shocks") or []
+    return "; ".join(str(s) for s in shocks) if shocks else "none"
+
+
+def counterfactual_table(cf: CounterfactualData) -> pd.DataFrame:
+    """``metric, value``: the counterfactual's settings and figures, values as recorded."""
+    s = cf.summary
+    peak = peak_deviation(cf)
+    rows: list[tuple[str, Any]] = [
+        ("scenario", s.get("scenario")),
+        ("mechanism", s.get("mechanism")),
+        ("seed", s.get("seed")),
+        ("shocks", _what_shocked(cf)),
+        ("adversaries", ", ".join(map(str, s.get("adversaries") or [])) or "none"),
+        ("peak_price_deviation", s.get("peak_price_deviation")),
+    ]
+    by_good = s.get("peak_price_deviation_by_good") or {}
+    rows += [(f"peak_price_deviation ({g})", v) for g, v in by_good.items()]
+    rows += [("peak_time", peak["peak_time"]), ("peak_good", peak["peak_good"])]
+    for pop, gain in (s.get("adversary_gain") or {}).items():
+        rows.append((f"adversary_gain ({pop})", gain))
+    if s.get("harm_to_others") is not None:
+        rows.append(("harm_to_others", s["harm_to_others"]))
+    rows += [
+        ("baseline_converged", s.get("baseline_converged")),
+        ("treated_converged", s.get("treated_converged")),
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"])
+
+
+#: Columns of :func:`recovery_table`.
+RECOVERY_COLUMNS = (
+    "time",
+    "kind",
+    "shock",
+    "peak_price_error",
+    "recovery_time",
+    "peak_deviation_after",
+    "recovery_to_baseline",
+    "allocative_efficiency",
+)
+
+
+def recovery_table(cf: CounterfactualData) -> pd.DataFrame:
+    """One row per shock of the treated run: its recovery to the new equilibrium in force and
+    back to the baseline (``counterfactual.json``'s ``recovery``)."""
+    rows = [
+        {
+            **{c: r.get(c) for c in RECOVERY_COLUMNS},
+            "shock": shock_details(r) or r.get("shock"),
+        }
+        for r in cf.summary.get("recovery") or []
+    ]
+    return pd.DataFrame(rows, columns=list(RECOVERY_COLUMNS))
+
+
+def welfare_change_table(cf: CounterfactualData) -> pd.DataFrame:
+    """One row per population: treated less baseline welfare (``welfare_change``), value of
+    holdings (``value_change``) and, for adversaries, their gain."""
+    s = cf.summary
+    welfare = s.get("welfare_change") or {}
+    value = s.get("value_change") or {}
+    gain = s.get("adversary_gain") or {}
+    pops = list(dict.fromkeys([*welfare, *value, *gain]))
+    table = pd.DataFrame(
+        {
+            "population": pops,
+            "money_metric_change": [
+                (welfare.get(p) or {}).get("money_metric_change") for p in pops
+            ],
+            "utility_change_mean": [
+                (welfare.get(p) or {}).get("utility_change_mean") for p in pops
+            ],
+            "value_change": [value.get(p) for p in pops],
+            "adversary_gain": [gain.get(p) for p in pops],
+        }
+    )
+    return table if gain else table.drop(columns="adversary_gain")

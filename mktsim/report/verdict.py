@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from mktsim.report.data import RunData, present
+from mktsim.report.data import CounterfactualData, RunData, present
 from mktsim.report.references import regimes
 
-__all__ = ["verdict"]
+__all__ = ["counterfactual_verdict", "verdict"]
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -167,3 +167,92 @@ def verdict(data: RunData, row: Mapping[str, Any], shocks: pd.DataFrame) -> str:
     if pm:
         second += ". " + pm
     return first + " " + second + "."
+
+
+def _treatment(cf: CounterfactualData, shocked: str) -> str:
+    s = cf.summary
+    parts = []
+    if shocked != "none":
+        parts.append(("the shocks " if len(s.get("recovery") or []) > 1 else "the ") + shocked)
+    adversaries = [str(a) for a in s.get("adversaries") or []]
+    if adversaries:
+        parts.append(
+            ("adversary population " if len(adversaries) == 1 else "adversary populations ")
+            + ", ".join(adversaries)
+        )
+    return " and ".join(parts) or "no treatment"
+
+
+def _recoveries(recovery: pd.DataFrame, tol: float) -> str:
+    parts = []
+    for row in recovery.itertuples(index=False):
+        what = f"after the {row.kind} shock at t = {float(row.time):g}"
+        if present(row.recovery_time):
+            new = (
+                f" prices recovered to the equilibrium in force within {tol:g} "
+                f"after {row.recovery_time:g} time units"
+            )
+        elif present(row.peak_price_error):
+            new = f" prices did not recover to the equilibrium in force within {tol:g}"
+        else:
+            new = " prices"  # no reference to recover to: only the baseline's path
+        if present(row.recovery_to_baseline):
+            back = (
+                f"and came back within {tol:g} of the baseline after {row.recovery_to_baseline:g}"
+            )
+        else:
+            back = "and did not come back to the baseline"
+        parts.append(f"{what}{new} {back}")
+    return "; ".join(parts)
+
+
+def _welfare_changes(welfare: pd.DataFrame) -> str:
+    parts = []
+    for row in welfare.itertuples(index=False):
+        money, value = row.money_metric_change, row.value_change
+        if present(money):
+            parts.append(f"{row.population} {float(money):+.4g} (money metric)")
+        elif present(value):
+            parts.append(f"{row.population} {float(value):+.4g} (value of holdings)")
+    return ", ".join(parts)
+
+
+def counterfactual_verdict(
+    cf: CounterfactualData,
+    peak: Mapping[str, Any],
+    recovery: pd.DataFrame,
+    welfare: pd.DataFrame,
+    shocked: str,
+) -> str:
+    """What the counterfactual compared and what the treatment did, in two or three sentences.
+
+    Args:
+        cf: the counterfactual.
+        peak: its :func:`~mktsim.report.tables.peak_deviation`.
+        recovery: its :func:`~mktsim.report.tables.recovery_table`.
+        welfare: its :func:`~mktsim.report.tables.welfare_change_table`.
+        shocked: what was shocked, one phrase (``endowment at 30 (good=good1, factor=0.5)``).
+    """
+    s = cf.summary
+    tol = float(cf.treated.summary.get("price_tolerance") or 1e-3)
+    text = (
+        f"Counterfactual of {s.get('scenario')} under {s.get('mechanism')} (seed {s.get('seed')}): "
+        f"the treated run differs from the baseline by {_treatment(cf, shocked)}."
+    )
+    if present(peak.get("peak_price_deviation")):
+        size = float(peak["peak_price_deviation"])
+        text += (
+            f" Prices deviated from the baseline by at most {size:.3g} ({size:.1%}, "
+            f"{peak['peak_good']} at t = {float(peak['peak_time']):g})"
+        )
+    else:
+        text += " No price deviation was recorded"
+    recovered = _recoveries(recovery, tol)
+    text += ("; " + recovered if recovered else "") + "."
+    changes = _welfare_changes(welfare)
+    if changes:
+        text += f" Welfare change against the baseline by population: {changes}."
+    harm: Any = s.get("harm_to_others")
+    if s.get("adversaries") and present(harm):
+        text += f" Harm to the other populations: {float(harm):.4g}."
+    return text
