@@ -294,11 +294,12 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(self.name, self.options, options)
         tick, lot = self.opts["tick"], self.opts["lot"]
-        lot_base, tick_base = grid_bases(tick, lot)
         self.tick: float = tick
         self.lot: float = lot
-        self.lot_base: int = lot_base
-        self.tick_base: int = tick_base
+        # The grids in base units are the run's (set on attaching; these are the defaults').
+        self.base_units: float = BASE_UNITS
+        self.lot_base: int = round(lot * BASE_UNITS)
+        self.tick_base: int = round(tick * lot * BASE_UNITS)
         inv = 1.0 / tick
         # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
         # artefacts (1.234 rather than 1.2340000000000002).
@@ -349,6 +350,8 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
         self._env = ctx.env
+        self.base_units = ctx.goods.base_units
+        self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, self.base_units)
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
             rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
             check_grid(rows, ctx.goods.numeraire_index, self.lot_base, self.tick_base, self.name)
@@ -679,7 +682,7 @@ class TraderHandle:
     def holdings(self) -> dict[str, float]:
         """Everything the agent holds (reserved included), in units."""
         m = self.market
-        return m.ctx.goods.as_dict(m._h[self.agent] / BASE_UNITS)
+        return m.ctx.goods.as_dict(m._h[self.agent] / m.base_units)
 
     def free(self) -> dict[str, float]:
         """What the agent holds beyond its resting orders' reservations, in units."""
@@ -687,7 +690,7 @@ class TraderHandle:
         out = {}
         for j, name in enumerate(m._goods):
             base = m.free_cash(self.agent) if j == m._num else m.free_goods(self.agent, j)
-            out[name] = base / BASE_UNITS
+            out[name] = base / m.base_units
         return out
 
     def quote(self) -> BookQuote:

@@ -250,12 +250,12 @@ def _lmsr_outcome_plan(
         top = lmsr_shares_for_budget(q, i, money, b)
         if excess(top) > 0:
             return SharePlan(i, top, True)
-        return SharePlan(i, root_from_below(excess, 0.0, top), False)
+        return SharePlan(i, root_from_below(excess, 0.0, top, floor=0.0), False)
     bottom = -float(held[i])  # sell: s in [−holdings, 0)
     if not excess(bottom) > 0:
         return SharePlan(i, bottom, True)
     # selling: the excess is < 0 at 0 and > 0 at the bottom; search on u = −s
-    return SharePlan(i, -root_from_below(lambda u: -excess(-u), 0.0, -bottom), False)
+    return SharePlan(i, -root_from_below(lambda u: -excess(-u), 0.0, -bottom, floor=0.0), False)
 
 
 def _expected_utility(
@@ -372,7 +372,7 @@ def pool_plan(
 
     if excess(budget) > 0:
         return PoolPlan(j, side, budget, True)
-    return PoolPlan(j, side, root_from_below(excess, 0.0, budget), False)
+    return PoolPlan(j, side, root_from_below(excess, 0.0, budget, floor=0.0), False)
 
 
 def pool_arbitrage(x: float, y: float, price: float, fee: float) -> tuple[str, float] | None:

@@ -22,7 +22,7 @@ from mktsim import metrics, wrappers
 from mktsim.controls import control_effects
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.ledger import Ledger, check_representable
+from mktsim.ledger import Ledger, check_representable, run_goods
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
@@ -231,6 +231,7 @@ def simulate(
     chunk_rows: int = 1_000_000,
     shocks: Sequence[Any] | None = None,
     progress: Callable[[float, float], None] | None = None,
+    base_units: float | None = None,
     **options: Any,
 ) -> Run:
     """Run a scenario under a mechanism.
@@ -263,7 +264,12 @@ def simulate(
     if record not in ("all", "summary"):
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
     planned = tuple(scenario.shocks if shocks is None else shocks)
-    initial = check_representable(scenario, planned)
+    goods = (
+        run_goods(scenario, planned)
+        if base_units is None
+        else attrs.evolve(scenario.goods, base_units=base_units)
+    )
+    initial = check_representable(scenario, planned, goods)
     streams = Streams(seed)
     cls = resolve(scenario.mechanism if mechanism is None else mechanism)
     merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
@@ -281,14 +287,14 @@ def simulate(
         chunk_rows=chunk_rows,
     )
     # The clock as getattr(env, "now"): one Python frame fewer than a lambda on every trade.
-    ledger = Ledger(scenario.goods, initial, recorder, partial(getattr, env, "now"))
+    ledger = Ledger(goods, initial, recorder, partial(getattr, env, "now"))
     slots = PopulationSlot.all_of(scenario)
     done = env.event()
     assigned = assign_strategies(cls, slots)
     ctx = MarketContext(
         env,
         scenario,
-        scenario.goods,
+        goods,
         ledger,
         recorder,
         streams,

@@ -31,7 +31,6 @@ import simpy
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
 from mktsim.valuation import ConsumerValuation, InducedValuation
@@ -101,7 +100,8 @@ class InducedLimits:
     default_size = 1.0
 
     def __init__(self, ctx: Any, slot: PopulationSlot) -> None:
-        self.valuation = InducedValuation(slot.population)
+        self.unit_base = ctx.goods.whole_base
+        self.valuation = InducedValuation(slot.population, self.unit_base)
         self.start = slot.rows.start
         self.n = slot.population.size
         self.good = self.valuation.good
@@ -131,7 +131,8 @@ class InducedLimits:
         written out: every arrival asks)."""
         held = self._hv[self.start + local, self.good]
         units = self._units[local]
-        k = held // BASE_UNITS if self.buy else units - (held + BASE_UNITS - 1) // BASE_UNITS
+        unit = self.unit_base
+        k = held // unit if self.buy else units - (held + unit - 1) // unit
         if k < 0 or k >= units:
             return None
         return self.good, self.buy, self._limits[local][k], k
@@ -155,6 +156,7 @@ class MarginalLimits:
 
     def __init__(self, ctx: Any, slot: PopulationSlot) -> None:
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         self.slot = slot
         self.start = slot.rows.start
         self.n = slot.population.size
@@ -174,7 +176,7 @@ class MarginalLimits:
 
     def units(self, local: int) -> Array:
         """The agent's holdings in units ``float64[g]``."""
-        return self.holdings[self.start + local] / BASE_UNITS
+        return self.holdings[self.start + local] / self.base_units
 
     def mrs(self, local: int, good: int) -> float:
         return float(self.current().mrs_row(local, self.units(local))[good])
@@ -191,7 +193,7 @@ class MarginalLimits:
         return 0
 
     def all_limits(self, good: int) -> tuple[Array, Array]:
-        x = self.holdings[self.start : self.start + self.n] / BASE_UNITS
+        x = self.holdings[self.start : self.start + self.n] / self.base_units
         m = self.current().mrs(x)[:, good].copy()
         m[~(np.isfinite(m) & (m > 0))] = np.nan
         return m, m
@@ -266,6 +268,7 @@ class PoissonStrategy:
     ) -> None:
         self.market = market
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         self.slot = slot
         self.opts = dict(options)
         self.env: simpy.Environment = ctx.env
@@ -276,8 +279,8 @@ class PoissonStrategy:
         quote = market.quote()
         self.tick = float(getattr(quote, "tick", None) or DEFAULT_TICK)
         self.lot = float(getattr(quote, "lot", None) or DEFAULT_LOT)
-        self.tick_base = round(self.tick * self.lot * BASE_UNITS)
-        self.lot_base = round(self.lot * BASE_UNITS)
+        self.tick_base = round(self.tick * self.lot * self.base_units)
+        self.lot_base = round(self.lot * self.base_units)
         self._per_unit = _integral(1.0 / self.tick)
         self.rate = self.opts["rate"] or float(getattr(market, "rate", 1.0))
         latency = self.opts["latency"]
