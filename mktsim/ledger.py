@@ -692,19 +692,14 @@ def _balance_column(col: IntArray) -> None:
     col[idx] -= np.sign(excess) * cut
 
 
-def _bounds(scenario: Any, shocks: Sequence[Any]) -> tuple[list[float], list[float]]:
-    """Each good's total over the economy, in units, and the most it could reach under the
-    planned endowment shocks that multiply holdings (as if one population held all of it)."""
+def _totals(scenario: Any) -> list[float]:
+    """Each good's total over the economy's endowments, in units."""
     totals = np.zeros(len(scenario.goods))
     for pop in scenario.populations:
         units = np.asarray(pop.endowment, dtype=np.float64)
         if units.size:
             totals += np.abs(units).sum(axis=0)
-    bound = totals.tolist()
-    for shock in sorted(shocks, key=lambda s: s.time):
-        if getattr(shock, "kind", None) == "endowment" and shock.factor > 1:
-            bound[scenario.goods.index(shock.good)] *= shock.factor
-    return totals.tolist(), bound
+    return [float(t) for t in totals]
 
 
 def run_goods(scenario: Any, shocks: Sequence[Any] = ()) -> Goods:
@@ -712,12 +707,19 @@ def run_goods(scenario: Any, shocks: Sequence[Any] = ()) -> Goods:
     largest total any good could reach under the planned shocks
     (:func:`mktsim.goods.base_units_for`). An economy scaled by ``10**k`` gets a base unit
     ``10**k`` times as large, and so the same integer holdings."""
-    _, bound = _bounds(scenario, shocks)
+    bound = _totals(scenario)
+    for shock in sorted(shocks, key=lambda s: s.time):
+        if getattr(shock, "kind", None) == "endowment" and shock.factor > 1:
+            j = scenario.goods.index(shock.good)
+            bound[j] *= shock.factor
+            if not np.isfinite(bound[j]):
+                raise InvalidParameter(
+                    f"shock {shock!r} could carry the total of {shock.good} to {bound[j]} units, "
+                    "past what the ledger can represent in any unit"
+                )
     largest = max(bound, default=0.0)
     if not np.isfinite(largest):
-        raise InvalidParameter(
-            f"the endowments (largest total {largest}) must be finite, under every planned shock"
-        )
+        raise InvalidParameter(f"the endowments' largest total (={largest}) must be finite")
     return attrs.evolve(scenario.goods, base_units=base_units_for(largest))
 
 
