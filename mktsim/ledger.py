@@ -11,7 +11,8 @@ mechanisms settle through the narrow :class:`Settlement` handle (:meth:`Ledger.s
 Holdings are ``int64`` base units (the run's :attr:`~mktsim.goods.Goods.base_units` per unit),
 so no good's economy-wide total may pass :data:`~mktsim.goods.MAX_BASE` base units. The ledger
 keeps its totals in Python integers and refuses, changing nothing, any creation that would pass
-the limit; since every holding is >= 0 and at most its good's total, no settlement can then wrap around.
+the limit; since every holding is >= 0 and at most its good's total, no settlement can then wrap
+around.
 """
 
 from __future__ import annotations

@@ -157,10 +157,10 @@ def test_a_refusal_is_a_package_error():
 def test_pool_funding_past_the_limit_is_refused_before_any_event():
     """What a mechanism creates at the opening (a pool's reserves, funded from outside) counts:
     the run's base unit leaves about 9.2e6 times the economy's largest total of room, and pools
-    1e7 times as deep as the economy would carry the total of money past int64."""
+    1e8 times as deep as the economy would carry the total of money past int64."""
     scenario = scaled(5e8)
     with pytest.raises(ConservationError) as info:
-        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e7)
+        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e8)
     message = str(info.value)
     assert "\n" not in message and "the total of money would reach" in message
     assert "past the ledger's limit of" in message
