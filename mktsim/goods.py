@@ -51,10 +51,10 @@ TOTAL_DIGITS = 12
 # Powers of ten up to 10**18 are kept as Python ints (exact integer arithmetic, and the values
 # existing runs always used); beyond, and below 1, as floats (exact powers of ten up to 1e22).
 _INT_DIGITS = 18
-# Largest totals of (10, 1000] units keep the classic 1e-9 base unit: a resolution of 1e-10 of
+# Largest totals of (10, 1e6] units keep the classic 1e-9 base unit: a resolution of 1e-10 of
 # the total or better, so scaled economies still agree far within 1e-9, and the results of
 # ordinary economies stay bit for bit what they were.
-_CLASSIC = (2, 3)
+_CLASSIC = range(2, 7)
 # A total within this relative distance above a power of ten counts as that power, so that an
 # economy scaled by 10**k (whose sums round a little differently) gets the same digits shifted.
 _SNAP = 1e-9
@@ -63,7 +63,7 @@ _SNAP = 1e-9
 def base_units_for(largest_total: float) -> int | float:
     """The base units per unit for an economy whose largest good's total is ``largest_total``
     units: the power of ten ``10**e`` with ``largest_total * 10**e`` in
-    ``(10**(TOTAL_DIGITS - 1), 10**TOTAL_DIGITS]``, except that totals of (10, 1000] units keep
+    ``(10**(TOTAL_DIGITS - 1), 10**TOTAL_DIGITS]``, except that totals of (10, 1e6] units keep
     :data:`BASE_UNITS` (at least as fine). An empty economy keeps :data:`BASE_UNITS`.
 
     Raises:

@@ -105,18 +105,18 @@ def test_every_decade_from_minus_6_to_12_gives_the_same_prices(mechanism):
 
 
 def test_the_base_unit_is_a_power_of_ten_that_moves_with_the_scale():
-    # largest total in (1e11, 1e12] base units, or 1e-9 of a unit for (10, 1000] units
+    # largest total in (1e11, 1e12] base units, or 1e-9 of a unit for (10, 1e6] units
     assert base_units_for(10.0) == 10**11
     assert base_units_for(10.5) == 10**9
-    assert base_units_for(1000.0) == 10**9
-    assert base_units_for(1000.5) == 10**8
+    assert base_units_for(1e6) == 10**9
+    assert base_units_for(1.5e6) == 10**5
     assert base_units_for(1e12) == 1
     assert base_units_for(1e14) == pytest.approx(1e-2, rel=1e-15)
     assert base_units_for(1e-6) == pytest.approx(1e18, rel=1e-15)
     assert base_units_for(1e-7) == pytest.approx(1e19, rel=1e-15)
     for total in (3.7, 2e3, 5e-3):
         for k in range(-6, 13):
-            if 10 < total * 10.0**k <= 1000:
+            if 10 < total * 10.0**k <= 1e6:
                 continue
             assert base_units_for(total * 10.0**k) == pytest.approx(
                 base_units_for(total) / 10.0**k, rel=1e-12
