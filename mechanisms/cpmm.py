@@ -49,9 +49,10 @@ Market shocks (:mod:`mktsim.shocks`), all acting only on the market, never on tr
   prices table.
 * outage: from its time for its duration no swap fills; every submission is refused as data with
   reason ``market closed`` (counted in ``rejections``).
-* latency spike: every order submitted during the spike reaches the pool ``delay`` later (on top
-  of the population's own delay) and fills at the pool's state then: :meth:`submit` returns an
-  event that fires with the receipt when it does.
+* latency spike: applied by the shared wrapper (:class:`mktsim.wrappers.Latency`): every swap
+  sent during the spike reaches the pools ``delay`` later (on top of the population's own
+  delay), in the order sent, and fills at the pool's state then; the sender's event fires with
+  the receipt when it does.
 * price clamp: a circuit breaker on one pool. Seen from the pool's price when the clamp starts,
   ``price`` is a ceiling (if the pool is at or below it) or a floor (if above): a swap that would
   carry the spot price across it is refused (``circuit breaker``), swaps that keep the price on its
@@ -190,7 +191,6 @@ class ConstantProductMarket:
         "clamp",
         "ceiling",
         "floor",
-        "latency",
         "liquidity",
         "outage",
     )
@@ -226,7 +226,6 @@ class ConstantProductMarket:
         self._last_fill = 0.0
         self._quiet_from = 0.0  # a shock restarts the quiet clock (an outage: from its end)
         self._outages: list[tuple[float, float]] = []
-        self._latency: list[tuple[float, float, float]] = []
         self._clamps: dict[int, tuple[float, float, bool]] = {}  # j -> (price, end, ceiling)
         self._closed: dict[int, float] = {}  # pools withdrawn entirely: j -> last price
         self._withdrawn: dict[int, list[int]] = {}  # j -> [good, money] base units withdrawn
@@ -357,17 +356,9 @@ class ConstantProductMarket:
         return self._next_fill
 
     def submit(self, order: Swap) -> simpy.Event:
-        """Execute a swap; the returned event's value is its :class:`~mktsim.orders.Receipt`.
-        It is already processed (an immediate answer) unless a latency spike holds the order,
-        in which case it fires when the order reaches the pool."""
-        delay = self.extra_delay()
-        if delay:
-            return self.ctx.env.process(self._held(order, delay))
+        """Execute a swap; the returned event, already processed, holds its
+        :class:`~mktsim.orders.Receipt`."""
         return settled(self.ctx.env, self.execute(order))
-
-    def _held(self, order: Swap, delay: float) -> Generator[simpy.Event, Any, Receipt]:
-        yield self.ctx.env.timeout(delay)
-        return self.execute(order)
 
     def execute(self, order: Swap) -> Receipt:
         """Execute a swap at once and return its receipt (filled, or refused with a reason)."""
@@ -433,11 +424,6 @@ class ConstantProductMarket:
             fired.succeed(receipt)
         return receipt
 
-    def extra_delay(self) -> float:
-        """Extra time an order sent now takes to reach the pools (latency spikes), >= 0."""
-        now = self.ctx.env.now
-        return sum(d for start, end, d in self._latency if start <= now < end)
-
     def summary(self) -> dict[str, Any]:
         names = self.ctx.goods.names
         pools: dict[str, dict[str, float | None]] = {
@@ -470,8 +456,8 @@ class ConstantProductMarket:
 
     # ---- shocks -----------------------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
-        """Liquidity withdrawal, outage, latency spike and price clamp (circuit breaker); see the
-        module docstring. Returns what was done, for the events table."""
+        """Liquidity withdrawal, outage and price clamp (circuit breaker); see the module
+        docstring. Returns what was done, for the events table."""
         now = self.ctx.env.now
         if shock.kind == "liquidity":
             return self._withdraw(float(shock.fraction))
@@ -480,11 +466,6 @@ class ConstantProductMarket:
             self._outages.append((now, end))
             self._quiet_from = max(self._quiet_from, end)
             return f"no swap fills until {end:g}"
-        if shock.kind == "latency":
-            end = now + shock.duration
-            self._latency.append((now, end, shock.delay))
-            self._quiet_from = max(self._quiet_from, end + shock.delay)
-            return f"orders take {shock.delay:g} longer to reach the pools until {end:g}"
         if shock.kind in ("clamp", "ceiling", "floor"):
             goods = self.ctx.goods
             j = goods.index(shock.good)
@@ -495,7 +476,9 @@ class ConstantProductMarket:
                 )
             end = math.inf if shock.duration is None else now + shock.duration
             price = self._pools[j].price if j in self._pools else self._closed[j]
-            ceiling = price <= shock.price if shock.kind == "clamp" else shock.kind == "ceiling"
+            below, above = shock.sides
+            # a two-sided clamp bounds the pool on the side it stands: from above if at or below
+            ceiling = price <= shock.price if below and above else above
             self._clamps[j] = (float(shock.price), end, ceiling)
             # refused swaps are not quiet: traders come back once a clamp with an end lifts
             self._quiet_from = max(self._quiet_from, now if math.isinf(end) else end)
@@ -505,6 +488,14 @@ class ConstantProductMarket:
                 f"{shock.price:g} refused until {end:g} (price now {price:.6g})"
             )
         raise InvalidParameter(f"cpmm does not support {shock.kind} shocks")
+
+    def note_shock(self, shock: Any) -> None:
+        """A market shock a wrapper applied around the pools (a latency spike, a circuit
+        breaker): the quiet clock restarts when its effect ends, ``duration`` (if any) and
+        ``delay`` (if any) from now, since swaps still on their way or refused are not quiet."""
+        lasts = float(getattr(shock, "duration", None) or 0.0)
+        lasts += float(getattr(shock, "delay", 0.0))
+        self._quiet_from = max(self._quiet_from, self.ctx.env.now + lasts)
 
     def _withdraw(self, fraction: float) -> str:
         """The liquidity providers take ``fraction`` of both reserves of every pool."""

@@ -51,10 +51,11 @@ Market shocks (:mod:`mktsim.shocks`):
   ``maker_withdrawn``). With f = 1 the maker stops quoting (b' = 0): orders are refused with
   ``maker withdrew``, prices stay where they were, and it still pays out at resolution.
 * outage: for its duration every order is refused as data with reason ``market closed``.
-* latency spike: every order submitted during the spike reaches the maker ``delay`` later (on
-  top of the population's own delay) and fills at the maker's state then (:meth:`submit`
-  returns an event that fires with the receipt when it does; one still on its way when the
-  event resolves is dropped with reason ``market resolved``, not counted).
+* latency spike: applied by the shared wrapper (:class:`mktsim.wrappers.Latency`): every order
+  sent during the spike reaches the maker ``delay`` later (on top of the population's own
+  delay), in the order sent, and fills at the maker's state then; the sender's event fires with
+  the receipt when it does. The run ends when the event resolves, so an order still on its way
+  then never arrives.
 
 A price clamp has no meaning for a maker that must quote a price for any trade, so ``lmsr``
 refuses it before the run starts.
@@ -171,7 +172,7 @@ class LMSRMarket:
         "scripted": "scripted_swap",
         "passive": "idle",
     }
-    supported_shocks: ClassVar[tuple[str, ...]] = ("latency", "liquidity", "outage")
+    supported_shocks: ClassVar[tuple[str, ...]] = ("liquidity", "outage")
     options: ClassVar[Mapping[str, Option]] = {
         "b": Option(
             10.0, "liquidity b (money units); the maker's worst-case loss is b·ln n", positive_float
@@ -208,7 +209,6 @@ class LMSRMarket:
         self._payout: int | None = None
         self.withdrawn = False  # the maker stopped quoting (a full liquidity withdrawal)
         self._outages: list[tuple[float, float]] = []
-        self._latency: list[tuple[float, float, float]] = []
         self._withdrawals: list[tuple[float, float, float]] = []  # (time, b before, b after)
         self._released = 0  # money base units returned to the liquidity providers
         self._next_fill: simpy.Event | None = None
@@ -324,11 +324,6 @@ class LMSRMarket:
         """The maker's prices ``float64[k]`` (sum to 1)."""
         return _lmsr.prices(self.state, self.b)
 
-    def extra_delay(self) -> float:
-        """Extra time an order sent now takes to reach the maker (latency spikes), >= 0."""
-        now = self.ctx.env.now
-        return sum(d for start, end, d in self._latency if start <= now < end)
-
     def quote(self) -> LMSRQuote:
         p = self.prices()
         shown = self._names[self.outcome] if self.resolved and self.outcome is not None else None
@@ -363,19 +358,9 @@ class LMSRMarket:
         return self._next_fill
 
     def submit(self, order: Swap) -> simpy.Event:
-        """Execute an order; the returned event's value is its :class:`~mktsim.orders.Receipt`.
-        It is already processed (an immediate answer) unless a latency spike holds the order,
-        in which case it fires when the order reaches the maker."""
-        delay = self.extra_delay()
-        if delay:
-            return self.ctx.env.process(self._held(order, delay))
+        """Execute an order; the returned event, already processed, holds its
+        :class:`~mktsim.orders.Receipt`."""
         return settled(self.ctx.env, self.execute(order))
-
-    def _held(self, order: Swap, delay: float) -> Generator[simpy.Event, Any, Receipt]:
-        yield self.ctx.env.timeout(delay)
-        if self.resolved:  # arrived after the event: dropped, as if never sent
-            return rejected("market resolved")
-        return self.execute(order)
 
     def execute(self, order: Swap) -> Receipt:
         """Execute an order at once and return its receipt (filled, or refused with a reason)."""
@@ -482,8 +467,8 @@ class LMSRMarket:
 
     # ---- shocks -----------------------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
-        """Liquidity withdrawal, outage and latency spike (see the module docstring). Returns
-        what was done, for the events table."""
+        """Liquidity withdrawal and outage (see the module docstring). Returns what was done,
+        for the events table."""
         now = self.ctx.env.now
         if shock.kind == "liquidity":
             return self._withdraw(float(shock.fraction))
@@ -491,10 +476,6 @@ class LMSRMarket:
             end = now + shock.duration
             self._outages.append((now, end))
             return f"no orders fill until {end:g}"
-        if shock.kind == "latency":
-            end = now + shock.duration
-            self._latency.append((now, end, shock.delay))
-            return f"orders take {shock.delay:g} longer to reach the maker until {end:g}"
         raise InvalidParameter(f"lmsr does not support {shock.kind} shocks")
 
     def _outage_end(self) -> float | None:

@@ -29,6 +29,7 @@ non-finite numbers, the wrong shape) is refused with a rejected receipt and chan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -162,6 +163,24 @@ class WalrasianAuctioneer:
             f"population {population.name!r} ({population.kind}) has no demand at posted "
             "prices, so the walrasian auctioneer cannot clear it"
         )
+
+    @classmethod
+    def recorded_rows(
+        cls, scenario: Any, horizon: float, opts: Mapping[str, Any]
+    ) -> dict[str, int]:
+        """Rows the auctioneer records over ``horizon`` at most (one posting per ``interval``),
+        for :func:`mktsim.footprint.estimate`: each round a price, an excess demand and one per
+        population for every good; trades for every agent and good each round under
+        ``non_tatonnement``, once at convergence otherwise."""
+        rounds = math.floor(horizon / opts["interval"]) + 1
+        n, g = int(scenario.n_agents), len(scenario.goods)
+        settled = rounds if opts["mode"] == "non_tatonnement" else 1
+        return {
+            "prices": rounds * g,
+            "excess_demand": rounds * g,
+            "excess_demand_by_population": rounds * g * len(scenario.populations),
+            "trades": settled * n * (g - 1),
+        }
 
     # ---- public interface ------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
@@ -317,6 +336,9 @@ class WalrasianAuctioneer:
         assert self._prices is not None
         p = self._prices
         settled_at = -1  # ledger version right after the last settlement
+        # the populations as they were then: a preference shock moves no holding but makes the
+        # settled allocation inefficient, so it must be settled again too
+        settled_economy: tuple[Any, ...] = ()
         while True:
             outage = self._window(self._outages)
             if outage is not None:
@@ -353,12 +375,16 @@ class WalrasianAuctioneer:
                     f"round {self.rounds - 1}: max relative excess demand "
                     f"{np.max(np.abs(relative[free]), initial=0.0):.3g} < tol {opts['tol']}",
                 )
-            if clear and not trading and ctx.ledger.version != settled_at:
+            economy = tuple(ctx.current.values())
+            unchanged = len(economy) == len(settled_economy) and all(
+                a is b for a, b in zip(economy, settled_economy, strict=True)
+            )
+            if clear and not trading and (ctx.ledger.version != settled_at or not unchanged):
                 if opts["settle_delay"]:
                     yield env.timeout(opts["settle_delay"])
                 reports = yield self._post(p, settle=True)
                 yield from self._trade(p, reports)
-                settled_at = ctx.ledger.version
+                settled_at, settled_economy = ctx.ledger.version, economy
             if clear and not ctx.shocks_ahead() and not self._ending():
                 ctx.done.succeed()
                 return
@@ -391,8 +417,7 @@ class WalrasianAuctioneer:
         if shock.kind in ("clamp", "ceiling", "floor"):
             end = np.inf if shock.duration is None else now + shock.duration
             price = float(shock.price)
-            low = 0.0 if shock.kind == "ceiling" else price
-            high = np.inf if shock.kind == "floor" else price
+            low, high = shock.bounds()
             self._controls[self.ctx.goods.index(shock.good)] = (low, high, end)
             held = {"clamp": "held at", "ceiling": "held at most at", "floor": "held at least at"}
             return f"price of {shock.good} {held[shock.kind]} {price:g} until {end:g}"

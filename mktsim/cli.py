@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bar (there is none anyway when stderr is not a terminal)",
     )
+    from mktsim._streaming import add_arguments
+
+    add_arguments(run)
     run.set_defaults(func=_run)
 
     again = sub.add_parser(
@@ -162,27 +165,49 @@ def _run(args: argparse.Namespace) -> int:
         raise MktsimError("--counterfactual needs a --shock or an --adversary: nothing to compare")
     if args.counterfactual:
         return _counterfactual(args, scenario, shocks, options)
-    with _ProgressBar(args.quiet) as progress:
-        run = simulate(
-            scenario,
-            mechanism=args.mechanism,
-            seed=args.seed,
-            until=args.until,
-            shocks=shocks,
-            progress=progress,
-            **options,
-        )
+    from mktsim._streaming import Streaming
+
+    given = _out(args.out)
+    streaming = Streaming(
+        scenario,
+        args.mechanism,
+        options,
+        args.until,
+        shocks,
+        given,
+        args.memory_budget,
+        args.stream,
+    )
+    with streaming:  # a streamed run's tables live in its spool until the end
+        with _ProgressBar(args.quiet) as progress:
+            run = simulate(
+                scenario,
+                mechanism=args.mechanism,
+                seed=args.seed,
+                until=args.until,
+                shocks=shocks,
+                progress=progress,
+                stream_to=streaming.folder,
+                **options,
+            )
+        return _written(args, scenario, run, given, streaming)
+
+
+def _written(
+    args: argparse.Namespace, scenario: Any, run: Any, given: Path | None, streaming: Any
+) -> int:
+    """Save a finished run, write its report and print what it came to."""
     from mktsim.run_folder import default_folder
 
     s = run.summary
     customised = bool(args.set or args.option or args.method or args.shock or args.until)
-    out = _out(args.out) or default_folder(s["config"], scenario.name, customised)
+    out = given or default_folder(s["config"], scenario.name, customised)
     # Without a report nothing is drawn (no prices.png either), so no plotting library loads.
     run.save(out, figures=not args.no_report, overwrite=args.overwrite)
     if not args.no_report:
         from mktsim.report import write_report
 
-        write_report(out)
+        write_report(streaming.report_data(out), out)
     print(
         f"{scenario.name} under {s['mechanism']}"
         + (f" ({s['method']})" if s.get("method") else "")

@@ -33,7 +33,7 @@ from mktsim.run import Run, simulate
 from mktsim.run_folder import write_folder
 from mktsim.scenario import Scenario
 from mktsim.utility import CobbDouglas
-from mktsim.welfare import first_and_last_holdings
+from mktsim.welfare import first_and_last_holdings, welfare_table
 
 __all__ = ["ADVERSARIES", "Counterfactual", "add_adversary", "counterfactual", "price_deviation"]
 
@@ -105,7 +105,9 @@ def price_deviation(baseline: pd.DataFrame, treated: pd.DataFrame) -> pd.DataFra
 
 
 def _welfare_by_population(run: Run) -> pd.DataFrame:
-    table = run.welfare()
+    # the whole run against one yardstick (the initial economy's equilibrium), the same for the
+    # baseline and the treated run, so their difference is the shocks' and adversaries' effect
+    table = welfare_table(run, window="whole_run")
     return table.set_index("population") if not table.empty else table
 
 

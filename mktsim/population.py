@@ -95,7 +95,7 @@ def check_delay(_: object, __: object, value: float) -> None:
 class Consumers:
     """A population of consumers.
 
-    Args:
+    Attributes:
         name: unique within the scenario.
         utility: a utility family (:class:`~mktsim.utility.CobbDouglas`, ``CES``, ``Leontief``,
             ``Linear``) with one row per agent.

@@ -24,6 +24,9 @@ __all__ = ["SCHEMAS", "Column", "Recorder", "read_frame", "write_frame"]
 #: dictionary is empty, so without it a saved empty frame would lose its categories.
 _CATEGORIES_KEY = b"mktsim.categories"
 
+#: Rows :meth:`Recorder.append_row` buffers before turning them into column chunks.
+_BATCH = 65_536
+
 
 def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a frame as Parquet, keeping every categorical column's categories."""
@@ -150,7 +153,10 @@ class Recorder:
         spool: a folder to stream tables to: once a table holds ``chunk_rows`` rows in memory they
             are written to ``spool/<table>/part-NNNNN.parquet`` and dropped, so memory stays flat
             however long the run. None keeps everything in memory.
-        chunk_rows: rows per spilled part.
+        chunk_rows: rows per spilled part. Rows appended one at a time (:meth:`append_row`)
+            are handed over in batches of at most ``chunk_rows`` when spooling, so parts appear
+            while the run goes; rows a hot path buffers on its own (:meth:`add_flush_hook`) are
+            handed over whenever :meth:`flush` is called.
     """
 
     def __init__(
@@ -165,6 +171,8 @@ class Recorder:
             raise InvalidParameter(f"chunk_rows(={chunk_rows}) must be >= 1")
         self.spool = None if spool is None else Path(spool)
         self.chunk_rows = int(chunk_rows)
+        #: Rows :meth:`append_row` buffers per table before handing them over in bulk.
+        self._batch = _BATCH if self.spool is None else min(_BATCH, self.chunk_rows)
         self._parts: dict[str, list[Path]] = {}
         self._in_memory: dict[str, int] = {}
         self.schemas = dict(schemas or SCHEMAS)
@@ -251,8 +259,15 @@ class Recorder:
         if table in self.enabled:
             pending = self._pending[table]
             pending.append(row)
-            if len(pending) >= 65_536:
+            if len(pending) >= self._batch:
                 self._flush(table)
+
+    def flush(self) -> None:
+        """Hand every buffered row (:meth:`append_row`, flush hooks) to its table, spilling
+        tables that reach ``chunk_rows``: a streaming run calls it now and then, so parts
+        appear on disk while the run goes even when rows come from hot paths that buffer them."""
+        for table in self.schemas:
+            self._flush(table)
 
     def _flush(self, table: str) -> None:
         for hook in self._hooks.get(table, ()):
@@ -298,11 +313,13 @@ class Recorder:
 
     def write(self, table: str, path: str | Path) -> Path:
         """Write a table to ``path``: one Parquet file, or for a spooled recorder a folder of
-        parts (a Parquet dataset: ``pandas.read_parquet`` reads either)."""
+        parts (a Parquet dataset: ``pandas.read_parquet`` reads either), hard-linked to the
+        spooled parts where the file system allows."""
         path = Path(path)
         if self.spool is None:
             write_frame(self.frame(table), path)
             return path
+        import os
         import shutil
 
         parts = self.parts(table)
@@ -310,7 +327,10 @@ class Recorder:
         if not parts:  # an empty table still gets its schema
             write_frame(self._memory_frame(table), path / "part-00000.parquet")
         for part in parts:
-            shutil.copyfile(part, path / part.name)
+            try:  # a part is never written again: a hard link saves copying it
+                os.link(part, path / part.name)
+            except OSError:  # another file system, or links not supported
+                shutil.copyfile(part, path / part.name)
         return path
 
     @property

@@ -31,6 +31,7 @@ from mktsim.registry import resolve
 from mktsim.run_folder import FolderTables, read_summary, run_config, write_folder
 from mktsim.scenario import Scenario
 from mktsim.shocks import PRICE_CONTROLS, check_supported, schedule
+from mktsim.welfare import Window, efficiency, welfare_table
 
 __all__ = ["FRAMES", "Run", "load", "rerun", "simulate"]
 
@@ -59,6 +60,9 @@ class Run:
         self._frames: dict[str, pd.DataFrame] = {}
         #: Population name -> the strategy object that drove it (live runs only).
         self.strategies: dict[str, Any] = {}
+        #: One :class:`mktsim.welfare.Window` per economy the run went through (live runs only;
+        #: more than one after shocks that changed endowments or preferences).
+        self.windows: list[Window] = []
 
     def frame(self, name: str) -> pd.DataFrame:
         """One recorded table as a DataFrame (built once, then cached)."""
@@ -247,6 +251,8 @@ def simulate(
             tables the scenario's metrics read, e.g. an induced-value market's trades).
         stream_to: a folder to stream tables to as Parquet parts of ``chunk_rows`` rows while
             the run goes, so memory stays flat; frames are read back only when asked for.
+            Buffered rows are handed over at least every horizon / 200 of simulation time, so
+            parts appear on disk as the run goes.
         shocks: shocks to apply instead of the scenario's own (``()`` runs without any: the
             baseline of a counterfactual).
         progress: called as ``progress(now, horizon)`` about every horizon / 200 of simulation
@@ -289,6 +295,7 @@ def simulate(
     # The clock as getattr(env, "now"): one Python frame fewer than a lambda on every trade.
     ledger = Ledger(goods, initial, recorder, partial(getattr, env, "now"))
     slots = PopulationSlot.all_of(scenario)
+    n_agents = scenario.n_agents
     done = env.event()
     assigned = assign_strategies(cls, slots)
     ctx = MarketContext(
@@ -309,29 +316,39 @@ def simulate(
     check_supported(planned, mech, scenario.goods, [s.name for s in slots], wrappable)
     market = wrappers.wrap(mech, env, planned, recorder)
     shocked: list[tuple[float, str, Equilibrium]] = []
+    windows = [Window(env.now, tuple(scenario.populations), reference, ledger.units()[:n_agents])]
+
+    def before_shock() -> None:
+        """Close the books of the economy in force (welfare is measured window by window)."""
+        windows[-1] = attrs.evolve(windows[-1], final=ledger.units()[:n_agents])
 
     def after_shock() -> None:
         """Snapshot holdings and recompute the reference for the shocked economy."""
         _record_holdings(ledger, recorder, slots, env.now)
+        populations = tuple(ctx.current[s.name] for s in slots)
+        holdings = ledger.units()[:n_agents]
+        eq = None
         if scenario.reference is None:
-            now_scenario = attrs.evolve(scenario, populations=[ctx.current[s.name] for s in slots])
-            holdings = ledger.units()[: scenario.n_agents]
-            shocked.append(
-                (env.now, "economy", equilibrium(now_scenario.with_endowments(holdings)))
-            )
+            now_scenario = attrs.evolve(scenario, populations=list(populations))
+            eq = equilibrium(now_scenario.with_endowments(holdings))
+            shocked.append((env.now, "economy", eq))
+        windows.append(Window(env.now, populations, eq, holdings))
 
     if planned:  # started first, so a shock due at time t acts before the market does at t
-        env.process(schedule(ctx, market, planned, after_shock))
+        env.process(schedule(ctx, market, planned, after_shock, before_shock))
     mech.attach(ctx)
     driven = start_strategies(market, ctx, assigned)
     _record_holdings(ledger, recorder, slots, env.now)
     if progress is not None:
         env.process(_ticks(env, horizon, progress))
+    if stream_to is not None:
+        env.process(_ticks(env, horizon, lambda now, end: recorder.flush()))
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()
     wall = time.perf_counter() - started
     run = Run(scenario, {}, recorder, reference, mech)
+    run.windows = windows
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
     _count_strategy_actions(run.summary, driven)
     names = [slot.name for slot in ctx.slots if slot.name in assigned]
@@ -339,6 +356,7 @@ def simulate(
     run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
     if planned:
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
+        _window_efficiency(run, planned)
         run.summary.update(_error_in_force(run, shocked, price_tolerance))
     if scenario.metrics is not None:
         run.summary.update(scenario.metrics(run))
@@ -442,6 +460,24 @@ def _shock_effects(
             done = metrics.time_to_tolerance(path, tolerance)
             row["recovery_time"] = None if done is None else done - when
     return out
+
+
+def _window_efficiency(run: Run, planned: tuple[Any, ...]) -> None:
+    """Each economy shock's row gets the allocative efficiency of its window (up to the next
+    shock that changed the economy), against the equilibrium in force there."""
+    if len(run.windows) < 2 or "holdings" not in run.tables:
+        return
+    rows = [r for r in run.summary["shocks"] if not _is_market(r["kind"], planned)]
+    for k, row in enumerate(rows[: len(run.windows) - 1], start=1):
+        row["allocative_efficiency"] = _finite(efficiency(welfare_table(run, window=k)))
+
+
+def _is_market(kind: str, planned: tuple[Any, ...]) -> bool:
+    return any(s.kind == kind and s.market for s in planned)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def _error_in_force(

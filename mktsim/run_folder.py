@@ -44,7 +44,7 @@ __all__ = [
 #: Files and folders a run folder may hold (anything else is someone else's).
 _RUN_FILES = re.compile(
     r"^(summary\.json|counterfactual\.json|report\.(html|md)|[A-Za-z0-9_]+\.(parquet|png)|"
-    r"baseline|treated)$"
+    r"report_figures|baseline|treated)$"
 )
 
 

@@ -39,7 +39,7 @@ def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
 class Scenario:
     """An economy ready to simulate.
 
-    Args:
+    Attributes:
         name: label used in summaries and report titles.
         goods: the goods and numeraire (:class:`~mktsim.goods.Goods`, or a list of names whose
             first entry is the numeraire).

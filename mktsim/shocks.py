@@ -34,6 +34,7 @@ __all__ = [
     "PreferenceShock",
     "PriceCeiling",
     "PriceClamp",
+    "PriceControl",
     "PriceFloor",
     "Shock",
     "parse_shock",
@@ -124,50 +125,72 @@ class Outage:
     duration: float = field(converter=float, validator=_positive)
 
 
-@frozen
-class PriceClamp:
-    """From ``time`` (for ``duration``, or to the end if None) the price of ``good`` is held at
-    ``price`` (numeraire = 1), like a clamped weight; the excess demand it leaves is rationed."""
-
-    kind: ClassVar[str] = "clamp"
-    market: ClassVar[bool] = True
-    time: float = field(converter=float, validator=_time)
-    good: str
-    price: float = field(converter=float, validator=_positive)
-    duration: float | None = None
-
-
-@frozen
-class PriceCeiling:
-    """From ``time`` (for ``duration``, or to the end if None) ``good`` may not trade above
-    ``price`` (numeraire = 1): a one-sided control that binds only where the market would price
-    the good higher, leaving a shortage (see :mod:`mktsim.controls`)."""
-
-    kind: ClassVar[str] = "ceiling"
-    market: ClassVar[bool] = True
-    time: float = field(converter=float, validator=_time)
-    good: str
-    price: float = field(converter=float, validator=_positive)
-    duration: float | None = None
-
-
-@frozen
-class PriceFloor:
-    """From ``time`` (for ``duration``, or to the end if None) ``good`` may not trade below
-    ``price`` (numeraire = 1): binds only where the market would price the good lower, leaving
-    a surplus (see :mod:`mktsim.controls`)."""
-
-    kind: ClassVar[str] = "floor"
-    market: ClassVar[bool] = True
-    time: float = field(converter=float, validator=_time)
-    good: str
-    price: float = field(converter=float, validator=_positive)
-    duration: float | None = None
-
-
 #: Shock kinds that hold a good's price: ``clamp`` (at a price, or in a band around it),
 #: ``ceiling`` (at most) and ``floor`` (at least).
 PRICE_CONTROLS = ("clamp", "ceiling", "floor")
+
+#: Which side of the price each control bounds: (from below, from above).
+_SIDES: Mapping[str, tuple[bool, bool]] = {
+    "clamp": (True, True),
+    "ceiling": (False, True),
+    "floor": (True, False),
+}
+
+
+@frozen
+class PriceControl:
+    """From ``time`` (for ``duration``, or to the end if None) the price of ``good``
+    (numeraire = 1) is bounded at ``price`` on the side(s) its ``kind`` names: from above
+    (``ceiling``), from below (``floor``) or both (``clamp``). One implementation for the three
+    controls; :class:`PriceClamp`, :class:`PriceCeiling` and :class:`PriceFloor` only name the
+    side."""
+
+    kind: ClassVar[str]
+    market: ClassVar[bool] = True
+    time: float = field(converter=float, validator=_time)
+    good: str
+    price: float = field(converter=float, validator=_positive)
+    duration: float | None = None
+
+    @property
+    def sides(self) -> tuple[bool, bool]:
+        """Whether the control bounds the price (from below, from above)."""
+        return _SIDES[self.kind]
+
+    def bounds(self, band: float = 0.0) -> tuple[float, float]:
+        """The (low, high) prices it allows; a clamp's ``[price (1 - band), price (1 + band)]``
+        (``band``, a relative half-width, widens only a two-sided control)."""
+        below, above = self.sides
+        if below and above:
+            return self.price * (1 - band), self.price * (1 + band)
+        return (self.price if below else 0.0), (self.price if above else float("inf"))
+
+    def binds(self, excess: float, tol: float = 1e-9) -> bool:
+        """Whether excess demand ``excess`` at the control is on a side it pushes: a shortage
+        (> tol) under a bound from above, a surplus (< -tol) under one from below."""
+        below, above = self.sides
+        return (above and excess > tol) or (below and excess < -tol)
+
+
+class PriceClamp(PriceControl):
+    """The price of ``good`` is held at ``price``, like a clamped weight; the excess demand it
+    leaves, on either side, is rationed."""
+
+    kind: ClassVar[str] = "clamp"
+
+
+class PriceCeiling(PriceControl):
+    """``good`` may not trade above ``price``: binds only where the market would price the good
+    higher, leaving a shortage (see :mod:`mktsim.controls`)."""
+
+    kind: ClassVar[str] = "ceiling"
+
+
+class PriceFloor(PriceControl):
+    """``good`` may not trade below ``price``: binds only where the market would price the good
+    lower, leaving a surplus (see :mod:`mktsim.controls`)."""
+
+    kind: ClassVar[str] = "floor"
 
 
 @frozen
@@ -290,9 +313,14 @@ def check_supported(
 
 
 def schedule(
-    ctx: Any, mechanism: Any, shocks: tuple[Shock, ...], snapshot: Any
+    ctx: Any, mechanism: Any, shocks: tuple[Shock, ...], snapshot: Any, before: Any = None
 ) -> Generator[simpy.Event, Any, None]:
-    """SimPy process applying shocks in time order (ties in declaration order)."""
+    """SimPy process applying shocks in time order (ties in declaration order).
+
+    ``before()`` and ``snapshot()`` are called just before and just after each shock that
+    changes the economy (endowments, preferences), so the run can close one economy's books and
+    open the next one's.
+    """
     env = ctx.env
     ordered = sorted(shocks, key=lambda s: s.time)
     ctx.pending_shocks.extend(ordered)  # before the market's first step: it reads them
@@ -300,6 +328,8 @@ def schedule(
         shock: Any = item
         if shock.time > env.now:
             yield env.timeout(shock.time - env.now)
+        if not shock.market and before is not None:
+            before()
         detail = mechanism.apply_shock(shock) if shock.market else shock.apply(ctx)
         ctx.pending_shocks.remove(shock)
         ctx.log(f"shock:{shock.kind}", detail or repr(shock))

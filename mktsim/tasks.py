@@ -274,7 +274,7 @@ def _actions(value: Any) -> NDArray[np.int64]:
 class TaskAgents:
     """Agents that each own one fixed action of a task world and bid for the right to use it.
 
-    Args:
+    Attributes:
         name: unique within the scenario.
         world: the task world (:class:`ChainTask`, :class:`GridTask`, or any
             :class:`TaskWorld`).

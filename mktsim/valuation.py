@@ -5,6 +5,8 @@ forms:
 
 * **row-wise**, for one agent at its current holdings: what a strategy needs on each action.
   It touches that agent's parameters only, so its cost does not grow with the population;
+  :meth:`ConsumerValuation.row` gives it in scalar arithmetic (:class:`RowForm`), the cost of a
+  few float operations;
 * **vectorised**, for many rows at once: what a learning rule that updates every trader after a
   shout needs (ZIP), or what a period's open and close need.
 
@@ -27,8 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mktsim.goods import BASE_UNITS
+from mktsim.utility import CES, CobbDouglas, Leontief, Linear
 
-__all__ = ["ConsumerValuation", "InducedValuation", "check_can_price", "utility_quote"]
+__all__ = ["ConsumerValuation", "InducedValuation", "RowForm", "check_can_price", "utility_quote"]
 
 #: Slack when rounding a price to the tick, so a price exactly on a tick stays on it.
 EPS = 1e-9
@@ -54,12 +57,23 @@ class ConsumerValuation:
         self.utility = population.utility
         self.numeraire = numeraire
         self._rows: dict[int, Any] = {}
+        self._forms: dict[int, RowForm] = {}
+        self._form = _FORMS.get(type(self.utility), RowForm)
 
     def _row(self, i: int) -> Any:
         u = self._rows.get(i)
         if u is None:
             u = self._rows[i] = self.utility.take(np.array([i], dtype=np.intp))
         return u
+
+    def row(self, i: int) -> RowForm:
+        """Agent ``i``'s valuation in scalar arithmetic (:class:`RowForm`), built the first time
+        it is asked for and kept: what an action needs, at a cost that does not depend on the
+        population."""
+        form = self._forms.get(i)
+        if form is None:
+            form = self._forms[i] = self._form(self, i)
+        return form
 
     def mrs_row(self, i: int, x: Array) -> Array:
         """``float64[g]``: agent ``i``'s MRS of each good for the numeraire at holdings ``x``
@@ -82,6 +96,202 @@ class ConsumerValuation:
     def demand(self, prices: Array, x: Array) -> Array:
         """``float64[n, g]``: every agent's demand at ``prices`` from holdings ``x``."""
         return self.utility.demand(prices, x @ prices)
+
+
+# ---- one agent's valuation in scalar arithmetic -------------------------------------------------
+class RowForm:
+    """One agent's MRS and demand on Python floats, from its own parameters (read once).
+
+    An action values one agent over a handful of goods, where numpy on one-row arrays spends
+    more on dispatch than on arithmetic. The forms of the families in :mod:`mktsim.utility`
+    evaluate the same formulas term by term in the same order (sums left to right, as numpy sums
+    a short row); Cobb-Douglas's MRS is its closed form ``(a_g x_n) / (a_n x_g)``, the utility
+    level in both marginal utilities cancelling. The last digit may differ from the vectorised
+    form where that one uses numpy's SIMD ``exp``/``log``/``power`` (the C library's are used
+    here), forms a dot product with fused multiply-adds (BLAS; wealth ``x . p`` is summed left
+    to right here) or keeps the utility level. Whatever a form cannot classify as the vectorised
+    form would (a zero holding, an overflow, a utility of 0), and every family without a form of
+    its own (this base class), it computes with the vectorised form on the agent's row.
+    """
+
+    __slots__ = ("fallback", "i", "n")
+
+    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+        self.fallback = valuation
+        self.i = i
+        self.n = valuation.numeraire
+
+    def wealth(self, x: list[float], prices: list[float]) -> float:
+        """``x . prices``, summed left to right."""
+        w = 0.0
+        for xj, pj in zip(x, prices):  # noqa: B905 - both have one entry per good
+            w += xj * pj
+        return w
+
+    def mrs(self, x: list[float], g: int) -> float:
+        """The agent's MRS of good ``g`` for the numeraire at holdings ``x`` (units)."""
+        return float(self.fallback.mrs_row(self.i, np.array(x))[g])
+
+    def demand(self, x: list[float], prices: list[float], g: int) -> float:
+        """The agent's demand for good ``g`` at ``prices`` (numeraire = 1), its holdings ``x``
+        (units) as wealth."""
+        return float(self.fallback.demand_row(self.i, np.array(prices), np.array(x))[g])
+
+
+class _CobbDouglasRow(RowForm):
+    """``MRS_g = (a_g x_n) / (a_n x_g)``: the utility level in ``a_j u / x_j`` cancels; demand
+    ``a_g (w / p_g)``."""
+
+    __slots__ = ("a", "valued")
+
+    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+        super().__init__(valuation, i)
+        a: list[float] = valuation.utility.shares[i].tolist()
+        self.a = a
+        self.valued = None if min(a) > 0 else [j for j, aj in enumerate(a) if aj > 0]
+
+    def mrs(self, x: list[float], g: int) -> float:
+        a = self.a
+        ag, an = a[g], a[self.n]
+        if ag == 1.0 or an == 1.0:  # u = x_g alone: a marginal utility of 1, not a u / x
+            return RowForm.mrs(self, x, g)
+        valued = self.valued
+        if valued is None:
+            if not min(x) > 0:  # u = 0: every marginal utility is 0 or 0/0
+                return math.nan
+        elif not all(x[j] > 0 for j in valued):
+            return math.nan
+        if an == 0.0:
+            return math.inf if ag > 0 else math.nan
+        if ag == 0.0:
+            return 0.0
+        den = an * x[g]
+        if not den > 0:
+            return RowForm.mrs(self, x, g)
+        return (ag * x[self.n]) / den
+
+    def demand(self, x: list[float], prices: list[float], g: int) -> float:
+        return self.a[g] * (self.wealth(x, prices) / prices[g])
+
+
+class _CESRow(RowForm):
+    """``du/dx_j = a_j x_j^(rho-1) u^(1-rho)`` with ``u = (sum a_j x_j^rho)^(1/rho)``; demand
+    ``w t_g / sum_k t_k p_k`` with ``t_j = exp(s (log a_j - log p_j))``."""
+
+    __slots__ = ("a", "rho", "s", "valued")
+
+    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+        super().__init__(valuation, i)
+        utility = valuation.utility
+        self.a = utility.weights[i].tolist()
+        sigma = utility.elasticity
+        self.s = float(sigma[i] if sigma.size > 1 else sigma[0])
+        self.rho = (self.s - 1.0) / self.s
+        self.valued = [j for j, a in enumerate(self.a) if a > 0]
+
+    def mrs(self, x: list[float], g: int) -> float:
+        a, rho, n = self.a, self.rho, self.n
+        try:
+            inner = 0.0
+            for j in self.valued:
+                if not x[j] > 0:
+                    raise ZeroDivisionError
+                inner += a[j] * x[j] ** rho
+            scale = (inner ** (1.0 / rho)) ** (1.0 - rho)
+            mu_g = a[g] * x[g] ** (rho - 1.0) * scale if a[g] > 0 else 0.0
+            mu_n = a[n] * x[n] ** (rho - 1.0) * scale if a[n] > 0 else 0.0
+            if 0.0 < scale < math.inf and 0.0 < mu_n < math.inf and mu_g < math.inf:
+                return mu_g / mu_n
+        except (ZeroDivisionError, OverflowError):
+            pass
+        return RowForm.mrs(self, x, g)
+
+    def demand(self, x: list[float], prices: list[float], g: int) -> float:
+        a, s = self.a, self.s
+        exp, log = math.exp, math.log
+        denom = 0.0
+        term_g = 0.0
+        try:
+            for j, aj in enumerate(a):
+                if aj > 0:
+                    t = exp(s * (log(aj) - log(prices[j])))
+                    denom += t * prices[j]
+                    if j == g:
+                        term_g = t
+        except (ValueError, OverflowError):
+            return RowForm.demand(self, x, prices, g)
+        if not 0.0 < denom < math.inf:
+            return RowForm.demand(self, x, prices, g)
+        return (self.wealth(x, prices) * term_g) / denom
+
+
+class _LeontiefRow(RowForm):
+    """A subgradient (the binding goods share ``1 / c_j``) and demand ``c_g (w / (p . c))``."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+        super().__init__(valuation, i)
+        self.c = valuation.utility.coefficients[i].tolist()
+
+    def mrs(self, x: list[float], g: int) -> float:
+        c = self.c
+        u = math.inf
+        for cj, xj in zip(c, x, strict=True):
+            if cj > 0:
+                u = min(u, xj / cj)
+        if not math.isfinite(u):
+            return RowForm.mrs(self, x, g)
+
+        def binding(j: int) -> bool:
+            cu = c[j] * u
+            return c[j] > 0 and abs(x[j] - cu) <= 1e-12 * abs(cu)
+
+        count = max(sum(binding(j) for j in range(len(c))), 1)
+        mu_g = (1.0 / c[g] if binding(g) else 0.0) / count
+        mu_n = (1.0 / c[self.n] if binding(self.n) else 0.0) / count
+        if mu_n == 0.0:
+            return math.inf if mu_g > 0 else math.nan
+        return mu_g / mu_n
+
+    def demand(self, x: list[float], prices: list[float], g: int) -> float:
+        return self.c[g] * (self.wealth(x, prices) / self.wealth(self.c, prices))
+
+
+class _LinearRow(RowForm):
+    """``MRS_g = v_g / v_n``; wealth spent equally on the goods of the best ``v_j / p_j``."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+        super().__init__(valuation, i)
+        self.v = valuation.utility.values[i].tolist()
+
+    def mrs(self, x: list[float], g: int) -> float:
+        vn = self.v[self.n]
+        if vn == 0.0:
+            return math.inf if self.v[g] > 0 else math.nan
+        return self.v[g] / vn
+
+    def demand(self, x: list[float], prices: list[float], g: int) -> float:
+        v = self.v
+        bang = [vj / pj for vj, pj in zip(v, prices, strict=True)]
+        top = max(bang) * (1 - 1e-12)
+        best = [b >= top and vj > 0 for b, vj in zip(bang, v, strict=True)]
+        count = sum(best)
+        if not count:
+            return RowForm.demand(self, x, prices, g)
+        if not best[g]:
+            return 0.0
+        return (self.wealth(x, prices) * 1.0 / count) / prices[g]
+
+
+_FORMS: dict[type, type[RowForm]] = {
+    CobbDouglas: _CobbDouglasRow,
+    CES: _CESRow,
+    Leontief: _LeontiefRow,
+    Linear: _LinearRow,
+}
 
 
 class InducedValuation:

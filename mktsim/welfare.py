@@ -17,6 +17,11 @@ competitive allocation (first welfare theorem), so
 is the share of the equilibrium's gains from trade that the run realised: 1 at the competitive
 allocation, 0 without trade, negative if trade destroyed value. It is the exchange-economy analogue
 of Gode and Sunder's allocative efficiency (realised surplus over maximum surplus).
+
+After shocks that change the economy (endowments, preferences) the table is piecewise: each
+:class:`Window` from one such shock to the next is measured with its own holdings, utilities and
+equilibrium (the reference in force), and the run's table reports the last one, keeping the
+whole run measured against the initial economy's equilibrium beside it.
 """
 
 from __future__ import annotations
@@ -25,9 +30,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from attrs import frozen
 from numpy.typing import NDArray
 
-__all__ = ["WELFARE_COLUMNS", "first_and_last_holdings", "money_metric", "welfare_table"]
+from mktsim.errors import InvalidParameter
+
+__all__ = [
+    "WELFARE_COLUMNS",
+    "Window",
+    "efficiency",
+    "first_and_last_holdings",
+    "money_metric",
+    "welfare_table",
+]
 
 Array = NDArray[np.float64]
 
@@ -49,6 +64,16 @@ WELFARE_COLUMNS: dict[str, str] = {
     "surplus": "money_final - money_initial: gains from trade realised, numeraire units",
     "surplus_equilibrium": "money_equilibrium - money_initial: gains at the equilibrium",
     "efficiency": "surplus / surplus_equilibrium (NaN when the latter is ~0)",
+    "since": "start of the window measured: the run's start, or the last shock that changed the "
+    "economy (endowments, preferences), from which holdings, utilities and the reference "
+    "equilibrium p* are those in force",
+    "surplus_vs_initial_equilibrium": "gains from trade over the whole run at the initial "
+    "economy's equilibrium prices and utilities (only after shocks that changed the economy)",
+    "surplus_equilibrium_vs_initial_equilibrium": "the gains at the initial economy's "
+    "equilibrium, from the initial endowments (only after shocks that changed the economy)",
+    "efficiency_vs_initial_equilibrium": "surplus_vs_initial_equilibrium / "
+    "surplus_equilibrium_vs_initial_equilibrium: the whole run measured as if nothing had "
+    "changed the economy (only after shocks that changed it)",
 }
 
 _CHANGE = 1e-8  # holdings are fixed-point 1e-9 units: smaller utility changes are rounding
@@ -96,18 +121,57 @@ def money_metric(utility: Any, x: Array, prices: Array) -> Array:
         return np.where(unit > 0, utility.utility(x) / unit, np.nan)
 
 
-def welfare_table(run: Any) -> pd.DataFrame:
+@frozen(eq=False)
+class Window:
+    """One stretch of a run with one economy: from the run's start, or from a shock that changed
+    the economy (endowments, preferences), up to the next such shock or the end of the run.
+
+    Welfare is measured window by window because a shock changes what the reference is: after
+    half of a good is destroyed, the allocation the market should reach is the equilibrium of the
+    holdings left, valued at that equilibrium's prices with the utilities then in force.
+
+    Attributes:
+        start: simulation time the window opens.
+        populations: the populations in force (their utilities), in the scenario's order.
+        reference: the equilibrium of the economy in force (None where it was not recomputed,
+            e.g. a scenario that brings its own reference).
+        initial: every agent's holdings as the window opens, ``float64[n_agents, g]`` units.
+        final: the holdings as it closes (just before the next shock), or None for the last
+            window, which closes with the run's last recorded holdings.
+    """
+
+    start: float
+    populations: tuple[Any, ...]
+    reference: Any
+    initial: Array
+    final: Array | None = None
+
+
+def welfare_table(run: Any, window: int | str = "in_force") -> pd.DataFrame:
     """Welfare per population of a run (see the module docstring for the money metric).
+
+    A run whose economy was changed by shocks (``run.windows``, one :class:`Window` per economy)
+    is measured against the reference in force: by default over the last window, from the last
+    such shock to the end, with that economy's utilities, holdings and equilibrium; the
+    whole-run figures against the equilibrium of the initial economy stay beside them in the
+    ``*_vs_initial_equilibrium`` columns.
 
     Args:
         run: a :class:`~mktsim.run.Run` (needs ``scenario``, ``reference`` and the ``holdings``
             frame, recorded with ``record="all"``).
+        window: ``"in_force"`` (the last window), ``"whole_run"`` (from the start to the end,
+            against the initial economy's equilibrium and utilities: the measure of a run
+            without shocks), or the index of a window (0: the initial economy up to the first
+            shock that changed it; k: from the k-th such shock up to the next).
 
     Returns:
         One row per population that has a utility, with the columns of
         :data:`WELFARE_COLUMNS`; empty (with those columns) when the run recorded no holdings.
         Money columns are NaN without a reference equilibrium (status other than
         ``unique``/``found``) or for a utility that is not homogeneous of degree one.
+
+    Raises:
+        InvalidParameter: ``window`` names no window of the run.
     """
     scenario = run.scenario
     holdings = run.frame("holdings") if "holdings" in run.tables else pd.DataFrame()
@@ -115,16 +179,68 @@ def welfare_table(run: Any) -> pd.DataFrame:
         return pd.DataFrame({c: [] for c in WELFARE_COLUMNS})
     goods = list(scenario.goods.names)
     initial, final = first_and_last_holdings(holdings, goods, scenario.n_agents)
-    ref = run.reference
+    whole = _rows(scenario, tuple(scenario.populations), initial, final, run.reference)
+    windows: list[Window] = list(getattr(run, "windows", None) or [])
+    shocked = len(windows) > 1
+    last = len(windows) - 1 if shocked else 0
+    if window == "in_force":
+        k = last
+    elif window == "whole_run":
+        k = -1
+    elif isinstance(window, int) and not isinstance(window, bool) and 0 <= window <= last:
+        k = window
+    else:
+        raise InvalidParameter(
+            f"window(={window!r}) must be 'in_force', 'whole_run' or a window index in 0..{last}"
+        )
+    since = 0.0 if not windows else float(windows[0].start)
+    rows = whole
+    if shocked and k >= 0:
+        w = windows[k]
+        end = final if w.final is None else w.final
+        rows = _rows(scenario, w.populations, w.initial, end, w.reference)
+        since = float(w.start)
+    by_name = {r["population"]: r for r in whole}
+    for row in rows:
+        row["since"] = since
+        before = by_name.get(row["population"], {})
+        for column in ("surplus", "surplus_equilibrium", "efficiency"):
+            row[f"{column}_vs_initial_equilibrium"] = (
+                before.get(column, np.nan) if shocked else np.nan
+            )
+    return pd.DataFrame(rows, columns=list(WELFARE_COLUMNS))
+
+
+def efficiency(table: pd.DataFrame) -> float:
+    """Allocative efficiency of a whole run or window: the gains from trade realised over the
+    gains at the equilibrium, summed over the populations of a :func:`welfare_table` (NaN when
+    the latter are within rounding of zero or unknown)."""
+    if table.empty:
+        return float("nan")
+    return _ratio(
+        float(table["surplus"].sum(min_count=1)),
+        float(table["surplus_equilibrium"].sum(min_count=1)),
+        float(table["money_equilibrium"].abs().sum(min_count=1)),
+    )
+
+
+def _rows(
+    scenario: Any,
+    populations: tuple[Any, ...],
+    initial: Array,
+    final: Array,
+    ref: Any,
+) -> list[dict[str, Any]]:
+    """One welfare row per population with a utility: holdings ``initial`` to ``final``
+    (``float64[n_agents, g]``) valued with ``populations``' utilities at ``ref``'s prices."""
+    goods = list(scenario.goods.names)
     usable = ref is not None and ref.status in ("unique", "found") and ref.price_vector is not None
     p_star = np.asarray(ref.price_vector, dtype=float) if usable else None
     allocation = np.asarray(ref.allocation, dtype=float) if usable else None
     if allocation is not None and allocation.shape != initial.shape:
         allocation = None  # a reference that does not allocate every agent's bundle
     rows = []
-    for pop, rows_slice in zip(
-        scenario.populations, scenario.population_slices().values(), strict=True
-    ):
+    for pop, rows_slice in zip(populations, scenario.population_slices().values(), strict=True):
         u = getattr(pop, "utility", None)
         if u is None or not callable(getattr(u, "utility", None)):
             continue  # a kind without a utility (a firm, an induced-value trader) has no welfare
@@ -162,7 +278,7 @@ def welfare_table(run: Any) -> pd.DataFrame:
             row["surplus"], row["surplus_equilibrium"], money["money_equilibrium"]
         )
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(WELFARE_COLUMNS))
+    return rows
 
 
 def _ratio(num: float, den: float, size: float) -> float:

@@ -10,11 +10,23 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
 * **Latency** (:class:`Latency`, shock ``latency``: ``time``, ``duration``, ``delay``): every
   action sent during the spike reaches the market ``delay`` later, in the order it was sent;
   once the spike ends, new actions queue behind the backlog until it has drained, so the market
-  never sees actions out of order. The action is judged when it arrives. The caller gets a
-  ``pending`` receipt at once; an order's receipt carries a provisional negative id, which
-  cancels and modifications may use (it maps to the market's id on arrival; to none if the
-  order did not rest, and such a cancel is refused). :meth:`Latency.delivered` gives an event
-  that fires with the market's receipt on arrival.
+  never sees actions out of order (it takes them one after another, as one server would: a
+  sender is never overtaken by one who sent later). The action is judged when it arrives. What
+  the caller gets depends on what it sent:
+
+  - an order that may rest or be referred to later (limit, market order, cancel, modify) is
+    answered at once with a ``pending`` receipt: an order's carries a provisional negative id,
+    which cancels and modifications may use (it maps to the market's id on arrival; to none if
+    the order did not rest, and such a cancel is refused). :meth:`Latency.delivered` gives an
+    event that fires with the market's receipt on arrival.
+  - a :class:`~mktsim.orders.Swap` is answered on arrival: ``submit`` returns an event that
+    fires with the market's receipt when the swap reaches it. A swap fills at once or not at
+    all and nothing can refer to it afterwards, so a provisional id would give its sender
+    nothing; what it waits for is the fill, at the market's state when the swap arrives (as a
+    transaction sent to a pool learns its price when it is executed).
+
+  A mechanism with a clock of its own (a pool market's ``quiet`` rule) is told of each shock a
+  wrapper applies around it through its optional ``note_shock(shock)``.
 * **Outage** (:class:`Outage`, shock ``outage``: ``time``, ``duration``): the market is closed:
   every order but a cancellation is refused with reason ``market closed`` (withdrawing an order
   cannot trade). What rests stays, and nothing new arrives to trade with it.
@@ -37,7 +49,8 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   it halts for ``halt``: orders but cancellations are refused with reason ``circuit breaker``.
   The move is seen when the next order arrives, and that order is the first refused.
 
-Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table.
+Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table
+(declared with its first row: a run in which no wrapper refused anything has no such table).
 """
 
 from __future__ import annotations
@@ -103,8 +116,6 @@ class Wrapper:
         self.recorder = recorder
         self.accepts = frozenset(getattr(inner, "accepts", ()))
         self.refused = 0
-        if recorder is not None:
-            recorder.add_table("shock_refusals", REFUSALS_SCHEMA)
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (during construction or unpickling)
@@ -128,6 +139,8 @@ class Wrapper:
         """Answer ``order`` with a rejected receipt, recorded."""
         self.refused += 1
         if self.recorder is not None:
+            # declared with its first row, so a shock that refuses nothing adds no table
+            self.recorder.add_table("shock_refusals", REFUSALS_SCHEMA)
             agent = getattr(order, "agent", -1)
             self.recorder.append_row(
                 "shock_refusals",
@@ -204,12 +217,7 @@ class PriceBand(Wrapper):
     def apply(self, shock: Any) -> str:
         now = float(self.env.now)
         end = math.inf if shock.duration is None else now + float(shock.duration)
-        if shock.kind == "ceiling":
-            low, high = 0.0, float(shock.price)
-        elif shock.kind == "floor":
-            low, high = float(shock.price), math.inf
-        else:
-            low, high = shock.price * (1 - self.band), shock.price * (1 + self.band)
+        low, high = shock.bounds(self.band)
         n = self.limit(shock.good, low, high, end)
         return (
             f"{shock.good} held in [{low:g}, {high:g}] until {end:g} (wrapper); "
@@ -265,7 +273,8 @@ class Latency(Wrapper):
         super().__init__(inner, env, recorder)
         self.windows: list[tuple[float, float, float]] = []
         self.delayed = 0
-        self._queue: deque[tuple[float, Any, int | None]] = deque()
+        # (due, order, provisional id or None, the event answering it on arrival or None)
+        self._queue: deque[tuple[float, Any, int | None, simpy.Event | None]] = deque()
         self._backlog_until = -math.inf
         self._delivering = False
         self._next = -1
@@ -306,19 +315,28 @@ class Latency(Wrapper):
             return self._hand_on(order)
         due = max(now + delay, self._backlog_until)
         self._backlog_until = due
+        self.delayed += 1
+        if isinstance(order, Swap):  # answered on arrival (see the module docstring)
+            answer = self.env.event()
+            self._enqueue(due, order, None, answer)
+            return answer
         provisional = None
-        if isinstance(order, (Limit, MarketOrder, Swap)):
+        if isinstance(order, (Limit, MarketOrder)):
             provisional = self._next
             self._next -= 1
             self._ids[provisional] = None
-        self._queue.append((due, order, provisional))
-        self.delayed += 1
+        self._enqueue(due, order, provisional, None)
+        ref = provisional if provisional is not None else getattr(order, "order_id", None)
+        qty = float(getattr(order, "qty", None) or 0.0)
+        return settled(self.env, Receipt("pending", ref, "", resting=qty))
+
+    def _enqueue(
+        self, due: float, order: Any, provisional: int | None, answer: simpy.Event | None
+    ) -> None:
+        self._queue.append((due, order, provisional, answer))
         if not self._delivering:
             self._delivering = True
             self.env.process(self._deliver())
-        ref = provisional if provisional is not None else getattr(order, "order_id", None)
-        qty = float(getattr(order, "qty", None) or getattr(order, "amount", None) or 0.0)
-        return settled(self.env, Receipt("pending", ref, "", resting=qty))
 
     def _hand_on(self, order: Any) -> simpy.Event:
         """Submit to the market, mapping a provisional id to the market's."""
@@ -333,16 +351,15 @@ class Latency(Wrapper):
     def _deliver(self) -> Generator[simpy.Event, Any, None]:
         env, queue = self.env, self._queue
         while queue:
-            due, order, provisional = queue[0]
+            due, order, provisional, answer = queue[0]
             if due > env.now:
                 yield env.timeout(due - env.now)
             queue.popleft()
             event = self._hand_on(order)
             if provisional is not None:
-                if event.processed:
-                    self._arrived(provisional, event)
-                elif event.callbacks is not None:
-                    event.callbacks.append(partial(self._arrived, provisional))
+                _when_processed(event, partial(self._arrived, provisional))
+            elif answer is not None:
+                _when_processed(event, partial(_forward, answer))
         self._delivering = False
 
     def _arrived(self, provisional: int, event: simpy.Event) -> None:
@@ -351,6 +368,19 @@ class Latency(Wrapper):
         waiting = self._arrivals.pop(provisional, None)
         if waiting is not None:
             waiting.succeed(receipt)
+
+
+def _when_processed(event: simpy.Event, then: Callable[[simpy.Event], None]) -> None:
+    """Call ``then(event)`` now if the market answered at once, else when it answers."""
+    if event.processed:
+        then(event)
+    elif event.callbacks is not None:
+        event.callbacks.append(then)
+
+
+def _forward(answer: simpy.Event, event: simpy.Event) -> None:
+    """Answer a swap's sender with the market's receipt."""
+    answer.succeed(event.value)
 
 
 class CircuitBreaker(Wrapper):
@@ -413,13 +443,13 @@ class CircuitBreaker(Wrapper):
         return self.inner.submit(order)
 
 
-#: Price controls held by the price band wrapper besides ``clamp``: one-sided bands.
-_ONE_SIDED = ("ceiling", "floor")
-
 #: Wrappers by market shock kind, innermost first (latency outermost: a delayed action is
-#: judged by the outage and the band when it arrives).
+#: judged by the outage and the band when it arrives). One price band wrapper holds the three
+#: price controls (their side is the shock's data: ``shock.bounds``).
 WRAPPERS: dict[str, type[Wrapper]] = {
     "clamp": PriceBand,
+    "ceiling": PriceBand,
+    "floor": PriceBand,
     "breaker": CircuitBreaker,
     "outage": Outage,
     "latency": Latency,
@@ -433,10 +463,8 @@ def provided(mechanism: Any) -> frozenset[str]:
     accepts = frozenset(getattr(mechanism, "accepts", ()))
     if not accepts or not hasattr(mechanism, "submit"):
         return frozenset()
-    kinds = {"latency", "outage", "breaker"}
-    if accepts & {Limit, MarketOrder, Swap}:
-        kinds.update(("clamp", *_ONE_SIDED))
-    return frozenset(kinds)
+    priced = bool(accepts & {Limit, MarketOrder, Swap})
+    return frozenset(kind for kind, cls in WRAPPERS.items() if priced or cls is not PriceBand)
 
 
 class ShockedMarket(Wrapper):
@@ -455,13 +483,12 @@ class ShockedMarket(Wrapper):
         wanted = set(kinds)
         market: Any = mechanism
         self.wrappers: dict[str, Wrapper] = {}
-        for kind, cls in WRAPPERS.items():
-            # one price band wrapper holds clamps, ceilings and floors alike
-            held = {kind, *_ONE_SIDED} if cls is PriceBand else {kind}
-            if wanted & held:
+        for cls in dict.fromkeys(WRAPPERS.values()):  # each wrapper once, innermost first
+            held = wanted & {kind for kind, c in WRAPPERS.items() if c is cls}
+            if held:
                 extra = {"band": band} if cls is PriceBand else {}
                 market = cls(market, env, recorder, **extra)
-                self.wrappers.update(dict.fromkeys(wanted & held, market))
+                self.wrappers.update(dict.fromkeys(held, market))
         super().__init__(market, env, None)
         self.mechanism = mechanism
 
@@ -469,7 +496,11 @@ class ShockedMarket(Wrapper):
         wrapper = self.wrappers.get(shock.kind)
         if wrapper is None:
             return str(self.mechanism.apply_shock(shock))
-        return str(wrapper.apply(shock))
+        done = str(wrapper.apply(shock))
+        note = getattr(self.mechanism, "note_shock", None)
+        if note is not None:  # a mechanism keeping a clock of its own (a quiet rule) is told
+            note(shock)
+        return done
 
 
 def wrap(

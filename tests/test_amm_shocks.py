@@ -238,6 +238,26 @@ def test_a_latency_spike_delays_orders_sent_during_it_by_its_delay(mechanism):
     np.testing.assert_allclose(filled, [1.5, 8.0, 9.0, 12.5])
 
 
+def test_a_swap_sent_after_a_spike_waits_behind_the_backlog_and_quiet_waits_for_it():
+    # spike [4, 6), delay 10: the swap sent at 5 reaches the pool at 15; the one sent at 7,
+    # after the spike, queues behind it rather than overtaking it; quiet (2) must not end the
+    # run while they are on their way
+    orders = [(1.0, 0, "bread", "buy", 0.5), (5.0, 0, "bread", "buy", 0.5)]
+    orders.append((7.0, 1, "bread", "buy", 0.5))
+    run = mktsim.simulate(
+        pool_economy(orders, until=100.0),
+        "cpmm",
+        reserves={"bread": [10, 10], "wine": [10, 10]},
+        quiet=2.0,
+        shocks=[LatencySpike(4, 2, 10.0)],
+    )
+    swaps = run.frame("pools")
+    swaps = swaps[swaps["side"] == "buy"]
+    assert swaps["time"].tolist() == [1.0, 15.0, 15.0]
+    assert swaps["agent"].tolist() == [0, 0, 1]  # in the order sent
+    assert run.summary["stopped"] == "quiet" and run.summary["sim_time"] >= 17.0
+
+
 def test_the_circuit_breaker_refuses_exactly_the_swaps_that_would_cross_the_clamp():
     amounts = [0.4, 0.3, 0.5, 0.2, 0.05, 0.3, 0.6]
     orders = [(1.0 + i, 0, "bread", "sell" if i == 5 else "buy", a) for i, a in enumerate(amounts)]

@@ -150,3 +150,15 @@ def test_a_pool_run_that_goes_quiet_far_from_equilibrium_says_so(tmp_path, capsy
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stopped"] == "quiet" and summary["price_error"] > 1
     assert "when trading stopped" in (out / "report.md").read_text()
+
+
+def test_the_same_run_can_be_written_again_over_its_report(tmp_path, monkeypatch, capsys):
+    """The quickstart's ``./dev demo`` twice: the second run replaces the first one's folder,
+    report and its figures included, rather than taking them for someone else's files."""
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "cobb_douglas", "--set", "n_agents=10", "--quiet"]
+    assert main(args) == 0
+    folder = next((tmp_path / "reports" / "runs").iterdir())
+    assert (folder / "report_figures").is_dir() and (folder / "report.md").is_file()
+    assert main(args) == 0, capsys.readouterr().err
+    assert (folder / "report.html").is_file()

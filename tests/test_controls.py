@@ -5,12 +5,36 @@ money metric; Gode & Sunder's schedules)."""
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 
 import mktsim
 from mktsim.errors import InvalidParameter
-from mktsim.shocks import PriceCeiling, PriceClamp, PriceFloor, parse_shock
+from mktsim.shocks import PriceCeiling, PriceClamp, PriceControl, PriceFloor, parse_shock
+
+
+@pytest.mark.parametrize(
+    ("cls", "allowed", "widened", "binds_on"),
+    [
+        (PriceClamp, (2.0, 2.0), (1.8, 2.2), {"shortage", "surplus"}),
+        (PriceCeiling, (0.0, 2.0), (0.0, 2.0), {"shortage"}),
+        (PriceFloor, (2.0, np.inf), (2.0, np.inf), {"surplus"}),
+    ],
+)
+def test_the_three_controls_are_one_shock_with_the_side_as_data(cls, allowed, widened, binds_on):
+    shock = cls(1.0, "good1", 2.0)
+    assert isinstance(shock, PriceControl) and shock.market
+    assert shock.bounds() == allowed
+    assert shock.bounds(0.1) == pytest.approx(widened)  # a band widens a clamp only
+    assert {"shortage": shock.binds(0.5), "surplus": shock.binds(-0.5)} == {
+        side: side in binds_on for side in ("shortage", "surplus")
+    }
+    assert not shock.binds(0.0)
+    assert parse_shock(f"{shock.kind}:time=1,good=good1,price=2") == shock
+    assert repr(shock).startswith(f"{cls.__name__}(time=1.0, good='good1', price=2.0")
 
 
 def cd_parts(scenario):
@@ -117,23 +141,48 @@ def test_the_clamp_of_the_command_line_example_settles_and_trades():
 
 
 def gs_schedules():
-    """Gode & Sunder market 1, written out: values and costs of every unit."""
+    """Gode & Sunder market 1, written out: values and costs of every unit, trader by trader
+    (six buyers and six sellers of three units each, each trading its units in this order)."""
     values = [170, 130, 90, 165, 125, 85, 160, 120, 80, 155, 115, 75, 150, 110, 70, 145, 105, 65]
     costs = [30, 70, 110, 35, 75, 115, 40, 80, 120, 45, 85, 125, 50, 90, 130, 55, 95, 135]
     return np.array(values, float), np.array(costs, float)
 
 
+def realised_surplus_from_trades(trades, values, costs, period_length):
+    """Gode & Sunder's realised surplus, from the trades frame alone: within each period the
+    n-th unit an agent trades is its n-th unit (buyers rows 0-5, sellers rows 6-11)."""
+    limits = np.concatenate([values, costs]).reshape(12, 3)
+    t = trades.sort_values(["time", "trade_id"])
+    traded: dict[tuple[int, int], int] = {}
+    surplus = 0.0
+    for row in t.itertuples():
+        period = int(row.time // period_length)
+        n = traded.get((period, row.agent), 0)
+        traded[(period, row.agent)] = n + 1
+        unit = limits[row.agent, n]
+        surplus += unit if row.quantity > 0 else -unit
+    return surplus
+
+
 def test_a_ceiling_on_gode_sunder_market_1_loses_what_random_rationing_predicts():
     values, costs = gs_schedules()
     v, c = np.sort(values)[::-1], np.sort(costs)
-    q_star = int(np.sum(v > c))
+    q_star = int(np.sum(v > c))  # 12
     max_surplus = float((v[:q_star] - c[:q_star]).sum())  # 900
     ceiling = 80.0
-    supplied = int(np.sum(c <= ceiling))  # 9 units cost at most 80
-    willing = v[v >= ceiling]  # 15 units are worth at least 80
-    # the short side's units shared by lottery among the willing buyers' units
-    random_loss = max_surplus - (supplied * willing.mean() - c[:supplied].sum())
-    efficient_loss = max_surplus - (v[:supplied] - c[:supplied]).sum()
+    supplied = int(np.sum(c <= ceiling))  # 9 units cost at most 80: nobody sells more at a loss
+    # the textbook triangle between demand and supply from the 9 units sold to the 12 of the
+    # free market: the least any rationing of the 9 units can lose
+    triangle = float(sum(v[k] - c[k] for k in range(supplied, q_star)))
+    assert (supplied, triangle) == (9, 60.0)
+    # rationing by lottery: the 9 units go to 9 of the 15 units worth at least the ceiling,
+    # every such set equally likely; the expectation, exactly, over all C(15, 9) = 5005 sets
+    willing = v[v >= ceiling]
+    sets = np.array(list(itertools.combinations(range(willing.size), supplied)))
+    assert len(sets) == math.comb(15, 9)
+    lottery = float(willing[sets].sum(axis=1).mean()) - float(c[:supplied].sum())
+    random_loss = max_surplus - lottery
+    assert random_loss == pytest.approx(237.0)
     scenario = mktsim.build_scenario("gode_sunder", market=1, behaviour="zi_c", periods=3)
     good = scenario.goods.names[1]
     losses = []
@@ -142,18 +191,25 @@ def test_a_ceiling_on_gode_sunder_market_1_loses_what_random_rationing_predicts(
             scenario,
             "order_book",
             seed=seed,
-            record="summary",
             shocks=[PriceCeiling(time=0, good=good, price=ceiling)],
         )
         assert run.summary["max_surplus_per_period"] == max_surplus
+        periods = run.summary["periods_run"]
         controls = run.summary["price_controls"]
+        # the reported loss is max surplus less the surplus the trades realised, per period
+        realised = realised_surplus_from_trades(
+            run.trades, values, costs, run.summary["period_length"]
+        )
+        assert controls["deadweight_loss"] == pytest.approx(max_surplus - realised / periods)
+        assert controls["deadweight_loss_total"] == pytest.approx(periods * max_surplus - realised)
         losses.append(controls["deadweight_loss"])
+        assert controls["deadweight_loss"] >= triangle  # nobody trades at a loss
     control = controls["goods"][good]
     assert control["shortage"] == np.sum(values >= 80) - np.sum(costs <= 80) == 6
+    assert control["reference_loss_efficient_rationing"] == pytest.approx(triangle)
     assert control["reference_loss_random_rationing"] == pytest.approx(random_loss)
-    assert control["reference_loss_efficient_rationing"] == pytest.approx(efficient_loss)
     assert abs(np.mean(losses) - random_loss) < 0.05 * max_surplus
-    assert np.mean(losses) > efficient_loss  # rationing by lottery loses more than the triangle
+    assert np.mean(losses) > triangle  # rationing by lottery loses more than the triangle
 
 
 def test_no_trade_crosses_a_ceiling_under_the_book_or_the_call_market():

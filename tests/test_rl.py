@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 import warnings
 
+import attrs
 import numpy as np
+import pandas as pd
 import pytest
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
@@ -38,6 +40,27 @@ def test_no_arguments_gives_the_order_book() -> None:
     assert env.core.mechanism.name == "order_book"
     assert env.action_space.shape == (1, 4)
     assert env.observation_space.shape == (6,)
+    market = ParallelMarketEnv()
+    assert market.core.mechanism.name == "order_book"
+    assert market.possible_agents == ["learner_0", "learner_1"]
+
+
+def test_parallel_same_seed_and_actions_replay_exactly() -> None:
+    def play(market: ParallelMarketEnv, seed: int):
+        obs, _ = market.reset(seed=seed)
+        rng = np.random.default_rng(9)
+        seen = [np.concatenate([obs[a] for a in market.possible_agents])]
+        while market.agents:
+            actions = {a: rng.uniform(-1, 1, 2) for a in market.agents}
+            obs, rewards, _, _, infos = market.step(actions)
+            assert all(info["conserved"] for info in infos.values())
+            seen.append(np.concatenate([[rewards[a], *obs[a]] for a in market.possible_agents]))
+        return np.concatenate(seen)
+
+    first = play(ParallelMarketEnv(mechanism="cpmm", learners=2, max_steps=15), 4)
+    again = play(ParallelMarketEnv(mechanism="cpmm", learners=2, max_steps=15), 4)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, play(ParallelMarketEnv(mechanism="cpmm", max_steps=15), 5))
 
 
 def wealth_here(env: MarketEnv) -> float | None:
@@ -143,7 +166,7 @@ def test_swap_actions_spend_the_documented_budget() -> None:
 
 def test_an_existing_population_can_learn() -> None:
     env = MarketEnv("prediction_market", "lmsr", population="noise", agent=2, max_steps=5)
-    assert env.core.population == "noise"
+    assert env.core.population == "noise_learner"
     check_env(env, skip_render_check=True)
     with pytest.raises(InvalidParameter, match="agent"):
         MarketEnv("prediction_market", "lmsr", population="noise", agent=99)
@@ -216,3 +239,132 @@ def test_the_example_market_maker_profits_where_a_random_agent_loses() -> None:
     random = evaluate(random_policy(0, **kwargs), held_out, **kwargs)
     assert learned.mean() > 0
     assert random.mean() < 0
+
+
+def idle(env: MarketEnv) -> np.ndarray:
+    """An action that submits nothing: no size on either side (book), no trade (swap)."""
+    if env.core.mode == "book":
+        return np.tile(np.array([-1.0, 0.0, -1.0, 0.0], dtype=np.float32), (len(env.core.goods), 1))
+    return np.zeros(env.action_space.shape, dtype=np.float32)
+
+
+def run_idle(env: MarketEnv, seed: int) -> None:
+    env.reset(seed=seed)
+    done = False
+    while not done:
+        _, _, terminated, truncated, info = env.step(idle(env))
+        assert info["conserved"]
+        done = terminated or truncated
+
+
+@pytest.mark.parametrize(
+    ("scenario", "mechanism", "population", "options"),
+    [
+        ("gode_sunder", "order_book", "buyers", {}),
+        ("prediction_market", "lmsr", "noise", {}),
+        ("cobb_douglas", "cpmm", "consumers", {"quiet": "never"}),
+    ],
+)
+def test_the_rest_of_a_learners_population_keeps_trading(scenario, mechanism, population, options):
+    """Only the learning agent is handed to you: the others of its population still trade."""
+    env = MarketEnv(scenario, mechanism, population=population, agent=2, options=options)
+    env.core.max_steps = min(env.core.max_steps, 40)
+    original = next(p for p in env.core.original.populations if p.name == population)
+    pops = {p.name: p for p in env.core.scenario.populations}
+    learner = pops[f"{population}_learner"]
+    assert learner.size == 1 and pops[population].size == original.size - 1
+    assert np.array_equal(learner.endowment, original.endowment[[2]])
+    assert pops[population].behaviour == original.behaviour
+    run_idle(env, seed=3)
+    slots = {s.name: s for s in env.core.ctx.slots}
+    others = set(slots[population].row_ids.tolist())
+    trades = env.core.recorder.frame("trades")
+    assert trades["agent"].isin(others).sum() > 0
+    assert not trades["agent"].isin([env.row]).any()
+    # the learner's row is untouched, and its endowment is the one it had in its population
+    held = env.core.holdings(env.row)
+    assert np.allclose(held, original.endowment[2], rtol=0, atol=1e-9)
+
+
+def test_an_idle_learner_leaves_the_economy_of_an_idle_agent():
+    """Splitting buyer 2 out of Gode and Sunder's market and never acting gives the same trades,
+    bit for bit, as a run of the economy built here by hand: the five other buyers under zi_c
+    and buyer 2 alone in a population that never acts."""
+    from mktsim.induced import InducedTraders
+
+    scenario = mktsim.build_scenario(
+        "gode_sunder", market=1, periods=1, period_length=50.0, clear_on_trade=False
+    )
+    env = MarketEnv(scenario, "order_book", population="buyers", agent=2)
+    run_idle(env, seed=7)
+    buyers = scenario.populations[0]
+    assert buyers.name == "buyers" and buyers.size == 6
+
+    def part(name, rows, behaviour, options):
+        return InducedTraders(
+            name, "buyer", buyers.limits[rows], buyers.money[rows], good=buyers.good,
+            n_goods=buyers.n_goods, numeraire=buyers.numeraire, behaviour=behaviour,
+            behaviour_options=options,
+        )  # fmt: skip
+
+    by_hand = attrs.evolve(
+        scenario,
+        populations=[
+            part("buyers", [0, 1, 3, 4, 5], buyers.behaviour, buyers.behaviour_options),
+            part("buyers_learner", [2], "external", {}),
+            *scenario.populations[1:],
+        ],
+    )
+    reference = mktsim.simulate(by_hand, "order_book", seed=7).frame("trades")
+    stepped = env.core.recorder.frame("trades")
+    assert len(reference) > 0
+    pd.testing.assert_frame_equal(stepped.reset_index(drop=True), reference.reset_index(drop=True))
+    # every unit and every coin is where the endowments and the journal (units redeemed) put it
+    assert env.core.conserved()
+    journal = env.core.recorder.frame("journal")
+    made = journal.groupby("good", observed=True)["quantity"].sum()
+    totals = np.asarray(env.core.ledger.holdings, dtype=np.float64).sum(axis=0) / 1e9
+    expected = by_hand.endowments().sum(axis=0) + [made.get(g, 0.0) for g in ("money", "good")]
+    assert np.allclose(totals, expected, rtol=0, atol=1e-9)
+    assert np.array_equal(env.core.holdings(env.row), buyers.endowment[2])
+
+
+def test_several_agents_of_a_population_can_learn_together():
+    market = ParallelMarketEnv("gode_sunder", population="sellers", agents=[4, 1], max_steps=10)
+    assert market.possible_agents == ["sellers_1", "sellers_4"]
+    pops = {p.name: p.size for p in market.core.scenario.populations}
+    assert pops == {"buyers": 6, "sellers": 4, "sellers_learner": 2}
+    parallel_api_test(market, 10)
+    with pytest.raises(InvalidParameter, match="population="):
+        ParallelMarketEnv(agents=[0])
+    with pytest.raises(InvalidParameter, match="population="):
+        MarketEnv(agent=1)
+    with pytest.raises(InvalidParameter, match="twice"):
+        ParallelMarketEnv("gode_sunder", population="sellers", agents=[1, 1])
+    with pytest.raises(InvalidParameter, match="split"):
+        MarketEnv("tupperware", "cpmm", population="moulder", agent=1)
+
+
+def test_the_example_makers_choices_are_the_documented_quotes():
+    """Symmetric widths, then leaning quotes: the side that restores the starting inventory at
+    LEAN times the width (short: the bid; long: the ask), symmetric when about even."""
+    from mktsim.rl.examples import LEAN, WIDTHS, QuotingLearner
+
+    maker = QuotingLearner(2)
+    assert maker.q.shape == (3, 9)
+    assert np.array_equal(maker.action(3, 0), np.tile([1.0, 0.5, 1.0, 0.5], (2, 1)))
+    assert np.allclose(maker.action(len(WIDTHS) + 2, 0)[0], [1.0, LEAN * 0.5, 1.0, 0.5])
+    assert np.allclose(maker.action(len(WIDTHS) + 2, 2)[0], [1.0, 0.5, 1.0, LEAN * 0.5])
+    assert np.allclose(maker.action(len(WIDTHS) + 3, 1)[0], [1.0, 1.0, 1.0, 1.0])
+    # sample means by default: two rewards of one choice average exactly
+    maker.update(0, 1, 4.0, 0, last=True)
+    maker.update(0, 1, 1.0, 0, last=True)
+    assert maker.q[0, 1] == 2.5
+    # inventory states from the observation's units (index 5), against the first one seen
+    obs = np.zeros(6, dtype=np.float32)
+    obs[5] = 1.0
+    assert maker.state(obs) == 1
+    obs[5] = 0.7
+    assert maker.state(obs) == 0
+    obs[5] = 1.3
+    assert maker.state(obs) == 2

@@ -102,11 +102,15 @@ def test_tupperware_call_market_within_five_percent() -> None:
     assert run.summary["conservation_ok"]
 
 
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
 @pytest.mark.parametrize("seed", range(5))
-def test_two_inputs_order_book_near_shadow_prices_and_both_inputs_bought(seed: int) -> None:
+def test_two_inputs_near_shadow_prices_and_both_inputs_bought(seed: int, mechanism: str) -> None:
+    # on the call market the sellers ask their reservation prices and the firms count their
+    # batches per cycle (a uniform price is the marginal order's): at the best bid ore settled
+    # about 30% high there
     shadow = planner(two_inputs_graph()).prices  # scipy, the scenario's defaults
     s = mktsim.build_scenario("two_inputs", flow=True)
-    run = mktsim.simulate(s, "order_book", seed=seed, until=300)
+    run = mktsim.simulate(s, mechanism, seed=seed, until=300)
     errors = late_errors(run, shadow, ("ore", "metal"), 200.0)
     assert max(errors.values()) < 0.05, errors
     rows = s.population_slices()["assembler"]
@@ -170,3 +174,37 @@ def test_old_behaviour_names_run_under_the_call_market() -> None:
     names = {type(x).__name__ for x in run.strategies.values()}
     assert names == {"FirmLimit", "SourceLimit", "FinalDemandLimit"}
     assert run.frame("production").shape[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "clearing", "batch"),
+    [
+        ("order_book", "auto", False),
+        ("call_market", "auto", True),
+        ("call_market", "continuous", False),
+        ("order_book", "batch", True),
+    ],
+)
+def test_batch_pricing_follows_the_quote_unless_told(
+    mechanism: str, clearing: str, batch: bool
+) -> None:
+    import attrs
+
+    s = mktsim.build_scenario("tupperware", flow=True, firms=1)
+    pops = [attrs.evolve(p, behaviour_options={"clearing": clearing}) for p in s.populations]
+    run = mktsim.simulate(attrs.evolve(s, populations=pops), mechanism, seed=0, until=1)
+    assert {x.batch_market for x in run.strategies.values()} == {batch}
+
+
+def test_an_unknown_clearing_is_refused_naming_the_choices() -> None:
+    import attrs
+
+    from mktsim.errors import UnknownName
+
+    s = mktsim.build_scenario("tupperware", flow=True, firms=1)
+    pops = [
+        attrs.evolve(p, behaviour_options={"clearing": "uniform"}) if p.kind == "source" else p
+        for p in s.populations
+    ]
+    with pytest.raises(UnknownName, match="continuous"):
+        mktsim.simulate(attrs.evolve(s, populations=pops), "call_market", seed=0, until=1)

@@ -20,9 +20,9 @@ from mktsim.errors import InvalidParameter
 from mktsim.orders import Swap
 from mktsim.production import planner
 from mktsim.production.graph import FinalGood, FirmNode, RawResource, SupplyGraph
+from mktsim.production.planning import planned_inputs, valuation_point
 from mktsim.production.technology import CobbDouglas
 from mktsim.strategies import default_for
-from mktsim.strategies.supply_swap import planned_inputs, valuation_point
 from mktsim.supply_chain import scenario_from_graph
 
 
@@ -74,15 +74,15 @@ def test_a_firm_holding_nothing_values_each_input_at_its_price_on_the_plan() -> 
     held, batch = np.zeros((1, 2)), np.zeros((1, 2))
     for k in (0, 1):
         # at its holding of 0 of the other input the marginal product is 0: it would never buy
-        assert tech.marginal_products(valuation_point(held, batch, k, bought=1.0))[0, k] == 0.0
+        assert tech.marginal_products(valuation_point(held, batch, k, extra=1.0))[0, k] == 0.0
         # on the plan, p f_k = p_k (the first-order condition, by hand: a_k y / x_k)
-        z = valuation_point(held, batch, k, bought=float(plan[0, k]), plan=plan)
+        z = valuation_point(held, batch, k, extra=float(plan[0, k]), plan=plan)
         y = 2.0 * z[0, 0] ** 0.3 * z[0, 1] ** 0.3
         assert p * 0.3 * y / z[0, k] == pytest.approx(prices[k], rel=1e-12)
         assert p * tech.marginal_products(z)[0, k] == pytest.approx(prices[k], rel=1e-12)
     # once it has an expected batch of an input, the batch (or more held) is used, not the plan
     batch = np.array([[0.5, 2.0]])
-    z = valuation_point(np.array([[0.1, 3.0]]), batch, 0, bought=0.2, plan=plan)
+    z = valuation_point(np.array([[0.1, 3.0]]), batch, 0, extra=0.2, plan=plan)
     assert z.tolist() == [[0.5, 3.0]]
     z = valuation_point(np.array([[0.1, 0.0]]), np.array([[0.5, 0.0]]), 0, plan=plan)
     assert z[0, 1] == plan[0, 1]

@@ -136,6 +136,57 @@ def test_latency_delivers_late_in_the_order_sent_and_maps_provisional_ids():
     assert slow.delayed == 5
 
 
+class SwapToy:
+    """A pool that fills every swap at once, logging ``(time, order)`` as each reaches it, and
+    tells of the shocks the wrappers apply around it."""
+
+    accepts: ClassVar[frozenset[type]] = frozenset({Swap})
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.seen: list[tuple[float, Any]] = []
+        self.noted: list[tuple[float, str]] = []
+
+    def submit(self, order: Any) -> simpy.Event:
+        self.seen.append((self.env.now, order))
+        return settled(self.env, Receipt("filled", None, filled=order.amount, price=2.0))
+
+    def quote(self) -> Quote:
+        return Quote(self.env.now, {"x": 2.0})
+
+    def note_shock(self, shock: Any) -> None:
+        self.noted.append((self.env.now, shock.kind))
+
+
+def test_a_delayed_swap_is_answered_when_it_reaches_the_market_and_never_overtaken():
+    env = simpy.Environment()
+    pool = SwapToy(env)
+    shocked = ShockedMarket(pool, env, None, ["latency"])
+    answers: dict[str, list[tuple[float, Any]]] = {}
+
+    def send(key: str, amount: float) -> None:
+        event = shocked.submit(Swap(0, "x", "buy", amount))
+        answers[key] = []
+        if event.processed:  # no spike, no backlog: the market's own immediate answer
+            answers[key].append((env.now, event.value))
+        else:
+            event.callbacks.append(lambda e: answers[key].append((env.now, e.value)))
+
+    at(env, 0.5, lambda: send("before", 1.0))
+    at(env, 1.0, lambda: shocked.apply_shock(LatencySpike(1.0, 1.0, 2.5)))
+    at(env, 1.5, lambda: send("during", 2.0))  # reaches the pool at 4.0
+    at(env, 2.5, lambda: send("after", 3.0))  # the spike is over, but 'during' is on its way
+    at(env, 5.0, lambda: send("later", 4.0))
+    env.run(until=10)
+    expected = [(0.5, 1.0), (4.0, 2.0), (4.0, 3.0), (5.0, 4.0)]
+    assert [(t, o.amount) for t, o in pool.seen] == expected
+    for key, (when, amount) in zip(["before", "during", "after", "later"], expected, strict=True):
+        ((t, receipt),) = answers[key]
+        assert t == when and receipt.status == "filled" and receipt.filled == amount
+    assert pool.noted == [(1.0, "latency")]  # the market's own clock hears of the spike
+    assert shocked.wrappers["latency"].delayed == 2
+
+
 # ---- outage ----------------------------------------------------------------------------------
 def test_outage_refuses_all_but_cancels_and_reopens():
     env, market, rec = toy()

@@ -26,7 +26,8 @@ Definitions (the same in every table, figure and page):
 * cycle: see :func:`detect_cycle`;
 * reference in force: the equilibrium of the economy the run started in, then, from each shock
   that changed the economy, the equilibrium of the economy it left (see
-  :mod:`mktsim.report.references`); errors, Smith's alpha and recovery use it.
+  :mod:`mktsim.report.references`); errors, Smith's alpha and recovery use it, and so do
+  welfare and allocative efficiency (:mod:`mktsim.welfare`, window by window).
 
 The package has one module per job: :mod:`~mktsim.report.data` (loading runs),
 :mod:`~mktsim.report.references` (the piecewise reference and the shocks table),

@@ -39,6 +39,9 @@ SHOCK_COLUMNS: dict[str, str] = {
     "recovery_time": "time from the shock until the price error stays below price_tolerance "
     "within its window (none: it never did before the next shock or the end)",
     "end_price_error": "price error against the reference in force at the end of the window",
+    "allocative_efficiency": "for a shock that changed the economy: gains from trade realised "
+    "from it up to the next such shock over the gains at the new equilibrium (welfare of the "
+    "holdings, utilities and equilibrium in force)",
 }
 
 
@@ -144,6 +147,10 @@ def wide_frame(frame: pd.DataFrame, value: str, goods: list[str]) -> pd.DataFram
     return wide.reindex(columns=[g for g in goods if g in wide.columns]).ffill()
 
 
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else np.nan
+
+
 def shocks_table(run: RunLike) -> pd.DataFrame:
     """One row per shock with the columns of :data:`SHOCK_COLUMNS`: each measured from its time
     up to the next shock (or the end), against the reference in force in that window."""
@@ -184,6 +191,7 @@ def shocks_table(run: RunLike) -> pd.DataFrame:
                 "peak_price_error": peak,
                 "recovery_time": recovery,
                 "end_price_error": end_error,
+                "allocative_efficiency": _number(row.get("allocative_efficiency")),
             }
         )
     return pd.DataFrame(out, columns=list(SHOCK_COLUMNS))

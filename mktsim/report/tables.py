@@ -62,7 +62,10 @@ CONVERGENCE_COLUMNS: dict[str, str] = {
     "transaction, worst good (percent)",
     "volatility": "std of log returns between transactions, worst good",
     "spread": "mean relative bid-ask spread over goods and quotes",
-    "allocative_efficiency": "gains from trade realised / gains at the equilibrium (welfare)",
+    "allocative_efficiency": "gains from trade realised / gains at the equilibrium (welfare), "
+    "against the equilibrium in force (from the last shock that changed the economy, if any)",
+    "allocative_efficiency_vs_initial_equilibrium": "the same over the whole run against the "
+    "initial economy's equilibrium (only after shocks that changed the economy)",
     "share_worse_off": "fraction of all agents whose utility fell",
     "conservation_ok": "the ledger conserved every good",
     "equilibrium_status": "status of the reference equilibrium",
@@ -85,6 +88,7 @@ OPTIONAL = (
     "volatility",
     "spread",
     "allocative_efficiency",
+    "allocative_efficiency_vs_initial_equilibrium",
     "share_worse_off",
 )
 
@@ -362,6 +366,17 @@ def welfare(run: RunLike) -> pd.DataFrame:
     return load(run).frame("welfare")
 
 
+def _whole_run_efficiency(w: pd.DataFrame) -> float:
+    """Whole-run efficiency against the initial economy's equilibrium, summed over populations
+    (NaN for runs whose economy no shock changed)."""
+    num, den = "surplus_vs_initial_equilibrium", "surplus_equilibrium_vs_initial_equilibrium"
+    if not {num, den} <= set(w.columns):
+        return _NAN
+    gains, at_eq = float(w[num].sum(min_count=1)), float(w[den].sum(min_count=1))
+    ok = np.isfinite(gains) and np.isfinite(at_eq) and abs(at_eq) > 1e-12
+    return gains / at_eq if ok else _NAN
+
+
 # ---- cycles ---------------------------------------------------------------------------------
 
 
@@ -433,6 +448,7 @@ def convergence_table(runs: RunLike | Sequence[RunLike]) -> pd.DataFrame:
             size = float(w["money_equilibrium"].abs().sum()) if "money_equilibrium" in w else 1.0
             ok = np.isfinite(den) and abs(den) > 1e-9 * max(size, 1e-300)
             row["allocative_efficiency"] = float(w["surplus"].sum()) / den if ok else _NAN
+            row["allocative_efficiency_vs_initial_equilibrium"] = _whole_run_efficiency(w)
             row["share_worse_off"] = float(
                 (w["share_worse_off"] * w["agents"]).sum() / w["agents"].sum()
             )

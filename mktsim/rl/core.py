@@ -3,10 +3,15 @@ with some agents acting through orders you choose (no dependency beyond mktsim i
 
 :class:`StepCore` wires a run the way :func:`mktsim.simulate` does (ledger, recorder, context,
 strategies, market wrappers and the scenario's shocks) but, instead of running to the horizon,
-lets a caller act for the *learners* and then advance the SimPy clock by ``dt``. The learners'
-population is driven by the ``external`` strategy (it starts no process), so their agents act
-only through the orders this engine submits on their behalf; every other population runs its
-usual strategy. :class:`mktsim.rl.MarketEnv` (Gymnasium) and
+lets a caller act for the *learners* and then advance the SimPy clock by ``dt``. The learners
+form a population of their own driven by the ``external`` strategy (it starts no process), so
+they act only through the orders this engine submits on their behalf; every other agent runs its
+usual strategy. Learners are either added (a population ``learner``) or split out of an existing
+population: agents ``agents`` of population ``P`` become a population ``P_learner`` with the same
+preferences (or values, beliefs, technology) and endowments, placed right after ``P``, whose
+other agents keep their order and their strategy. Ledger rows are assigned population by
+population, so every other population keeps its rows; within ``P``'s block the others come
+first, in their order, and the learners last. :class:`mktsim.rl.MarketEnv` (Gymnasium) and
 :class:`mktsim.rl.ParallelMarketEnv` (PettingZoo) are thin shells around it.
 
 Actions become orders by the mechanism's ``accepts``:
@@ -39,7 +44,7 @@ scenario's reference equilibrium price (1 if it has none).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -49,6 +54,7 @@ from numpy.typing import NDArray
 
 from mktsim import wrappers
 from mktsim.errors import InvalidParameter, MktsimError, UnknownName
+from mktsim.goods import Goods
 from mktsim.ledger import Ledger, check_representable, run_goods
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit, Receipt, Swap, order_name
@@ -59,7 +65,7 @@ from mktsim.recorder import Recorder
 from mktsim.registry import resolve
 from mktsim.scenario import Scenario, build_scenario
 from mktsim.shocks import check_supported, schedule
-from mktsim.utility import CobbDouglas
+from mktsim.utility import CobbDouglas, Utility
 
 __all__ = ["DEFAULT_SCENARIOS", "LEARNER", "OBS_HIGH", "StepCore"]
 
@@ -111,8 +117,10 @@ class StepCore:
             (``order_book`` when neither is given).
         learners: how many learning agents to add as a population named ``learner`` (ignored
             when ``population`` is given).
-        population: instead, an existing population whose agents learn (all of it is then
-            driven by the ``external`` strategy; agents of it that no one acts for stay idle).
+        population: instead, an existing population some of whose agents learn.
+        agents: the indices (within ``population``) of the agents who learn, split out into a
+            population ``<population>_learner`` (the rest keep their strategy); None: the whole
+            population learns (it is then driven by ``external`` as it is).
         endowment: the added learners' holdings, good -> units (a good not named: the mean
             endowment of the scenario's agents).
         dt: simulation time per step (> 0).
@@ -136,6 +144,7 @@ class StepCore:
         *,
         learners: int = 1,
         population: str | None = None,
+        agents: Sequence[int] | None = None,
         endowment: Mapping[str, float] | None = None,
         dt: float = 1.0,
         max_steps: int | None = None,
@@ -176,7 +185,7 @@ class StepCore:
         self._max_qty, self._max_trade = max_qty, max_trade
         self.original = scenario
         self.scenario, self.population = self._with_learners(
-            scenario, learners, population, endowment
+            scenario, learners, population, agents, endowment
         )
         slots = {s.name: s for s in PopulationSlot.all_of(self.scenario)}
         self.rows: tuple[int, ...] = tuple(slots[self.population].row_ids.tolist())
@@ -209,6 +218,7 @@ class StepCore:
         scenario: Scenario,
         learners: int,
         population: str | None,
+        agents: Sequence[int] | None,
         endowment: Mapping[str, float] | None,
     ) -> tuple[Scenario, str]:
         """The scenario with its learners' population driven by ``external``."""
@@ -218,8 +228,32 @@ class StepCore:
             if population not in names:
                 raise UnknownName("population", str(population), names)
             i = names.index(population)
-            pops[i] = attrs.evolve(pops[i], behaviour="external", behaviour_options={})  # type: ignore[misc]
-            return attrs.evolve(scenario, populations=pops), population
+            pop = pops[i]
+            chosen = _indices(agents, population, pop.size)
+            if chosen is None or len(chosen) == pop.size:
+                pops[i] = _driven_externally(pop, pop.name)
+                return attrs.evolve(scenario, populations=pops), population
+            name = f"{population}_{LEARNER}"
+            if name in names:
+                raise InvalidParameter(
+                    f"the scenario already has a population named {name!r}, the name the "
+                    f"learners split out of {population!r} would take"
+                )
+            rest = np.setdiff1d(np.arange(pop.size), chosen).astype(np.intp)
+            parts = []
+            for rows in (rest, np.asarray(chosen, dtype=np.intp)):
+                try:
+                    part = _take(pop, rows)
+                except InvalidParameter as exc:
+                    raise InvalidParameter(
+                        f"population {population!r} cannot be split agent by agent ({exc}); "
+                        "let the whole population learn (no agent) or add a learner"
+                    ) from exc
+                parts.append(part)
+            pops[i : i + 1] = [parts[0], _driven_externally(parts[1], name)]
+            return attrs.evolve(scenario, populations=pops), name
+        if agents is not None:
+            raise InvalidParameter(f"agents(={agents!r}) needs population= (whose agents they are)")
         if isinstance(learners, bool) or not isinstance(learners, (int, np.integer)):
             raise InvalidParameter(f"learners(={learners!r}) must be an integer >= 1")
         if learners < 1:
@@ -449,6 +483,53 @@ class StepCore:
     def conserved(self) -> bool:
         """The ledger's exact conservation check (every good, no negative holding)."""
         return bool(self.ledger.conserved())
+
+
+def _indices(agents: Sequence[int] | None, population: str, size: int) -> list[int] | None:
+    """The learners' indices within a population of ``size`` agents, checked and sorted."""
+    if agents is None:
+        return None
+    chosen = list(agents)
+    if not chosen or any(
+        isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < size
+        for k in chosen
+    ):
+        shown = chosen[0] if len(chosen) == 1 else agents
+        raise InvalidParameter(
+            f"agent(={shown!r}) must be an index in population {population!r} (0..{size - 1})"
+        )
+    if len(set(chosen)) != len(chosen):
+        raise InvalidParameter(f"agents(={agents!r}) name an agent twice")
+    return sorted(int(k) for k in chosen)
+
+
+def _driven_externally(pop: Any, name: str) -> Any:
+    """``pop`` renamed ``name`` and driven by ``external`` (no process: orders come from us)."""
+    return attrs.evolve(pop, name=name, behaviour="external", behaviour_options={})
+
+
+def _take(value: Any, rows: NDArray[np.intp], size: int | None = None) -> Any:
+    """``value`` restricted to the agents ``rows`` of a population of ``size``: every per-agent
+    array (first axis ``size``) is indexed, a utility family takes its rows, and a per-agent
+    parameter object (a technology: attrs with one row per firm) is restricted field by field;
+    everything shared by the population (goods, names, options, scalars) stays as it is."""
+    if size is None:
+        size = int(value.size)
+    if isinstance(value, np.ndarray):
+        return value[rows] if value.ndim >= 1 and value.shape[0] == size else value
+    if isinstance(value, Utility):
+        return value.take(rows)
+    if attrs.has(type(value)) and not isinstance(value, Goods):
+        changes = {}
+        for f in attrs.fields(type(value)):
+            if not f.init:
+                continue
+            old = getattr(value, f.name)
+            new = _take(old, rows, size)
+            if new is not old:
+                changes[f.alias or f.name] = new
+        return attrs.evolve(value, **changes) if changes else value
+    return value
 
 
 def _best(quote: Any, good: str, ref: float) -> tuple[float, float]:

@@ -50,8 +50,10 @@ class MarketEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
             the mechanism's default.
         mechanism: registered name, ``module:Class`` or class (default the scenario's own;
             ``order_book`` when neither is given).
-        population: learn as agent ``agent`` of this existing population (driven by the
-            ``external`` strategy) instead of an added one-agent population ``learner``.
+        population: learn as agent ``agent`` of this existing population instead of an added
+            one-agent population ``learner``. That agent is split out into a one-agent population
+            ``<population>_learner`` driven by the ``external`` strategy, with its own
+            preferences and endowment; the population's other agents keep their strategy.
         agent: the learner's index within ``population``.
         **kwargs: passed to :class:`~mktsim.rl.core.StepCore` (``endowment``, ``dt``,
             ``max_steps``, ``max_qty``, ``max_offset``, ``max_trade``, ``options``).
@@ -70,14 +72,13 @@ class MarketEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        self.core = StepCore(scenario, mechanism, learners=1, population=population, **kwargs)
-        rows = self.core.rows
-        if isinstance(agent, bool) or not isinstance(agent, int) or not 0 <= agent < len(rows):
-            raise InvalidParameter(
-                f"agent(={agent!r}) must be an index in population {self.core.population!r} "
-                f"(0..{len(rows) - 1})"
-            )
-        self.row = rows[agent]
+        if population is None and agent != 0:
+            raise InvalidParameter(f"agent(={agent!r}) needs population= (whose agent it is)")
+        chosen = None if population is None else [agent]
+        self.core = StepCore(
+            scenario, mechanism, learners=1, population=population, agents=chosen, **kwargs
+        )
+        self.row = self.core.rows[0]
         observation, action = spaces_of(self.core)
         self.observation_space = cast(spaces.Space[NDArray[np.float32]], observation)
         self.action_space = cast(spaces.Space[NDArray[np.float32]], action)

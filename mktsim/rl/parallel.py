@@ -2,13 +2,15 @@
 
 ``ParallelMarketEnv(learners=2)`` adds two learners to the mechanism's default scenario;
 ``ParallelMarketEnv(scenario, mechanism, population="buyers")`` makes every agent of an existing
-population a learner. All act at once each step (their orders reach the market in the order of
+population a learner, and ``agents=[0, 2]`` only those (split out of it: the others keep their
+strategy). All act at once each step (their orders reach the market in the order of
 ``possible_agents``), then the simulation advances by ``dt``. Observations, actions and rewards
 are those of :mod:`mktsim.rl.core`, per agent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,10 +29,13 @@ class ParallelMarketEnv(ParallelEnv):
     """Several learning agents in a market (PettingZoo parallel API).
 
     Args:
-        scenario, mechanism: as for :class:`~mktsim.rl.env.MarketEnv`.
+        scenario: as for :class:`~mktsim.rl.env.MarketEnv`.
+        mechanism: as for :class:`~mktsim.rl.env.MarketEnv`.
         learners: learners to add as a population ``learner`` (agents ``learner_0``, ...).
-        population: instead, every agent of this existing population learns (agents
-            ``<population>_<i>``).
+        population: instead, agents of this existing population learn (agents
+            ``<population>_<i>``, ``i`` the index within it).
+        agents: which of its agents (indices; None: all). Those are split out into a population
+            ``<population>_learner`` driven by ``external``; the others keep their strategy.
         **kwargs: passed to :class:`~mktsim.rl.core.StepCore`.
     """
 
@@ -43,13 +48,15 @@ class ParallelMarketEnv(ParallelEnv):
         *,
         learners: int = 2,
         population: str | None = None,
+        agents: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         self.core = StepCore(
-            scenario, mechanism, learners=learners, population=population, **kwargs
+            scenario, mechanism, learners=learners, population=population, agents=agents, **kwargs
         )
-        name = self.core.population
-        self.possible_agents = [f"{name}_{i}" for i in range(len(self.core.rows))]
+        name = population or self.core.population
+        index = range(len(self.core.rows)) if agents is None else sorted(agents)
+        self.possible_agents = [f"{name}_{i}" for i in index]
         self._row = dict(zip(self.possible_agents, self.core.rows, strict=True))
         self.agents: list[str] = []
         # One space object per agent, the same one on every call.

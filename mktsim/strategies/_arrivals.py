@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
-from mktsim.valuation import ConsumerValuation, InducedValuation
+from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm
 
 __all__ = ["CHUNK", "COMMON", "PoissonStrategy", "price_of", "to_ticks"]
 
@@ -163,6 +163,9 @@ class MarginalLimits:
         self.num = ctx.goods.numeraire_index
         self.goods = [j for j in range(len(ctx.goods)) if j != self.num]
         self.holdings = ctx.ledger.holdings
+        # a flat view: a row is the slice [row * goods, (row + 1) * goods)
+        self._flat = memoryview(self.holdings.reshape(-1))
+        self._width = len(ctx.goods)
         self.pop: Any = None
         self.valuation: ConsumerValuation | None = None
 
@@ -178,8 +181,28 @@ class MarginalLimits:
         """The agent's holdings in units ``float64[g]``."""
         return self.holdings[self.start + local] / self.base_units
 
+    def unit_list(self, local: int) -> list[float]:
+        """The agent's holdings in units as Python floats (each as :meth:`units` has it: the
+        integer rounded to a float, then divided)."""
+        base, start = float(self.base_units), (self.start + local) * self._width
+        return [h / base for h in self._flat[start : start + self._width]]
+
+    def row(self, local: int) -> RowForm:
+        """The agent's valuation in scalar arithmetic, for the population as it is now."""
+        return self.current().row(local)
+
+    def agent(self, local: int) -> tuple[RowForm, list[float]]:
+        """:meth:`row` and :meth:`unit_list` in one call (every action of a consumer asks)."""
+        pop = self.ctx.population(self.slot)
+        valuation = self.valuation
+        if pop is not self.pop or valuation is None:
+            valuation = self.current()
+        base, start = float(self.base_units), (self.start + local) * self._width
+        return valuation.row(local), [h / base for h in self._flat[start : start + self._width]]
+
     def mrs(self, local: int, good: int) -> float:
-        return float(self.current().mrs_row(local, self.units(local))[good])
+        row, x = self.agent(local)
+        return row.mrs(x, good)
 
     def pick(self, local: int, u: float) -> tuple[int, bool, float, int] | None:
         k = int(u * 2 * len(self.goods))

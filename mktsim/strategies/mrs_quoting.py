@@ -25,8 +25,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.population import check_values_money
@@ -86,27 +84,28 @@ class UtilityTrader(PoissonStrategy):
         self.step = self.opts["step"]
         # order_size caps an order here; by default the desired trade alone sizes it.
         self.cap = self.lots if self.opts["order_size"] is not None else 2**62
+        goods: list[int] = self.limits.goods
+        self._goods = goods
+        self._sides = 2 * len(goods)
+        self._named = [(j, self.names[j]) for j in goods]
+        self._unit_prices = [1.0] * len(self.names)
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
-        limits: MarginalLimits = self.limits
-        local = agent - self.start_row
-        goods = limits.goods
-        k = int(u1 * 2 * len(goods))
-        g = goods[k >> 1]
-        valuation = limits.current()
-        x = limits.units(local)
-        m = float(valuation.mrs_row(local, x)[g])
-        if not (m > 0 and math.isfinite(m)):
+        k = int(u1 * self._sides)
+        g = self._goods[k >> 1]
+        row, x = self.limits.agent(agent - self.start_row)
+        m = row.mrs(x, g)
+        if not (m > 0 and m < math.inf):
             return None
         quoted = self.prices_quote().prices
-        prices = np.ones(len(self.names))
-        for j in goods:
-            ref = quoted[self.names[j]]
+        prices = self._unit_prices.copy()
+        for j, name in self._named:
+            ref = quoted[name]
             if ref is None:
                 ticks = utility_quote(m, None, not (k & 1), u2, self.spread, self.anchor, self.tick)
                 return (agent, g, not (k & 1), ticks, 1) if ticks >= 1 else None
             prices[j] = ref
-        want = float(valuation.demand_row(local, prices, x)[g] - x[g])
+        want = row.demand(x, prices, g) - x[g]
         lots = min(self.cap, max(1, int(self.step * abs(want) / self.lot)))
         buy = want > 0
         ticks = utility_quote(m, prices[g], buy, u2, self.spread, self.anchor, self.tick)

@@ -18,7 +18,8 @@ swap is the market's data, never an error.
   ``pace * cycle``), then, for each input k in turn, buys from the input's pool the amount q at
   which the marginal cost of the last unit, ``x·y / (g (x − q)²)``
   (:func:`~mktsim.margins.marginal_cost_of_purchase`), equals its marginal value product
-  ``p_out ∂f/∂x_k(z)`` at the bundle z of :func:`valuation_point`, within its money
+  ``p_out ∂f/∂x_k(z)`` at the bundle z of
+  :func:`~mktsim.production.planning.valuation_point`, within its money
   (:func:`~mktsim.margins.input_purchase`).
 * ``source_swap`` (:class:`~mktsim.firms.Source`): its plant tops its stock up to its rate every
   ``cycle``; it sells the stock into the pool on a schedule, linearly over ``pace * cycle``: at
@@ -26,15 +27,16 @@ swap is the market's data, never an error.
   price). Selling a cycle's flow at once would crash the pool's price and let it recover every
   cycle.
 
-**Planned on the input mix.** The bundle a firm values input k at (:func:`valuation_point`) is
+**Planned on the input mix.** The bundle a firm values input k at
+(:func:`~mktsim.production.planning.valuation_point`, shared with the firms on limit orders) is
 ``z_k = max(held_k + q, batch_k)`` and, for every other input j, ``max(held_j, batch_j)`` once the
 firm has an expected batch of j (the plant's exponential average of the inputs of its runs),
 else ``max(held_j, plan_j)`` with ``plan`` its profit-maximising bundle at the pools' spot prices
-(:func:`planned_inputs`). The floor at the batch makes it a price taker for a whole batch:
-early in a cycle it holds little, and concave technologies have near-infinite marginal products
-at 0. The plan matters before a multi-input firm's first run: valued at its holding of 0 of the
-other input, a Cobb-Douglas input has marginal product 0, so the firm would never buy either
-input and never produce.
+(:func:`~mktsim.production.planning.planned_inputs`). The floor at the batch makes it a price
+taker for a whole batch: early in a cycle it holds little, and concave technologies have
+near-infinite marginal products at 0. The plan matters before a multi-input firm's first run:
+valued at its holding of 0 of the other input, a Cobb-Douglas input has marginal product 0, so
+the firm would never buy either input and never produce.
 
 Constant-returns (Leontief) industries have no marginal value product at a point and are
 refused, as is a firm input that has no pool or that nobody will ever supply
@@ -56,16 +58,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 import simpy
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from mktsim.errors import InvalidParameter, MktsimError
+from mktsim.errors import InvalidParameter
 from mktsim.margins import input_purchase, money_for
 from mktsim.mechanism import MarketContext, Option, PopulationSlot, positive_float
 from mktsim.orders import BUY, SELL, Swap
+from mktsim.production.planning import planned_inputs, valuation_point
 from mktsim.production.plant import Plant, check_supplied
 from mktsim.strategies._common import SwapStrategy, arrivals, tolerance
 
-__all__ = ["FirmSwap", "SourceSwap", "planned_inputs", "valuation_point"]
+__all__ = ["FirmSwap", "SourceSwap"]
 
 Array = NDArray[np.float64]
 
@@ -83,52 +86,6 @@ PACE = Option(0.8, "the stock is sold down linearly over pace * cycle, in (0, 1]
 
 
 # ---- valuation on the input mix ---------------------------------------------------------------
-
-
-def planned_inputs(technology: Any, p_out: float, p_in: ArrayLike) -> Array | None:
-    """Profit-maximising inputs, units ``float64[n, inputs]``, of every firm of a technology at
-    output price ``p_out`` and input prices ``p_in`` (``float64[inputs]``, money per unit); None
-    where no finite plan exists (a price not positive and finite, or a technology refusing it).
-
-    The plan is the mix a firm values its inputs at before it has produced with them, not a
-    decision to produce: it is kept even where it would lose money.
-    """
-    p = np.asarray(p_in, dtype=np.float64)
-    if not (math.isfinite(p_out) and p_out > 0 and np.isfinite(p).all() and (p > 0).all()):
-        return None
-    try:
-        with np.errstate(all="ignore"):
-            plan = np.asarray(technology.input_demand(p_out, p), dtype=np.float64)
-    except MktsimError:
-        return None
-    if not (np.isfinite(plan).all() and (plan >= 0).all()):
-        return None
-    return plan
-
-
-def valuation_point(
-    held: ArrayLike, batch: ArrayLike, k: int, bought: float = 0.0, plan: ArrayLike | None = None
-) -> Array:
-    """The bundles, units ``float64[n, inputs]``, at which firms value input ``k``.
-
-    ``z_k = max(held_k + bought, batch_k)``; for j != k, ``z_j = max(held_j, batch_j)`` where a
-    firm has an expected batch of j (``batch_j > 0``), else ``max(held_j, plan_j)`` (``held_j``
-    without a plan).
-
-    Args:
-        held: inputs held, units ``float64[n, inputs]``.
-        batch: expected batch, units ``float64[n, inputs]`` (0 before a firm's first run).
-        k: the input valued (column).
-        bought: units of k bought on top of the holding.
-        plan: planned inputs ``float64[n, inputs]`` (:func:`planned_inputs`), or None.
-    """
-    h = np.asarray(held, dtype=np.float64)
-    b = np.asarray(batch, dtype=np.float64)
-    z = np.maximum(h, b)
-    if plan is not None:
-        z = np.where(b > 0, z, np.maximum(h, np.asarray(plan, dtype=np.float64)))
-    z[:, k] = np.maximum(h[:, k] + bought, b[:, k])
-    return z
 
 
 def _marginal_value(
