@@ -285,7 +285,7 @@ class ConstantProductMarket:
                     f"the pool of {name} would open with reserves ({x}, {y}) base units: raise "
                     "depth or give reserves"
                 )
-            funding = np.zeros(len(goods), dtype=np.int64)
+            funding = [0] * len(goods)  # exact integers: the ledger refuses them past int64
             funding[j], funding[self._num] = x, y
             self._rows[j] = ledger.open_account(funding)
             self._pools[j] = Pool(x, y, self.fee)

@@ -133,16 +133,24 @@ class Ledger:
             self._handle = Settlement(self)
         return self._handle
 
-    def open_account(self, holdings: IntArray | None = None, reason: str = "account opened") -> int:
+    def open_account(
+        self, holdings: IntArray | Sequence[int] | None = None, reason: str = "account opened"
+    ) -> int:
         """Add an account (e.g. a market maker) funded from outside the economy, counted as
-        created (and journalled) so conservation still balances. Returns its row."""
-        row = np.zeros((1, len(self.goods)), dtype=np.int64)
-        if holdings is not None:
-            row[0] = holdings
-            if (row < 0).any():
-                raise InvalidParameter("a new account's holdings must be >= 0")
-        added = row[0].tolist()
+        created (and journalled) so conservation still balances. Returns its row.
+
+        ``holdings`` (base units per good) may be exact Python integers past int64: the limit is
+        checked on them before anything is converted, so the refusal names the good."""
+        added = [0] * len(self.goods) if holdings is None else [int(v) for v in holdings]
+        if len(added) != len(self.goods):
+            raise InvalidParameter(
+                f"a new account's holdings(={len(added)} goods) must hold every good "
+                f"({len(self.goods)})"
+            )
+        if any(v < 0 for v in added):
+            raise InvalidParameter("a new account's holdings must be >= 0")
         self._admit(added, reason)
+        row = np.array([added], dtype=np.int64)
         self._h = np.vstack([self._h, row])
         self._mv = memoryview(self._h.reshape(-1))  # type: ignore[arg-type]
         self._count(added)

@@ -202,9 +202,16 @@ def lmsr_plan(
         if (g > threshold and money > 0) or (-g > threshold and held[i] > 0):
             plan = _lmsr_outcome_plan(q, b, pi, money, held, i, g > 0, risk, risk_aversion)
             value = _expected_utility(pi, money, held, q, b, plan, risk, risk_aversion)
-            if best is None or value > best[0]:
+            # Plans of equal value in exact arithmetic (buying one outcome or selling the other
+            # from a complete set) differ only by rounding: the first is kept, so the choice
+            # does not depend on the unit money is written in.
+            if best is None or value > best[0] + _TIE * max(1.0, abs(best[0])):
                 best = (value, plan)
     return None if best is None else best[1]
+
+
+#: Relative gap in expected utility below which two plans count as equally good.
+_TIE = 1e-12
 
 
 def _lmsr_outcome_plan(
