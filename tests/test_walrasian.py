@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from scipy import optimize
 
 import mktsim
-from mktsim.goods import BASE_UNITS
 from mktsim.ledger import run_goods
 
 
