@@ -41,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ import mktsim
 from benchmarks import bench_market, bench_utility
 from benchmarks.bench_tatonnement import round_cost
 from mktsim.goods import Goods
-from mktsim.ledger import Ledger
+from mktsim.ledger import Ledger, sim_clock
 from mktsim.recorder import Recorder
 
 __all__ = ["bare_timeout", "per_action", "per_order", "settlement_ratio", "startup"]
@@ -121,9 +120,7 @@ def settlement_ratio(repeat: int, n: int = 20_000) -> float:
     def settling() -> float:
         env = simpy.Environment()
         rec = Recorder({"goods": goods.names, "populations": ["p"]})
-        ledger = Ledger(
-            goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, partial(getattr, env, "now")
-        )
+        ledger = Ledger(goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, sim_clock(env))
 
         def trader() -> Any:
             for i in range(n):

@@ -22,7 +22,6 @@ import argparse
 import subprocess
 import sys
 import time
-from functools import partial
 
 import numpy as np
 import simpy
@@ -86,15 +85,13 @@ def simpy_events_per_second(n: int = 200_000) -> float:
 
 def ledger_events_per_second(n: int = 200_000) -> float:
     from mktsim.goods import Goods
-    from mktsim.ledger import Ledger
+    from mktsim.ledger import Ledger, sim_clock
     from mktsim.recorder import Recorder
 
     goods = Goods.of(["money", "good"])
     env = simpy.Environment()
     rec = Recorder({"goods": goods.names, "populations": ["p"]})
-    ledger = Ledger(
-        goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, partial(getattr, env, "now")
-    )
+    ledger = Ledger(goods, np.full((1000, 2), 10**15, dtype=np.int64), rec, sim_clock(env))
 
     def trader():
         for i in range(n):

@@ -405,6 +405,26 @@ class OrderBook:
         self._next_id = oid + 1
         return self._execute(oid, oid, owner, side, qty, price, own, opp, lim, False, [])
 
+    def withdraw_all(self) -> list[Cancelled]:
+        """Cancel every resting order at once, leaving the book empty: one record per order,
+        bids then asks, each side in priority order (what :meth:`cancel` would report, order
+        by order, for each of :meth:`orders`). Order ids go on from where they were."""
+        out = []
+        live = self._live
+        for half, side in ((self._bids, _BUY), (self._asks, _SELL)):
+            levels = half.levels
+            for key in sorted(levels):
+                lvl = levels[key]
+                for h in lvl.q:
+                    rec = live.get(h)
+                    if rec is not None:
+                        out.append(_new_cancelled((rec[3], rec[0], side, lvl.price, rec[2])))
+        self._bids = _Half(-1)
+        self._asks = _Half(1)
+        self._live = {}
+        self._alias = {}
+        return out
+
     def cancel(self, owner: int, order_id: int) -> Result:
         """Cancel a resting order of ``owner``.
 

@@ -8,7 +8,7 @@ mechanism), kept apart so that each module holds one responsibility.
 from __future__ import annotations
 
 from mktsim.mechanisms._book import Cancelled, Result
-from mktsim.mechanisms._book_state import _GRID_MEMO, _PENDING, _REJECTED, _BookState
+from mktsim.mechanisms._book_state import _GRID_MEMO, _ID_LIMIT, _PENDING, _REJECTED, _BookState
 
 from mktsim.market import Shout
 from mktsim.orders import Limit, Receipt
@@ -127,29 +127,39 @@ class _Matching(_BookState):
             self.clear(g, "clear")
         return r
 
-    def _replace(self, agent: int, g: int, old: int, buy: bool, lots: int, ticks: int) -> int:
-        """Withdraw ``old`` (if it still rests; 0 for none), then post a limit order of at most
-        ``lots``, cut to what the agent can commit. The behaviours' hot path (one call where a
-        handle makes two). Returns the new order's id if it rests, else 0 (a provisional
-        negative id while a latency spike delays it)."""
-        if self._shocked:
-            due = self._due()
-            if due is not None:
-                return self._send_later(due, self._replace, (agent, g, old, buy, lots, ticks))
-            old = self._resolve(g, old)
-            if self._admit(agent, g, "limit", buy, lots, ticks) is not None:
-                if old:  # the withdrawal part of the action is accepted
-                    self._cancel(agent, g, old, log_rejection=False)
-                return 0
-        if self._ledger.version != self._seen:
-            self._reconcile()
-        if self._expiry and self._expiry[0][0] <= self._env.now:
-            self._expire()
+    def repost(
+        self, agent: int, good: str, order_id: int, buy: bool, lots: int, ticks: int
+    ) -> int | None:
+        """Withdraw and post in one call: what a strategy that keeps one order resting per good
+        does on every action (:mod:`mktsim.market`'s optional ``repost``).
+
+        Withdraws the agent's order ``order_id`` (0: none) if it still rests, then posts a limit
+        order of at most ``lots`` lots at ``ticks`` ticks (the quote's grids), cut to the whole
+        lots the agent's free holdings commit: exactly what a ``Cancel`` sent when
+        :meth:`resting` says the order rests, and a ``Limit`` sized by :meth:`available`, do
+        through :meth:`submit`, with one call instead of four.
+
+        Returns:
+            The id the new order rests under, 0 when it does not rest (nothing affordable, or
+            it traded in full); None, having changed nothing, when the one-call path does not
+            apply now (a market shock is in force, holdings changed outside the market or an
+            order's lifetime ran out since the last order, or an argument is off the common
+            path): the caller then sends its orders through :meth:`submit`.
+        """
+        g = self._index.get(good)
+        if (
+            g is None
+            or self._shocked
+            or not (0 <= order_id < _ID_LIMIT and 0 < lots and 0 < ticks and agent < self._n_agents)
+            or self._ledger.version != self._seen
+            or (self._expiry and self._expiry[0][0] <= self._env.now)
+        ):
+            return None
         book = self._books[g]
         rc, rg = self._rc, self._rg
-        if old:
-            r = book.cancel(agent, old)
-            if r[1] is not _REJECTED:
+        if order_id:
+            r = book.cancel(agent, order_id)
+            if r[1] is not _REJECTED:  # it still rested (else no cancel is sent)
                 self.counts["cancels"] += 1
                 c = r[3][0]
                 if c[2] == "buy":
@@ -157,7 +167,7 @@ class _Matching(_BookState):
                 else:
                     rg[agent][g] -= c[4] * self.lot_base
                 if self._record_all:
-                    self._log_result(agent, g, "cancel", None, None, None, r, old)
+                    self._log_result(agent, g, "cancel", None, None, None, r, order_id)
         if buy:
             unit = ticks * self.tick_base
             afford = (self._hv[agent, self._num] - rc[agent]) // unit

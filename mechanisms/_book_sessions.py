@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from mktsim.mechanisms._book import Result, Status
 from mktsim.mechanisms._book_state import _REJECTED, _BookState
 
 
@@ -24,17 +25,23 @@ class _Sessions(_BookState):
         Returns how many orders were cancelled."""
         goods = self._traded if good is None else [good]
         n = 0
+        rc, rg, tb, lb = self._rc, self._rg, self.tick_base, self.lot_base
         for g in goods:
             book = self._books[g]
             if not len(book):
                 continue
-            for side in ("buy", "sell"):
-                for o in book.orders(side):
-                    r = book.cancel(o.owner, o.order_id)
-                    self._settle(g, r, None)
-                    if self._record_all:
-                        self._log_result(o.owner, g, action, None, None, None, r, o.order_id)
-                    n += 1
+            # Each order released (and recorded) as its own cancel would be, in the book's
+            # priority order, bids then asks.
+            for c in book.withdraw_all():
+                oid, owner = c[0], c[1]
+                if c[2] == "buy":
+                    rc[owner] -= c[3] * c[4] * tb  # type: ignore[operator]
+                else:
+                    rg[owner][g] -= c[4] * lb
+                if self._record_all:
+                    r = Result(oid, Status.CANCELLED, (), (c,), "cancelled by owner", 0)
+                    self._log_result(owner, g, action, None, None, None, r, oid)
+                n += 1
         self.counts["cleared"] += n
         return n
 

@@ -30,6 +30,8 @@ _NAN = math.nan
 _STATUS: dict[Any, str] = {status: str(status) for status in Status}
 #: Most distinct prices (and quantities) whose grid steps a market remembers.
 _GRID_MEMO = 1 << 16
+#: Order ids are journalled as int64: a larger id cannot name an order and is refused as data.
+_ID_LIMIT = 2**63
 
 
 class _BookState:
@@ -163,3 +165,33 @@ class _BookState:
         ) -> None: ...
 
         def _record_prices(self) -> None: ...
+
+        def _limit(
+            self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str
+        ) -> Result: ...
+
+        def _market(self, agent: int, g: int, buy: bool, lots: int) -> Result: ...
+
+        def _cancel(
+            self, agent: int, g: int, order_id: int, log_rejection: bool = True
+        ) -> Result: ...
+
+        def _modify(
+            self, agent: int, g: int, order_id: int, new_lots: int | None, new_ticks: int | None
+        ) -> Result: ...
+
+        def _after(
+            self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str, r: Result
+        ) -> Result: ...
+
+        def record_rejection(
+            self,
+            agent: int,
+            g: int,
+            action: str,
+            side: str,
+            price: float,
+            quantity: float,
+            reason: str,
+            order_id: int = -1,
+        ) -> None: ...

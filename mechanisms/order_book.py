@@ -85,20 +85,21 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import simpy
 from attrs import frozen
-from mktsim.mechanisms._book import OrderBook, Result
+from mktsim.mechanisms._book import OrderBook
+from mktsim.mechanisms._book_handles import _BAD_ID, OrderView, _Handles, _to_steps
 from mktsim.mechanisms._book_matching import _Matching
 from mktsim.mechanisms._book_reading import _Reading
-from mktsim.mechanisms._book_records import _float_or_nan, _Records
+from mktsim.mechanisms._book_records import _Records
 from mktsim.mechanisms._book_sessions import _Sessions
 from mktsim.mechanisms._book_shocks import CLOSED as CLOSED
 from mktsim.mechanisms._book_shocks import OUT_OF_BAND as OUT_OF_BAND
 from mktsim.mechanisms._book_shocks import _Shocks
-from mktsim.mechanisms._book_state import _NAN, _REJECTED, _STATUS
+from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _REJECTED, _STATUS
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
@@ -141,20 +142,6 @@ ORDERS_SCHEMA: dict[str, Column] = {
     "reason": Column("object", None, "why it was rejected or cancelled ('' otherwise)"),
     "filled": Column("float64", None, "units traded by this event"),
 }
-
-_BAD_ID = "order_id(={!r}) must be an integer in [1, 2**63) (or a pending order's provisional id)"
-#: Order ids are journalled as int64: a larger id cannot name an order and is refused as data.
-_ID_LIMIT = 2**63
-
-
-class OrderView(NamedTuple):
-    """A resting order in units: good, id, side, price (numeraire per unit), quantity (units)."""
-
-    good: str
-    order_id: int
-    side: str
-    price: float
-    quantity: float
 
 
 @frozen
@@ -201,7 +188,7 @@ def _count(value: Any) -> int:
     return int(value)
 
 
-class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
+class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handles):
     """Continuous double auction with one order book per good; see the module docstring.
 
     Its parts live in sibling modules, one responsibility each: order entry and settlement
@@ -535,7 +522,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
             r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")  # type: ignore[arg-type]
             return self._order_receipt(r, buy)
         if kind is Cancel:
-            oid = _order_id(order.order_id, self)
+            oid = self._order_id(order.order_id)
             if oid is None:
                 return self._refuse_order(order, _BAD_ID.format(order.order_id), g)
             return self._order_receipt(self._cancel(agent, g, oid), None)
@@ -545,7 +532,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
                 return self._refuse_order(order, bad, g)
             buy = order.side == "buy"
             return self._order_receipt(self._market(agent, g, buy, lots), buy)  # type: ignore[arg-type]
-        oid = _order_id(order.order_id, self)
+        oid = self._order_id(order.order_id)
         lots = ticks = None
         bad = "" if oid is not None else _BAD_ID.format(order.order_id)
         if not bad and order.qty is None and order.price is None:
@@ -557,7 +544,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading):
         if bad:
             return self._refuse_order(order, bad, g)
         assert oid is not None
-        buy = _side_of(self, g, oid)
+        buy = self._side_of(g, oid)
         return self._order_receipt(self._modify(agent, g, oid, lots, ticks), buy)
 
     def quote(self) -> BookQuote:
@@ -605,28 +592,20 @@ class TraderHandle:
     # -- orders
     def limit(self, good: str, side: str, quantity: float, price: float) -> Receipt:
         """Limit order: trade what crosses, rest the remainder."""
-        return self._order("limit", good, side, quantity, price)
+        return self.market.agent_order(self.agent, "limit", good, side, quantity, price)
 
     def ioc(self, good: str, side: str, quantity: float, price: float) -> Receipt:
         """Immediate-or-cancel: trade what crosses up to ``price``, cancel the rest."""
-        return self._order("ioc", good, side, quantity, price)
+        return self.market.agent_order(self.agent, "ioc", good, side, quantity, price)
 
     def market_order(self, good: str, side: str, quantity: float) -> Receipt:
         """Market order: trade up to ``quantity`` at the best prices; never rests. A market
         buy trades at prices up to what the agent's free cash pays for the whole quantity."""
-        return self._order("market", good, side, quantity, None)
+        return self.market.agent_order(self.agent, "market", good, side, quantity, None)
 
     def cancel(self, good: str, order_id: int) -> Receipt:
         """Cancel one of this agent's resting orders."""
-        m = self.market
-        m.actions += 1
-        g, bad = self._good(good)
-        oid = _order_id(order_id, m)
-        if bad or oid is None:
-            reason = bad or _BAD_ID.format(order_id)
-            m.record_rejection(self.agent, g, "cancel", "", _NAN, _NAN, reason)
-            return Receipt("rejected", None, reason)
-        return self._receipt(m._cancel(self.agent, g, oid), False)
+        return self.market.agent_cancel(self.agent, good, order_id)
 
     def modify(
         self, good: str, order_id: int, quantity: float | None = None, price: float | None = None
@@ -634,136 +613,21 @@ class TraderHandle:
         """Change the remaining quantity and/or price of one of this agent's resting orders.
         Lowering the quantity keeps time priority; anything else re-enters the order (same id)
         and may trade at once."""
-        m = self.market
-        m.actions += 1
-        g, bad = self._good(good)
-        oid = _order_id(order_id, m)
-        lots = ticks = None
-        if not bad and oid is None:
-            bad = _BAD_ID.format(order_id)
-        if not bad and quantity is None and price is None:
-            bad = "modify needs a quantity or a price"
-        if not bad and quantity is not None:
-            lots, bad = _to_steps(quantity, m.lot, "quantity", "a whole number of lots")
-        if not bad and price is not None:
-            ticks, bad = _to_steps(price, m.tick, "price", "on the tick")
-        if bad:
-            m.record_rejection(
-                self.agent,
-                g,
-                "modify",
-                "",
-                _float_or_nan(price),
-                _float_or_nan(quantity),
-                bad,
-                oid or -1,
-            )
-            return Receipt("rejected", None, bad)
-        assert oid is not None
-        buy = _side_of(m, g, oid)
-        return self._receipt(m._modify(self.agent, g, oid, lots, ticks), buy)
+        return self.market.agent_modify(self.agent, good, order_id, quantity, price)
 
     # -- reading
     def orders(self, good: str | None = None) -> list[OrderView]:
         """This agent's resting orders (of one good or all), in units (orders still on their
         way to the book during a latency spike are not resting yet)."""
-        m = self.market
-        goods = m._traded if good is None else [m.ctx.goods.index(good)]
-        out = []
-        for g in goods:
-            book = m._books[g]
-            for side in ("buy", "sell"):
-                for o in book.orders(side, owner=self.agent):
-                    out.append(
-                        OrderView(m._goods[g], o.order_id, side, m.price_of(o.price), o.qty * m.lot)
-                    )
-        return out
+        return self.market.agent_orders(self.agent, good)
 
     def holdings(self) -> dict[str, float]:
         """Everything the agent holds (reserved included), in units."""
-        m = self.market
-        return m.ctx.goods.as_dict(m._h[self.agent] / m.base_units)
+        return self.market.agent_holdings(self.agent)
 
     def free(self) -> dict[str, float]:
         """What the agent holds beyond its resting orders' reservations, in units."""
-        m = self.market
-        out = {}
-        for j, name in enumerate(m._goods):
-            base = m.free_cash(self.agent) if j == m._num else m.free_goods(self.agent, j)
-            out[name] = base / m.base_units
-        return out
+        return self.market.agent_free(self.agent)
 
     def quote(self) -> BookQuote:
         return self.market.quote()
-
-    # -- internals
-    def _good(self, good: Any) -> tuple[int, str]:
-        m = self.market
-        if not isinstance(good, str) or good not in m._goods:
-            return -1, f"unknown good {good!r}; valid: {', '.join(m._goods[j] for j in m._traded)}"
-        g = m._goods.index(good)
-        if g == m._num:
-            return -1, f"{good!r} is the numeraire: it is what the books trade against"
-        return g, ""
-
-    def _order(self, kind: str, good: Any, side: Any, quantity: Any, price: Any) -> Receipt:
-        m = self.market
-        m.actions += 1
-        g, bad = self._good(good)
-        if not bad and side not in ("buy", "sell"):
-            bad = f"side(={side!r}) must be 'buy' or 'sell'"
-        lots = ticks = None
-        if not bad:
-            lots, bad = _to_steps(quantity, m.lot, "quantity", "a whole number of lots")
-        if not bad and kind != "market":
-            ticks, bad = _to_steps(price, m.tick, "price", "on the tick")
-        if bad:
-            m.record_rejection(
-                self.agent,
-                g,
-                kind,
-                side if side in ("buy", "sell") else "",
-                _float_or_nan(price),
-                _float_or_nan(quantity),
-                bad,
-            )
-            return Receipt("rejected", None, bad)
-        assert lots is not None
-        buy = side == "buy"
-        if kind == "market":
-            r = m._market(self.agent, g, buy, lots)
-        else:
-            assert ticks is not None
-            r = m._limit(self.agent, g, buy, lots, ticks, kind)
-        return self._receipt(r, buy)
-
-    def _receipt(self, r: Result, buy: bool | None) -> Receipt:
-        return self.market._order_receipt(r, buy)
-
-
-def _to_steps(value: Any, step: float, what: str, rule: str) -> tuple[int | None, str]:
-    """A positive quantity or price as a whole number of lots or ticks, or why not."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        return None, f"{what}(={value!r}) must be a number"
-    x = float(value)
-    if not math.isfinite(x) or x <= 0:
-        return None, f"{what}(={value!r}) must be > 0 and finite"
-    k = round(x / step)
-    if k < 1 or abs(k * step - x) > 1e-9 * max(1.0, x):
-        return None, f"{what}(={value!r}) must be {rule} ({step:g})"
-    return int(k), ""
-
-
-def _order_id(value: Any, market: OrderBookMarket) -> int | None:
-    """A book's order id (> 0) or a provisional id the market has issued (< 0), else None."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        return None
-    if 0 < value < _ID_LIMIT or market._next_provisional < value < 0:
-        return int(value)
-    return None
-
-
-def _side_of(m: OrderBookMarket, g: int, oid: int) -> bool | None:
-    book = m._books[g]
-    info = book.order(oid)
-    return None if info is None else info.side == "buy"

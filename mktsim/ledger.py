@@ -29,7 +29,14 @@ from mktsim.errors import ConservationError, InvalidParameter
 from mktsim.goods import MAX_BASE, Goods, base_units_for
 from mktsim.recorder import Recorder
 
-__all__ = ["Ledger", "Settlement", "check_representable", "exact_column_sums", "run_goods"]
+__all__ = [
+    "Ledger",
+    "Settlement",
+    "check_representable",
+    "exact_column_sums",
+    "run_goods",
+    "sim_clock",
+]
 
 IntArray = NDArray[np.int64]
 
@@ -699,6 +706,14 @@ def _balance_column(col: IntArray) -> None:
     if left:
         cut[np.argsort(-(size - cut), kind="stable")[:left]] += 1
     col[idx] -= np.sign(excess) * cut
+
+
+def sim_clock(env: Any) -> Callable[[], float]:
+    """The clock a ledger journals trades by: a SimPy environment's ``now``, read through its
+    property's getter bound to ``env`` (one Python frame per read, where ``lambda: env.now``
+    takes two and ``partial(getattr, env, "now")`` pays the attribute lookup on top of one:
+    the clock is read on every trade)."""
+    return type(env).now.fget.__get__(env)
 
 
 def _totals(scenario: Any) -> list[float]:

@@ -20,7 +20,15 @@ falls back to what it can do without them):
   order to what it may commit;
 * ``resting(agent, good, order_id) -> float``: units of one of the agent's orders still resting
   (0.0 once it has traded, expired or been withdrawn; NaN while it is still on its way to the
-  market), so a strategy withdraws only what is there.
+  market), so a strategy withdraws only what is there;
+* ``repost(agent, good, order_id, buy, lots, ticks) -> int | None``: the withdraw-and-post of
+  a strategy that keeps one order resting per good, in one call: withdraw ``order_id`` (0:
+  none) if it still rests, then post a limit order of at most ``lots`` lots at ``ticks`` ticks
+  (the quote's grids), cut to what the agent may commit; the id it rests under (0 if it does
+  not rest). Exactly what a ``Cancel`` and a ``Limit`` through ``submit`` would do, without
+  building them; None (nothing done) when the market cannot take that path at the moment (a
+  shock in force, say), and the strategy submits the orders instead. Wrappers never pass it
+  through: they act on ``submit``.
 
 A quote may also carry ``tick`` and ``lot``: the grids prices and quantities must lie on.
 """

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from mktsim import metrics, wrappers
 from mktsim.controls import control_effects
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.ledger import Ledger, check_representable, run_goods
+from mktsim.ledger import Ledger, check_representable, run_goods, sim_clock
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
@@ -292,8 +291,7 @@ def simulate(
         spool=stream_to,
         chunk_rows=chunk_rows,
     )
-    # The clock as getattr(env, "now"): one Python frame fewer than a lambda on every trade.
-    ledger = Ledger(goods, initial, recorder, partial(getattr, env, "now"))
+    ledger = Ledger(goods, initial, recorder, sim_clock(env))
     slots = PopulationSlot.all_of(scenario)
     n_agents = scenario.n_agents
     done = env.event()

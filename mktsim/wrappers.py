@@ -109,6 +109,9 @@ class Wrapper:
     """
 
     kind = ""
+    #: A market's one-call withdraw-and-post (``repost``) would go around :meth:`submit`, where
+    #: wrappers act: not passed through, so strategies send their orders through ``submit``.
+    repost: None = None
 
     def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
         self.inner = inner

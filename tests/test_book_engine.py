@@ -588,3 +588,26 @@ def test_deep_queue_with_many_cancels_keeps_time_order() -> None:
     r = book.market(99, "buy", 1000)
     assert [f.maker_id for f in r.fills] == survivors
     assert len(book) == 0 and book.best_ask is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ops)
+def test_withdraw_all_cancels_what_the_reference_holds_in_priority_order(ops: list[tuple]) -> None:
+    book, ref = OrderBook("g"), RefBook()
+    for raw in ops:
+        _apply(book, ref, _resolve(raw, ref))
+    expected = ref.resting("buy") + ref.resting("sell")
+    withdrawn = book.withdraw_all()
+    assert all(type(c) is Cancelled for c in withdrawn)
+    assert [tuple(c) for c in withdrawn] == expected
+    assert len(book) == 0 and book.best_bid is None and book.best_ask is None
+    assert all(book.order(c.order_id) is None for c in withdrawn)
+    # Ids go on; the emptied book takes orders on both sides as a new one would.
+    r = book.limit(1, "buy", 5, 10)
+    assert (r.order_id, r.status, r.fills) == (ref.next_id, Status.ACCEPTED, ())
+    r = book.limit(2, "sell", 5, 11)
+    assert (r.order_id, r.status, r.fills) == (ref.next_id + 1, Status.ACCEPTED, ())
+    assert book.withdraw_all() == [
+        Cancelled(ref.next_id, 1, "buy", 10, 5),
+        Cancelled(ref.next_id + 1, 2, "sell", 11, 5),
+    ]

@@ -334,6 +334,7 @@ class PoissonStrategy:
         self.submit = market.submit
         self._available = getattr(market, "available", None)
         self._resting = getattr(market, "resting", None)
+        self._repost = getattr(market, "repost", None)
         self._hv = memoryview(ctx.ledger.holdings)
         # The reference prices alone, where the market can show them without its depth.
         self.prices_quote = getattr(market, "reference_quote", None) or market.quote
@@ -468,7 +469,13 @@ class PoissonStrategy:
         commit; the new order's id if it rests, else 0.
 
         :meth:`withdraw`, :meth:`affordable` and :meth:`limit` in one call: every action of
-        every agent passes here."""
+        every agent passes here. A market that does all of it in one call (its optional
+        ``repost``) is asked first."""
+        repost = self._repost
+        if repost is not None:
+            new = repost(agent, self.names[g], old, buy, lots, ticks)
+            if new is not None:
+                return new
         name = self.names[g]
         if old and (self._resting is None or self._resting(agent, name, old)):
             # grid_cancel(agent, name, old) written out (as grid_limit below): the hot path.

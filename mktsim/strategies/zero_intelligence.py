@@ -73,6 +73,7 @@ class ZeroIntelligence(PoissonStrategy):
             self._schedule = limits.schedule_lengths
             self._unit = limits.unit_base
             self._good = limits.good
+            self._name = self.names[limits.good]
             self._buy = buy
             self.act = self._act_induced  # type: ignore[method-assign]
 
@@ -130,9 +131,11 @@ class ZeroIntelligence(PoissonStrategy):
         if hi >= lo:
             g = self._good
             live = self.live[g]
-            live[local] = self.replace(
-                agent, g, live[local], self._buy, self.lots, lo + int(u2 * (hi - lo + 1))
-            )
+            ticks, old, buy = lo + int(u2 * (hi - lo + 1)), live[local], self._buy
+            # The market's one-call withdraw-and-post (see replace), asked from here directly.
+            repost = self._repost
+            new = None if repost is None else repost(agent, self._name, old, buy, self.lots, ticks)
+            live[local] = self.replace(agent, g, old, buy, self.lots, ticks) if new is None else new
 
 
 class UnconstrainedZeroIntelligence(ZeroIntelligence):
