@@ -47,8 +47,9 @@ Market shocks (:mod:`mktsim.shocks`), all acting only on the market, never on tr
   as far per unit (to first order): the same order flow now has more price impact. With f = 1 a
   pool closes: its swaps are refused (``pool withdrawn``) and its last price is carried in the
   prices table.
-* outage: from its time for its duration no swap fills; every submission is refused as data with
-  reason ``market closed`` (counted in ``rejections``).
+* outage: applied by the shared wrapper (:class:`mktsim.wrappers.Outage`): from its time for its
+  duration no swap fills; every submission is refused as data with reason ``market closed``
+  (counted in the run summary's ``rejections``).
 * latency spike: applied by the shared wrapper (:class:`mktsim.wrappers.Latency`): every swap
   sent during the spike reaches the pools ``delay`` later (on top of the population's own
   delay), in the order sent, and fills at the pool's state then; the sender's event fires with
@@ -192,7 +193,6 @@ class ConstantProductMarket:
         "ceiling",
         "floor",
         "liquidity",
-        "outage",
     )
     options: ClassVar[Mapping[str, Option]] = {
         "fee": Option(0.003, "fee rate taken from every input, in [0, 1)", _fee),
@@ -225,7 +225,6 @@ class ConstantProductMarket:
         self.converged = False
         self._last_fill = 0.0
         self._quiet_from = 0.0  # a shock restarts the quiet clock (an outage: from its end)
-        self._outages: list[tuple[float, float]] = []
         self._clamps: dict[int, tuple[float, float, bool]] = {}  # j -> (price, end, ceiling)
         self._closed: dict[int, float] = {}  # pools withdrawn entirely: j -> last price
         self._withdrawn: dict[int, list[int]] = {}  # j -> [good, money] base units withdrawn
@@ -373,9 +372,6 @@ class ConstantProductMarket:
             return self._refuse("pool withdrawn")
         if j not in self._pools:
             return self._refuse("no pool for that good")
-        outage = self._window_end()
-        if outage is not None:
-            return self._refuse("market closed")
         units = round(float(order.amount) * self.base_units)
         if units < 1:
             return self._refuse("amount below one base unit")
@@ -456,16 +452,11 @@ class ConstantProductMarket:
 
     # ---- shocks -----------------------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
-        """Liquidity withdrawal, outage and price clamp (circuit breaker); see the module
-        docstring. Returns what was done, for the events table."""
+        """Liquidity withdrawal and price clamp (circuit breaker); see the module docstring.
+        Returns what was done, for the events table."""
         now = self.ctx.env.now
         if shock.kind == "liquidity":
             return self._withdraw(float(shock.fraction))
-        if shock.kind == "outage":
-            end = now + shock.duration
-            self._outages.append((now, end))
-            self._quiet_from = max(self._quiet_from, end)
-            return f"no swap fills until {end:g}"
         if shock.kind in ("clamp", "ceiling", "floor"):
             goods = self.ctx.goods
             j = goods.index(shock.good)
@@ -490,8 +481,8 @@ class ConstantProductMarket:
         raise InvalidParameter(f"cpmm does not support {shock.kind} shocks")
 
     def note_shock(self, shock: Any) -> None:
-        """A market shock a wrapper applied around the pools (a latency spike, a circuit
-        breaker): the quiet clock restarts when its effect ends, ``duration`` (if any) and
+        """A market shock a wrapper applied around the pools (an outage, a latency spike, a
+        circuit breaker): the quiet clock restarts when its effect ends, ``duration`` (if any) and
         ``delay`` (if any) from now, since swaps still on their way or refused are not quiet."""
         lasts = float(getattr(shock, "duration", None) or 0.0)
         lasts += float(getattr(shock, "delay", 0.0))
@@ -536,12 +527,6 @@ class ConstantProductMarket:
             ctx.recorder.append_row("pools", (now, 0, -1, j, "withdraw", 0, 0, x, y, price))
             ctx.recorder.append_row("liquidity", (now, j, fraction, x_out, y_out, x, y, price))
         return f"liquidity providers withdrew {fraction:g} of every pool: " + "; ".join(parts)
-
-    def _window_end(self) -> float | None:
-        """End of the outage under way, if any."""
-        now = self.ctx.env.now
-        ends = [end for start, end in self._outages if start <= now < end]
-        return max(ends) if ends else None
 
     def _breaker(self, j: int, price: float) -> str:
         """Why a swap leaving pool j at ``price`` trips its circuit breaker ("" if it does not)."""

@@ -50,7 +50,9 @@ Market shocks (:mod:`mktsim.shocks`):
   up) goes back to the liquidity providers: it leaves the economy through the ledger (counted,
   ``maker_withdrawn``). With f = 1 the maker stops quoting (b' = 0): orders are refused with
   ``maker withdrew``, prices stay where they were, and it still pays out at resolution.
-* outage: for its duration every order is refused as data with reason ``market closed``.
+* outage: applied by the shared wrapper (:class:`mktsim.wrappers.Outage`): for its duration
+  every order is refused as data with reason ``market closed`` (counted in the run summary's
+  ``rejections``), and the quote strategies read through it says ``open=False``.
 * latency spike: applied by the shared wrapper (:class:`mktsim.wrappers.Latency`): every order
   sent during the spike reaches the maker ``delay`` later (on top of the population's own
   delay), in the order sent, and fills at the maker's state then; the sender's event fires with
@@ -117,8 +119,9 @@ class LMSRQuote(Quote):
         outcome: the resolved outcome's name (None before resolution).
         state: the pricing state the cost function is evaluated at, in outcome order (equal to
             ``q`` unless liquidity was withdrawn); prices are softmax(state / b).
-        open: whether the maker takes orders now (False during an outage, after it withdrew
-            or resolved).
+        open: whether the maker takes orders now (False after it withdrew or resolved; during
+            an outage the shared :class:`mktsim.wrappers.Outage`, which refuses the orders,
+            shows False too).
     """
 
     b: float
@@ -172,7 +175,7 @@ class LMSRMarket:
         "scripted": "scripted_swap",
         "passive": "idle",
     }
-    supported_shocks: ClassVar[tuple[str, ...]] = ("liquidity", "outage")
+    supported_shocks: ClassVar[tuple[str, ...]] = ("liquidity",)
     options: ClassVar[Mapping[str, Option]] = {
         "b": Option(
             10.0, "liquidity b (money units); the maker's worst-case loss is b·ln n", positive_float
@@ -208,7 +211,6 @@ class LMSRMarket:
         self.outcome: int | None = None
         self._payout: int | None = None
         self.withdrawn = False  # the maker stopped quoting (a full liquidity withdrawal)
-        self._outages: list[tuple[float, float]] = []
         self._withdrawals: list[tuple[float, float, float]] = []  # (time, b before, b after)
         self._released = 0  # money base units returned to the liquidity providers
         self._next_fill: simpy.Event | None = None
@@ -336,7 +338,7 @@ class LMSRMarket:
             self.resolved,
             shown,
             tuple(self.state.tolist()),
-            not (self.resolved or self.withdrawn or self._outage_end() is not None),
+            not (self.resolved or self.withdrawn),
         )
 
     def signals(self, accuracy: float, rng: np.random.Generator, size: int) -> NDArray[np.intp]:
@@ -374,8 +376,6 @@ class LMSRMarket:
         col = int(self._cols[self._names.index(order.good)])
         if self.resolved:
             return self._refuse("market resolved")
-        if self._outage_end() is not None:
-            return self._refuse("market closed")
         if self.withdrawn:
             return self._refuse("maker withdrew")
         units = round(float(order.amount) * self.base_units)
@@ -467,21 +467,11 @@ class LMSRMarket:
 
     # ---- shocks -----------------------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
-        """Liquidity withdrawal and outage (see the module docstring). Returns what was done,
-        for the events table."""
-        now = self.ctx.env.now
+        """Liquidity withdrawal (see the module docstring). Returns what was done, for the
+        events table."""
         if shock.kind == "liquidity":
             return self._withdraw(float(shock.fraction))
-        if shock.kind == "outage":
-            end = now + shock.duration
-            self._outages.append((now, end))
-            return f"no orders fill until {end:g}"
         raise InvalidParameter(f"lmsr does not support {shock.kind} shocks")
-
-    def _outage_end(self) -> float | None:
-        now = self.ctx.env.now
-        ends = [end for start, end in self._outages if start <= now < end]
-        return max(ends) if ends else None
 
     def _withdraw(self, fraction: float) -> str:
         """Lower b by ``fraction`` with prices continuous; release the money the new worst case

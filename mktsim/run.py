@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -348,6 +349,11 @@ def simulate(
     run = Run(scenario, {}, recorder, reference, mech)
     run.windows = windows
     run.summary.update(_summary(run, mech, ctx, seed, env.now, wall, conserved, price_tolerance))
+    refused = wrappers.refusals(market)
+    if refused:  # the shock wrappers' refusals count with the mechanism's own, by reason
+        own = Counter(run.summary.get("rejections") or {})
+        own.update(refused)
+        run.summary["rejections"] = dict(sorted(own.items()))
     _count_strategy_actions(run.summary, driven)
     names = [slot.name for slot in ctx.slots if slot.name in assigned]
     run.strategies = dict(zip(names, driven, strict=True))

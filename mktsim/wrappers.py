@@ -29,7 +29,8 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   wrapper applies around it through its optional ``note_shock(shock)``.
 * **Outage** (:class:`Outage`, shock ``outage``: ``time``, ``duration``): the market is closed:
   every order but a cancellation is refused with reason ``market closed`` (withdrawing an order
-  cannot trade). What rests stays, and nothing new arrives to trade with it.
+  cannot trade). What rests stays, and nothing new arrives to trade with it. A quote with an
+  ``open`` field (a market maker's) reads ``open=False`` through the wrapper while it lasts.
 * **Price band** (:class:`PriceBand`, shock ``clamp``: ``good``, ``price``, ``duration``): the
   good trades only at prices in ``[price (1 - b), price (1 + b)]`` (``b``: ``band``, default 0:
   at ``price`` itself). A limit order or a modification priced outside is refused with reason
@@ -50,13 +51,15 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   The move is seen when the next order arrives, and that order is the first refused.
 
 Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table
-(declared with its first row: a run in which no wrapper refused anything has no such table).
+(declared with its first row: a run in which no wrapper refused anything has no such table),
+and is counted by reason (:func:`refusals`): a run adds these counts to its summary's
+``rejections``, with the mechanism's own, whatever the mechanism.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable
 from functools import partial
 from typing import Any, cast
@@ -81,6 +84,7 @@ __all__ = [
     "ShockedMarket",
     "Wrapper",
     "provided",
+    "refusals",
     "wrap",
 ]
 
@@ -119,6 +123,7 @@ class Wrapper:
         self.recorder = recorder
         self.accepts = frozenset(getattr(inner, "accepts", ()))
         self.refused = 0
+        self.reasons: Counter[str] = Counter()  # refusals by reason
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (during construction or unpickling)
@@ -141,6 +146,7 @@ class Wrapper:
     def refuse(self, order: Any, reason: str) -> simpy.Event:
         """Answer ``order`` with a rejected receipt, recorded."""
         self.refused += 1
+        self.reasons[reason] += 1
         if self.recorder is not None:
             # declared with its first row, so a shock that refuses nothing adds no table
             self.recorder.add_table("shock_refusals", REFUSALS_SCHEMA)
@@ -183,6 +189,18 @@ class Outage(Wrapper):
         if self.windows and not isinstance(order, Cancel) and self.closed():
             return self.refuse(order, CLOSED)
         return self.inner.submit(order)
+
+    def quote(self) -> Any:
+        """The market's quote; one that says whether the market takes orders (``open``) says
+        no while the market is closed, since it is the wrapper that refuses them."""
+        quote = self.inner.quote()
+        if self.windows and _has_open(quote) and quote.open and self.closed():
+            return attrs.evolve(quote, open=False)
+        return quote
+
+
+def _has_open(quote: Any) -> bool:
+    return attrs.has(type(quote)) and "open" in attrs.fields_dict(type(quote))
 
 
 class PriceBand(Wrapper):
@@ -504,6 +522,19 @@ class ShockedMarket(Wrapper):
         if note is not None:  # a mechanism keeping a clock of its own (a quiet rule) is told
             note(shock)
         return done
+
+    def refusals(self) -> Counter[str]:
+        """What the wrappers refused, by reason."""
+        out: Counter[str] = Counter()
+        for wrapper in dict.fromkeys(self.wrappers.values()):
+            out.update(wrapper.reasons)
+        return out
+
+
+def refusals(market: Any) -> dict[str, int]:
+    """What the shock wrappers around ``market`` refused, by reason (empty when ``market`` is
+    not wrapped, or when they refused nothing)."""
+    return dict(market.refusals()) if isinstance(market, ShockedMarket) else {}
 
 
 def wrap(

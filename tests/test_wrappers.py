@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any, ClassVar
 
+import attrs
 import numpy as np
 import pytest
 import simpy
@@ -206,6 +207,36 @@ def test_outage_refuses_all_but_cancels_and_reopens():
     refusals = rec.frame("shock_refusals")
     assert refusals["order"].tolist() == ["limit", "marketorder", "modify"]
     assert refusals["agent"].tolist() == [1, 1, 0]
+    assert closed.reasons == {CLOSED: 3}
+
+
+@attrs.frozen
+class GateQuote(Quote):
+    open: bool = True
+
+
+class Gated(Toy):
+    """A toy whose quote says whether it takes orders (as a market maker's does)."""
+
+    def quote(self) -> GateQuote:
+        return GateQuote(self.env.now, {"x": 1.0})
+
+
+def test_an_outage_shows_the_market_closed_in_a_quote_that_says_so():
+    env = simpy.Environment()
+    market = Gated(env)
+    closed = OutageWrapper(market, env)
+    closed.close(1.0, 3.0)
+    seen: list[tuple[float, bool, bool]] = []
+    for t in (0.5, 1.0, 2.9, 3.0):
+        at(env, t, lambda: seen.append((env.now, closed.quote().open, market.quote().open)))
+    env.run(until=5)
+    # through the wrapper: closed on [1, 3); the market's own quote knows nothing of it
+    assert seen == [(0.5, True, True), (1.0, False, True), (2.9, False, True), (3.0, True, True)]
+    # a quote without such a field passes through as it is
+    plain = OutageWrapper(Toy(env), env)
+    plain.close(0.0, 10.0)
+    assert plain.quote() == Quote(env.now, {"x": None})
 
 
 # ---- price band ------------------------------------------------------------------------------
@@ -344,6 +375,8 @@ def test_shocks_on_the_call_market_through_wrappers(zi_registered):  # noqa: F81
     assert arrived.between(33.0, 38.0).any()
     refusals = run.frame("shock_refusals")
     assert (refusals["reason"] == CLOSED).sum() > 0
+    # every refusal is counted by reason where the summary counts rejections
+    assert run.summary["rejections"] == refusals["reason"].value_counts().to_dict()
     closed = refusals.loc[refusals["reason"] == CLOSED, "time"]
     assert closed.between(10.0, 20.0, inclusive="left").all()
     # the clamp (from 62, third period): resting orders outside are cancelled, orders priced
