@@ -17,7 +17,6 @@ import numpy as np
 from mktsim.mechanisms._book_records import _float_or_nan
 from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _BookState
 
-from mktsim.goods import BASE_UNITS
 from mktsim.orders import Receipt
 
 _BAD_ID = "order_id(={!r}) must be an integer in [1, 2**63) (or a pending order's provisional id)"
@@ -138,14 +137,14 @@ class _Handles(_BookState):
 
     def agent_holdings(self, agent: int) -> dict[str, float]:
         """Everything ``agent`` holds (reserved included), in units."""
-        return self.ctx.goods.as_dict(self._h[agent] / BASE_UNITS)
+        return self.ctx.goods.as_dict(self._h[agent] / self.base_units)
 
     def agent_free(self, agent: int) -> dict[str, float]:
         """What ``agent`` holds beyond its resting orders' reservations, in units."""
         out = {}
         for j, name in enumerate(self._goods):
             base = self.free_cash(agent) if j == self._num else self.free_goods(agent, j)
-            out[name] = base / BASE_UNITS
+            out[name] = base / self.base_units
         return out
 
     # -- checks

@@ -13,7 +13,6 @@ import numpy as np
 from mktsim.mechanisms._book import Result
 from mktsim.mechanisms._book_state import _NAN, _REJECTED, _STATUS, _BookState
 
-from mktsim.goods import BASE_UNITS
 from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Receipt, new_receipt
 
 
@@ -172,7 +171,7 @@ class _Records(_BookState):
             )
         lots = sum(f[1] for f in fills)
         value = sum(f[0] * f[1] for f in fills)
-        cash = value * self.tick_base / BASE_UNITS
+        cash = value * self.tick_base / self.base_units
         return new_receipt(
             (
                 str(r[1]),

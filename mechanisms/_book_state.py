@@ -42,6 +42,7 @@ class _BookState:
     opts: dict[str, Any]
     tick: float
     lot: float
+    base_units: float
     lot_base: int
     tick_base: int
     _ticks_per_unit: int | None

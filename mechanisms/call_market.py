@@ -240,9 +240,11 @@ class CallMarket(_Clearing):
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(self.name, self.options, options)
         tick, lot = self.opts["tick"], self.opts["lot"]
-        lot_base, tick_base = grid_bases(tick, lot)
         self.tick, self.lot = float(tick), float(lot)
-        self.lot_base, self.tick_base = lot_base, tick_base
+        # The grids in base units are the run's (set on attaching; these are the defaults').
+        self.base_units: float = BASE_UNITS
+        self.lot_base = round(self.lot * BASE_UNITS)
+        self.tick_base = round(self.tick * self.lot * BASE_UNITS)
         self._per_unit = whole(1.0 / tick)
         self.interval: float = self.opts["interval"]
         self.batches = 0
@@ -257,6 +259,8 @@ class CallMarket(_Clearing):
         """Start the clearing clock. Every population is driven by its strategy (started by the
         run through ``ctx.strategies``); the market starts none."""
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
+        self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, self.base_units)
         self.env = ctx.env
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
             rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
@@ -642,8 +646,8 @@ class CallMarket(_Clearing):
             status = "filled"
         else:
             status = "partial" if live.filled else "cancelled"
-        price = live.paid / BASE_UNITS / filled if live.filled else _NAN
-        cash = live.paid / BASE_UNITS * (1 if live.buy else -1)
+        price = live.paid / self.base_units / filled if live.filled else _NAN
+        cash = live.paid / self.base_units * (1 if live.buy else -1)
         return Receipt(
             status, live.oid, reason, filled, price, cash, live.lots * self.lot if resting else 0.0
         )

@@ -79,7 +79,6 @@ from attrs import frozen
 from mktsim.mechanisms._cpmm import Pool, SwapSide
 
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.orders import Quote, Receipt, Swap, rejected
@@ -247,6 +246,7 @@ class ConstantProductMarket:
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         goods, ledger = ctx.goods, ctx.ledger
         self._num = goods.numeraire_index
         self._n_agents = ctx.scenario.n_agents
@@ -284,7 +284,7 @@ class ConstantProductMarket:
                     f"the pool of {name} would open with reserves ({x}, {y}) base units: raise "
                     "depth or give reserves"
                 )
-            funding = np.zeros(len(goods), dtype=np.int64)
+            funding = [0] * len(goods)  # exact integers: the ledger refuses them past int64
             funding[j], funding[self._num] = x, y
             self._rows[j] = ledger.open_account(funding)
             self._pools[j] = Pool(x, y, self.fee)
@@ -294,7 +294,7 @@ class ConstantProductMarket:
             "cpmm_open",
             f"{len(self._pools)} pools, fee {self.fee:g}: "
             + ", ".join(
-                f"{goods.names[j]} ({p.x / BASE_UNITS:g}, {p.y / BASE_UNITS:g})"
+                f"{goods.names[j]} ({p.x / self.base_units:g}, {p.y / self.base_units:g})"
                 for j, p in self._pools.items()
             ),
         )
@@ -317,12 +317,12 @@ class ConstantProductMarket:
             raise InvalidParameter(f"reserves[{name}](={pair!r}) must be [good, money]") from None
         if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
             raise InvalidParameter(f"reserves[{name}](={pair!r}) must be > 0 and finite")
-        return round(x * BASE_UNITS), round(y * BASE_UNITS)
+        return round(x * self.base_units), round(y * self.base_units)
 
     # ---- public interface -------------------------------------------------------------------
     def reserves(self) -> dict[int, tuple[float, float]]:
         """Good column -> (good reserve, money reserve) in units."""
-        return {j: (p.x / BASE_UNITS, p.y / BASE_UNITS) for j, p in self._pools.items()}
+        return {j: (p.x / self.base_units, p.y / self.base_units) for j, p in self._pools.items()}
 
     def pool(self, good: int) -> Pool:
         """The pool of a good (by ledger column), as a frozen value."""
@@ -339,7 +339,9 @@ class ConstantProductMarket:
         out = {}
         for j, p in self._pools.items():
             bid, ask = p.marginal_prices()
-            out[names[j]] = PoolState(p.x / BASE_UNITS, p.y / BASE_UNITS, p.fee, p.price, bid, ask)
+            out[names[j]] = PoolState(
+                p.x / self.base_units, p.y / self.base_units, p.fee, p.price, bid, ask
+            )
         prices = {
             names[j]: self._pools[j].price if j in self._pools else self._closed[j]
             for j in self._rows
@@ -370,7 +372,7 @@ class ConstantProductMarket:
             return self._refuse("pool withdrawn")
         if j not in self._pools:
             return self._refuse("no pool for that good")
-        units = round(float(order.amount) * BASE_UNITS)
+        units = round(float(order.amount) * self.base_units)
         if units < 1:
             return self._refuse("amount below one base unit")
         pool, side = self._pools[j], SwapSide(order.side)
@@ -398,12 +400,12 @@ class ConstantProductMarket:
         if side is SwapSide.BUY:
             tid = ledger.trade(agent, row, j, d_out, d_in, d_in / d_out)
             receipt = Receipt(
-                "filled", None, "", d_out / BASE_UNITS, d_in / d_out, d_in / BASE_UNITS
+                "filled", None, "", d_out / self.base_units, d_in / d_out, d_in / self.base_units
             )
         else:
             tid = ledger.trade(row, agent, j, d_in, d_out, d_out / d_in)
             receipt = Receipt(
-                "filled", None, "", d_in / BASE_UNITS, d_out / d_in, -d_out / BASE_UNITS
+                "filled", None, "", d_in / self.base_units, d_out / d_in, -d_out / self.base_units
             )
         self._pools[j] = new = result.pool
         if ledger.holdings[row, j] != new.x or ledger.holdings[row, self._num] != new.y:
@@ -422,8 +424,8 @@ class ConstantProductMarket:
         names = self.ctx.goods.names
         pools: dict[str, dict[str, float | None]] = {
             names[j]: {
-                "x": p.x / BASE_UNITS,
-                "y": p.y / BASE_UNITS,
+                "x": p.x / self.base_units,
+                "y": p.y / self.base_units,
                 "price": p.price,
                 "k_growth": p.k / self._k0[j],
             }
@@ -443,7 +445,7 @@ class ConstantProductMarket:
             "behaviours": dict(self._behaviours),
             "pools": {g: pools[g] for g in names if g in pools},
             "liquidity_withdrawn": {
-                names[j]: {"x": x / BASE_UNITS, "y": y / BASE_UNITS}
+                names[j]: {"x": x / self.base_units, "y": y / self.base_units}
                 for j, (x, y) in self._withdrawn.items()
             },
         }
@@ -508,14 +510,16 @@ class ConstantProductMarket:
                 del self._pools[j]
                 self._closed[j] = pool.price
                 price = pool.price
-                parts.append(f"{name} closed ({x_out / BASE_UNITS:g}, {y_out / BASE_UNITS:g} out)")
+                parts.append(
+                    f"{name} closed ({x_out / self.base_units:g}, {y_out / self.base_units:g} out)"
+                )
             else:
                 new = Pool(x, y, self.fee)
                 self._k0[j] *= new.k / pool.k  # so k_growth keeps measuring fee income only
                 self._pools[j] = new
                 price = new.price
                 parts.append(
-                    f"{name} ({x_out / BASE_UNITS:g}, {y_out / BASE_UNITS:g}) out, "
+                    f"{name} ({x_out / self.base_units:g}, {y_out / self.base_units:g}) out, "
                     f"price {price:.6g}"
                 )
             if ledger.holdings[row, j] != x or ledger.holdings[row, self._num] != y:

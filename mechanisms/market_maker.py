@@ -78,7 +78,6 @@ from numpy.typing import NDArray
 
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.orders import BUY, Quote, Receipt, Swap, rejected
@@ -219,6 +218,9 @@ class LMSRMarket:
     # ---- set-up -----------------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
+        # The cost function's integer scale: refused (one line) when a unit is not whole.
+        self._scale = ctx.goods.whole_base
         goods, ledger = ctx.goods, ctx.ledger
         self._num = goods.numeraire_index
         self._names = tuple(n for n in goods.names if n != goods.numeraire)
@@ -239,7 +241,7 @@ class LMSRMarket:
         # Shares traders were endowed with are claims on the maker too: collateralise them.
         self._endowed = ledger.totals()[self._cols].astype(np.int64)
         self._collateral = int(self._endowed.max())
-        self._subsidy = math.ceil(self.b * math.log(k) * BASE_UNITS)
+        self._subsidy = math.ceil(self.b * math.log(k) * self.base_units)
         funding = np.zeros(len(goods), dtype=np.int64)
         funding[self._num] = self._subsidy + self._collateral
         self.maker = ledger.open_account(funding)
@@ -253,7 +255,8 @@ class LMSRMarket:
         ctx.log(
             "lmsr_open",
             f"b={self.b:g} over {k} outcomes ({', '.join(self._names)}); subsidy "
-            f"{self._subsidy / BASE_UNITS:g}, collateral {self._collateral / BASE_UNITS:g}",
+            f"{self._subsidy / self.base_units:g}, "
+            f"collateral {self._collateral / self.base_units:g}",
         )
         self._record_prices()
         at = self.opts["resolve_at"]
@@ -309,7 +312,7 @@ class LMSRMarket:
     @property
     def q(self) -> Array:
         """Shares issued per outcome (units), ``float64[k]``: what the maker owes."""
-        return self._q / BASE_UNITS
+        return self._q / self.base_units
 
     @property
     def state(self) -> Array:
@@ -375,7 +378,7 @@ class LMSRMarket:
             return self._refuse("market resolved")
         if self.withdrawn:
             return self._refuse("maker withdrew")
-        units = round(float(order.amount) * BASE_UNITS)
+        units = round(float(order.amount) * self.base_units)
         if units < 1:
             return self._refuse("amount below one base unit")
         if order.side == BUY and order.exact == "in":  # a money budget
@@ -383,7 +386,7 @@ class LMSRMarket:
             if money <= 0:
                 return self._refuse("insufficient money")
             units, _ = _lmsr.budget_order_units(
-                self.state, self._col_to_outcome[col], money, self.b, scale=BASE_UNITS
+                self.state, self._col_to_outcome[col], money, self.b, scale=self._scale
             )
             if units <= 0:
                 return self._refuse("budget buys no share")
@@ -407,7 +410,7 @@ class LMSRMarket:
         for slot in self.ctx.slots:
             rows = slot.row_ids
             shares = self._bought[rows].astype(np.float64) @ value
-            out[slot.name] = float((shares.sum() - float(self._paid[rows].sum())) / BASE_UNITS)
+            out[slot.name] = float((shares.sum() - float(self._paid[rows].sum())) / self.base_units)
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -422,10 +425,10 @@ class LMSRMarket:
         q = self._q
         loss = None
         if self._payout is not None and self.outcome is not None:
-            loss = float(q[self.outcome] - self._revenue) / BASE_UNITS
+            loss = float(q[self.outcome] - self._revenue) / self.base_units
         best = int(np.argmax(q))
         regret = {
-            "maker_regret": float(q[best] - self._revenue) / BASE_UNITS,
+            "maker_regret": float(q[best] - self._revenue) / self.base_units,
             "maker_regret_bound": float(self._bound.max()),
             "maker_regret_outcome": self._names[best],
         }
@@ -445,15 +448,15 @@ class LMSRMarket:
             else None,
             "trades": self.trades,
             "rejections": dict(sorted(self.rejections.items())),
-            "maker_subsidy": self._subsidy / BASE_UNITS,
-            "maker_collateral": self._collateral / BASE_UNITS,
-            "maker_revenue": self._revenue / BASE_UNITS,
-            "maker_inventory": dict(zip(self._names, (q / BASE_UNITS).tolist(), strict=True)),
-            "maker_payout": None if self._payout is None else self._payout / BASE_UNITS,
+            "maker_subsidy": self._subsidy / self.base_units,
+            "maker_collateral": self._collateral / self.base_units,
+            "maker_revenue": self._revenue / self.base_units,
+            "maker_inventory": dict(zip(self._names, (q / self.base_units).tolist(), strict=True)),
+            "maker_payout": None if self._payout is None else self._payout / self.base_units,
             "maker_loss": loss,
-            "maker_worst_loss": float(q.max() - self._revenue) / BASE_UNITS,
+            "maker_worst_loss": float(q.max() - self._revenue) / self.base_units,
             "maker_loss_bound": float(self._bound.max()),
-            "maker_withdrawn": self._released / BASE_UNITS,
+            "maker_withdrawn": self._released / self.base_units,
             "liquidity_withdrawals": [
                 {"time": t, "b_before": b0, "b_after": b1} for t, b0, b1 in self._withdrawals
             ],
@@ -492,7 +495,7 @@ class LMSRMarket:
         self._withdrawals.append((now, b, b_new if fraction < 1.0 else 0.0))
         # What the maker must still be able to pay if ω resolves: every outstanding share of ω
         # plus the most it can still lose, b'·ln(1/p_ω); the rest goes back to the providers.
-        ahead = -b_new * log_p * BASE_UNITS if fraction < 1.0 else np.zeros_like(p)
+        ahead = -b_new * log_p * self.base_units if fraction < 1.0 else np.zeros_like(p)
         need = (self._endowed + self._q).astype(np.float64) + ahead
         released = 0
         if np.isfinite(need).all():
@@ -504,7 +507,7 @@ class LMSRMarket:
             ledger.destroy(self.maker, money, "lmsr: liquidity withdrawn")
             self._released += released
         return (
-            f"liquidity withdrawal {fraction:g}: {detail}; {released / BASE_UNITS:g} money "
+            f"liquidity withdrawal {fraction:g}: {detail}; {released / self.base_units:g} money "
             f"returned to the liquidity providers; loss bound now {self._bound.max():.6g}"
         )
 
@@ -518,9 +521,9 @@ class LMSRMarket:
         h = ledger.holdings
         num, maker, i = self._num, self.maker, self._col_to_outcome[col]
         dq = np.zeros(len(self._names))
-        dq[i] = shares / BASE_UNITS
+        dq[i] = shares / self.base_units
         cost = _lmsr.trade_cost(self.state, dq, self.b)
-        charge = _lmsr.charge_units(cost, BASE_UNITS)
+        charge = _lmsr.charge_units(cost, self._scale)
         if shares > 0 and charge > h[agent, num]:
             return self._refuse("insufficient money")
         if shares < 0:
@@ -561,19 +564,24 @@ class LMSRMarket:
                 tid,
                 agent,
                 col,
-                shares / BASE_UNITS,
+                shares / self.base_units,
                 cost,
-                charge / BASE_UNITS,
-                self._q[i] / BASE_UNITS,
-                self._revenue / BASE_UNITS,
-                float(self._q.max() - self._revenue) / BASE_UNITS,
+                charge / self.base_units,
+                self._q[i] / self.base_units,
+                self._revenue / self.base_units,
+                float(self._q.max() - self._revenue) / self.base_units,
                 float(p[i]),
             ),
         )
         if self.trades % self.opts["record_every"] == 0:
             self._record_prices(p)
         receipt = Receipt(
-            "filled", None, "", abs(shares) / BASE_UNITS, charge / shares, charge / BASE_UNITS
+            "filled",
+            None,
+            "",
+            abs(shares) / self.base_units,
+            charge / shares,
+            charge / self.base_units,
         )
         if self._next_fill is not None:
             fired, self._next_fill = self._next_fill, None
@@ -617,10 +625,10 @@ class LMSRMarket:
             shares[self._cols] = ledger.holdings[row, self._cols]
             if shares.any():
                 ledger.destroy(row, shares, "lmsr: shares expire at resolution")
-        loss = float(self._q[self.outcome] - self._revenue) / BASE_UNITS
+        loss = float(self._q[self.outcome] - self._revenue) / self.base_units
         ctx.log(
             "resolution",
-            f"outcome {self._names[self.outcome]}: paid {payout / BASE_UNITS:g} for "
+            f"outcome {self._names[self.outcome]}: paid {payout / self.base_units:g} for "
             f"{int((held > 0).sum())} holders' shares; maker loss {loss:.6g} "
             f"(bound {'' if self._withdrawals else 'b·ln n = '}{self._bound.max():.6g})",
         )

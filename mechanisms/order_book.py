@@ -102,6 +102,7 @@ from mktsim.mechanisms._book_shocks import _Shocks
 from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _REJECTED, _STATUS
 
 from mktsim.errors import InvalidParameter
+from mktsim.goods import BASE_UNITS
 from mktsim.market import Shout, check_grid, grid_bases, settled, whole
 from mktsim.mechanism import (
     MarketContext,
@@ -280,11 +281,12 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(self.name, self.options, options)
         tick, lot = self.opts["tick"], self.opts["lot"]
-        lot_base, tick_base = grid_bases(tick, lot)
         self.tick: float = tick
         self.lot: float = lot
-        self.lot_base: int = lot_base
-        self.tick_base: int = tick_base
+        # The grids in base units are the run's (set on attaching; these are the defaults').
+        self.base_units: float = BASE_UNITS
+        self.lot_base: int = round(lot * BASE_UNITS)
+        self.tick_base: int = round(tick * lot * BASE_UNITS)
         inv = 1.0 / tick
         # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
         # artefacts (1.234 rather than 1.2340000000000002).
@@ -335,6 +337,8 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
         self._env = ctx.env
+        self.base_units = ctx.goods.base_units
+        self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, self.base_units)
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
             rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
             check_grid(rows, ctx.goods.numeraire_index, self.lot_base, self.tick_base, self.name)

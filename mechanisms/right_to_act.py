@@ -43,7 +43,6 @@ import simpy
 from attrs import frozen
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import to_base
 from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, in_range, parse_options, positive_int
 from mktsim.orders import Bid, Quote, Receipt, order_name, rejected
@@ -191,7 +190,8 @@ class RightToActMarket:
         self._deed = ctx.goods.index(DEED)
         self._num = ctx.goods.numeraire_index
         holdings = np.zeros(len(ctx.goods), dtype=np.int64)
-        holdings[self._deed] = to_base(1.0)
+        self._goods = ctx.goods  # converts with the run's base unit
+        holdings[self._deed] = self._goods.to_base(1.0)
         self._world_row = ctx.ledger.open_account(holdings)
         self._rng = ctx.streams.generator("right_to_act:ties")
         self._updated = ctx.env.event()
@@ -215,7 +215,7 @@ class RightToActMarket:
         if not 0 <= order.agent < self._bidders:
             return settled(env, rejected(f"agent {order.agent} is not a task agent"))
         cash = int(self._ctx.ledger.holdings[order.agent, self._num])
-        if int(to_base(order.amount)) > cash:
+        if int(self._goods.to_base(order.amount)) > cash:
             return settled(env, rejected("bid above cash"))
         self._bids[int(order.agent)] = float(order.amount)
         self._next_id += 1
@@ -334,7 +334,7 @@ class RightToActMarket:
     def _transfer(self, winner: int, price: float) -> None:
         """Move the deed to the winner and its payment to whom the rule says."""
         ledger = self._ctx.ledger  # type: ignore[union-attr]
-        one, cash = int(to_base(1.0)), int(to_base(price))
+        one, cash = int(self._goods.to_base(1.0)), int(self._goods.to_base(price))
         previous = self._world_row if self._owner < 0 else self._owner
         if self.payment == "first_price":
             if previous != self._world_row:  # the deed goes back to the world unpaid...
@@ -348,20 +348,22 @@ class RightToActMarket:
         what the winner holds). Returns the amount actually created (+) or destroyed (-)."""
         ledger = self._ctx.ledger  # type: ignore[union-attr]
         amount = np.zeros(len(ledger.goods), dtype=np.int64)
-        base = int(to_base(abs(reward)))
+        base = int(self._goods.to_base(abs(reward)))
         if reward > 0:
             amount[self._num] = base
             ledger.create(winner, amount, "task reward")
-            return base / float(to_base(1.0))
+            return base / float(self._goods.to_base(1.0))
         if reward < 0:
             amount[self._num] = min(base, int(ledger.holdings[winner, self._num]))
             ledger.destroy(winner, amount, "task rent")
-            return -amount[self._num] / float(to_base(1.0))
+            return -amount[self._num] / float(self._goods.to_base(1.0))
         return 0.0
 
     def _return_deed(self) -> None:
         """At an episode's end the world takes its deed back from the last owner."""
         if self._owner >= 0:
             ledger = self._ctx.ledger  # type: ignore[union-attr]
-            ledger.trade(self._world_row, self._owner, self._deed, int(to_base(1.0)), 0, 0.0)
+            ledger.trade(
+                self._world_row, self._owner, self._deed, int(self._goods.to_base(1.0)), 0, 0.0
+            )
             self._owner = -1

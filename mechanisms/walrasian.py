@@ -350,11 +350,10 @@ class WalrasianAuctioneer:
             started = env.now
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
             z = np.sum([r.excess for r in reports.values()], axis=0)
-            supply = ctx.ledger.totals().astype(float)
-            supply = supply / 1e9
-            # a good nobody holds yet (a firm's output; rounding crumbs after settlement) is
-            # measured in units, not relative to a vanishing stock
-            supply = np.where(supply > 1e-6, supply, 1.0)
+            held = ctx.ledger.totals().astype(float)
+            # a good nobody holds yet (a firm's output; rounding crumbs after settlement: at most
+            # a thousand base units) is measured in units, not relative to a vanishing stock
+            supply = np.where(held > 1e3, held / ctx.goods.base_units, 1.0)
             relative = z / supply
             estimate = np.asarray(state.get("estimate", p))
             self._record(p, estimate, z, relative, reports)
@@ -458,7 +457,8 @@ class WalrasianAuctioneer:
         z = np.vstack([reports[s.name].per_agent for s in slots])  # type: ignore[misc]
         rows = np.concatenate([s.row_ids for s in slots])
         cap = self.opts["max_rationing_passes"]
-        t, passes, cleared = uniform_fractions(z, max_sweeps=cap)
+        atol = 1.0 / self.ctx.goods.base_units  # one base unit of the ledger
+        t, passes, cleared = uniform_fractions(z, atol=atol, max_sweeps=cap)
         self.rationing_passes += passes
         if not cleared:  # the fractions leave goods unbalanced: nothing is settled
             self.rounds_unrationed += 1

@@ -27,6 +27,7 @@ from attrs import frozen
 from mktsim import metrics
 from mktsim.equilibrium import equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.ledger import run_goods
 from mktsim.population import Consumers
 from mktsim.run import Run, simulate
 from mktsim.run_folder import write_folder
@@ -180,7 +181,9 @@ def counterfactual(
             for p in scenario.populations
         ],
     )
-    common = {"mechanism": mechanism, "seed": seed, "until": until, **options}
+    # One base unit for both runs (the treated economy's, shocks included): step for step alike.
+    units = run_goods(scenario, treated_shocks).base_units
+    common = {"mechanism": mechanism, "seed": seed, "until": until, "base_units": units, **options}
     baseline = simulate(baseline_scenario, shocks=(), **common)
     treated = simulate(scenario, shocks=treated_shocks, **common)
     deviation = price_deviation(baseline.prices, treated.prices)

@@ -25,7 +25,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from mktsim.equilibrium import Equilibrium
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS, to_base
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.population import check_delay, check_name
 from mktsim.scenario import Scenario
@@ -386,9 +385,10 @@ def close_period(ctx: MarketContext, slot: PopulationSlot, period: int) -> None:
         taken = np.zeros((who.size, len(ctx.goods)), dtype=np.int64)
         taken[:, pop.good] = -held[who]
         ledger.adjust_each(slot.rows.start + who, taken, reason, reason)
+    unit = ctx.goods.base_units
     ctx.log(
         reason,
-        f"period {period}: {held.sum() / BASE_UNITS:g} units of {ctx.goods.names[pop.good]} "
+        f"period {period}: {held.sum() / unit:g} units of {ctx.goods.names[pop.good]} "
         f"{reason} ({pop.role}s of {pop.name})",
     )
 
@@ -400,7 +400,7 @@ def open_period(ctx: MarketContext, slot: PopulationSlot, period: int) -> None:
     if not isinstance(pop, InducedTraders):
         return
     ledger = ctx.ledger
-    target = to_base(pop.endowment)
+    target = ctx.goods.to_base(pop.endowment)
     diff = target - ledger.holdings[slot.rows]
     created = np.maximum(diff, 0)
     destroyed = np.maximum(-diff, 0)
@@ -410,7 +410,8 @@ def open_period(ctx: MarketContext, slot: PopulationSlot, period: int) -> None:
     ctx.log(
         "period_start",
         f"period {period}: {pop.name} endowments renewed (created "
-        f"{created.sum(axis=0) / BASE_UNITS}, withdrawn {destroyed.sum(axis=0) / BASE_UNITS})",
+        f"{created.sum(axis=0) / ctx.goods.base_units}, "
+        f"withdrawn {destroyed.sum(axis=0) / ctx.goods.base_units})",
     )
 
 

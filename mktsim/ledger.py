@@ -8,10 +8,11 @@ and recorded, so the final holdings can be rebuilt from the initial ones and the
 Mechanisms and agents read holdings through a read-only view; nobody writes the array directly;
 mechanisms settle through the narrow :class:`Settlement` handle (:meth:`Ledger.settlement`).
 
-Holdings are ``int64`` base units (:data:`~mktsim.goods.BASE_UNITS` per unit), so no good's
-economy-wide total may pass :data:`~mktsim.goods.MAX_BASE` base units. The ledger keeps its totals
-in Python integers and refuses, changing nothing, any creation that would pass the limit; since
-every holding is >= 0 and at most its good's total, no settlement can then wrap around.
+Holdings are ``int64`` base units (the run's :attr:`~mktsim.goods.Goods.base_units` per unit),
+so no good's economy-wide total may pass :data:`~mktsim.goods.MAX_BASE` base units. The ledger
+keeps its totals in Python integers and refuses, changing nothing, any creation that would pass
+the limit; since every holding is >= 0 and at most its good's total, no settlement can then wrap
+around.
 """
 
 from __future__ import annotations
@@ -20,14 +21,22 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 from numpy.typing import NDArray
 
 from mktsim.errors import ConservationError, InvalidParameter
-from mktsim.goods import BASE_UNITS, MAX_BASE, MAX_UNITS, Goods, to_base
+from mktsim.goods import MAX_BASE, Goods, base_units_for
 from mktsim.recorder import Recorder
 
-__all__ = ["Ledger", "Settlement", "check_representable", "exact_column_sums", "sim_clock"]
+__all__ = [
+    "Ledger",
+    "Settlement",
+    "check_representable",
+    "exact_column_sums",
+    "run_goods",
+    "sim_clock",
+]
 
 IntArray = NDArray[np.int64]
 
@@ -71,6 +80,8 @@ class Ledger:
         if (holdings < 0).any():
             raise InvalidParameter("initial holdings must be >= 0")
         self.goods = goods
+        #: Base units per unit of every good (the run's: :func:`mktsim.goods.base_units_for`).
+        self.base_units = base = goods.base_units
         self._h = holdings
         # Scalar access as Python ints, about twice as fast as numpy indexing: the hot path.
         # Scalar access through a flat view (index row * goods + good) costs about half as
@@ -84,14 +95,14 @@ class Ledger:
         for j, total in enumerate(self._total):
             if total > MAX_BASE:
                 raise InvalidParameter(
-                    f"initial holdings of {goods.names[j]} total {total / BASE_UNITS:.6g} units, "
-                    f"past the ledger's limit of {MAX_UNITS:.6g} units per good"
+                    f"initial holdings of {goods.names[j]} total {total / base:.6g} units, "
+                    f"past the ledger's limit of {goods.max_units:.6g} units per good"
                 )
         self._next_trade = 0
         self._next_production = 0
         self._next_entry = 0
         self._num = goods.numeraire_index
-        self._trades = _TradeBuffer(recorder)
+        self._trades = _TradeBuffer(recorder, base)
         self._trade_ints = self._trades.ints.extend
         self._trade_floats = self._trades.floats.extend
         recorder.add_flush_hook("trades", self._trades.flush)
@@ -115,7 +126,7 @@ class Ledger:
     def units(self, rows: slice | NDArray[np.intp] | None = None) -> NDArray[np.float64]:
         """Holdings in units (float) for some rows."""
         h = self._h if rows is None else self._h[rows]
-        return h.astype(np.float64) / BASE_UNITS
+        return h.astype(np.float64) / self.base_units
 
     def totals(self) -> IntArray:
         """Total of each good over all accounts, base units: what the economy started with plus
@@ -129,16 +140,24 @@ class Ledger:
             self._handle = Settlement(self)
         return self._handle
 
-    def open_account(self, holdings: IntArray | None = None, reason: str = "account opened") -> int:
+    def open_account(
+        self, holdings: IntArray | Sequence[int] | None = None, reason: str = "account opened"
+    ) -> int:
         """Add an account (e.g. a market maker) funded from outside the economy, counted as
-        created (and journalled) so conservation still balances. Returns its row."""
-        row = np.zeros((1, len(self.goods)), dtype=np.int64)
-        if holdings is not None:
-            row[0] = holdings
-            if (row < 0).any():
-                raise InvalidParameter("a new account's holdings must be >= 0")
-        added = row[0].tolist()
+        created (and journalled) so conservation still balances. Returns its row.
+
+        ``holdings`` (base units per good) may be exact Python integers past int64: the limit is
+        checked on them before anything is converted, so the refusal names the good."""
+        added = [0] * len(self.goods) if holdings is None else [int(v) for v in holdings]
+        if len(added) != len(self.goods):
+            raise InvalidParameter(
+                f"a new account's holdings(={len(added)} goods) must hold every good "
+                f"({len(self.goods)})"
+            )
+        if any(v < 0 for v in added):
+            raise InvalidParameter("a new account's holdings must be >= 0")
         self._admit(added, reason)
+        row = np.array([added], dtype=np.int64)
         self._h = np.vstack([self._h, row])
         self._mv = memoryview(self._h.reshape(-1))  # type: ignore[arg-type]
         self._count(added)
@@ -212,13 +231,15 @@ class Ledger:
         if deltas.shape != (rows.size, g) or not np.isfinite(deltas).all():
             raise InvalidParameter(f"exchange deltas must be finite with shape ({rows.size}, {g})")
         num = self._num
-        scaled = np.trunc(deltas * BASE_UNITS)  # toward zero: trades shrink
+        base = self.base_units
+        scaled = np.trunc(deltas * base)  # toward zero: trades shrink
         scaled[:, num] = 0.0
         if scaled.size and np.abs(scaled).max() >= _FLOAT_LIMIT:
             at, col = np.unravel_index(np.argmax(np.abs(scaled)), scaled.shape)
             raise ConservationError(
                 f"exchange of {deltas[at, col]:.6g} units of {self.goods.names[col]} to account "
-                f"{rows[at]} is past the ledger's limit of {MAX_UNITS:.6g} units per good"
+                f"{rows[at]} is past the ledger's limit of {self.goods.max_units:.6g} units "
+                "per good"
             )
         goods_delta = scaled.astype(np.int64)
         for j in range(g):
@@ -227,7 +248,7 @@ class Ledger:
                 if abs(int(goods_delta[:, j].sum())) > rows.size + 1e-8 * volume:
                     raise ConservationError(
                         f"exchange of {self.goods.names[j]} does not balance: net "
-                        f"{goods_delta[:, j].sum() / BASE_UNITS:g} units over {rows.size} accounts"
+                        f"{goods_delta[:, j].sum() / base:g} units over {rows.size} accounts"
                     )
                 _balance_column(goods_delta[:, j])
         if not goods_delta.any():
@@ -237,13 +258,13 @@ class Ledger:
         if not (gross < _FLOAT_LIMIT).all():
             worst = int(np.argmax(np.where(np.isfinite(gross), gross, np.inf)))
             raise ConservationError(
-                f"exchange worth {gross[worst] / BASE_UNITS:.6g} units of "
+                f"exchange worth {gross[worst] / base:.6g} units of "
                 f"{self.goods.numeraire} to account {rows[worst]} is past the ledger's limit of "
-                f"{MAX_UNITS:.6g} units per good"
+                f"{self.goods.max_units:.6g} units per good"
             )
         # Money: exact cost of the integer goods, rounded in the agents' favour (they pay less).
-        cost = (goods_delta.astype(np.float64) @ prices) / BASE_UNITS  # units of numeraire
-        money = -np.floor(cost * BASE_UNITS).astype(np.int64)  # received (+) / paid (-)
+        cost = (goods_delta.astype(np.float64) @ prices) / base  # units of numeraire
+        money = -np.floor(cost * base).astype(np.int64)  # received (+) / paid (-)
         held = self._h[rows, num]
         # Goods rounded toward zero can leave an account that spends all its money a few base
         # units short (it sold a little less than it planned): it pays what it holds and the
@@ -311,9 +332,9 @@ class Ledger:
             round=self.round,
             agent=rows[r],
             good=j,
-            quantity=delta[r, j] / BASE_UNITS,
+            quantity=delta[r, j] / self.base_units,
             price=prices[j],
-            cash=cash / BASE_UNITS,
+            cash=cash / self.base_units,
         )
         alone = np.flatnonzero(~traded & (paid != 0))
         if alone.size:
@@ -331,7 +352,7 @@ class Ledger:
             return
         self._next_entry += 1
         eid, now, rnd = self._next_entry, self._clock(), self.round
-        q = delta[r, j] / BASE_UNITS
+        q = delta[r, j] / self.base_units
         agents = np.asarray(rows)[r]
         if r.size <= _FEW:
             add = self._recorder.append_row
@@ -359,8 +380,9 @@ class Ledger:
             if n > 0 and total[j] + n > MAX_BASE:
                 raise ConservationError(
                     f"{reason}: the total of {self.goods.names[j]} would reach "
-                    f"{(total[j] + n) / BASE_UNITS:.6g} units, past the ledger's limit of "
-                    f"{MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS})"
+                    f"{(total[j] + n) / self.base_units:.6g} units, past the ledger's limit of "
+                    f"{self.goods.max_units:.6g} units per good (int64 base units of "
+                    f"1/{self.base_units:g})"
                 )
 
     def _count(self, net: list[int]) -> None:
@@ -376,7 +398,7 @@ class Ledger:
         add = self._recorder.append_row
         for j, n in enumerate(net):
             if n:
-                add(_JOURNAL, (*entry, j, n / BASE_UNITS, reason))
+                add(_JOURNAL, (*entry, j, n / self.base_units, reason))
 
     def create(self, row: int, amounts: IntArray, reason: str) -> None:
         """Create goods from outside the economy (an endowment shock, shares minted), journalled
@@ -453,7 +475,7 @@ class Ledger:
             time=self._clock(),
             agent=rows[r],
             good=j,
-            quantity=delta[r, j] / BASE_UNITS,
+            quantity=delta[r, j] / self.base_units,
             technology=technology,
         )
         return pid
@@ -517,7 +539,7 @@ class Ledger:
             trade_id=-1,
             agent=rows[r // 2],
             good=j,
-            quantity=split[r, j] / BASE_UNITS,
+            quantity=split[r, j] / self.base_units,
             reason=np.where(r % 2 == 0, created, destroyed).astype(object),
         )
 
@@ -623,7 +645,8 @@ class _TradeBuffer:
     seller, good, qty, cash)`` and :attr:`floats` ``(time, price)`` per trade. They are handed
     to the recorder as two ``trades`` rows apiece (buyer, then seller) in bulk."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, base_units: float) -> None:
+        self.base_units = base_units
         self._recorder = recorder
         self.ints = array("q")
         self.floats = array("d")
@@ -656,9 +679,9 @@ class _TradeBuffer:
             round=twice(rnd),
             agent=agent,
             good=twice(good),
-            quantity=sign * twice(qty / BASE_UNITS),
+            quantity=sign * twice(qty / self.base_units),
             price=twice(price),
-            cash=sign * twice(cash / BASE_UNITS),
+            cash=sign * twice(cash / self.base_units),
         )
 
 
@@ -693,45 +716,83 @@ def sim_clock(env: Any) -> Callable[[], float]:
     return type(env).now.fget.__get__(env)
 
 
-def check_representable(scenario: Any, shocks: Sequence[Any] = ()) -> IntArray:
+def _totals(scenario: Any) -> list[float]:
+    """Each good's total over the economy's endowments, in units."""
+    totals = np.zeros(len(scenario.goods))
+    for pop in scenario.populations:
+        units = np.asarray(pop.endowment, dtype=np.float64)
+        if units.size:
+            totals += np.abs(units).sum(axis=0)
+    return [float(t) for t in totals]
+
+
+def run_goods(scenario: Any, shocks: Sequence[Any] = ()) -> Goods:
+    """The scenario's goods with the run's base unit, chosen from the economy's magnitudes: the
+    largest total any good could reach under the planned shocks
+    (:func:`mktsim.goods.base_units_for`). An economy scaled by ``10**k`` gets a base unit
+    ``10**k`` times as large, and so the same integer holdings."""
+    bound = _totals(scenario)
+    for shock in sorted(shocks, key=lambda s: s.time):
+        if getattr(shock, "kind", None) == "endowment" and shock.factor > 1:
+            j = scenario.goods.index(shock.good)
+            bound[j] *= shock.factor
+            if not np.isfinite(bound[j]):
+                raise InvalidParameter(
+                    f"shock {shock!r} could carry the total of {shock.good} to {bound[j]} units, "
+                    "past what the ledger can represent in any unit"
+                )
+    largest = max(bound, default=0.0)
+    if not np.isfinite(largest):
+        raise InvalidParameter(f"the endowments' largest total (={largest}) must be finite")
+    return attrs.evolve(scenario.goods, base_units=base_units_for(largest))
+
+
+def check_representable(
+    scenario: Any, shocks: Sequence[Any] = (), goods: Goods | None = None
+) -> IntArray:
     """Refuse, before a run, an economy whose quantities the ledger cannot hold exactly, and
     return its initial holdings in base units (ledger row order).
 
-    Holdings are int64 base units of 1/:data:`~mktsim.goods.BASE_UNITS`, so a good's total over
-    the economy must stay within :data:`~mktsim.goods.MAX_UNITS` and a nonzero endowment must be
-    at least half a base unit (smaller ones would silently become zero). Endowment shocks that
-    multiply holdings are bounded too, as if one population held all of the good when it struck.
-    What mechanisms and firms create during the run (pool funding, shares, production) is checked
-    when it happens: the ledger refuses any creation past the limit.
+    Holdings are int64 base units of 1/``goods.base_units`` (default: the run's choice,
+    :func:`run_goods`), so a good's total over the economy must stay within
+    ``goods.max_units`` and a nonzero endowment must be at least half a base unit (smaller
+    ones would silently become zero). Endowment shocks that multiply holdings are bounded too,
+    as if one population held all of the good when it struck. What mechanisms and firms create
+    during the run (pool funding, shares, production) is checked when it happens: the ledger
+    refuses any creation past the limit.
 
     Args:
         scenario: the economy (its populations' endowments, in units).
         shocks: the shocks planned for the run.
+        goods: the goods with the base unit to check against.
 
     Raises:
         InvalidParameter: naming the population, good and value, or the good, its total and the
             limit, or the shock that would pass it.
     """
-    goods = scenario.goods
+    goods = run_goods(scenario, shocks) if goods is None else goods
+    base_units = goods.base_units
+    limit = goods.max_units
+    unit = f"int64 base units of 1/{base_units:g}"
     names = goods.names
     held: list[IntArray] = []
     totals = [0] * len(goods)
     largest: list[tuple[int, str]] = [(0, "")] * len(goods)
     for pop in scenario.populations:
         units = np.asarray(pop.endowment, dtype=np.float64)
-        magnitude = np.abs(units) * BASE_UNITS
+        magnitude = np.abs(units) * base_units
         for check, what in (
-            (~(magnitude < _FLOAT_LIMIT), f"is past the ledger's limit of {MAX_UNITS:.6g} units"),
+            (~(magnitude < _FLOAT_LIMIT), f"is past the ledger's limit of {limit:.6g} units"),
             ((units != 0) & (magnitude < 0.5), "rounds to 0 base units"),
         ):
             if check.any():
                 i, j = np.argwhere(check)[0]
                 raise InvalidParameter(
                     f"population {pop.name!r}: endowment of {names[j]} (={units[i, j]:.6g}) "
-                    f"{what} (the ledger holds every good in int64 base units of "
-                    f"1/{BASE_UNITS}); express {names[j]} in another unit"
+                    f"{what} (the ledger holds every good in {unit}); express {names[j]} in "
+                    "another unit"
                 )
-        base = to_base(units, f"population {pop.name!r} endowment")
+        base = goods.to_base(units, f"population {pop.name!r} endowment")
         held.append(base)
         for j, total in enumerate(exact_column_sums(base)):
             totals[j] += total
@@ -739,10 +800,10 @@ def check_representable(scenario: Any, shocks: Sequence[Any] = ()) -> IntArray:
     for j, total in enumerate(totals):
         if total > MAX_BASE:
             raise InvalidParameter(
-                f"the endowments of {names[j]} total {total / BASE_UNITS:.6g} units (population "
-                f"{largest[j][1]!r} holds {largest[j][0] / BASE_UNITS:.6g}), past the ledger's "
-                f"limit of {MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS}); "
-                f"express {names[j]} in a larger unit"
+                f"the endowments of {names[j]} total {total / base_units:.6g} units (population "
+                f"{largest[j][1]!r} holds {largest[j][0] / base_units:.6g}), past the ledger's "
+                f"limit of {limit:.6g} units per good ({unit}); express {names[j]} in a larger "
+                "unit"
             )
     bound = [float(t) for t in totals]
     for shock in sorted(shocks, key=lambda s: s.time):
@@ -753,8 +814,8 @@ def check_representable(scenario: Any, shocks: Sequence[Any] = ()) -> IntArray:
         if bound[j] >= _FLOAT_LIMIT:
             raise InvalidParameter(
                 f"shock {shock!r} could carry the total of {shock.good} to "
-                f"{bound[j] / BASE_UNITS:.6g} units, past the ledger's limit of "
-                f"{MAX_UNITS:.6g} units per good (int64 base units of 1/{BASE_UNITS})"
+                f"{bound[j] / base_units:.6g} units, past the ledger's limit of "
+                f"{limit:.6g} units per good ({unit})"
             )
     if not held:
         return np.zeros((0, len(goods)), dtype=np.int64)

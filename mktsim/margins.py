@@ -202,9 +202,16 @@ def lmsr_plan(
         if (g > threshold and money > 0) or (-g > threshold and held[i] > 0):
             plan = _lmsr_outcome_plan(q, b, pi, money, held, i, g > 0, risk, risk_aversion)
             value = _expected_utility(pi, money, held, q, b, plan, risk, risk_aversion)
-            if best is None or value > best[0]:
+            # Plans of equal value in exact arithmetic (buying one outcome or selling the other
+            # from a complete set) differ only by rounding: the first is kept, so the choice
+            # does not depend on the unit money is written in.
+            if best is None or value > best[0] + _TIE * max(1.0, abs(best[0])):
                 best = (value, plan)
     return None if best is None else best[1]
+
+
+#: Relative gap in expected utility below which two plans count as equally good.
+_TIE = 1e-12
 
 
 def _lmsr_outcome_plan(
@@ -250,12 +257,12 @@ def _lmsr_outcome_plan(
         top = lmsr_shares_for_budget(q, i, money, b)
         if excess(top) > 0:
             return SharePlan(i, top, True)
-        return SharePlan(i, root_from_below(excess, 0.0, top), False)
+        return SharePlan(i, root_from_below(excess, 0.0, top, floor=0.0), False)
     bottom = -float(held[i])  # sell: s in [−holdings, 0)
     if not excess(bottom) > 0:
         return SharePlan(i, bottom, True)
     # selling: the excess is < 0 at 0 and > 0 at the bottom; search on u = −s
-    return SharePlan(i, -root_from_below(lambda u: -excess(-u), 0.0, -bottom), False)
+    return SharePlan(i, -root_from_below(lambda u: -excess(-u), 0.0, -bottom, floor=0.0), False)
 
 
 def _expected_utility(
@@ -372,7 +379,7 @@ def pool_plan(
 
     if excess(budget) > 0:
         return PoolPlan(j, side, budget, True)
-    return PoolPlan(j, side, root_from_below(excess, 0.0, budget), False)
+    return PoolPlan(j, side, root_from_below(excess, 0.0, budget, floor=0.0), False)
 
 
 def pool_arbitrage(x: float, y: float, price: float, fee: float) -> tuple[str, float] | None:

@@ -169,22 +169,24 @@ def whole(x: float) -> int | None:
     return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
 
 
-def grid_bases(tick: float, lot: float) -> tuple[int, int]:
-    """A market's lot and tick-times-lot in ledger base units, refusing a grid on which fills
-    could not settle exactly (both must be whole numbers of base units)."""
+def grid_bases(tick: float, lot: float, base_units: float | None = None) -> tuple[int, int]:
+    """A market's lot and tick-times-lot in ledger base units (``base_units`` per unit: the
+    run's, default :data:`mktsim.goods.BASE_UNITS`), refusing a grid on which fills could not
+    settle exactly (both must be whole numbers of base units)."""
     from mktsim.errors import InvalidParameter
     from mktsim.goods import BASE_UNITS
 
-    lot_base = whole(lot * BASE_UNITS)
+    base = BASE_UNITS if base_units is None else base_units
+    lot_base = whole(lot * base)
     if lot_base is None:
         raise InvalidParameter(
-            f"lot(={lot}) must be a whole number (>= 1) of base units (1e-9 of a unit)"
+            f"lot(={lot}) must be a whole number (>= 1) of base units (1/{base:g} of a unit)"
         )
-    tick_base = whole(tick * lot * BASE_UNITS)
+    tick_base = whole(tick * lot * base)
     if tick_base is None:
         raise InvalidParameter(
             f"tick(={tick}) x lot(={lot}) must be a whole number (>= 1) of base units of "
-            "the numeraire (1e-9), so fills settle exactly"
+            f"the numeraire (1/{base:g}), so fills settle exactly"
         )
     return lot_base, tick_base
 

@@ -47,7 +47,6 @@ from numpy.typing import NDArray
 
 from mktsim.beliefs import prediction_event
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext
 
 __all__ = ["SERVICE", "PredictionEvent", "prediction_event_of"]
@@ -69,6 +68,7 @@ class PredictionEvent:
     def __init__(self, ctx: MarketContext, market: Any) -> None:
         goods = ctx.goods
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         self.market = market
         self.settlement = ctx.settlement
         self.num = goods.numeraire_index
@@ -183,7 +183,7 @@ class PredictionEvent:
             self.settlement.produce(rows, inputs, outputs, f"resolution: {name}")
         self.ctx.log(
             "resolution",
-            f"outcome {name}: paid {self.payout / BASE_UNITS:g} for "
+            f"outcome {name}: paid {self.payout / self.base_units:g} for "
             f"{int((h[rows, win] > 0).sum())} holders' shares; {cancelled} resting orders "
             "cancelled",
         )
@@ -224,9 +224,9 @@ class PredictionEvent:
         now = np.array(self.settlement.holdings[:n], dtype=np.int64)
         if self.resolved:  # exact: integer base units
             change = (now - self._start) @ value.astype(np.int64)
-            per_agent = change.astype(np.float64) / BASE_UNITS
+            per_agent = change.astype(np.float64) / self.base_units
         else:
-            per_agent = ((now - self._start).astype(np.float64) @ value) / BASE_UNITS
+            per_agent = ((now - self._start).astype(np.float64) @ value) / self.base_units
         return {s.name: float(per_agent[s.rows].sum()) for s in self.ctx.slots}, basis
 
     def summary(self) -> dict[str, Any]:
@@ -239,9 +239,9 @@ class PredictionEvent:
             "resolve_at": self.resolve_at,
             "resolved": self.resolved,
             "outcome": self.names[self.outcome] if self.resolved else None,
-            "payout": None if self.payout is None else self.payout / BASE_UNITS,
-            "complete_sets_issued": self.issued / BASE_UNITS,
-            "complete_sets_redeemed": self.redeemed / BASE_UNITS,
+            "payout": None if self.payout is None else self.payout / self.base_units,
+            "complete_sets_issued": self.issued / self.base_units,
+            "complete_sets_redeemed": self.redeemed / self.base_units,
             "trader_profit": profit,
             "trader_profit_valued_at": basis,
         }

@@ -22,7 +22,7 @@ from mktsim import metrics, wrappers
 from mktsim.controls import control_effects
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.ledger import Ledger, check_representable, sim_clock
+from mktsim.ledger import Ledger, check_representable, run_goods, sim_clock
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
@@ -235,6 +235,7 @@ def simulate(
     chunk_rows: int = 1_000_000,
     shocks: Sequence[Any] | None = None,
     progress: Callable[[float, float], None] | None = None,
+    base_units: float | None = None,
     **options: Any,
 ) -> Run:
     """Run a scenario under a mechanism.
@@ -269,7 +270,12 @@ def simulate(
     if record not in ("all", "summary"):
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
     planned = tuple(scenario.shocks if shocks is None else shocks)
-    initial = check_representable(scenario, planned)
+    goods = (
+        run_goods(scenario, planned)
+        if base_units is None
+        else attrs.evolve(scenario.goods, base_units=base_units)
+    )
+    initial = check_representable(scenario, planned, goods)
     streams = Streams(seed)
     cls = resolve(scenario.mechanism if mechanism is None else mechanism)
     merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
@@ -286,7 +292,7 @@ def simulate(
         spool=stream_to,
         chunk_rows=chunk_rows,
     )
-    ledger = Ledger(scenario.goods, initial, recorder, sim_clock(env))
+    ledger = Ledger(goods, initial, recorder, sim_clock(env))
     slots = PopulationSlot.all_of(scenario)
     n_agents = scenario.n_agents
     done = env.event()
@@ -294,7 +300,7 @@ def simulate(
     ctx = MarketContext(
         env,
         scenario,
-        scenario.goods,
+        goods,
         ledger,
         recorder,
         streams,

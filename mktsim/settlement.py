@@ -47,7 +47,7 @@ from mktsim.firms import (  # validation lives with the populations it checks
     off_book_goods,
     production_order,
 )
-from mktsim.goods import BASE_UNITS
+from mktsim.goods import checked_int64
 
 __all__ = ["check_chain", "production_order", "settle"]
 
@@ -125,6 +125,7 @@ class _Settlement:
     def __init__(self, chain: _Chain, rows: NDArray[np.intp], deltas: Array, prices: Array):
         ctx = chain.ctx
         self.chain, self.ctx, self.ledger = chain, ctx, ctx.ledger
+        self.base_units = ctx.goods.base_units
         self.env: simpy.Environment = ctx.env
         self.goods = ctx.goods
         self.num = self.goods.numeraire_index
@@ -189,7 +190,7 @@ class _Settlement:
         yield simpy.AllOf(env, [*settled.values(), *produced.values()])
         for slot, src in self.chain.sources:
             extracted = np.zeros((src.size, len(goods)), dtype=np.int64)
-            cap = np.floor(src.rate * BASE_UNITS).astype(np.int64)
+            cap = checked_int64(np.floor(src.rate * self.base_units), src.name)
             held = self.ledger.holdings[slot.rows, src.good_index]
             extracted[:, src.good_index] = np.maximum(cap - held, 0)
             self.ledger.produce(slot.row_ids, np.zeros_like(extracted), extracted, src.name)
@@ -206,22 +207,22 @@ class _Settlement:
         made = np.zeros_like(held)
         if f.constant_returns:
             c = f.coefficients
-            have = held[:, idx] / BASE_UNITS
+            have = held[:, idx] / self.base_units
             with np.errstate(divide="ignore"):
                 room = np.where(c > 0, have / np.where(c > 0, c, 1.0), np.inf).min(axis=1)
             y = np.minimum(self.targets.get(f.name, np.zeros(f.size)), room)
-            use[:, idx] = np.minimum(np.ceil(c * y[:, None] * BASE_UNITS), held[:, idx])
+            use[:, idx] = np.minimum(np.ceil(c * y[:, None] * self.base_units), held[:, idx])
         else:
             x, _ = f.plan(self.p)
             # (capped in floats first: a plan at far-off prices can exceed int64 base units)
-            cap = np.minimum(np.floor(x * BASE_UNITS), held[:, idx].astype(np.float64))
+            cap = np.minimum(np.floor(x * self.base_units), held[:, idx].astype(np.float64))
             use[:, idx] = np.minimum(held[:, idx], cap.astype(np.int64))
             with np.errstate(all="ignore"):
-                y = np.asarray(f.technology.output(use[:, idx] / BASE_UNITS), dtype=np.float64)
+                y = np.asarray(f.technology.output(use[:, idx] / self.base_units), dtype=np.float64)
             idle = ~np.isfinite(y) | (y <= 0)
             use[idle] = 0
             y = np.where(idle, 0.0, y)
-        made[:, out] = np.floor(y * BASE_UNITS).astype(np.int64)
+        made[:, out] = checked_int64(np.floor(y * self.base_units), f.name)
         self.ledger.produce(slot.row_ids, use, made, f.name)
         produced[f.name].succeed()
 

@@ -305,8 +305,10 @@ class InducedValuation:
     still held (partly held units count as held). ``k`` past the schedule means nothing left.
     """
 
-    def __init__(self, population: Any) -> None:
+    def __init__(self, population: Any, unit: int = BASE_UNITS) -> None:
         self.population = population
+        #: Base units per unit (the run's :attr:`mktsim.goods.Goods.whole_base`).
+        self.unit = unit
         self.buyer = population.role == "buyer"
         self.good = int(population.good)
         self.limits: list[list[float]] = [
@@ -319,9 +321,9 @@ class InducedValuation:
     def next_unit(self, i: int, held: int) -> int:
         """Index of agent ``i``'s next unit given ``held`` base units of the good; -1 if none."""
         if self.buyer:
-            k = held // BASE_UNITS
+            k = held // self.unit
         else:
-            k = self.units[i] - (held + BASE_UNITS - 1) // BASE_UNITS
+            k = self.units[i] - (held + self.unit - 1) // self.unit
         return k if k < self.units[i] else -1
 
     def limit(self, i: int, held: int) -> float | None:
@@ -335,9 +337,9 @@ class InducedValuation:
         held = np.asarray(held, dtype=np.int64)
         units = self._units
         if self.buyer:
-            k = held // BASE_UNITS
+            k = held // self.unit
         else:
-            k = units - (held + BASE_UNITS - 1) // BASE_UNITS
+            k = units - (held + self.unit - 1) // self.unit
         return np.where(k < units, k, -1)
 
     def limits_of(self, held: NDArray[np.int64]) -> Array:

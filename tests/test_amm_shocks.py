@@ -156,6 +156,7 @@ def test_withdrawal_in_a_run_is_journalled_and_later_swaps_price_off_the_smaller
         reserves={"bread": [10, 20], "wine": [10, 10]},
         quiet="never",
         shocks=[LiquidityWithdrawal(time=4, fraction=0.5)],
+        base_units=BASE,  # the pools table is in base units
     )
     assert run.summary["conservation_ok"]
     pools = run.frame("pools")

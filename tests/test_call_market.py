@@ -365,7 +365,9 @@ def test_bad_options_raise():
     with pytest.raises(InvalidParameter, match="interval"):
         CallMarket(interval=0)
     with pytest.raises(InvalidParameter, match="lot"):
-        CallMarket(lot=1e-12)
+        mktsim.simulate(
+            mktsim.build_scenario("cobb_douglas"), "call_market", until=1.0, lot=1e-12
+        )  # 1e-9 base unit
     with pytest.raises(UnknownName):
         CallMarket(no_such_option=1)
 

@@ -1,6 +1,7 @@
-"""No quantity wraps around silently: the ledger holds int64 base units of 1e-9, so an economy
-whose totals pass about 9.22e9 units is refused before the run, a settlement that would pass the
-limit raises, and conservation is checked with exact integers."""
+"""No quantity wraps around silently: the ledger holds int64 base units (1e-9 of a unit unless a
+run chooses another from its economy's magnitudes), a creation or settlement that would pass
+int64's limit raises, what cannot be represented in any unit is refused before the run, and
+conservation is checked with exact integers."""
 
 from __future__ import annotations
 
@@ -93,41 +94,44 @@ def scaled(factor: float, n_agents: int = 10) -> mktsim.Scenario:
     return scenario.with_endowments(scenario.endowments() * factor)
 
 
-def test_an_economy_scaled_past_the_limit_is_refused_before_the_run():
-    mktsim.simulate(scaled(1e8), "walrasian", until=1.0)  # ~1e9 units a good: fine
-    with pytest.raises(InvalidParameter) as info:
-        mktsim.simulate(scaled(1e10), "walrasian")
-    message = str(info.value)  # one agent's endowment alone is past the limit
-    assert "\n" not in message and "past the ledger's limit of 9.22337e+09 units" in message
-    assert "population 'consumers': endowment of money (=1.37239e+10)" in message
-    with pytest.raises(InvalidParameter) as info:  # ~1e9 units each, ~1e10 in all
-        mktsim.simulate(scaled(1e9), "walrasian")
-    message = str(info.value)
-    assert "\n" not in message and "past the ledger's limit of 9.22337e+09 units" in message
-    assert "endowments of money total 1.0" in message and "'consumers'" in message
+def test_an_economy_scaled_past_the_old_fixed_limit_runs_with_the_same_prices():
+    """At a fixed 1e-9 base unit, 1e9 or 1e10 times this economy was past int64; the run's base
+    unit now moves with the scale and the prices stay those of the unscaled economy."""
+    ref = mktsim.simulate(scaled(1.0), "walrasian", until=3.0)
+    for factor in (1e9, 1e10):
+        run = mktsim.simulate(scaled(factor), "walrasian", until=3.0)
+        assert run.summary["conservation_ok"]
+        assert np.allclose(run.prices["price"], ref.prices["price"], rtol=1e-9, atol=0.0)
 
 
 def test_an_endowment_that_rounds_to_zero_is_refused_naming_it():
     scenario = scaled(1.0)
     tiny = scenario.endowments()
-    tiny[3, 2] = 1e-10
+    tiny[3, 2] = 1e-13  # ~10 units in all: base units of 1e-11, and this is 0.01 of one
     with pytest.raises(InvalidParameter) as info:
         mktsim.simulate(scenario.with_endowments(tiny), "walrasian")
-    assert "population 'consumers': endowment of good2 (=1e-10) rounds to 0" in str(info.value)
+    assert "population 'consumers': endowment of good2 (=1e-13) rounds to 0" in str(info.value)
 
 
 def test_a_shock_that_would_pass_the_limit_is_refused_before_the_run():
     scenario = scaled(1.0)  # ~10 units of good1 in all
-    mktsim.simulate(scenario, "walrasian", until=2.0, shocks=[EndowmentShock(1.0, "good1", 1e8)])
-    with pytest.raises(InvalidParameter, match=r"could carry the total of good1 to .* limit"):
+    # the base unit is chosen to hold what the shocks could make: 1e10 times the total fits
+    run = mktsim.simulate(
+        scenario,
+        "walrasian",
+        until=2.0,
+        shocks=[EndowmentShock(1.0, "good1", 1e5), EndowmentShock(1.5, "good1", 1e5)],
+    )
+    assert run.summary["conservation_ok"]
+    with pytest.raises(InvalidParameter, match=r"could carry the total of good1 to inf units"):
         mktsim.simulate(
             scenario,
             "walrasian",
-            shocks=[EndowmentShock(1.0, "good1", 1e5), EndowmentShock(2.0, "good1", 1e5)],
+            shocks=[EndowmentShock(1.0, "good1", 1e200), EndowmentShock(2.0, "good1", 1e200)],
         )
 
 
-def test_cli_refuses_a_scaled_economy_and_an_overflowing_shock(tmp_path, capsys):
+def test_cli_refuses_an_unrepresentable_shock_and_runs_a_scaled_economy(tmp_path, capsys):
     script = tmp_path / "big.py"
     script.write_text(
         "import mktsim\n"
@@ -136,14 +140,13 @@ def test_cli_refuses_a_scaled_economy_and_an_overflowing_shock(tmp_path, capsys)
         "    return s.with_endowments(s.endowments() * scale)\n"
     )
     out = tmp_path / "out"
-    assert main(["run", str(script), "--set", "scale=1e10", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "past the ledger's limit" in err and "Traceback" not in err
-    assert not out.exists()
-    shock = "endowment:time=1,good=good1,factor=1e8"  # ~100 units of good1 in all: ~1e10
+    shock = "endowment:time=1,good=good1,factor=1e308"  # ~10 units of good1: inf
     assert main(["run", "cobb_douglas", "--shock", shock, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "could carry the total of good1" in err
+    assert "Traceback" not in err and not out.exists()
+    argv = ["run", str(script), "--set", "scale=1e10", "--until", "2", "--out", str(out)]
+    assert main([*argv, "--no-report"]) == 0
 
 
 def test_a_refusal_is_a_package_error():
@@ -153,11 +156,13 @@ def test_a_refusal_is_a_package_error():
 
 def test_pool_funding_past_the_limit_is_refused_before_any_event():
     """What a mechanism creates at the opening (a pool's reserves, funded from outside) counts:
-    pools as deep as the economy's ~5e9 units of money would carry its total past the limit."""
+    the run's base unit leaves about 9.2e6 times the economy's largest total of room, and pools
+    1e8 times as deep as the economy would carry the total of money past int64."""
     scenario = scaled(5e8)
     with pytest.raises(ConservationError) as info:
-        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)
+        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e8)
     message = str(info.value)
     assert "\n" not in message and "the total of money would reach" in message
-    assert "past the ledger's limit of 9.22337e+09 units" in message
-    mktsim.simulate(scenario, "cpmm", until=1.0, depth=0.1)  # shallower pools fit
+    assert "past the ledger's limit of" in message
+    run = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)  # as deep as the economy: fits
+    assert run.summary["conservation_ok"]

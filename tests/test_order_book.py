@@ -202,9 +202,12 @@ def test_bad_orders_are_rejected_as_data_and_change_nothing(call, words):
 
 def test_options_are_validated():
     with pytest.raises(InvalidParameter, match="lot"):
-        OrderBookMarket(lot=1e-10)
+        # grids are checked against the run's base unit (1e-9 for this economy) on attaching
+        mktsim.simulate(mktsim.build_scenario("cobb_douglas"), "order_book", until=1.0, lot=1e-10)
     with pytest.raises(InvalidParameter, match="tick"):
-        OrderBookMarket(tick=1e-7, lot=1e-3)  # 1e-10 of a unit of money per tick and lot
+        mktsim.simulate(
+            mktsim.build_scenario("cobb_douglas"), "order_book", until=1.0, tick=1e-7, lot=1e-3
+        )  # 1e-10 money a tick
     with pytest.raises(UnknownName, match="did you mean"):
         OrderBookMarket(tik=0.01)
     with pytest.raises(InvalidParameter, match="periods"):

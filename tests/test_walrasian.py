@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import optimize
 
 import mktsim
-from mktsim.goods import BASE_UNITS
+from mktsim.ledger import run_goods
 
 
 def prices_of(run) -> np.ndarray:
@@ -106,9 +106,9 @@ def test_convergent_run_is_not_flagged_as_cycle():
     assert run.summary["converged"] and not run.summary["cycle_detected"]
 
 
-def trades_in_base_units(trades: pd.DataFrame) -> pd.DataFrame:
+def trades_in_base_units(trades: pd.DataFrame, base: float) -> pd.DataFrame:
     out = trades.copy()
-    out["q"] = np.rint(out["quantity"] * BASE_UNITS).astype(np.int64)
+    out["q"] = np.rint(out["quantity"] * base).astype(np.int64)
     return out
 
 
@@ -117,7 +117,8 @@ def trades_in_base_units(trades: pd.DataFrame) -> pd.DataFrame:
 def test_non_tatonnement_conserves_every_round_and_makes_nobody_worse_off(seed, n_goods, n_agents):
     scenario = mktsim.build_scenario("cobb_douglas", n_agents=n_agents, n_goods=n_goods, seed=seed)
     run = mktsim.simulate(scenario, mode="non_tatonnement", until=60)
-    trades = trades_in_base_units(run.trades)
+    base = run_goods(scenario).base_units  # the run's base unit
+    trades = trades_in_base_units(run.trades, base)
     # every round's settlement balances each good exactly (in integer base units)
     per_round = trades.groupby(["trade_id", "good"], observed=True)["q"].sum()
     assert (per_round == 0).all()
@@ -131,7 +132,7 @@ def test_non_tatonnement_conserves_every_round_and_makes_nobody_worse_off(seed, 
     moved = trades.groupby(["agent", "good"], observed=True)["q"].sum().unstack(fill_value=0)
     for good in scenario.goods.names[1:]:
         if good in moved:
-            delta = np.rint((x1[good] - x0[good]) * BASE_UNITS).astype(np.int64)
+            delta = np.rint((x1[good] - x0[good]) * base).astype(np.int64)
             assert (delta.reindex(moved.index) == moved[good]).all()
     assert run.summary["conservation_ok"]
     u = scenario.populations[0].utility

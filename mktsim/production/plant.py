@@ -46,7 +46,7 @@ import simpy
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
+from mktsim.goods import checked_int64
 from mktsim.mechanism import MarketContext, PopulationSlot
 
 __all__ = ["Listener", "Plant", "Sells", "check_supplied", "production_runs"]
@@ -92,7 +92,7 @@ def check_supplied(
             return
         if pop.kind in _CHAIN or slot is buyer:
             continue
-        h = np.asarray(ctx.ledger.holdings[slot.rows]) / BASE_UNITS
+        h = np.asarray(ctx.ledger.holdings[slot.rows]) / ctx.goods.base_units
         held = h[:, good] > 0
         if pop.behaviour in idle or not held.any():
             continue
@@ -141,13 +141,15 @@ def production_runs(
             yield env.timeout(delay)
             # firms only buy inputs, so they still hold them; capped all the same
             use = np.minimum(use, ledger.holdings[rows])
-        x = use[:, idx] / BASE_UNITS
+        x = use[:, idx] / ledger.goods.base_units
         with np.errstate(all="ignore"):
             y = np.asarray(pop.technology.output(x), dtype=np.float64)
         idle = ~np.isfinite(y) | (y <= 0)
         use[idle] = 0
         made = np.zeros_like(use)
-        made[:, out] = np.floor(np.where(idle, 0.0, y) * BASE_UNITS).astype(np.int64)
+        made[:, out] = checked_int64(
+            np.floor(np.where(idle, 0.0, y) * ledger.goods.base_units), pop.name
+        )
         busy = ~idle
         w = np.where((batch[busy] > 0).all(axis=1), memory, 1.0)[:, None]
         batch[busy] = w * x[busy] + (1.0 - w) * batch[busy]
@@ -162,14 +164,14 @@ def _extraction(
     source's rate (a production without inputs)."""
     pop: Any = slot.population
     rows, j = slot.rows, pop.good_index
-    cap = np.floor(pop.rate * BASE_UNITS).astype(np.int64)
+    cap = checked_int64(np.floor(pop.rate * settlement.goods.base_units), pop.name)
     g = len(settlement.goods)
     while True:
         yield env.timeout(cycle)
         made = np.zeros((pop.size, g), dtype=np.int64)
         made[:, j] = np.maximum(cap - settlement.holdings[rows, j], 0)
         settlement.produce(slot.row_ids, np.zeros_like(made), made, pop.name)
-        after(made[:, j] > 0, settlement.holdings[rows, j] / BASE_UNITS)
+        after(made[:, j] > 0, settlement.holdings[rows, j] / settlement.goods.base_units)
 
 
 def _positive(name: str, value: Any, who: str) -> float:

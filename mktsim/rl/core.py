@@ -54,8 +54,8 @@ from numpy.typing import NDArray
 
 from mktsim import wrappers
 from mktsim.errors import InvalidParameter, MktsimError, UnknownName
-from mktsim.goods import BASE_UNITS, Goods
-from mktsim.ledger import Ledger, check_representable
+from mktsim.goods import Goods
+from mktsim.ledger import Ledger, check_representable, run_goods
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit, Receipt, Swap, order_name
 from mktsim.pairing import assign_strategies, start_strategies
@@ -286,20 +286,21 @@ class StepCore:
         run derives from it, so the same seed and the same actions replay exactly)."""
         scenario, cls = self.scenario, self.cls
         planned = tuple(scenario.shocks)
-        initial = check_representable(scenario, planned)
+        goods = run_goods(scenario, planned)
+        initial = check_representable(scenario, planned, goods)
         mech = cls(**self.options)
         env = simpy.Environment()
         recorder = Recorder(
             {"goods": scenario.goods.names, "populations": [p.name for p in scenario.populations]}
         )
-        ledger = Ledger(scenario.goods, initial, recorder, lambda: env.now)
+        ledger = Ledger(goods, initial, recorder, lambda: env.now)
         slots = PopulationSlot.all_of(scenario)
         assigned = dict(self._assigned)
         done = env.event()
         ctx = MarketContext(
             env,
             scenario,
-            scenario.goods,
+            goods,
             ledger,
             recorder,
             Streams(int(seed)),
@@ -359,7 +360,7 @@ class StepCore:
 
     def holdings(self, row: int) -> Array:
         """The agent's holdings ``float64[g]`` in units (goods order)."""
-        return np.asarray(self.ledger.holdings[row], dtype=np.float64) / BASE_UNITS
+        return np.asarray(self.ledger.holdings[row], dtype=np.float64) / self.ledger.base_units
 
     def wealth(self, row: int, prices: Mapping[str, float] | None = None) -> float:
         """Money-metric wealth: money plus goods at reference prices (numeraire = 1)."""
@@ -437,11 +438,15 @@ class StepCore:
             ask = _on_grid(ref * (1.0 + self.max_offset * ao), tick, math.ceil)
             size = max_qty * (bq + 1.0) / 2.0
             size = min(size, cash / bid)
-            size = _lots(size, lot)
+            size = _lots(size, lot, self.ledger.base_units)
             if size > 0:
                 orders.append(Limit(row, good, BUY, size, bid))
                 cash -= size * bid
-            size = _lots(min(max_qty * (aq + 1.0) / 2.0, held[names.index(good)]), lot)
+            size = _lots(
+                min(max_qty * (aq + 1.0) / 2.0, held[names.index(good)]),
+                lot,
+                self.ledger.base_units,
+            )
             if size > 0:
                 orders.append(Limit(row, good, SELL, size, ask))
         return orders
@@ -458,12 +463,12 @@ class StepCore:
         for good, x in zip(self.goods, a.tolist(), strict=True):
             if x >= 1e-3:
                 money = min(x * budget, cash)
-                if money * BASE_UNITS >= 1:
+                if money * self.ledger.base_units >= 1:
                     orders.append(Swap(row, good, BUY, money))
                     cash -= money
             elif x <= -1e-3:
                 units = min(-x * budget / prices[good], held[names.index(good)])
-                if units * BASE_UNITS >= 1:
+                if units * self.ledger.base_units >= 1:
                     orders.append(Swap(row, good, SELL, units))
         return orders
 
@@ -549,9 +554,9 @@ def _on_grid(price: float, tick: float, direction: Any) -> float:
     return ticks * tick
 
 
-def _lots(size: float, lot: float) -> float:
+def _lots(size: float, lot: float, base_units: float) -> float:
     """Whole lots of ``size`` (0.0 when below one)."""
     if lot <= 0:
-        return max(size, 0.0) if size * BASE_UNITS >= 1 else 0.0
+        return max(size, 0.0) if size * base_units >= 1 else 0.0
     n = math.floor(size / lot + 1e-9)
     return n * lot if n >= 1 else 0.0

@@ -31,7 +31,6 @@ import simpy
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
 from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm
@@ -101,7 +100,8 @@ class InducedLimits:
     default_size = 1.0
 
     def __init__(self, ctx: Any, slot: PopulationSlot) -> None:
-        self.valuation = InducedValuation(slot.population)
+        self.unit_base = ctx.goods.whole_base
+        self.valuation = InducedValuation(slot.population, self.unit_base)
         self.start = slot.rows.start
         self.n = slot.population.size
         self.good = self.valuation.good
@@ -131,7 +131,8 @@ class InducedLimits:
         written out: every arrival asks)."""
         held = self._hv[self.start + local, self.good]
         units = self._units[local]
-        k = held // BASE_UNITS if self.buy else units - (held + BASE_UNITS - 1) // BASE_UNITS
+        unit = self.unit_base
+        k = held // unit if self.buy else units - (held + unit - 1) // unit
         if k < 0 or k >= units:
             return None
         return self.good, self.buy, self._limits[local][k], k
@@ -155,6 +156,7 @@ class MarginalLimits:
 
     def __init__(self, ctx: Any, slot: PopulationSlot) -> None:
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         self.slot = slot
         self.start = slot.rows.start
         self.n = slot.population.size
@@ -177,12 +179,12 @@ class MarginalLimits:
 
     def units(self, local: int) -> Array:
         """The agent's holdings in units ``float64[g]``."""
-        return self.holdings[self.start + local] / BASE_UNITS
+        return self.holdings[self.start + local] / self.base_units
 
     def unit_list(self, local: int) -> list[float]:
         """The agent's holdings in units as Python floats (each as :meth:`units` has it: the
         integer rounded to a float, then divided)."""
-        base, start = float(BASE_UNITS), (self.start + local) * self._width
+        base, start = float(self.base_units), (self.start + local) * self._width
         return [h / base for h in self._flat[start : start + self._width]]
 
     def row(self, local: int) -> RowForm:
@@ -195,7 +197,7 @@ class MarginalLimits:
         valuation = self.valuation
         if pop is not self.pop or valuation is None:
             valuation = self.current()
-        base, start = float(BASE_UNITS), (self.start + local) * self._width
+        base, start = float(self.base_units), (self.start + local) * self._width
         return valuation.row(local), [h / base for h in self._flat[start : start + self._width]]
 
     def mrs(self, local: int, good: int) -> float:
@@ -214,7 +216,7 @@ class MarginalLimits:
         return 0
 
     def all_limits(self, good: int) -> tuple[Array, Array]:
-        x = self.holdings[self.start : self.start + self.n] / BASE_UNITS
+        x = self.holdings[self.start : self.start + self.n] / self.base_units
         m = self.current().mrs(x)[:, good].copy()
         m[~(np.isfinite(m) & (m > 0))] = np.nan
         return m, m
@@ -289,6 +291,7 @@ class PoissonStrategy:
     ) -> None:
         self.market = market
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         self.slot = slot
         self.opts = dict(options)
         self.env: simpy.Environment = ctx.env
@@ -299,8 +302,8 @@ class PoissonStrategy:
         quote = market.quote()
         self.tick = float(getattr(quote, "tick", None) or DEFAULT_TICK)
         self.lot = float(getattr(quote, "lot", None) or DEFAULT_LOT)
-        self.tick_base = round(self.tick * self.lot * BASE_UNITS)
-        self.lot_base = round(self.lot * BASE_UNITS)
+        self.tick_base = round(self.tick * self.lot * self.base_units)
+        self.lot_base = round(self.lot * self.base_units)
         self._per_unit = _integral(1.0 / self.tick)
         self.rate = self.opts["rate"] or float(getattr(market, "rate", 1.0))
         latency = self.opts["latency"]

@@ -62,6 +62,7 @@ class SwapStrategy:
     ) -> None:
         self.market = market
         self.ctx = ctx
+        self.base_units = ctx.goods.base_units
         self.slot = slot
         self.opts = dict(options)
         self.population: Any = slot.population

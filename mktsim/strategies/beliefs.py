@@ -27,7 +27,6 @@ import simpy
 
 from mktsim.beliefs import BeliefTraders, posterior
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.margins import lmsr_plan
 from mktsim.mechanism import MarketContext, Option, PopulationSlot, in_range
 from mktsim.orders import BUY, SELL, Swap
@@ -95,8 +94,8 @@ class BeliefSwap(SwapStrategy):
                 np.array(quote.state),
                 quote.b,
                 self.beliefs[who],
-                money / BASE_UNITS,
-                h[cols] / BASE_UNITS,
+                money / self.base_units,
+                h[cols] / self.base_units,
                 pop.risk,
                 float(aversion[who]),
                 tol,
@@ -106,17 +105,17 @@ class BeliefSwap(SwapStrategy):
             col = int(cols[plan.outcome])
             good = self.outcomes[plan.outcome]
             if plan.shares > 0 and plan.whole_budget:
-                order = Swap(agent, good, BUY, money / BASE_UNITS, "in")
+                order = Swap(agent, good, BUY, money / self.base_units, "in")
             elif plan.shares < 0 and plan.whole_budget:
-                order = Swap(agent, good, SELL, int(h[col]) / BASE_UNITS, "in")
+                order = Swap(agent, good, SELL, int(h[col]) / self.base_units, "in")
             else:
-                units = math.trunc(plan.shares * BASE_UNITS)  # toward zero: never overshoot
+                units = math.trunc(plan.shares * self.base_units)  # toward zero: never overshoot
                 if units == 0:
                     continue
                 if units > 0:
-                    order = Swap(agent, good, BUY, units / BASE_UNITS, "out")
+                    order = Swap(agent, good, BUY, units / self.base_units, "out")
                 else:
-                    order = Swap(agent, good, SELL, -units / BASE_UNITS, "in")
+                    order = Swap(agent, good, SELL, -units / self.base_units, "in")
             self.send(order)
 
 

@@ -62,7 +62,6 @@ from numpy.typing import NDArray
 
 from mktsim.beliefs import BeliefTraders, desired_trade, posterior, reservation_row
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -228,7 +227,7 @@ class BeliefTrader(PoissonStrategy):
 
     def _wealth(self, agent: int) -> Array:
         h = self.holdings[agent]
-        return np.asarray(h[self.outcomes] + h[self.num], dtype=np.float64) / BASE_UNITS
+        return np.asarray(h[self.outcomes] + h[self.num], dtype=np.float64) / self.base_units
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         if self.event.resolved:
@@ -256,8 +255,8 @@ class BeliefTrader(PoissonStrategy):
             return agent, g, buy, ticks, 1
         p = price_of(ticks, self.tick)
         h = self.holdings[agent]
-        money = float(h[self.num]) / BASE_UNITS
-        held = np.asarray(h[self.outcomes], dtype=np.float64) / BASE_UNITS
+        money = float(h[self.num]) / self.base_units
+        held = np.asarray(h[self.outcomes], dtype=np.float64) / self.base_units
         if buy:
             bounds = (0.0, (money + (float(held.min()) if self.sets else 0.0)) / p)
         else:

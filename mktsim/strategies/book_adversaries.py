@@ -55,7 +55,6 @@ from typing import Any, ClassVar
 import simpy
 
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -112,6 +111,7 @@ class Adversary:
         self, market: Any, ctx: MarketContext, slot: PopulationSlot, options: Mapping[str, Any]
     ) -> None:
         self.market, self.ctx, self.slot = market, ctx, slot
+        self.base_units = ctx.goods.base_units
         self.opts = dict(options)
         self.env: simpy.Environment = ctx.env
         self.n = slot.population.size
@@ -163,15 +163,15 @@ class Adversary:
 
     def held(self, agent: int) -> float:
         """Units of the good the agent holds (reserved included)."""
-        return float(self._holdings[agent, self._j] / BASE_UNITS)
+        return float(self._holdings[agent, self._j] / self.base_units)
 
     def free(self, agent: int, good: str) -> float:
         """Units of ``good`` the agent may commit (its holdings where the market does not say
         what its orders reserve; an order beyond them is refused, which changes nothing)."""
         if self._available is not None:
-            return float(self._available(agent, good) / BASE_UNITS)
+            return float(self._available(agent, good) / self.base_units)
         j = self._num if good == self.numeraire else self._j
-        return float(self._holdings[agent, j] / BASE_UNITS)
+        return float(self._holdings[agent, j] / self.base_units)
 
     def affordable(self, agent: int, buy: bool, ticks: int, lots: int) -> int:
         """At most ``lots``, cut to what the agent's free cash (buy) or goods (sell) cover."""

@@ -55,7 +55,6 @@ import simpy
 from scipy.special import expit
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, PopulationSlot, in_range, positive_float
 from mktsim.orders import BUY, SELL, Cancel, Limit
 from mktsim.recorder import Column
@@ -222,6 +221,7 @@ class _DealerMarketStrategy:
         self, market: Any, ctx: MarketContext, slot: PopulationSlot, options: Mapping[str, Any]
     ) -> None:
         self.market, self.ctx, self.slot = market, ctx, slot
+        self.base_units = ctx.goods.base_units
         self.opts = dict(options)
         self.env: simpy.Environment = ctx.env
         pop = slot.population
@@ -302,8 +302,8 @@ class GMDealer(_DealerMarketStrategy):
         self._hv = memoryview(ctx.ledger.holdings)  # type: ignore[arg-type]
         self._held = self._hv[self.agent, self._j]
         self._num = ctx.goods.numeraire
-        self._tick_base = round(self.tick * self.lot * BASE_UNITS)
-        self._lot_base = round(self.lot * BASE_UNITS)
+        self._tick_base = round(self.tick * self.lot * self.base_units)
+        self._lot_base = round(self.lot * self.base_units)
         self._bid = self._ask = 0  # resting order ids (0: none)
         # Lots of each quote left, inferred from the holdings where the market cannot say
         # (no ``resting``): the dealer's holdings move only by its own two quotes.

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.strategies._arrivals import (
     COMMON,
@@ -72,7 +71,7 @@ class MarketMaker(PoissonStrategy):
         self, market: Any, ctx: Any, slot: PopulationSlot, options: Mapping[str, Any]
     ) -> None:
         super().__init__(market, ctx, slot, options)
-        self.target = np.array(ctx.ledger.holdings[slot.rows], dtype=np.float64) / BASE_UNITS
+        self.target = np.array(ctx.ledger.holdings[slot.rows], dtype=np.float64) / self.base_units
         self.size = self.lots * self.lot
         self.live_ask: dict[int, list[int]] = {g: [0] * self.n for g in self.live}
 
@@ -93,7 +92,7 @@ class MarketMaker(PoissonStrategy):
         if ref is None or not ref > 0:
             return None
         target = self.target[local, g]
-        held = self._hv[agent, g] / BASE_UNITS
+        held = self._hv[agent, g] / self.base_units
         d = (held - target) / max(target, self.size)
         bid, ask = maker_quotes(ref, d, self.opts["spread"], self.opts["skew"], self.tick)
         return agent, g, bid, ask

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 import simpy
 
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, in_range
 from mktsim.orders import BUY, SELL, Swap
 from mktsim.strategies._common import RATE, SwapStrategy, arrivals
@@ -58,4 +57,4 @@ class NoiseSwap(SwapStrategy):
                 units, side = int(u_size * top * h[num]), BUY
             if units == 0:
                 continue
-            self.send(Swap(agent, names[pick], side, units / BASE_UNITS, "in"))
+            self.send(Swap(agent, names[pick], side, units / self.base_units, "in"))

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import simpy
 
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import MarketContext, Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, DemandReport, Limit, MarketOrder, Modify, Swap
 from mktsim.strategies._common import SwapStrategy
@@ -56,7 +55,7 @@ class ScriptedSwap(SwapStrategy):
             entry = tuple(entry)
             if len(entry) == 4:
                 time, who, good, shares = entry
-                units = round(float(shares) * BASE_UNITS)
+                units = round(float(shares) * self.base_units)
                 side, kind = (BUY, "out") if units > 0 else (SELL, "in")
                 units = abs(units)
             elif len(entry) in (5, 6):
@@ -64,7 +63,7 @@ class ScriptedSwap(SwapStrategy):
                 kind = entry[5] if len(entry) == 6 else "in"
                 if side not in (BUY, SELL) or kind not in ("in", "out"):
                     raise InvalidParameter(f"scripted swap {entry!r}: side buy|sell, kind in|out")
-                units = round(float(amount) * BASE_UNITS)
+                units = round(float(amount) * self.base_units)
             else:
                 raise InvalidParameter(
                     f"scripted swap {entry!r} of population {pop.name!r} must be (time, agent, "
@@ -85,7 +84,7 @@ class ScriptedSwap(SwapStrategy):
                 yield env.timeout(time - env.now)
             if self.closed():
                 return
-            self.send(Swap(start + who, good, side, units / BASE_UNITS, kind))
+            self.send(Swap(start + who, good, side, units / self.base_units, kind))
 
 
 class Idle:

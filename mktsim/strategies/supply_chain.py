@@ -93,7 +93,6 @@ from numpy.typing import NDArray
 
 from mktsim import strategies
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 from mktsim.orders import Cancel, Limit
 from mktsim.production.planning import marginal_value, planned_inputs, valuation_point
@@ -247,7 +246,7 @@ class _ChainStrategy(PoissonStrategy):
             price = self.tick
         left = 1.0 - (float(self.env.now) - self.since) / self.horizon
         target = self.stock[local] * max(left, 0.0)
-        excess = int((self._hv[agent, g] / BASE_UNITS - target) / self.lot + _EPS)
+        excess = int((self._hv[agent, g] / self.base_units - target) / self.lot + _EPS)
         if excess < 1:
             self.asks[local] = price * (1.0 + self.adjust)
             return None
@@ -264,7 +263,7 @@ class _ChainStrategy(PoissonStrategy):
         """An ask at the best bid for up to ``lots`` of the agent's stock (None without a bid
         or a whole lot)."""
         best = self.ticks(self.book(g).best_bid)
-        have = int(self._hv[agent, g] / (self.lot * BASE_UNITS) + _EPS)
+        have = int(self._hv[agent, g] / (self.lot * self.base_units) + _EPS)
         if best is None or have < 1:
             return None
         return agent, g, False, best, min(lots, have)
@@ -368,7 +367,7 @@ class FirmLimit(_ChainStrategy):
         """After each production run on a batch market: restart the output's selling schedule
         and count the expected batch per cycle, the plant's (per run) times how often the firm
         runs (see the module docstring)."""
-        self.restock(self.ctx.ledger.holdings[self.rows, self.output] / BASE_UNITS)
+        self.restock(self.ctx.ledger.holdings[self.rows, self.output] / self.base_units)
         assert self.plant is not None
         m = self.plant.memory
         started = (self.plant.batch > 0).any(axis=1)  # cycles count from a firm's first run
@@ -403,7 +402,7 @@ class FirmLimit(_ChainStrategy):
         if p_out is None:
             return None
         g = self.inputs[k]
-        held = np.asarray(self.ctx.ledger.holdings[self.rows][:, self.inputs]) / BASE_UNITS
+        held = np.asarray(self.ctx.ledger.holdings[self.rows][:, self.inputs]) / self.base_units
         batch = self.batch[local, k]
         lots = self.lots_of(self.step * batch if batch > 0 else self.first)
         plan = None
@@ -465,7 +464,7 @@ class SourceLimit(_ChainStrategy):
 
     def start(self) -> None:
         super().start()
-        self.restock(self.ctx.ledger.holdings[self.slot.rows, self.good] / BASE_UNITS)
+        self.restock(self.ctx.ledger.holdings[self.slot.rows, self.good] / self.base_units)
         plant = Plant.of(self.ctx, self.slot, cycle=self.opts["cycle"])
         plant.listen(lambda topped, stock: self.restock(stock))
 

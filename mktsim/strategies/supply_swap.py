@@ -61,7 +61,6 @@ import simpy
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.margins import input_purchase, money_for
 from mktsim.mechanism import MarketContext, Option, PopulationSlot, positive_float
 from mktsim.orders import BUY, SELL, Swap
@@ -114,6 +113,7 @@ class _Seller:
 
     def __init__(self, strategy: SwapStrategy, good: int, horizon: float) -> None:
         self.strategy = strategy
+        self.base_units = strategy.base_units
         self.good = good
         self.name = strategy.ctx.goods.names[good]
         self.horizon = horizon
@@ -123,7 +123,7 @@ class _Seller:
     def restock(self) -> None:
         """Start a new schedule at the population's holdings now."""
         ctx, slot = self.strategy.ctx, self.strategy.slot
-        self.stock = ctx.ledger.holdings[slot.rows, self.good] / BASE_UNITS
+        self.stock = ctx.ledger.holdings[slot.rows, self.good] / self.base_units
         self.since = float(ctx.env.now)
 
     def sell(self, who: int) -> Generator[simpy.Event, Any, None]:
@@ -136,10 +136,10 @@ class _Seller:
         agent = strategy.slot.rows.start + who
         held = int(ctx.ledger.holdings[agent, self.good])
         left = max(1.0 - (float(ctx.env.now) - self.since) / self.horizon, 0.0)
-        over = held / BASE_UNITS - float(self.stock[who]) * left
-        units = min(math.floor(over * BASE_UNITS), held)
+        over = held / self.base_units - float(self.stock[who]) * left
+        units = min(math.floor(over * self.base_units), held)
         if units >= 1:
-            yield from strategy.deliver(Swap(agent, self.name, SELL, units / BASE_UNITS))
+            yield from strategy.deliver(Swap(agent, self.name, SELL, units / self.base_units))
 
 
 # ---- firms ------------------------------------------------------------------------------------
@@ -298,18 +298,18 @@ class FirmSwap(SwapStrategy):
                 if pool is None:
                     continue
                 x, y = pool.x, pool.y
-                held = ledger.holdings[slot.rows][:, self.inputs] / BASE_UNITS
+                held = ledger.holdings[slot.rows][:, self.inputs] / self.base_units
                 z = valuation_point(held, batch, k, plan=plan)
                 own, floor = float(held[who, k]), float(batch[who, k])
                 value = _marginal_value(tech, z, who, k, own, floor, p_out)
                 money = int(ledger.holdings[agent, num])
                 flat = max(floor - own, 0.0)
-                q = input_purchase(x, y, pool.fee, value, money / BASE_UNITS, flat)
+                q = input_purchase(x, y, pool.fee, value, money / self.base_units, flat)
                 if q <= 0:
                     continue
-                units = min(math.floor(money_for(x, y, pool.fee, q) * BASE_UNITS), money)
+                units = min(math.floor(money_for(x, y, pool.fee, q) * self.base_units), money)
                 if units >= 1:
-                    yield from self.deliver(Swap(agent, name, BUY, units / BASE_UNITS))
+                    yield from self.deliver(Swap(agent, name, BUY, units / self.base_units))
 
 
 # ---- sources ----------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import numpy as np
 import simpy
 
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -94,7 +93,7 @@ class WashSwap(SwapStrategy):
             units = math.floor(amount * int(ledger.holdings[agent, num]))
             if units < 1:
                 continue
-            bought = yield from self.deliver(Swap(agent, good, BUY, units / BASE_UNITS))
+            bought = yield from self.deliver(Swap(agent, good, BUY, units / self.base_units))
             if bought.status == "filled":
                 yield from self.deliver(Swap(agent, good, SELL, bought.filled))
 
@@ -145,7 +144,7 @@ class PumpAndDumpSwap(SwapStrategy):
             for who, agent in enumerate(rows):
                 units = min(int(budget[who]), int(ledger.holdings[agent, num]))
                 if units >= 1:
-                    sent.append(self.send(Swap(agent, good, BUY, units / BASE_UNITS)))
+                    sent.append(self.send(Swap(agent, good, BUY, units / self.base_units)))
         deadline = env.now + s["patience"]
         pending = [event for event in sent if not event.processed]
         if pending:  # the last burst's orders are still on their way
@@ -170,10 +169,10 @@ class PumpAndDumpSwap(SwapStrategy):
                 continue
             if (1.0 - pool.fee) * pool.y / pool.x >= spent[who] / bought[who]:
                 units = min(left, int(slice_units[who]))  # the bid covers its average price
-                self.send(Swap(rows[who], good, SELL, units / BASE_UNITS))
+                self.send(Swap(rows[who], good, SELL, units / self.base_units))
         if deadline > env.now:
             yield env.timeout(deadline - env.now)
         for who, agent in enumerate(rows):
             left = remaining(who)
             if left >= 1:
-                self.send(Swap(agent, good, SELL, left / BASE_UNITS))
+                self.send(Swap(agent, good, SELL, left / self.base_units))

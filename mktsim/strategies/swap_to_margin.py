@@ -31,7 +31,6 @@ import numpy as np
 import simpy
 
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import BASE_UNITS
 from mktsim.margins import pool_arbitrage, pool_plan
 from mktsim.mechanism import MarketContext, Option, PopulationSlot
 from mktsim.orders import BUY, Swap
@@ -98,15 +97,17 @@ class MrsSwap(SwapStrategy):
             reserves = {goods.index(g): (p.x, p.y) for g, p in pools.items()}
             agent = start + who
             h = np.array(ledger.holdings[agent])
-            plan = pool_plan(self.marginal(who), h / BASE_UNITS, num, reserves, fee, tol)
+            plan = pool_plan(self.marginal(who), h / self.base_units, num, reserves, fee, tol)
             if plan is None:
                 continue
             pays = num if plan.side == BUY else plan.good
-            units = int(h[pays]) if plan.whole_budget else math.floor(plan.amount_in * BASE_UNITS)
+            units = (
+                int(h[pays]) if plan.whole_budget else math.floor(plan.amount_in * self.base_units)
+            )
             units = min(units, int(h[pays]))
             if units < 1:
                 continue
-            order = Swap(agent, goods.names[plan.good], plan.side, units / BASE_UNITS, "in")
+            order = Swap(agent, goods.names[plan.good], plan.side, units / self.base_units, "in")
             self.send(order)
 
 
@@ -167,9 +168,9 @@ class ArbitrageSwap(SwapStrategy):
                 continue
             side, amount = plan
             pays = num if side == BUY else goods.index(name)
-            units = min(math.floor(amount * BASE_UNITS), int(ledger.holdings[agent, pays]))
+            units = min(math.floor(amount * self.base_units), int(ledger.holdings[agent, pays]))
             if units >= 1:
-                self.send(Swap(agent, name, side, units / BASE_UNITS, "in"))
+                self.send(Swap(agent, name, side, units / self.base_units, "in"))
 
 
 class FinalDemandSwap(SwapStrategy):
@@ -216,6 +217,6 @@ class FinalDemandSwap(SwapStrategy):
                 if plan is None or plan[0] != BUY:
                     continue
                 money = int(ledger.holdings[agent, num])
-                units = min(math.floor(plan[1] * BASE_UNITS), money)
+                units = min(math.floor(plan[1] * self.base_units), money)
                 if units >= 1:
-                    yield from self.deliver(Swap(agent, name, BUY, units / BASE_UNITS))
+                    yield from self.deliver(Swap(agent, name, BUY, units / self.base_units))

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mktsim.errors import InvalidParameter
-from mktsim.goods import BASE_UNITS
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.strategies._arrivals import (
     COMMON,
@@ -72,6 +71,7 @@ class ZeroIntelligence(PoissonStrategy):
             listed = bounds.tolist()
             self._bounds = [listed[b - len(row) : b] for row, b in zip(rows, ends, strict=True)]
             self._schedule = limits.schedule_lengths
+            self._unit = limits.unit_base
             self._good = limits.good
             self._name = self.names[limits.good]
             self._buy = buy
@@ -119,12 +119,12 @@ class ZeroIntelligence(PoissonStrategy):
         held = self._hv[agent, self._good]
         units = self._schedule[local]
         if self._buy:
-            k = held // BASE_UNITS
+            k = held // self._unit
             if k >= units:
                 return
             lo, hi = self.lo_ticks, self._bounds[local][k]
         else:
-            k = units - (held + BASE_UNITS - 1) // BASE_UNITS
+            k = units - (held + self._unit - 1) // self._unit
             if k < 0 or k >= units:
                 return
             lo, hi = self._bounds[local][k], self.hi_ticks
