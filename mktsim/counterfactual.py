@@ -27,7 +27,7 @@ from attrs import frozen
 from mktsim import metrics
 from mktsim.equilibrium import equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.ledger import run_goods
+from mktsim.ledger_range import run_goods
 from mktsim.population import Consumers
 from mktsim.run import Run, simulate
 from mktsim.run_folder import write_folder

@@ -22,7 +22,8 @@ from mktsim import metrics, wrappers
 from mktsim.controls import control_effects
 from mktsim.equilibrium import Equilibrium, equilibrium
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.ledger import Ledger, check_representable, run_goods, sim_clock
+from mktsim.ledger import Ledger, sim_clock
+from mktsim.ledger_range import check_representable, run_goods
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams

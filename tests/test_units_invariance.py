@@ -21,7 +21,8 @@ from mktsim.scenarios import prediction_market
 import mktsim
 from mktsim.errors import ConservationError, InvalidParameter, MktsimError
 from mktsim.goods import Goods, base_units_for, checked_int64, power_of_ten
-from mktsim.ledger import Ledger, run_goods
+from mktsim.ledger import Ledger
+from mktsim.ledger_range import run_goods
 from mktsim.recorder import Recorder
 
 UNTIL = 6.0

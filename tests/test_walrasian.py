@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import optimize
 
 import mktsim
-from mktsim.ledger import run_goods
+from mktsim.ledger_range import run_goods
 
 
 def prices_of(run) -> np.ndarray:

@@ -55,7 +55,8 @@ from numpy.typing import NDArray
 from mktsim import wrappers
 from mktsim.errors import InvalidParameter, MktsimError, UnknownName
 from mktsim.goods import Goods
-from mktsim.ledger import Ledger, check_representable, run_goods
+from mktsim.ledger import Ledger
+from mktsim.ledger_range import check_representable, run_goods
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit, Receipt, Swap, order_name
 from mktsim.pairing import assign_strategies, start_strategies
