@@ -358,9 +358,12 @@ def simulate(
     _count_strategy_actions(run.summary, driven)
     names = [slot.name for slot in ctx.slots if slot.name in assigned]
     run.strategies = dict(zip(names, driven, strict=True))
-    run.summary.update(_path_dependence(scenario, ledger, run.summary["final_prices"]))
+    # the economy in force: a preference shock changed whose equilibrium the holdings have
+    in_force = attrs.evolve(scenario, populations=[ctx.current[s.name] for s in slots])
+    run.summary.update(_path_dependence(in_force, ledger, run.summary["final_prices"]))
     if planned:
         run.summary["shocks"] = _shock_effects(run, planned, shocked, price_tolerance)
+        _recovery_to_holdings(run, scenario, ledger.units()[:n_agents], price_tolerance)
         _window_efficiency(run, planned)
         run.summary.update(_error_in_force(run, shocked, price_tolerance))
     if scenario.metrics is not None:
@@ -465,6 +468,33 @@ def _shock_effects(
             done = metrics.time_to_tolerance(path, tolerance)
             row["recovery_time"] = None if done is None else done - when
     return out
+
+
+def _recovery_to_holdings(run: Run, scenario: Scenario, last: np.ndarray, tolerance: float) -> None:
+    """Each economy shock's row also gets the recovery to the equilibrium of the holdings its
+    window closed with (the next shock's eve, or the run's end). A market that trades out of
+    equilibrium moves the holdings, and so the equilibrium it can reach, away from the one in
+    force at the shock: recovery to that one may never come although the market settles."""
+    rows = [r for r in run.summary["shocks"] if "recovery_time" in r]
+    for row, window, after in zip(rows, run.windows[1:], [*run.windows[2:], None], strict=False):
+        close = window.final if window.final is not None else last
+        row["recovery_time_vs_holdings_equilibrium"] = None
+        if scenario.reference is not None or np.array_equal(close, window.initial):
+            continue
+        economy = attrs.evolve(scenario, populations=list(window.populations))
+        try:
+            eq = equilibrium(economy.with_endowments(close))
+        except InvalidParameter:
+            continue
+        if eq.prices is None or eq.status not in ("unique", "found"):
+            continue
+        prices = run.prices[run.prices["time"] >= window.start]
+        if after is not None:
+            prices = prices[prices["time"] < after.start]
+        path = metrics.price_error_path(prices, eq.prices)
+        done = None if path.empty else metrics.time_to_tolerance(path, tolerance)
+        row["holdings_equilibrium_prices"] = eq.prices
+        row["recovery_time_vs_holdings_equilibrium"] = None if done is None else done - window.start
 
 
 def _window_efficiency(run: Run, planned: tuple[Any, ...]) -> None:

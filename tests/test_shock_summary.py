@@ -183,3 +183,31 @@ def test_after_a_preference_shock_the_auctioneer_settles_the_new_allocation() ->
     expected = new * (settled @ p1)[:, None] / p1
     assert run.trades["time"].min() < 300 <= run.trades["time"].max()
     np.testing.assert_allclose(final, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_non_tatonnement_recovers_from_two_preference_shocks_to_its_holdings_equilibrium() -> None:
+    """Trading out of equilibrium moves the holdings, so after each preference shock the market
+    reaches the equilibrium of the holdings it trades to, with the new shares: the final one is
+    written out here from the Cobb-Douglas closed form, and both recoveries are finite."""
+    scenario = mktsim.build_scenario("cobb_douglas", n_agents=100)
+    goods = scenario.goods.names
+    rng = np.random.default_rng(0)
+    shares = [rng.dirichlet(np.ones(3), size=100) for _ in range(2)]
+    shocks = [
+        PreferenceShock(time=t, population="consumers", utility=mktsim.CobbDouglas(a))
+        for t, a in zip((100, 200), shares, strict=True)
+    ]
+    run = mktsim.simulate(scenario, "walrasian", until=400, shocks=shocks, mode="non_tatonnement")
+    h = run.holdings.assign(good=run.holdings["good"].astype(str))
+    final = h[h["time"] == h["time"].max()]
+    final = final.pivot(index="agent", columns="good", values="quantity")[goods].to_numpy()
+    p = dict(zip(goods, cobb_douglas_prices(shares[1], final), strict=True))
+    s = run.summary
+    error = max(abs(s["final_prices"][g] / p[g] - 1) for g in goods)
+    assert s["price_error_vs_holdings_equilibrium"] == pytest.approx(error, abs=1e-9)
+    assert error < 1e-6
+    rows = s["shocks"]
+    assert [r["kind"] for r in rows] == ["preference", "preference"]
+    assert all(0 < r["recovery_time_vs_holdings_equilibrium"] < 100 for r in rows)
+    for good in goods:
+        assert rows[1]["holdings_equilibrium_prices"][good] == pytest.approx(p[good], rel=1e-8)
