@@ -140,6 +140,16 @@ class Streaming:
         return RunData(data.summary, data.source, data.tables, read)
 
 
+#: One row per settlement and good: the units bought and the money paid for them.
+_PER_SETTLEMENT = {
+    "time": ("time", "first"),
+    "round": ("round", "first"),
+    "price": ("price", "first"),
+    "quantity": ("quantity", "sum"),
+    "cash": ("cash", "sum"),
+}
+
+
 def _bought_per_settlement(parts: list[Path]) -> pd.DataFrame:
     keys = ["trade_id", "good"]
     pieces = []
@@ -149,29 +159,11 @@ def _bought_per_settlement(parts: list[Path]) -> pd.DataFrame:
         columns = list(frame.columns)
         bought = frame[frame["quantity"] > 0]
         pieces.append(
-            bought.groupby(keys, sort=False, observed=True)
-            .agg(
-                time=("time", "first"),
-                round=("round", "first"),
-                price=("price", "first"),
-                quantity=("quantity", "sum"),
-                cash=("cash", "sum"),
-            )
-            .reset_index()
+            bought.groupby(keys, sort=False, observed=True).agg(**_PER_SETTLEMENT).reset_index()
         )
     if not pieces:
         raise MktsimError("the streamed trades table has no parts")
     joined = pd.concat(pieces, ignore_index=True)  # a settlement may span two parts
-    out = (
-        joined.groupby(keys, sort=False, observed=True)
-        .agg(
-            time=("time", "first"),
-            round=("round", "first"),
-            price=("price", "first"),
-            quantity=("quantity", "sum"),
-            cash=("cash", "sum"),
-        )
-        .reset_index()
-    )
+    out = joined.groupby(keys, sort=False, observed=True).agg(**_PER_SETTLEMENT).reset_index()
     out["agent"] = -1
     return out[columns]
