@@ -440,22 +440,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
             r = self._limit(agent, g, buy, lots, ticks, "ioc" if order.ioc else "limit")
             if r[2]:
                 return settled(self._env, self._order_receipt(r, buy))
-            # Nothing traded (it rests, or was refused): the receipt written out.
-            status = r[1]
-            return settled(
-                self._env,
-                new_receipt(
-                    (
-                        _STATUS.get(status) or str(status),
-                        r[0],
-                        r[4],
-                        0.0,
-                        _NAN,
-                        0.0,
-                        r[5] * self.lot,
-                    )
-                ),
-            )
+            return settled(self._env, self._untraded_receipt(r))  # it rests, or was refused
         if kind is Cancel:
             g = self._index.get(order.good)
             agent, oid = order.agent, order.order_id
@@ -481,22 +466,15 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
                         self._rg[agent][g] -= c[4] * self.lot_base
                     if self._record_all:
                         self._log_result(agent, g, "cancel", None, None, None, r, oid)
-            status = r[1]
-            return settled(
-                self._env,
-                new_receipt(
-                    (
-                        _STATUS.get(status) or str(status),
-                        r[0],
-                        r[4],
-                        0.0,
-                        _NAN,
-                        0.0,
-                        r[5] * self.lot,
-                    )
-                ),
-            )
+            return settled(self._env, self._untraded_receipt(r))
         return settled(self._env, self._submit(order))
+
+    def _untraded_receipt(self, r: Any) -> Receipt:
+        """The receipt of a result that traded nothing (an order resting or refused, a cancel)."""
+        status = r[1]
+        return new_receipt(
+            (_STATUS.get(status) or str(status), r[0], r[4], 0.0, _NAN, 0.0, r[5] * self.lot)
+        )
 
     def _submit(self, order: Any) -> Receipt:
         kind = type(order)
