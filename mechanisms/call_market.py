@@ -264,7 +264,14 @@ class CallMarket(_Clearing):
         self.env = ctx.env
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
             rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
-            check_grid(rows, ctx.goods.numeraire_index, self.lot_base, self.tick_base, self.name)
+            check_grid(
+                rows,
+                ctx.goods.numeraire_index,
+                self.lot_base,
+                self.tick_base,
+                self.name,
+                self.base_units,
+            )
         goods = ctx.goods
         self._names = goods.names
         self._num = goods.numeraire_index

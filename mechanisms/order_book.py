@@ -341,7 +341,14 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, self.base_units)
         if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
             rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
-            check_grid(rows, ctx.goods.numeraire_index, self.lot_base, self.tick_base, self.name)
+            check_grid(
+                rows,
+                ctx.goods.numeraire_index,
+                self.lot_base,
+                self.tick_base,
+                self.name,
+                self.base_units,
+            )
         self._ledger = ctx.ledger
         goods = ctx.goods
         self._num = goods.numeraire_index

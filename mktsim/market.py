@@ -192,12 +192,13 @@ def grid_bases(tick: float, lot: float, base_units: float | None = None) -> tupl
 
 
 def check_grid(
-    holdings: Any, numeraire: int, lot_base: int, tick_base: int, mechanism: str
+    holdings: Any, numeraire: int, lot_base: int, tick_base: int, mechanism: str, base_units: float
 ) -> None:
     """Refuse, before the run, an economy in which no agent holds one lot of any good, or none
     holds the money for one lot at one tick (``holdings``: the ledger's int64 base units,
-    agents' rows): no order could be both placed and met, and the run would trade nothing
-    without saying why. (Economies whose goods are produced during the run are not checked.)"""
+    agents' rows, ``base_units`` of them per unit): no order could be both placed and met, and
+    the run would trade nothing without saying why. (Economies whose goods are produced during
+    the run are not checked.)"""
     import numpy as np
 
     from mktsim.errors import InvalidParameter
@@ -206,7 +207,7 @@ def check_grid(
     if (goods >= lot_base).any() and (np.asarray(holdings)[:, numeraire] >= tick_base).any():
         return
     raise InvalidParameter(
-        f"no agent holds one lot ({lot_base / 1e9:g} units) of a good, or none holds the money "
-        f"for one lot at one tick ({tick_base / 1e9:g}), so nothing can trade under "
+        f"no agent holds one lot ({lot_base / base_units:g} units) of a good, or none holds the "
+        f"money for one lot at one tick ({tick_base / base_units:g}), so nothing can trade under "
         f"{mechanism}: set the options lot and tick to the economy's scale"
     )

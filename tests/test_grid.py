@@ -19,8 +19,11 @@ def _scaled(factor: float) -> mktsim.Scenario:
 @pytest.mark.parametrize("mechanism", ["order_book", "call_market"])
 def test_holdings_below_one_lot_are_refused(mechanism):
     with pytest.raises(InvalidParameter, match="lot and tick") as info:
-        mktsim.simulate(_scaled(1e-6), mechanism, until=10)
+        mktsim.simulate(_scaled(1e-6), mechanism, until=10, lot=0.002, tick=0.5)
     assert "\n" not in str(info.value)
+    # the lot and the money for it at one tick, in units, whatever the run's base unit
+    assert "one lot (0.002 units)" in str(info.value)
+    assert "one tick (0.001)" in str(info.value)
 
 
 @pytest.mark.parametrize("mechanism", ["order_book", "call_market"])
