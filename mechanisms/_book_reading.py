@@ -53,16 +53,31 @@ class _Reading(_BookState):
             self._expire()
         return self._books[g].resting_lots(agent, order_id) * self.lot
 
+    def reference_prices(self) -> dict[str, float | None]:
+        """The reference prices alone (:meth:`reference_price` per traded good, by name): what
+        :meth:`quote` shows as ``prices``, without the best quantities and depth it walks the
+        books for (the protocol's optional ``reference_prices``). Strategies that read only
+        prices ask this on every action, so :meth:`reference_price` is written out here."""
+        if self._expiry and self._expiry[0][0] <= self._env.now:
+            self._expire()
+        unit = self.price_of(1)
+        books, goods, last = self._books, self._goods, self._last
+        prices: dict[str, float | None] = {}
+        for j in self._traded:
+            book, name = books[j], goods[j]
+            b, a = book.best_bid, book.best_ask
+            if b is not None and a is not None:
+                prices[name] = unit * math.sqrt(b * a)
+            elif b is not None or a is not None:
+                prices[name] = self.price_of(b if a is None else a)  # type: ignore[arg-type]
+            else:
+                prices[name] = last[j]
+        return prices
+
     def reference_quote(self) -> Quote:
-        """The reference prices alone (:meth:`reference_price` per traded good) as a base
-        :class:`~mktsim.orders.Quote`: what :meth:`quote` shows as ``prices``, without the best
-        quantities and depth it walks the books for. A strategy that reads only prices on every
-        action asks this instead."""
-        self._expire()
-        goods = self._goods
-        return Quote(
-            float(self._env.now), {goods[j]: self.reference_price(j) for j in self._traded}
-        )
+        """:meth:`reference_prices` as a base :class:`~mktsim.orders.Quote`."""
+        prices = self.reference_prices()
+        return Quote(float(self._env.now), prices)
 
     def top(self, good: str) -> Top:
         """One good's best bid and ask, last trade and estimate, as :meth:`quote` shows them

@@ -9,7 +9,7 @@ knows the other's internals, so N strategies and M mechanisms cost N + M.
 ``accepts`` lists the order types a mechanism takes; a strategy whose ``emits`` shares nothing
 with it is refused before the run (:func:`check_pairing` names the mechanisms that would do).
 
-Optional parts, for markets where orders rest (an order book offers all three; a strategy
+Optional parts, for markets where orders rest (an order book offers them all; a strategy
 falls back to what it can do without them):
 
 * ``observe(listener)``: ``listener(shout)`` is called with a :class:`Shout` after every order
@@ -28,14 +28,19 @@ falls back to what it can do without them):
   not rest). Exactly what a ``Cancel`` and a ``Limit`` through ``submit`` would do, without
   building them; None (nothing done) when the market cannot take that path at the moment (a
   shock in force, say), and the strategy submits the orders instead. Wrappers never pass it
-  through: they act on ``submit``.
+  through: they act on ``submit``;
+* ``reference_prices() -> Mapping[str, float | None]``: what ``quote().prices`` would show
+  (one reference price per non-numeraire good, None where there is none yet), without building
+  the quote: its best quantities, depth and validation cost more than the prices themselves, and
+  a strategy that reads only prices on every action asks this instead, falling back to
+  ``quote().prices`` when a market does not offer it.
 
 A quote may also carry ``tick`` and ``lot``: the grids prices and quantities must lie on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import simpy
@@ -51,6 +56,7 @@ __all__ = [
     "check_grid",
     "check_pairing",
     "grid_bases",
+    "prices_reader",
     "settled",
     "whole",
 ]
@@ -133,6 +139,16 @@ class _Settled(simpy.Event):
 #: ``settled(env, receipt)``: an already-processed event whose value is ``receipt`` (an
 #: immediate answer). The class itself, so that making one costs a single call.
 settled: Callable[[simpy.Environment, Receipt], simpy.Event] = _Settled
+
+
+def prices_reader(market: Any) -> Callable[[], Mapping[str, float | None]]:
+    """What a strategy calls for ``market``'s reference prices: its optional
+    ``reference_prices`` where it offers one, else ``quote().prices`` (the same prices, at the
+    cost of building the whole quote). Looked up once, before the run."""
+    fast = getattr(market, "reference_prices", None)
+    if fast is not None:
+        return fast  # type: ignore[no-any-return]
+    return lambda: market.quote().prices  # type: ignore[no-any-return]
 
 
 def accepted_by(emits: Iterable[type], mechanisms: dict[str, Any]) -> list[str]:

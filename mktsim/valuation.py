@@ -35,6 +35,8 @@ __all__ = ["ConsumerValuation", "InducedValuation", "RowForm", "check_can_price"
 
 #: Slack when rounding a price to the tick, so a price exactly on a tick stays on it.
 EPS = 1e-9
+#: Agents whose row forms are built together, from one conversion of their parameters.
+BLOCK = 1024
 
 Array = NDArray[np.float64]
 
@@ -49,7 +51,10 @@ class ConsumerValuation:
 
     One agent's valuation uses the utility restricted to its own row (``utility.take``), built
     the first time that agent acts and kept: the arithmetic is the vectorised formula on one
-    row, so both forms agree exactly.
+    row, so both forms agree exactly. Its scalar form (:meth:`row`) is built with those of the
+    :data:`BLOCK` agents around it, from one conversion of their parameters to Python floats:
+    converting them agent by agent cost more than the action itself, and made the first action
+    of each agent (most actions, in a large population) dearer than the next ones.
     """
 
     def __init__(self, population: Any, numeraire: int) -> None:
@@ -72,7 +77,14 @@ class ConsumerValuation:
         population."""
         form = self._forms.get(i)
         if form is None:
-            form = self._forms[i] = self._form(self, i)
+            n = getattr(self.utility, "n_agents", None)
+            if self._form is RowForm or not isinstance(n, int) or not 0 <= i < n:
+                form = self._forms[i] = self._form(self, i)
+                return form
+            lo = i - i % BLOCK
+            forms = self._form.block(self, lo, min(lo + BLOCK, n))
+            self._forms.update(zip(range(lo, lo + len(forms)), forms))
+            form = forms[i - lo]
         return form
 
     def mrs_row(self, i: int, x: Array) -> Array:
@@ -121,6 +133,12 @@ class RowForm:
         self.i = i
         self.n = valuation.numeraire
 
+    @classmethod
+    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
+        """The forms of agents ``lo`` to ``hi - 1``; a family's form converts their parameters
+        at once (a slice's ``tolist`` gives each row's floats exactly as the row's own)."""
+        return [cls(valuation, i) for i in range(lo, hi)]
+
     def wealth(self, x: list[float], prices: list[float]) -> float:
         """``x . prices``, summed left to right."""
         w = 0.0
@@ -144,11 +162,17 @@ class _CobbDouglasRow(RowForm):
 
     __slots__ = ("a", "valued")
 
-    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+    def __init__(self, valuation: ConsumerValuation, i: int, a: list[float] | None = None) -> None:
         super().__init__(valuation, i)
-        a: list[float] = valuation.utility.shares[i].tolist()
+        if a is None:
+            a = valuation.utility.shares[i].tolist()
         self.a = a
         self.valued = None if min(a) > 0 else [j for j, aj in enumerate(a) if aj > 0]
+
+    @classmethod
+    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
+        rows = valuation.utility.shares[lo:hi].tolist()
+        return [cls(valuation, i, a) for i, a in zip(range(lo, hi), rows, strict=True)]
 
     def mrs(self, x: list[float], g: int) -> float:
         a = self.a
@@ -180,14 +204,30 @@ class _CESRow(RowForm):
 
     __slots__ = ("a", "rho", "s", "valued")
 
-    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+    def __init__(
+        self,
+        valuation: ConsumerValuation,
+        i: int,
+        a: list[float] | None = None,
+        s: float | None = None,
+    ) -> None:
         super().__init__(valuation, i)
         utility = valuation.utility
-        self.a = utility.weights[i].tolist()
-        sigma = utility.elasticity
-        self.s = float(sigma[i] if sigma.size > 1 else sigma[0])
+        self.a = utility.weights[i].tolist() if a is None else a
+        if s is None:
+            sigma = utility.elasticity
+            s = float(sigma[i] if sigma.size > 1 else sigma[0])
+        self.s = s
         self.rho = (self.s - 1.0) / self.s
         self.valued = [j for j, a in enumerate(self.a) if a > 0]
+
+    @classmethod
+    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
+        utility = valuation.utility
+        rows = utility.weights[lo:hi].tolist()
+        sigma = utility.elasticity
+        s = sigma[lo:hi].tolist() if sigma.size > 1 else [float(sigma[0])] * (hi - lo)
+        return [cls(valuation, i, a, si) for i, a, si in zip(range(lo, hi), rows, s, strict=True)]
 
     def mrs(self, x: list[float], g: int) -> float:
         a, rho, n = self.a, self.rho, self.n
@@ -230,9 +270,14 @@ class _LeontiefRow(RowForm):
 
     __slots__ = ("c",)
 
-    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+    def __init__(self, valuation: ConsumerValuation, i: int, c: list[float] | None = None) -> None:
         super().__init__(valuation, i)
-        self.c = valuation.utility.coefficients[i].tolist()
+        self.c = valuation.utility.coefficients[i].tolist() if c is None else c
+
+    @classmethod
+    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
+        rows = valuation.utility.coefficients[lo:hi].tolist()
+        return [cls(valuation, i, c) for i, c in zip(range(lo, hi), rows, strict=True)]
 
     def mrs(self, x: list[float], g: int) -> float:
         c = self.c
@@ -263,9 +308,14 @@ class _LinearRow(RowForm):
 
     __slots__ = ("v",)
 
-    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+    def __init__(self, valuation: ConsumerValuation, i: int, v: list[float] | None = None) -> None:
         super().__init__(valuation, i)
-        self.v = valuation.utility.values[i].tolist()
+        self.v = valuation.utility.values[i].tolist() if v is None else v
+
+    @classmethod
+    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
+        rows = valuation.utility.values[lo:hi].tolist()
+        return [cls(valuation, i, v) for i, v in zip(range(lo, hi), rows, strict=True)]
 
     def mrs(self, x: list[float], g: int) -> float:
         vn = self.v[self.n]

@@ -31,6 +31,7 @@ import simpy
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter
+from mktsim.market import prices_reader
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
 from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm
@@ -336,8 +337,8 @@ class PoissonStrategy:
         self._resting = getattr(market, "resting", None)
         self._repost = getattr(market, "repost", None)
         self._hv = memoryview(ctx.ledger.holdings)
-        # The reference prices alone, where the market can show them without its depth.
-        self.prices_quote = getattr(market, "reference_quote", None) or market.quote
+        # The reference prices alone, where the market can show them without its quote.
+        self.reference_prices = prices_reader(market)
 
     def make_limits(self, ctx: Any, slot: PopulationSlot) -> Any:
         """What the population's orders are worth (:func:`limits_for`); a strategy for another

@@ -240,7 +240,7 @@ class BeliefTrader(PoissonStrategy):
         r = float(self.reservation(agent)[s])
         if not math.isfinite(r):
             return None
-        ref = self.prices_quote().prices[self.names[g]]
+        ref = self.reference_prices()[self.names[g]]
         if ref is None:  # a probe on a random side around the reservation price
             buy = not (pick & 1)
         else:

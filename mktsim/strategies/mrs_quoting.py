@@ -97,7 +97,7 @@ class UtilityTrader(PoissonStrategy):
         m = row.mrs(x, g)
         if not (m > 0 and m < math.inf):
             return None
-        quoted = self.prices_quote().prices
+        quoted = self.reference_prices()
         prices = self._unit_prices.copy()
         for j, name in self._named:
             ref = quoted[name]
@@ -112,6 +112,15 @@ class UtilityTrader(PoissonStrategy):
         if ticks < 1 or want == 0:
             return None
         return agent, g, buy, ticks, lots
+
+    def act(self, agent: int, u1: float, u2: float) -> None:
+        """Decide, then replace the agent's order in the good (:meth:`place` written out for
+        the arrivals, whose agents are the population's own: every action passes here)."""
+        order = self.decide(agent, u1, u2)
+        if order is not None:
+            agent, g, buy, ticks, lots = order
+            live, local = self.live[g], agent - self.start_row
+            live[local] = self.replace(agent, g, live[local], buy, lots, ticks)
 
     def place(self, order: tuple[Any, ...]) -> None:
         agent, g, buy, ticks, lots = order
