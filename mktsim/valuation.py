@@ -31,12 +31,18 @@ from numpy.typing import NDArray
 from mktsim.goods import BASE_UNITS
 from mktsim.utility import CES, CobbDouglas, Leontief, Linear
 
-__all__ = ["ConsumerValuation", "InducedValuation", "RowForm", "check_can_price", "utility_quote"]
+__all__ = [
+    "ConsumerValuation",
+    "InducedValuation",
+    "RowForm",
+    "ScalarForm",
+    "check_can_price",
+    "utility_quote",
+    "wealth",
+]
 
 #: Slack when rounding a price to the tick, so a price exactly on a tick stays on it.
 EPS = 1e-9
-#: Agents whose row forms are built together, from one conversion of their parameters.
-BLOCK = 1024
 
 Array = NDArray[np.float64]
 
@@ -49,12 +55,12 @@ class ConsumerValuation:
             ``take``), e.g. :class:`mktsim.population.Consumers`.
         numeraire: column of the numeraire.
 
-    One agent's valuation uses the utility restricted to its own row (``utility.take``), built
-    the first time that agent acts and kept: the arithmetic is the vectorised formula on one
-    row, so both forms agree exactly. Its scalar form (:meth:`row`) is built with those of the
-    :data:`BLOCK` agents around it, from one conversion of their parameters to Python floats:
-    converting them agent by agent cost more than the action itself, and made the first action
-    of each agent (most actions, in a large population) dearer than the next ones.
+    One agent's valuation in numpy uses the utility restricted to its own row (``utility.take``,
+    built the first time it is needed and kept): the arithmetic is the vectorised formula on one
+    row, so both forms agree exactly. In scalar arithmetic (:attr:`form`, :meth:`row`) it reads
+    the agent's parameters from the population's arrays on each call: nothing is built per
+    agent, so an agent's first action costs what its next ones do, and a large population adds
+    no objects for the garbage collector to walk.
     """
 
     def __init__(self, population: Any, numeraire: int) -> None:
@@ -62,8 +68,7 @@ class ConsumerValuation:
         self.utility = population.utility
         self.numeraire = numeraire
         self._rows: dict[int, Any] = {}
-        self._forms: dict[int, RowForm] = {}
-        self._form = _FORMS.get(type(self.utility), RowForm)
+        self._form: ScalarForm | None = None
 
     def _row(self, i: int) -> Any:
         u = self._rows.get(i)
@@ -71,21 +76,18 @@ class ConsumerValuation:
             u = self._rows[i] = self.utility.take(np.array([i], dtype=np.intp))
         return u
 
-    def row(self, i: int) -> RowForm:
-        """Agent ``i``'s valuation in scalar arithmetic (:class:`RowForm`), built the first time
-        it is asked for and kept: what an action needs, at a cost that does not depend on the
-        population."""
-        form = self._forms.get(i)
+    @property
+    def form(self) -> ScalarForm:
+        """The population's valuation in scalar arithmetic (:class:`ScalarForm`), by agent."""
+        form = self._form
         if form is None:
-            n = getattr(self.utility, "n_agents", None)
-            if self._form is RowForm or not isinstance(n, int) or not 0 <= i < n:
-                form = self._forms[i] = self._form(self, i)
-                return form
-            lo = i - i % BLOCK
-            forms = self._form.block(self, lo, min(lo + BLOCK, n))
-            self._forms.update(zip(range(lo, lo + len(forms)), forms))
-            form = forms[i - lo]
+            form = self._form = _FORMS.get(type(self.utility), ScalarForm)(self)
         return form
+
+    def row(self, i: int) -> RowForm:
+        """Agent ``i``'s valuation in scalar arithmetic (:class:`RowForm`): what an action needs,
+        at a cost that does not depend on the population."""
+        return RowForm(self.form, i)
 
     def mrs_row(self, i: int, x: Array) -> Array:
         """``float64[g]``: agent ``i``'s MRS of each good for the numeraire at holdings ``x``
@@ -111,8 +113,22 @@ class ConsumerValuation:
 
 
 # ---- one agent's valuation in scalar arithmetic -------------------------------------------------
-class RowForm:
-    """One agent's MRS and demand on Python floats, from its own parameters (read once).
+def _flat(values: Any) -> memoryview:
+    """A parameter array as a flat memoryview of float64: indexing it gives the Python float
+    ``tolist`` would, without converting the rest of the array."""
+    return memoryview(np.ascontiguousarray(values, dtype=np.float64).reshape(-1))
+
+
+def wealth(x: list[float], prices: list[float]) -> float:
+    """``x . prices``, summed left to right."""
+    w = 0.0
+    for xj, pj in zip(x, prices):  # noqa: B905 - both have one entry per good
+        w += xj * pj
+    return w
+
+
+class ScalarForm:
+    """Agents' MRS and demand on Python floats, by agent index, from the population's parameters.
 
     An action values one agent over a handful of goods, where numpy on one-row arrays spends
     more on dispatch than on arithmetic. The forms of the families in :mod:`mktsim.utility`
@@ -124,66 +140,75 @@ class RowForm:
     to right here) or keeps the utility level. Whatever a form cannot classify as the vectorised
     form would (a zero holding, an overflow, a utility of 0), and every family without a form of
     its own (this base class), it computes with the vectorised form on the agent's row.
+
+    Parameters are read from flat views of the population's arrays (agent ``i``'s row is
+    ``[i * goods, (i + 1) * goods)``), so the form holds nothing per agent.
     """
 
-    __slots__ = ("fallback", "i", "n")
+    __slots__ = ("fallback", "g", "n")
 
-    def __init__(self, valuation: ConsumerValuation, i: int) -> None:
+    def __init__(self, valuation: ConsumerValuation) -> None:
         self.fallback = valuation
-        self.i = i
         self.n = valuation.numeraire
+        self.g = int(getattr(valuation.utility, "n_goods", 0))
 
-    @classmethod
-    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
-        """The forms of agents ``lo`` to ``hi - 1``; a family's form converts their parameters
-        at once (a slice's ``tolist`` gives each row's floats exactly as the row's own)."""
-        return [cls(valuation, i) for i in range(lo, hi)]
+    def mrs(self, i: int, x: list[float], g: int) -> float:
+        """Agent ``i``'s MRS of good ``g`` for the numeraire at holdings ``x`` (units)."""
+        return float(self.fallback.mrs_row(i, np.array(x))[g])
+
+    def demand(self, i: int, x: list[float], prices: list[float], g: int) -> float:
+        """Agent ``i``'s demand for good ``g`` at ``prices`` (numeraire = 1), its holdings
+        ``x`` (units) as wealth."""
+        return float(self.fallback.demand_row(i, np.array(prices), np.array(x))[g])
+
+
+class RowForm:
+    """One agent's valuation in scalar arithmetic: its population's :class:`ScalarForm` at
+    agent ``i``."""
+
+    __slots__ = ("form", "i")
+
+    def __init__(self, form: ScalarForm, i: int) -> None:
+        self.form = form
+        self.i = i
 
     def wealth(self, x: list[float], prices: list[float]) -> float:
         """``x . prices``, summed left to right."""
-        w = 0.0
-        for xj, pj in zip(x, prices):  # noqa: B905 - both have one entry per good
-            w += xj * pj
-        return w
+        return wealth(x, prices)
 
     def mrs(self, x: list[float], g: int) -> float:
         """The agent's MRS of good ``g`` for the numeraire at holdings ``x`` (units)."""
-        return float(self.fallback.mrs_row(self.i, np.array(x))[g])
+        return self.form.mrs(self.i, x, g)
 
     def demand(self, x: list[float], prices: list[float], g: int) -> float:
         """The agent's demand for good ``g`` at ``prices`` (numeraire = 1), its holdings ``x``
         (units) as wealth."""
-        return float(self.fallback.demand_row(self.i, np.array(prices), np.array(x))[g])
+        return self.form.demand(self.i, x, prices, g)
 
 
-class _CobbDouglasRow(RowForm):
+class _CobbDouglasForm(ScalarForm):
     """``MRS_g = (a_g x_n) / (a_n x_g)``: the utility level in ``a_j u / x_j`` cancels; demand
     ``a_g (w / p_g)``."""
 
-    __slots__ = ("a", "valued")
+    __slots__ = ("a", "positive")
 
-    def __init__(self, valuation: ConsumerValuation, i: int, a: list[float] | None = None) -> None:
-        super().__init__(valuation, i)
-        if a is None:
-            a = valuation.utility.shares[i].tolist()
-        self.a = a
-        self.valued = None if min(a) > 0 else [j for j, aj in enumerate(a) if aj > 0]
+    def __init__(self, valuation: ConsumerValuation) -> None:
+        super().__init__(valuation)
+        shares = valuation.utility.shares
+        self.a = _flat(shares)
+        # whether every share of the agent is positive (else only its valued goods must be held)
+        self.positive = memoryview(np.ascontiguousarray((np.asarray(shares) > 0).all(axis=1)))
 
-    @classmethod
-    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
-        rows = valuation.utility.shares[lo:hi].tolist()
-        return [cls(valuation, i, a) for i, a in zip(range(lo, hi), rows, strict=True)]
-
-    def mrs(self, x: list[float], g: int) -> float:
-        a = self.a
-        ag, an = a[g], a[self.n]
+    def mrs(self, i: int, x: list[float], g: int) -> float:
+        a, n = self.a, self.n
+        row = i * self.g
+        ag, an = a[row + g], a[row + n]
         if ag == 1.0 or an == 1.0:  # u = x_g alone: a marginal utility of 1, not a u / x
-            return RowForm.mrs(self, x, g)
-        valued = self.valued
-        if valued is None:
+            return ScalarForm.mrs(self, i, x, g)
+        if self.positive[i]:
             if not min(x) > 0:  # u = 0: every marginal utility is 0 or 0/0
                 return math.nan
-        elif not all(x[j] > 0 for j in valued):
+        elif not all(xj > 0 for xj, aj in zip(x, a[row : row + self.g]) if aj > 0):  # noqa: B905
             return math.nan
         if an == 0.0:
             return math.inf if ag > 0 else math.nan
@@ -191,49 +216,35 @@ class _CobbDouglasRow(RowForm):
             return 0.0
         den = an * x[g]
         if not den > 0:
-            return RowForm.mrs(self, x, g)
-        return (ag * x[self.n]) / den
+            return ScalarForm.mrs(self, i, x, g)
+        return (ag * x[n]) / den
 
-    def demand(self, x: list[float], prices: list[float], g: int) -> float:
-        return self.a[g] * (self.wealth(x, prices) / prices[g])
+    def demand(self, i: int, x: list[float], prices: list[float], g: int) -> float:
+        return self.a[i * self.g + g] * (wealth(x, prices) / prices[g])
 
 
-class _CESRow(RowForm):
+class _CESForm(ScalarForm):
     """``du/dx_j = a_j x_j^(rho-1) u^(1-rho)`` with ``u = (sum a_j x_j^rho)^(1/rho)``; demand
     ``w t_g / sum_k t_k p_k`` with ``t_j = exp(s (log a_j - log p_j))``."""
 
-    __slots__ = ("a", "rho", "s", "valued")
+    __slots__ = ("a", "sigma")
 
-    def __init__(
-        self,
-        valuation: ConsumerValuation,
-        i: int,
-        a: list[float] | None = None,
-        s: float | None = None,
-    ) -> None:
-        super().__init__(valuation, i)
+    def __init__(self, valuation: ConsumerValuation) -> None:
+        super().__init__(valuation)
         utility = valuation.utility
-        self.a = utility.weights[i].tolist() if a is None else a
-        if s is None:
-            sigma = utility.elasticity
-            s = float(sigma[i] if sigma.size > 1 else sigma[0])
-        self.s = s
-        self.rho = (self.s - 1.0) / self.s
-        self.valued = [j for j, a in enumerate(self.a) if a > 0]
+        self.a = _flat(utility.weights)
+        self.sigma = _flat(utility.elasticity)
 
-    @classmethod
-    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
-        utility = valuation.utility
-        rows = utility.weights[lo:hi].tolist()
-        sigma = utility.elasticity
-        s = sigma[lo:hi].tolist() if sigma.size > 1 else [float(sigma[0])] * (hi - lo)
-        return [cls(valuation, i, a, si) for i, a, si in zip(range(lo, hi), rows, s, strict=True)]
+    def _params(self, i: int) -> tuple[list[float], float]:
+        sigma = self.sigma
+        return self.a[i * self.g : (i + 1) * self.g].tolist(), sigma[i if len(sigma) > 1 else 0]
 
-    def mrs(self, x: list[float], g: int) -> float:
-        a, rho, n = self.a, self.rho, self.n
+    def mrs(self, i: int, x: list[float], g: int) -> float:
+        a, s = self._params(i)
+        rho, n = (s - 1.0) / s, self.n
         try:
             inner = 0.0
-            for j in self.valued:
+            for j in [j for j, aj in enumerate(a) if aj > 0]:
                 if not x[j] > 0:
                     raise ZeroDivisionError
                 inner += a[j] * x[j] ** rho
@@ -244,10 +255,10 @@ class _CESRow(RowForm):
                 return mu_g / mu_n
         except (ZeroDivisionError, OverflowError):
             pass
-        return RowForm.mrs(self, x, g)
+        return ScalarForm.mrs(self, i, x, g)
 
-    def demand(self, x: list[float], prices: list[float], g: int) -> float:
-        a, s = self.a, self.s
+    def demand(self, i: int, x: list[float], prices: list[float], g: int) -> float:
+        a, s = self._params(i)
         exp, log = math.exp, math.log
         denom = 0.0
         term_g = 0.0
@@ -259,34 +270,29 @@ class _CESRow(RowForm):
                     if j == g:
                         term_g = t
         except (ValueError, OverflowError):
-            return RowForm.demand(self, x, prices, g)
+            return ScalarForm.demand(self, i, x, prices, g)
         if not 0.0 < denom < math.inf:
-            return RowForm.demand(self, x, prices, g)
-        return (self.wealth(x, prices) * term_g) / denom
+            return ScalarForm.demand(self, i, x, prices, g)
+        return (wealth(x, prices) * term_g) / denom
 
 
-class _LeontiefRow(RowForm):
+class _LeontiefForm(ScalarForm):
     """A subgradient (the binding goods share ``1 / c_j``) and demand ``c_g (w / (p . c))``."""
 
     __slots__ = ("c",)
 
-    def __init__(self, valuation: ConsumerValuation, i: int, c: list[float] | None = None) -> None:
-        super().__init__(valuation, i)
-        self.c = valuation.utility.coefficients[i].tolist() if c is None else c
+    def __init__(self, valuation: ConsumerValuation) -> None:
+        super().__init__(valuation)
+        self.c = _flat(valuation.utility.coefficients)
 
-    @classmethod
-    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
-        rows = valuation.utility.coefficients[lo:hi].tolist()
-        return [cls(valuation, i, c) for i, c in zip(range(lo, hi), rows, strict=True)]
-
-    def mrs(self, x: list[float], g: int) -> float:
-        c = self.c
+    def mrs(self, i: int, x: list[float], g: int) -> float:
+        c = self.c[i * self.g : (i + 1) * self.g].tolist()
         u = math.inf
         for cj, xj in zip(c, x, strict=True):
             if cj > 0:
                 u = min(u, xj / cj)
         if not math.isfinite(u):
-            return RowForm.mrs(self, x, g)
+            return ScalarForm.mrs(self, i, x, g)
 
         def binding(j: int) -> bool:
             cu = c[j] * u
@@ -299,48 +305,45 @@ class _LeontiefRow(RowForm):
             return math.inf if mu_g > 0 else math.nan
         return mu_g / mu_n
 
-    def demand(self, x: list[float], prices: list[float], g: int) -> float:
-        return self.c[g] * (self.wealth(x, prices) / self.wealth(self.c, prices))
+    def demand(self, i: int, x: list[float], prices: list[float], g: int) -> float:
+        c = self.c[i * self.g : (i + 1) * self.g].tolist()
+        return c[g] * (wealth(x, prices) / wealth(c, prices))
 
 
-class _LinearRow(RowForm):
+class _LinearForm(ScalarForm):
     """``MRS_g = v_g / v_n``; wealth spent equally on the goods of the best ``v_j / p_j``."""
 
     __slots__ = ("v",)
 
-    def __init__(self, valuation: ConsumerValuation, i: int, v: list[float] | None = None) -> None:
-        super().__init__(valuation, i)
-        self.v = valuation.utility.values[i].tolist() if v is None else v
+    def __init__(self, valuation: ConsumerValuation) -> None:
+        super().__init__(valuation)
+        self.v = _flat(valuation.utility.values)
 
-    @classmethod
-    def block(cls, valuation: ConsumerValuation, lo: int, hi: int) -> list[RowForm]:
-        rows = valuation.utility.values[lo:hi].tolist()
-        return [cls(valuation, i, v) for i, v in zip(range(lo, hi), rows, strict=True)]
-
-    def mrs(self, x: list[float], g: int) -> float:
-        vn = self.v[self.n]
+    def mrs(self, i: int, x: list[float], g: int) -> float:
+        v, row = self.v, i * self.g
+        vn = v[row + self.n]
         if vn == 0.0:
-            return math.inf if self.v[g] > 0 else math.nan
-        return self.v[g] / vn
+            return math.inf if v[row + g] > 0 else math.nan
+        return v[row + g] / vn
 
-    def demand(self, x: list[float], prices: list[float], g: int) -> float:
-        v = self.v
+    def demand(self, i: int, x: list[float], prices: list[float], g: int) -> float:
+        v = self.v[i * self.g : (i + 1) * self.g].tolist()
         bang = [vj / pj for vj, pj in zip(v, prices, strict=True)]
         top = max(bang) * (1 - 1e-12)
         best = [b >= top and vj > 0 for b, vj in zip(bang, v, strict=True)]
         count = sum(best)
         if not count:
-            return RowForm.demand(self, x, prices, g)
+            return ScalarForm.demand(self, i, x, prices, g)
         if not best[g]:
             return 0.0
-        return (self.wealth(x, prices) * 1.0 / count) / prices[g]
+        return (wealth(x, prices) * 1.0 / count) / prices[g]
 
 
-_FORMS: dict[type, type[RowForm]] = {
-    CobbDouglas: _CobbDouglasRow,
-    CES: _CESRow,
-    Leontief: _LeontiefRow,
-    Linear: _LinearRow,
+_FORMS: dict[type, type[ScalarForm]] = {
+    CobbDouglas: _CobbDouglasForm,
+    CES: _CESForm,
+    Leontief: _LeontiefForm,
+    Linear: _LinearForm,
 }
 
 

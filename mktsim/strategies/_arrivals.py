@@ -34,7 +34,7 @@ from mktsim.errors import InvalidParameter
 from mktsim.market import prices_reader
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
-from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm
+from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm, ScalarForm
 
 __all__ = ["CHUNK", "COMMON", "PoissonStrategy", "price_of", "to_ticks"]
 
@@ -167,6 +167,7 @@ class MarginalLimits:
         # a flat view: a row is the slice [row * goods, (row + 1) * goods)
         self._flat = memoryview(self.holdings.reshape(-1))
         self._width = len(ctx.goods)
+        self._base = float(self.base_units)
         self.pop: Any = None
         self.valuation: ConsumerValuation | None = None
 
@@ -192,18 +193,21 @@ class MarginalLimits:
         """The agent's valuation in scalar arithmetic, for the population as it is now."""
         return self.current().row(local)
 
-    def agent(self, local: int) -> tuple[RowForm, list[float]]:
-        """:meth:`row` and :meth:`unit_list` in one call (every action of a consumer asks)."""
+    def agent(self, local: int) -> tuple[ScalarForm, list[float]]:
+        """The population's valuation in scalar arithmetic as it is now (ask it for agent
+        ``local``) and the agent's holdings as :meth:`unit_list` has them, in one call: every
+        action of a consumer asks."""
         pop = self.ctx.population(self.slot)
         valuation = self.valuation
         if pop is not self.pop or valuation is None:
             valuation = self.current()
-        base, start = float(self.base_units), (self.start + local) * self._width
-        return valuation.row(local), [h / base for h in self._flat[start : start + self._width]]
+        start = (self.start + local) * self._width
+        base = self._base
+        return valuation.form, [h / base for h in self._flat[start : start + self._width]]
 
     def mrs(self, local: int, good: int) -> float:
-        row, x = self.agent(local)
-        return row.mrs(x, good)
+        form, x = self.agent(local)
+        return form.mrs(local, x, good)
 
     def pick(self, local: int, u: float) -> tuple[int, bool, float, int] | None:
         k = int(u * 2 * len(self.goods))

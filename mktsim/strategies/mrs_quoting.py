@@ -93,8 +93,9 @@ class UtilityTrader(PoissonStrategy):
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         k = int(u1 * self._sides)
         g = self._goods[k >> 1]
-        row, x = self.limits.agent(agent - self.start_row)
-        m = row.mrs(x, g)
+        local = agent - self.start_row
+        form, x = self.limits.agent(local)
+        m = form.mrs(local, x, g)
         if not (m > 0 and m < math.inf):
             return None
         quoted = self.reference_prices()
@@ -105,7 +106,7 @@ class UtilityTrader(PoissonStrategy):
                 ticks = utility_quote(m, None, not (k & 1), u2, self.spread, self.anchor, self.tick)
                 return (agent, g, not (k & 1), ticks, 1) if ticks >= 1 else None
             prices[j] = ref
-        want = row.demand(x, prices, g) - x[g]
+        want = form.demand(local, x, prices, g) - x[g]
         lots = min(self.cap, max(1, int(self.step * abs(want) / self.lot)))
         buy = want > 0
         ticks = utility_quote(m, prices[g], buy, u2, self.spread, self.anchor, self.tick)
