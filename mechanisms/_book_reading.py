@@ -60,7 +60,8 @@ class _Reading(_BookState):
         prices ask this on every action, so :meth:`reference_price` is written out here."""
         if self._expiry and self._expiry[0][0] <= self._env.now:
             self._expire()
-        unit = self.price_of(1)
+        k = self._ticks_per_unit
+        unit = 1 / k if k is not None else self.tick  # price_of(1)
         books, goods, last = self._books, self._goods, self._last
         prices: dict[str, float | None] = {}
         for j in self._traded:
