@@ -147,8 +147,8 @@ def prices_reader(market: Any) -> Callable[[], Mapping[str, float | None]]:
     cost of building the whole quote). Looked up once, before the run."""
     fast = getattr(market, "reference_prices", None)
     if fast is not None:
-        return fast  # type: ignore[no-any-return]
-    return lambda: market.quote().prices  # type: ignore[no-any-return]
+        return fast
+    return lambda: market.quote().prices
 
 
 def accepted_by(emits: Iterable[type], mechanisms: dict[str, Any]) -> list[str]:

@@ -113,10 +113,11 @@ class ConsumerValuation:
 
 
 # ---- one agent's valuation in scalar arithmetic -------------------------------------------------
-def _flat(values: Any) -> memoryview:
-    """A parameter array as a flat memoryview of float64: indexing it gives the Python float
+def _flat(values: Any) -> Any:
+    """A parameter array as a flat ``memoryview`` of float64: indexing it gives the Python float
     ``tolist`` would, without converting the rest of the array."""
-    return memoryview(np.ascontiguousarray(values, dtype=np.float64).reshape(-1))
+    flat: Any = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    return memoryview(flat)
 
 
 def wealth(x: list[float], prices: list[float]) -> float:
@@ -197,7 +198,8 @@ class _CobbDouglasForm(ScalarForm):
         shares = valuation.utility.shares
         self.a = _flat(shares)
         # whether every share of the agent is positive (else only its valued goods must be held)
-        self.positive = memoryview(np.ascontiguousarray((np.asarray(shares) > 0).all(axis=1)))
+        positive: Any = np.ascontiguousarray((np.asarray(shares) > 0).all(axis=1))
+        self.positive = memoryview(positive)
 
     def mrs(self, i: int, x: list[float], g: int) -> float:
         a, n = self.a, self.n
