@@ -82,7 +82,6 @@ never anyone's holdings, and every refusal they cause is data (a rejected receip
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -233,7 +232,9 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         "source": "source_limit",
         "final_demand": "final_demand_limit",
     }
-    supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
+    #: Only liquidity withdrawal is the book's own; outages, latency spikes and price controls
+    #: are the shared wrappers of :mod:`mktsim.wrappers`.
+    supported_shocks: ClassVar[tuple[str, ...]] = ("liquidity",)
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
     options: ClassVar[Mapping[str, Option]] = {
         "tick": Option(0.001, "price tick, numeraire per unit", positive_float),
@@ -311,19 +312,9 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
             ),
             0,
         )
-        # Market shocks: set once one is applied, so the order entry points check them only then.
-        self._shocked = False
-        self._outages: list[tuple[float, float]] = []
-        self._latency: list[tuple[float, float, float]] = []
-        self._clamps: dict[int, tuple[int, int, float]] = {}  # good -> (lo, hi ticks, end)
-        self._withdrawals = 0
-        # Latency: actions in flight (delivered in the order sent), when the last one arrives,
-        # and provisional ids (< 0) -> (good, the book's id on arrival; 0 if it did not rest).
-        self._in_flight = 0
-        self._backlog_until = -math.inf
-        self._delivering = False
-        self._provisional: dict[int, tuple[int, int]] = {}
-        self._next_provisional = -1
+        self._withdrawals = 0  # liquidity withdrawals so far (each draws from its own stream)
+        # The outermost shock wrapper around the book, if any: handles send orders through it.
+        self._front: Any = None
         self.sessions_run = 0
         self.behaviour_names: dict[str, str] = {}
         self._observers: list[Callable[[Shout], None]] = []
@@ -432,8 +423,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
     def submit(self, order: Any) -> simpy.Event:
         """Take one protocol order (:class:`~mktsim.orders.Limit`, ``MarketOrder``, ``Cancel``,
         ``Modify``); the returned event is already processed, its value the
-        :class:`~mktsim.orders.Receipt` (status ``pending`` with a provisional id while a
-        latency spike carries the order)."""
+        :class:`~mktsim.orders.Receipt`."""
         kind = type(order)
         if kind is Limit:
             # Prices and quantities seen before on the grids map straight to ticks and lots.
@@ -458,21 +448,19 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
                 or not 0 < oid < _ID_LIMIT
             ):
                 return settled(self._env, self._submit(order))
-            if self._shocked:
-                r = self._cancel(agent, g, oid)
-            else:  # _cancel written out: a strategy's withdraw-and-post sends one per action
-                r = self._books[g].cancel(agent, oid)
-                if r[1] is _REJECTED:
-                    self._log_result(agent, g, "cancel", None, None, None, r, oid)
+            # _cancel written out: a strategy's withdraw-and-post sends one per action
+            r = self._books[g].cancel(agent, oid)
+            if r[1] is _REJECTED:
+                self._log_result(agent, g, "cancel", None, None, None, r, oid)
+            else:
+                self.counts["cancels"] += 1
+                c = r[3][0]
+                if c[2] == "buy":
+                    self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
                 else:
-                    self.counts["cancels"] += 1
-                    c = r[3][0]
-                    if c[2] == "buy":
-                        self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
-                    else:
-                        self._rg[agent][g] -= c[4] * self.lot_base
-                    if self._record_all:
-                        self._log_result(agent, g, "cancel", None, None, None, r, oid)
+                    self._rg[agent][g] -= c[4] * self.lot_base
+                if self._record_all:
+                    self._log_result(agent, g, "cancel", None, None, None, r, oid)
             return settled(self._env, self._untraded_receipt(r))
         return settled(self._env, self._submit(order))
 
