@@ -46,9 +46,15 @@ market's ``gm_dealer``, ``gm_informed``, ``gm_noise``; the adversaries ``spoofer
 and ``final_demand_limit``). Every population is driven by a strategy the run starts; the book
 only clears.
 
-Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
-never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
-``orders`` table, a count in the summary):
+Market shocks (:mod:`mktsim.shocks`). They change what reaches the book, never anyone's
+holdings, and every refusal they cause is data (a rejected receipt, a row of the ``orders``
+table, a count in the summary). Outages, latency spikes and price clamps (and ceilings, floors
+and circuit breakers) are the shared wrappers around ``submit`` (:mod:`mktsim.wrappers`), as on
+every mechanism; only liquidity withdrawal is the book's own (``supported_shocks``). The book
+records what the wrappers refuse in its ``orders`` table as it records its own refusals (they
+are also rows of ``shock_refusals`` and counted by reason in the summary's ``rejections``), and
+in a run with such shocks a :class:`TraderHandle`'s orders pass the wrappers too, so handles and
+strategies meet the same market:
 
 * **Outage** (``time``, ``duration``): the market is closed. Limit, ioc and market orders and
   modifications are refused with reason ``market closed``, so nothing matches. Cancellations are
@@ -62,17 +68,20 @@ never anyone's holdings, and every refusal they cause is data (a rejected receip
   until it has drained, so the book never sees actions out of order. The action is judged when
   it arrives (cash, the outage and the band then). Its caller gets a ``pending`` receipt whose
   ``order_id`` is provisional (negative); cancel and modify accept it and it maps to the book's
-  id on arrival.
+  id on arrival (``resting`` answers for it too: NaN while on its way). A cancel or modification
+  naming an order that did not rest (it traded in full, or was refused) is refused on arrival
+  with reason ``the order did not rest: nothing to act on``.
 * **Price clamp** (``good``, ``price``, ``duration``): a price band, the book's circuit breaker.
   While it holds, the good trades only at prices in ``[price (1 - b), price (1 + b)]`` (``b`` =
   option ``clamp_band``), rounded inward to the tick (to the tick nearest ``price`` when that
   leaves none): a limit or ioc order, or a modification, priced outside is refused with reason
-  ``outside price band``; a market buy runs as ioc at the band's top and a market sell at its
-  bottom. When the clamp starts, resting orders of the good priced outside the band are cancelled
-  (action ``band``), so every trade while it holds is at a price within it. A book cannot post a
-  price, so "held at ``price``" means: with ``clamp_band=0`` (the default) the good trades only at
-  ``price`` itself and whichever side is long queues there in time priority (the rationing); with
-  ``b > 0`` it is a limit-up/limit-down band around ``price``.
+  ``outside price band``; a market order runs as ioc at the band's top (a buy) or bottom (a
+  sell) for its whole quantity, so a buy is refused when the agent's free cash does not pay it
+  at the top. When the clamp starts, resting orders of the good priced outside the band are
+  cancelled (action ``band``), so every trade while it holds is at a price within it. A book
+  cannot post a price, so "held at ``price``" means: with ``clamp_band=0`` (the default) the
+  good trades only at ``price`` itself and whichever side is long queues there in time priority
+  (the rationing); with ``b > 0`` it is a limit-up/limit-down band around ``price``.
 * **Liquidity withdrawal** (``fraction``): of the ``n`` orders resting on every book, ``k =
   floor(fraction n + 1/2)`` are cancelled and their reservations released: chosen uniformly
   without replacement (``Generator.choice(n, k, replace=False)``) from the run's stream

@@ -25,8 +25,10 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
     nothing; what it waits for is the fill, at the market's state when the swap arrives (as a
     transaction sent to a pool learns its price when it is executed).
 
-  A mechanism with a clock of its own (a pool market's ``quiet`` rule) is told of each shock a
-  wrapper applies around it through its optional ``note_shock(shock)``.
+  A market's ``resting(agent, good, order_id)``, read through the wrapper, answers for a
+  provisional id too (NaN while its order is on its way). A mechanism with a clock of its own (a
+  pool market's ``quiet`` rule) is told of each shock a wrapper applies around it through its
+  optional ``note_shock(shock)``.
 * **Outage** (:class:`Outage`, shock ``outage``: ``time``, ``duration``): the market is closed:
   every order but a cancellation is refused with reason ``market closed`` (withdrawing an order
   cannot trade). What rests stays, and nothing new arrives to trade with it. A quote with an
@@ -38,9 +40,12 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   top for a buy, the bottom for a sell) where the market takes limit orders; a swap's limit
   (its worst average price) is tightened to the edge, and a sale while the market's price stands
   above the band (a purchase while it stands below) is refused, since it would fill outside it.
-  When the band starts, resting orders priced outside it are cancelled on their owners' behalf
-  where the market lists them (``open_orders(good)``). Choose a clamp price the market's price
-  grid holds.
+  When the band starts, resting orders priced outside it are cancelled where the market lists
+  them (``open_orders(good)``): by the market on its own authority where it offers
+  ``cancel_for(agent, good, order_id, reason)``, else by a ``Cancel`` on the owner's behalf. On a
+  market whose quote carries a price grid (``tick``) the band's edges move inward onto it (to
+  the grid price nearest the clamp when none lies inside); a mechanism's ``clamp_band`` sets the
+  band's width where the run does not.
   A **ceiling** (shock ``ceiling``: ``good``, ``price``, ``duration``) is the one-sided band
   ``[0, price]`` and a **floor** (shock ``floor``) the band ``[price, inf)``, held by the same
   wrapper (the ``band`` width does not widen them).
@@ -53,7 +58,12 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
 Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table
 (declared with its first row: a run in which no wrapper refused anything has no such table),
 and is counted by reason (:func:`refusals`): a run adds these counts to its summary's
-``rejections``, with the mechanism's own, whatever the mechanism.
+``rejections``, with the mechanism's own, whatever the mechanism. A mechanism that keeps a log of
+the orders it is sent is told of each refusal through its optional ``note_refusal(order,
+reason)``, and one that hands out access points of its own (an order book's trader handles) is
+given the outermost wrapper through ``note_wrapped(market)``, so that orders sent there pass the
+wrappers too. The outermost wrapper offers the mechanism's one-call ``repost`` (see
+:mod:`mktsim.market`) only while no wrapper acts; it answers None otherwise.
 """
 
 from __future__ import annotations
