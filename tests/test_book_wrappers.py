@@ -222,7 +222,9 @@ def test_orders_delayed_by_a_spike_arrive_in_send_order_and_match_as_a_naive_boo
         ]
     )
     trades = ctx.recorder.frame("trades")
-    bought = trades[(trades["quantity"] > 0) & (trades["agent"] < 2) & (trades["good"].astype(str) == "x")]
+    bought = trades[
+        (trades["quantity"] > 0) & (trades["agent"] < 2) & (trades["good"].astype(str) == "x")
+    ]
     got = [
         (t, round(p / TICK), round(q / LOT))
         for t, p, q in zip(bought["time"], bought["price"], bought["quantity"], strict=True)
