@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from mktsim import wrappers
 from mktsim.errors import UnknownName
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger
@@ -54,7 +55,6 @@ from mktsim.random import Streams
 from mktsim.recorder import SCHEMAS, Recorder
 from mktsim.registry import resolve
 from mktsim.run import FRAMES, Run, simulate
-from mktsim import wrappers
 from mktsim.scenario import Scenario
 from mktsim.shocks import (
     SHOCKS,
