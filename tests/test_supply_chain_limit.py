@@ -78,6 +78,60 @@ def test_no_plan_without_positive_prices() -> None:
     assert planned_inputs(tech, 0.0, [1.0, 1.0]) is None
 
 
+# ---- the reference itself ------------------------------------------------------------------------
+def two_inputs_by_hand(
+    e: float = 4.0,
+    smelter: tuple[float, float] = (1.0, 0.5),
+    assembler: tuple[float, float, float] = (2.0, 0.3, 0.3),
+    maker: tuple[float, float] = (1.5, 0.5),
+    prices: tuple[float, float] = (1.0, 1.0),
+) -> dict[str, float]:
+    """Shadow prices of ``two_inputs`` from its first-order conditions, by nested 1-d roots.
+
+    Ore e = r_s + r_a, metal B r_s^beta = m_a + m_w; the planner equates metal's value in both
+    uses, P1 A1 a m_a^(a-1) r_a^b = P2 A2 alpha m_w^(alpha-1) (= lambda_M), and ore's,
+    P1 A1 b m_a^a r_a^(b-1) = lambda_M B beta r_s^(beta-1) (= lambda_R).
+    """
+    from scipy.optimize import brentq
+
+    (bb, beta), (a1, a, b), (a2, alpha), (p1, p2) = smelter, assembler, maker, prices
+
+    def metal_split(r_s: float) -> tuple[float, float]:
+        metal, r_a = bb * r_s**beta, e - r_s
+
+        def gap(m_a: float) -> float:
+            return p1 * a1 * a * m_a ** (a - 1) * r_a**b - p2 * a2 * alpha * (metal - m_a) ** (
+                alpha - 1
+            )
+
+        m_a = brentq(gap, metal * 1e-12, metal * (1 - 1e-12), xtol=1e-15)
+        return m_a, p1 * a1 * a * m_a ** (a - 1) * r_a**b
+
+    def ore_gap(r_s: float) -> float:
+        m_a, lam_m = metal_split(r_s)
+        return p1 * a1 * b * m_a**a * (e - r_s) ** (b - 1) - lam_m * bb * beta * r_s ** (beta - 1)
+
+    r_s = brentq(ore_gap, e * 1e-9, e * (1 - 1e-9), xtol=1e-15)
+    lam_m = metal_split(r_s)[1]
+    return {"metal": lam_m, "ore": lam_m * bb * beta * r_s ** (beta - 1)}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"endowment": 9.0, "assembler": (1.0, 0.2, 0.6), "maker": (2.0, 0.7), "prices": (1.5, 0.5)},
+    ],
+)
+def test_the_planners_shadow_prices_of_two_inputs_solve_its_first_order_conditions(params):
+    kw = dict(params)
+    e = kw.pop("endowment", 4.0)
+    shadow = planner(two_inputs_graph(e, **kw)).prices
+    by_hand = two_inputs_by_hand(e, **kw)
+    for good in ("ore", "metal"):
+        assert shadow[good] == pytest.approx(by_hand[good], rel=1e-6), good
+
+
 # ---- prices under both markets ----------------------------------------------------------------
 def late_errors(run, reference: dict[str, float], goods, start: float) -> dict[str, float]:
     est = run.prices.pivot_table(index="time", columns="good", values="estimate", observed=True)
@@ -105,14 +159,15 @@ def test_tupperware_call_market_within_five_percent() -> None:
 @pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
 @pytest.mark.parametrize("seed", range(5))
 def test_two_inputs_near_shadow_prices_and_both_inputs_bought(seed: int, mechanism: str) -> None:
-    # on the call market the sellers ask their reservation prices and the firms count their
-    # batches per cycle (a uniform price is the marginal order's): at the best bid ore settled
-    # about 30% high there
+    # on the call market the sellers ask their reservation prices, the firms count their
+    # batches per cycle and bid for the rest of their batch at once (a uniform price is the
+    # marginal order's): at the best bid ore settled about 30% high there, with quarter-batch
+    # bids 2.6-3.2% low
     shadow = planner(two_inputs_graph()).prices  # scipy, the scenario's defaults
     s = mktsim.build_scenario("two_inputs", flow=True)
     run = mktsim.simulate(s, mechanism, seed=seed, until=300)
     errors = late_errors(run, shadow, ("ore", "metal"), 200.0)
-    assert max(errors.values()) < 0.05, errors
+    assert max(errors.values()) < (0.02 if mechanism == "call_market" else 0.05), errors
     rows = s.population_slices()["assembler"]
     trades = run.trades
     bought = trades[
