@@ -263,3 +263,24 @@ def test_an_unknown_clearing_is_refused_naming_the_choices() -> None:
     ]
     with pytest.raises(UnknownName, match="continuous"):
         mktsim.simulate(attrs.evolve(s, populations=pops), "call_market", seed=0, until=1)
+
+
+# ---- stalls are said -----------------------------------------------------------------------------
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
+def test_a_firm_that_cannot_buy_its_inputs_is_reported_stalled(mechanism: str) -> None:
+    from mktsim.production.plant import STALL_CYCLES
+    from mktsim.supply_chain import scenario_from_graph
+
+    # the assemblers have a millionth of a unit of money: not one lot of either input
+    capital = {"smelter": 10.0, "maker": 10.0, "assembler": 1e-6}
+    s = scenario_from_graph(
+        two_inputs_graph(), "starved", firms=2, flow=True, working_capital=capital
+    )
+    run = mktsim.simulate(s, mechanism, seed=0, until=5.0 * (STALL_CYCLES + 2))
+    assert run.summary["stalled_firms"] == {"smelter": 0, "assembler": 2, "maker": 0}
+    events = run.frame("events")
+    said = events[events.kind == "production_stalled"].detail.tolist()
+    assert len(said) == 1 and "'assembler'" in said[0] and "money 1e-06" in said[0], said
+    made = run.frame("production")
+    assert not (made.technology == "assembler").any()
+    assert (made.technology == "smelter").any()

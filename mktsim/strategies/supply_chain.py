@@ -10,20 +10,30 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
 * ``firm_limit`` (:class:`~mktsim.firms.Firms` with decreasing returns): a price taker. It
   values its output at the market's estimate (recent trade prices; before any trade, the best
   bid). For an input it bids for lots of ``step`` of its expected batch (on a batch market,
-  the rest of it: see below; the batch is the plant's exponential average of the inputs of
-  its runs, weight ``memory`` on the newest) at the
-  *marginal value product* of the lot, valued at the bundle of
-  :func:`~mktsim.production.planning.valuation_point`: the lot's midpoint on top of its holding,
-  never below the expected batch, and every *other* input at its expected batch, or, before the
-  firm has produced with it, at the profit-maximising plan at its current price estimates (a
-  two-input firm that holds none of one input would otherwise value the other at a marginal
-  product of 0 and never bid). Before its first run (no batch yet) it bids for ``order_size``
-  units at no more than the best ask, or, without an ask, at a price that starts at one tick
-  and rises by ``adjust`` per action: bids at the marginal products at 0 would drain the
-  chain's working capital to the first sellers. A bid is capped at what its free cash pays for
-  one lot. It sells its output at the best bid as soon as it has it, ``fraction`` of its last
-  output per ask (on a batch market: on a schedule, as a source does, see below). The plant
-  turns every input it holds into output every ``cycle``.
+  the rest of it: see below) at the *marginal value product* of the lot, valued at the bundle
+  of :func:`~mktsim.production.planning.valuation_point`: the lot's midpoint on top of its
+  holding, never below the expected batch, and every *other* input at its expected batch, or,
+  before the firm has produced with it, at the profit-maximising plan at its current price
+  estimates (a two-input firm that holds none of one input would otherwise value the other at
+  a marginal product of 0 and never bid). Before its first run (no batch yet) it bids for
+  ``order_size`` units, or ``step`` of its plan where it has one if that is less (a first lot
+  far above the plan would be valued below the price and never fill: ``order_size`` is in
+  units, whatever the economy's scale), at no more than the best ask, or, without an ask, at a
+  price that starts at one tick and rises by ``adjust`` per action: bids at the marginal
+  products at 0 would drain the chain's working capital to the first sellers. A bid is capped
+  at what its free cash pays for one lot. It sells its output at the best bid as soon as it
+  has it, ``fraction`` of its last output per ask (on a batch market: on a schedule, as a
+  source does, see below). The plant turns every input it holds into output every ``cycle``.
+
+  *The expected batch is counted per cycle*: the plant's exponential average of the inputs of
+  its runs (weight ``memory`` on the newest) times how often the firm runs (the exponential
+  average, weight ``memory``, of whether it ran, since its first run). A firm whose batch is
+  overestimated (it bought cheap early on) bids the marginal value product there, below the
+  price, buys nothing and does not run; with a per-run average it would keep the
+  overestimate, and stall, for ever (the flows' prices settled about 5% low on the call
+  market, and a two-input firm held one input without ever buying the other on an order book
+  with scaled quantities). Counted per cycle its batch shrinks while it does not run, until
+  its bids buy again. A firm that runs every cycle has the plant's batch exactly.
 * ``source_limit`` (:class:`~mktsim.firms.Source`): its plant tops its stock up to its rate
   every ``cycle``, and it sells the stock on a schedule: linearly over ``pace * cycle``, at an
   asking price that falls by ``adjust`` per action while behind the schedule and rises while
@@ -50,7 +60,7 @@ never sell it: build the chain with ``flow=True``), and final demand in fixed qu
 
 **Batch markets.** Where every crossing order of a batch trades at one uniform price (a call
 market; a strategy knows one by its quote, which names the time of the next clearing, or by
-the option ``clearing``), four rules above would set the wrong price, and change:
+the option ``clearing``), three rules above would set the wrong price, and change:
 
 * *Sellers ask their reservation price, not the best bid.* On a continuous book each fill is at
   the resting bid's own price, so an ask at the best bid sells to the buyer who values the good
@@ -81,14 +91,6 @@ the option ``clearing``), four rules above would set the wrong price, and change
   batch the size of the bids sets the price as much as their limits: with ``order_size`` units
   bid, the first asks fill them and the batch's other asks set the price at their own
   reservations, far below P.
-* *The expected batch is counted per cycle*: the plant's average batch of a run times how often
-  the firm runs (the exponential average, weight ``memory``, of whether it ran, since its first
-  run). In a batch the marginal bid sets everyone's price; a firm whose batch is overestimated
-  bids the marginal value product there, below the price, buys nothing, does not run, and with
-  a per-run average would keep the overestimate for ever (the flows' prices settled about 5%
-  low on ``two_inputs``). Counted per cycle its batch shrinks while it does not run, until its
-  bids buy again.
-
 Buyers' limits are unchanged: a firm bids its marginal value product and final demand ``P``,
 what a unit is worth to them, which a small trader in a uniform-price auction has no reason to
 shade. On ``two_inputs`` with ``flow=True`` (seeds 0-9, the last third of a run of 300) ore and
@@ -373,19 +375,19 @@ class FirmLimit(_ChainStrategy):
         self.plant = Plant.of(
             self.ctx, self.slot, cycle=self.opts["cycle"], memory=self.opts["memory"]
         )
-        self.batch, self.made = self.plant.batch, self.plant.made
-        if self.batch_market:
-            #: How often each firm runs: the exponential average (weight ``memory``) of whether
-            #: it ran, over the cycles since its first run.
-            self.runs = np.ones(self.n)
-            self.batch = self.plant.batch.copy()
-            self.plant.listen(self.cycled)
+        self.made = self.plant.made
+        #: How often each firm runs: the exponential average (weight ``memory``) of whether it
+        #: ran, over the cycles since its first run.
+        self.runs = np.ones(self.n)
+        self.batch = self.plant.batch.copy()
+        self.plant.listen(self.cycled)
 
     def cycled(self, produced: NDArray[np.bool_], amounts: Array) -> None:
-        """After each production run on a batch market: restart the output's selling schedule
-        and count the expected batch per cycle, the plant's (per run) times how often the firm
-        runs (see the module docstring)."""
-        self.restock(self.ctx.ledger.holdings[self.rows, self.output] / self.base_units)
+        """After each production run: count the expected batch per cycle, the plant's (per
+        run) times how often the firm runs (see the module docstring), and on a batch market
+        restart the output's selling schedule."""
+        if self.batch_market:
+            self.restock(self.ctx.ledger.holdings[self.rows, self.output] / self.base_units)
         assert self.plant is not None
         m = self.plant.memory
         started = (self.plant.batch > 0).any(axis=1)  # cycles count from a firm's first run
@@ -427,10 +429,15 @@ class FirmLimit(_ChainStrategy):
             # the rest of the batch in one order, all of it worth the batch's marginal lot
             lots = max(lots, self.lots_of(batch - held[local, k]))
         plan = None
-        if len(self.inputs) > 1 and (np.delete(self.batch[local], k) <= 0).any():
+        if batch <= 0 or (len(self.inputs) > 1 and (np.delete(self.batch[local], k) <= 0).any()):
             p_in = [self.estimate(j) for j in self.inputs]
             if all(p is not None for p in p_in):
                 plan = planned_inputs(self.pop.technology, p_out, np.array(p_in, dtype=float))
+        if batch <= 0 and plan is not None:
+            # a first bid above ``step`` of what the firm plans to use would value its lot far
+            # beyond the plan, below the price, and never fill (``order_size`` is in units,
+            # whatever the economy's scale)
+            lots = min(lots, self.lots_of(self.step * plan[local, k]))
         z = valuation_point(
             held, self.batch, k, extra=lots * self.lot / 2, plan=plan, fallback=self.first
         )
