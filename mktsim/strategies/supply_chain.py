@@ -447,7 +447,12 @@ class FirmLimit(_ChainStrategy):
         # before the first run there is no batch to value the lot in: take the best ask, or
         # search upwards from one tick, rather than bid the marginal product at 0
         if batch <= 0:
-            ask = self.ticks(self.book(g).best_ask)
+            state = self.book(g)
+            ask = self.ticks(state.best_ask)
+            if self.batch_market and state.last is not None:
+                # in a batch the price is the marginal bid's, above the asks: a first bid at
+                # the best ask would lose to every firm that has a batch, for ever
+                ask = max(ask or 0, self.ticks(state.last) or 0)
             if ask is None:
                 ask = max(1, math.ceil(self.offer[local, k] * (1.0 + self.adjust)))
             ticks = min(ticks, ask)
