@@ -18,12 +18,15 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
   a marginal product of 0 and never bid). Before its first run (no batch yet) it bids for
   ``order_size`` units, or ``step`` of its plan where it has one if that is less (a first lot
   far above the plan would be valued below the price and never fill: ``order_size`` is in
-  units, whatever the economy's scale), at no more than the best ask, or, without an ask, at a
-  price that starts at one tick and rises by ``adjust`` per action: bids at the marginal
-  products at 0 would drain the chain's working capital to the first sellers. A bid is capped
-  at what its free cash pays for one lot. It sells its output at the best bid as soon as it
-  has it, ``fraction`` of its last output per ask (on a batch market: on a schedule, as a
-  source does, see below). The plant turns every input it holds into output every ``cycle``.
+  units, whatever the economy's scale), at no more than the best ask (on a batch market, the
+  best ask or the last clearing price, the higher: there the price is the marginal bid's, above
+  the asks, and a first bid at the best ask would lose to every firm that has a batch), or,
+  without either, at a price that starts at one tick and rises by ``adjust`` per action: bids
+  at the marginal products at 0 would drain the chain's working capital to the first sellers.
+  A bid is capped at what its free cash pays for one lot. It sells its output at the best bid
+  as soon as it has it, ``fraction`` of its last output per ask (on a batch market: on a
+  schedule, as a source does, see below). The plant turns every input it holds into output
+  every ``cycle``.
 
   *The expected batch is counted per cycle*: the plant's exponential average of the inputs of
   its runs (weight ``memory`` on the newest) times how often the firm runs (the exponential
