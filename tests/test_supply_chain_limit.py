@@ -284,3 +284,23 @@ def test_a_firm_that_cannot_buy_its_inputs_is_reported_stalled(mechanism: str) -
     made = run.frame("production")
     assert not (made.technology == "assembler").any()
     assert (made.technology == "smelter").any()
+
+
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
+def test_every_firm_of_a_tiny_economy_produces(mechanism: str) -> None:
+    # a thousandth of the ore, and of the lot: a firm plans 4e-5 units of ore a cycle, so a
+    # first bid of order_size (0.01 units) would be valued far below the price and never fill,
+    # and on the call market a first bid at the best ask loses to the firms that have a batch
+    import attrs
+
+    s = mktsim.build_scenario("two_inputs", flow=True, endowment=0.004)
+    options = {**s.mechanism_options.get(mechanism, {}), "lot": 1e-6}
+    s = attrs.evolve(s, mechanism_options={**s.mechanism_options, mechanism: options})
+    run = mktsim.simulate(s, mechanism, seed=0, until=60)
+    made = run.frame("production")
+    made = made[(made.quantity > 0) & made.technology.isin(["smelter", "assembler", "maker"])]
+    assert made.groupby("technology", observed=True).agent.nunique().to_dict() == {
+        "smelter": 10,
+        "assembler": 10,
+        "maker": 10,
+    }
