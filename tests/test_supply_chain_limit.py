@@ -152,7 +152,9 @@ def test_tupperware_call_market_within_five_percent() -> None:
     s = mktsim.build_scenario("tupperware", natgas=x, flow=True)
     run = mktsim.simulate(s, "call_market", seed=0, until=240)
     errors = late_errors(run, ref, ref, 160.0)  # the last third
-    assert max(errors.values()) < 0.05, errors
+    # with a quarter batch per bid natgas was 4.0% low here (a uniform price fell to the bids
+    # of firms beyond their batch)
+    assert max(errors.values()) < 0.03, errors
     assert run.summary["conservation_ok"]
 
 
