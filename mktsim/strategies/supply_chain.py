@@ -94,10 +94,12 @@ the option ``clearing``), three rules above would set the wrong price, and chang
   batch the size of the bids sets the price as much as their limits: with ``order_size`` units
   bid, the first asks fill them and the batch's other asks set the price at their own
   reservations, far below P.
+
 Buyers' limits are unchanged: a firm bids its marginal value product and final demand ``P``,
 what a unit is worth to them, which a small trader in a uniform-price auction has no reason to
 shade. On ``two_inputs`` with ``flow=True`` (seeds 0-9, the last third of a run of 300) ore and
-metal then stay within FIGURE of the planner's shadow prices on the call market.
+metal then stay within 1.3% of the planner's shadow prices on the call market (0.3-0.6% low
+on average; with quarter-batch bids ore was 2.5-3.2% off, 2.1-2.5% low on average).
 """
 
 from __future__ import annotations
