@@ -29,11 +29,14 @@ def report_input(folder: str | Path, counterfactual: bool = True) -> Any:
     A streamed ``trades`` table (a folder of parts) is read part by part and reduced to what
     reports use of it, one buyers' row per settlement and good (time and price of the
     settlement, units bought and money paid summed, agent -1), so a report never holds a table
-    larger than memory; every other frame, and every table saved whole, is read as it is.
+    larger than memory; every other frame, and every table saved whole, is read as it is. A
+    folder where nothing streamed is returned as given.
     """
     from mktsim.report.data import CounterfactualData, counterfactual_of, load
 
     path = Path(folder)
+    if not any(_streamed_trades(path / run) for run in ("", "baseline", "treated")):
+        return folder  # nothing streamed: the report reads the folder as it always does
     cf = counterfactual_of(path) if counterfactual else None
     if cf is None:
         return _reduced(load(path), path)
@@ -46,11 +49,15 @@ def report_input(folder: str | Path, counterfactual: bool = True) -> Any:
     )
 
 
+def _streamed_trades(folder: Path) -> bool:
+    return (folder / "trades.parquet").is_dir()
+
+
 def _reduced(data: Any, folder: Path) -> Any:
     from mktsim.report.data import RunData
 
     trades = folder / "trades.parquet"
-    if not trades.is_dir():
+    if not _streamed_trades(folder):
         return data
 
     def read(name: str) -> pd.DataFrame:
@@ -115,7 +122,11 @@ def same_table(saved: Sequence[Path], again: Sequence[Path]) -> bool:
 
 def _blocks(parts: Sequence[Path]) -> Iterator[pd.DataFrame]:
     for part in parts:
-        yield read_frame(part)
+        try:
+            frame = read_frame(part)
+        except Exception as exc:  # a missing or damaged file: any pyarrow or OS error
+            raise MktsimError(f"cannot read {part}: {exc}") from None
+        yield frame
 
 
 def _non_empty(frame: pd.DataFrame | None, rest: Iterator[pd.DataFrame]) -> pd.DataFrame | None:

@@ -143,10 +143,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from mktsim._streaming import budget
     from mktsim.run import simulate
-
-    limit = budget(args.memory_budget)  # a bad budget is refused before anything is built
     from mktsim.scenario import build_scenario, load_module
     from mktsim.shocks import parse_shock
+
+    limit = budget(args.memory_budget)  # a bad budget is refused before anything is built
 
     params = parse_assignments(args.set, "--set")
     options = parse_assignments(args.option, "--option")
@@ -335,8 +335,8 @@ def _rerun(args: argparse.Namespace) -> int:
     different = []
     for name in saved.tables:
         try:
-            same = same_table(saved.parts(name), again.parts(name))
-        except MktsimError:
+            same = name in again.tables and same_table(saved.parts(name), again.parts(name))
+        except MktsimError:  # a part that cannot be read
             same = False
         if not same:
             different.append(name)

@@ -10,7 +10,8 @@ no shared file system:
 
 * ``out/runs/<run_id>/``: ``task.json`` (the spec), ``summary.json`` and one Parquet file per
   table as :meth:`mktsim.run.Run.save` lays them out (``prices.png`` only with
-  ``figures=True``), or ``error.txt`` (the traceback) for a failed run;
+  ``figures=True``), or ``error.txt`` (the traceback) for a failed run; a run that streamed
+  (``memory_budget``, ``stream``) holds a folder of Parquet parts per table instead;
 * ``out/summaries/<run_id>.parquet``: the run's summary row, written last and atomically. The
   folder is a Parquet dataset, ``pd.read_parquet(out / "summaries")``; at the end of every sweep
   all its files are brought to one schema so that plain read sees every column.
@@ -382,7 +383,7 @@ def _execute(spec: RunSpec, record: str, figures: bool, budget: _Budget | None =
             "record": "all" if record == "all" else "summary",
             **spec.options,
         }
-        decision = Decision(0, 1)
+        decision = Decision(table_bytes=0, limit=1)  # without a budget nothing streams
         if budget is not None:
             size = footprint(scenario, spec.mechanism, **arguments)
             decision = decide([size], budget.limit, budget.force, budget.concurrent)
