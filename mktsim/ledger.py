@@ -513,8 +513,12 @@ class Ledger:
         rows = np.asarray(rows, dtype=np.intp)
         g = len(self.goods)
         deltas = np.asarray(deltas, dtype=np.int64).reshape(rows.size, g)
-        added = exact_column_sums(np.maximum(deltas, 0))
-        removed = exact_column_sums(np.maximum(-deltas, 0))
+        # Entries in account order, gains before losses: rows 2i and 2i + 1 of `split`.
+        split = np.empty((2 * rows.size, g), dtype=np.int64)
+        np.maximum(deltas, 0, out=split[0::2])
+        np.minimum(deltas, 0, out=split[1::2])
+        added = exact_column_sums(split[0::2])
+        removed = [-v for v in exact_column_sums(split[1::2])]
         self._admit(added, created)
         after = self._h[rows] + deltas  # cannot wrap: every total stays within MAX_BASE
         if (after < 0).any():
@@ -523,27 +527,30 @@ class Ledger:
         self._h[rows] = after
         self._count([a - d for a, d in zip(added, removed, strict=True)])
         self.version += 1
-        # Entries in account order, gains before losses: rows 2i and 2i + 1 of `split`.
-        split = np.empty((2 * rows.size, g), dtype=np.int64)
-        split[0::2] = np.maximum(deltas, 0)
-        split[1::2] = np.minimum(deltas, 0)
-        r, j = np.nonzero(split)
-        if not r.size:
+        # The journal is worked out from the nonzero cells alone (a period's renewal touches
+        # every account, but most of the table is zero): an entry per nonzero row of `split`,
+        # numbered in order.
+        cells = np.flatnonzero(split)
+        if not cells.size:
             return
-        has = split.any(axis=1)
-        ids = self._next_entry + np.cumsum(has)
+        r, j = np.divmod(cells, g)
+        first = np.empty(r.size, dtype=bool)
+        first[0] = True
+        np.not_equal(r[1:], r[:-1], out=first[1:])
+        ids = np.cumsum(first)
+        ids += self._next_entry
         self._next_entry = int(ids[-1])
         self._recorder.rows(_JOURNAL)  # hand over buffered rows first: entries stay in order
         self._recorder.append(
             _JOURNAL,
-            entry_id=ids[r],
+            entry_id=ids,
             time=self._clock(),
             round=self.round,
             trade_id=-1,
-            agent=rows[r // 2],
+            agent=rows[r >> 1],
             good=j,
-            quantity=split[r, j] / self.base_units,
-            reason=np.where(r % 2 == 0, created, destroyed).astype(object),
+            quantity=split.ravel()[cells] / self.base_units,
+            reason=np.array([created, destroyed], dtype=object)[r & 1],
         )
 
     # ---- checking ------------------------------------------------------------------------

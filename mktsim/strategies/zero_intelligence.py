@@ -10,6 +10,7 @@ order book) so keeps every trade of a constrained trader within its own limit.
 from __future__ import annotations
 
 import math
+from itertools import accumulate, chain
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -59,17 +60,21 @@ class ZeroIntelligence(PoissonStrategy):
             # Unit values and costs are fixed for the run: each unit's price range in ticks is
             # worked out once, and an arrival only looks up its agent's next unit.
             tick, lo_t, hi_t, buy = self.tick, self.lo_ticks, self.hi_ticks, limits.buy
-            rows = limits.unit_limits
-            flat = np.array([v for row in rows for v in row], dtype=np.float64)
+            rows, lengths = limits.unit_limits, limits.schedule_lengths
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=sum(lengths))
             if not self.constrained:
                 bounds = np.full(flat.size, hi_t if buy else lo_t, dtype=np.int64)
             elif buy:  # as in act: min(hi, floor(limit / tick + EPS)), elementwise
                 bounds = np.minimum(np.floor(flat / tick + EPS), hi_t).astype(np.int64)
             else:  # max(lo, ceil(limit / tick - EPS))
                 bounds = np.maximum(np.ceil(flat / tick - EPS), lo_t).astype(np.int64)
-            ends = np.cumsum([len(row) for row in rows]).tolist()
-            listed = bounds.tolist()
-            self._bounds = [listed[b - len(row) : b] for row, b in zip(rows, ends, strict=True)]
+            if len(set(lengths)) == 1:  # full schedules: the table in one conversion
+                self._bounds = bounds.reshape(len(rows), lengths[0]).tolist()
+            else:
+                listed = bounds.tolist()
+                self._bounds = [
+                    listed[end - k : end] for k, end in zip(lengths, accumulate(lengths), strict=True)
+                ]
             self._schedule = limits.schedule_lengths
             self._unit = limits.unit_base
             self._good = limits.good
