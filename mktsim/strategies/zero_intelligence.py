@@ -73,7 +73,8 @@ class ZeroIntelligence(PoissonStrategy):
             else:
                 listed = bounds.tolist()
                 self._bounds = [
-                    listed[end - k : end] for k, end in zip(lengths, accumulate(lengths), strict=True)
+                    listed[end - k : end]
+                    for k, end in zip(lengths, accumulate(lengths), strict=True)
                 ]
             self._schedule = limits.schedule_lengths
             self._unit = limits.unit_base
