@@ -10,8 +10,8 @@ order book) so keeps every trade of a constrained trader within its own limit.
 from __future__ import annotations
 
 import math
-from itertools import accumulate, chain
 from collections.abc import Mapping
+from itertools import accumulate, chain
 from typing import Any, ClassVar
 
 import numpy as np
