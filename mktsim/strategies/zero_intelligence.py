@@ -10,6 +10,7 @@ order book) so keeps every trade of a constrained trader within its own limit.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping
 from itertools import accumulate, chain
 from typing import Any, ClassVar
@@ -68,14 +69,12 @@ class ZeroIntelligence(PoissonStrategy):
                 bounds = np.minimum(np.floor(flat / tick + EPS), hi_t).astype(np.int64)
             else:  # max(lo, ceil(limit / tick - EPS))
                 bounds = np.maximum(np.ceil(flat / tick - EPS), lo_t).astype(np.int64)
-            if len(set(lengths)) == 1:  # full schedules: the table in one conversion
-                self._bounds = bounds.reshape(len(rows), lengths[0]).tolist()
-            else:
-                listed = bounds.tolist()
-                self._bounds = [
-                    listed[end - k : end]
-                    for k, end in zip(lengths, accumulate(lengths), strict=True)
-                ]
+            # One flat table, each agent's units from its offset: no list per agent, so an
+            # arrival reads two contiguous tables however large the population, and the
+            # collector has no per-agent objects to walk.
+            self._bounds: list[int] = bounds.tolist()
+            self._first = array("q", [0])
+            self._first.extend(accumulate(lengths[:-1]))
             self._schedule = limits.schedule_lengths
             self._unit = limits.unit_base
             self._good = limits.good
@@ -128,12 +127,12 @@ class ZeroIntelligence(PoissonStrategy):
             k = held // self._unit
             if k >= units:
                 return
-            lo, hi = self.lo_ticks, self._bounds[local][k]
+            lo, hi = self.lo_ticks, self._bounds[self._first[local] + k]
         else:
             k = units - (held + self._unit - 1) // self._unit
             if k < 0 or k >= units:
                 return
-            lo, hi = self._bounds[local][k], self.hi_ticks
+            lo, hi = self._bounds[self._first[local] + k], self.hi_ticks
         if hi >= lo:
             g = self._good
             live = self.live[g]
