@@ -434,7 +434,7 @@ def _vector_text(values: Array) -> str:
     per good) are written directly; anything else goes to numpy's printer, whose set-up costs
     about as much as renewing a period's endowments (a tenth of a millisecond per call).
     """
-    options = np.get_printoptions()
+    options: dict[str, Any] = dict(np.get_printoptions())
     v = values.tolist()
     nonzero = [x for x in v if x]
     if (
