@@ -188,7 +188,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "tatonnement round against ((holdings @ p) @ shares) / p (CPU ms, one BLAS thread, "
         f"medians over {args.repeat} runs; naive: the n x g evaluation, for reference)"
     )
-    print(f"{'agents':>9} {'goods':>5} {'round ms':>10} {'numpy ms':>10} {'ratio':>7} {'naive ms':>9}")
+    print(
+        f"{'agents':>9} {'goods':>5} {'round ms':>10} {'numpy ms':>10} {'ratio':>7} {'naive ms':>9}"
+    )
     sizes = [(n, 5) for n in agents]
     sizes += [(10**4 if args.quick else 10**5, g) for g in goods if g != 5]
     for n, g in sizes:

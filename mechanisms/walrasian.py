@@ -52,6 +52,9 @@ __all__ = ["AuctioneerQuote", "WalrasianAuctioneer"]
 
 Array = NDArray[np.float64]
 
+#: The receipt of every report taken (a frozen value, so one serves them all).
+_ACCEPTED = Receipt("accepted")
+
 
 @frozen
 class AuctioneerQuote(Quote):
@@ -253,8 +256,8 @@ class WalrasianAuctioneer:
         delay = self._extra_delay(self._quote.time) if self._latency else 0.0
         if not delay:
             self._collect(clean)
-            return settled(env, Receipt("accepted"))
-        arrival = env.timeout(delay, value=Receipt("accepted"))
+            return settled(env, _ACCEPTED)
+        arrival = env.timeout(delay, value=_ACCEPTED)
         arrival.callbacks.append(lambda _: self._collect(clean))
         return arrival
 
@@ -374,22 +377,32 @@ class WalrasianAuctioneer:
             if ledger.version != supply_version:  # totals change only with the ledger
                 supply, supply_version = self._supply(), ledger.version
             relative = z / supply
-            estimate = np.asarray(state.get("estimate", p))
-            excess = [reports[slot.name].excess for slot in ctx.slots]
+            shown = p / p[num]  # in numeraire
+            estimate = state.get("estimate")  # a rule's own estimate, else the posted prices
+            if estimate is not None:
+                estimate = np.asarray(estimate)
+                estimate = estimate / estimate[num]
+            excess = [reports[name].excess for name in self._sizes]  # in slot order
             self._log.add(
-                env.now, self.rounds, p / p[num], estimate / estimate[num], z, relative, excess
+                env.now,
+                self.rounds,
+                shown,
+                shown if estimate is None else estimate,
+                z,
+                relative,
+                excess,
             )
             self.rounds += 1
             # a good held at a control's edge cannot clear: convergence is judged on the
             # others, and what the control leaves unmatched is rationed at settlement
-            clamped = _held(p / p[num], z, controlled) if controlled else []
+            clamped = _held(shown, z, controlled) if controlled else []
             if clamped:  # the numeraire's market takes up the rest (Walras' law)
                 free = np.ones(len(p), dtype=bool)
                 free[clamped] = False
                 free[num] = False
                 worst = float(np.max(np.abs(relative[free]), initial=0.0))
             else:
-                worst = float(np.max(np.abs(relative), initial=0.0))
+                worst = float(np.abs(relative).max())
             clear = worst < tol
             if trading:
                 yield from self._trade(p, reports)
@@ -530,8 +543,9 @@ def _total(reports: Mapping[str, DemandReport]) -> Array:
 
 
 def _positive_and_finite(p: Array) -> bool:
-    """Whether every price is > 0 and finite (a NaN is neither)."""
-    return bool(0.0 < p.min() and p.max() < math.inf)
+    """Whether every price is > 0 and finite (a NaN is neither); over a few goods a loop over
+    Python floats is quicker than numpy's reductions."""
+    return all(0.0 < v < math.inf for v in p.tolist())
 
 
 def _finite_copy(value: Any, shape: tuple[int, ...]) -> Array | None:
