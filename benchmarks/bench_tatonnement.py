@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -166,7 +167,8 @@ def measure(n_agents: int, n_goods: int, repeat: int, naive: bool = False) -> di
     if naive:
         cmd.append("--naive")
     env = {**os.environ, **ONE_THREAD}
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    root = Path(__file__).resolve().parents[1]  # where ``benchmarks`` imports from
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=root)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
