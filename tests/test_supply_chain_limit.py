@@ -78,6 +78,60 @@ def test_no_plan_without_positive_prices() -> None:
     assert planned_inputs(tech, 0.0, [1.0, 1.0]) is None
 
 
+# ---- the reference itself ------------------------------------------------------------------------
+def two_inputs_by_hand(
+    e: float = 4.0,
+    smelter: tuple[float, float] = (1.0, 0.5),
+    assembler: tuple[float, float, float] = (2.0, 0.3, 0.3),
+    maker: tuple[float, float] = (1.5, 0.5),
+    prices: tuple[float, float] = (1.0, 1.0),
+) -> dict[str, float]:
+    """Shadow prices of ``two_inputs`` from its first-order conditions, by nested 1-d roots.
+
+    Ore e = r_s + r_a, metal B r_s^beta = m_a + m_w; the planner equates metal's value in both
+    uses, P1 A1 a m_a^(a-1) r_a^b = P2 A2 alpha m_w^(alpha-1) (= lambda_M), and ore's,
+    P1 A1 b m_a^a r_a^(b-1) = lambda_M B beta r_s^(beta-1) (= lambda_R).
+    """
+    from scipy.optimize import brentq
+
+    (bb, beta), (a1, a, b), (a2, alpha), (p1, p2) = smelter, assembler, maker, prices
+
+    def metal_split(r_s: float) -> tuple[float, float]:
+        metal, r_a = bb * r_s**beta, e - r_s
+
+        def gap(m_a: float) -> float:
+            return p1 * a1 * a * m_a ** (a - 1) * r_a**b - p2 * a2 * alpha * (metal - m_a) ** (
+                alpha - 1
+            )
+
+        m_a = brentq(gap, metal * 1e-12, metal * (1 - 1e-12), xtol=1e-15)
+        return m_a, p1 * a1 * a * m_a ** (a - 1) * r_a**b
+
+    def ore_gap(r_s: float) -> float:
+        m_a, lam_m = metal_split(r_s)
+        return p1 * a1 * b * m_a**a * (e - r_s) ** (b - 1) - lam_m * bb * beta * r_s ** (beta - 1)
+
+    r_s = brentq(ore_gap, e * 1e-9, e * (1 - 1e-9), xtol=1e-15)
+    lam_m = metal_split(r_s)[1]
+    return {"metal": lam_m, "ore": lam_m * bb * beta * r_s ** (beta - 1)}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"endowment": 9.0, "assembler": (1.0, 0.2, 0.6), "maker": (2.0, 0.7), "prices": (1.5, 0.5)},
+    ],
+)
+def test_the_planners_shadow_prices_of_two_inputs_solve_its_first_order_conditions(params):
+    kw = dict(params)
+    e = kw.pop("endowment", 4.0)
+    shadow = planner(two_inputs_graph(e, **kw)).prices
+    by_hand = two_inputs_by_hand(e, **kw)
+    for good in ("ore", "metal"):
+        assert shadow[good] == pytest.approx(by_hand[good], rel=1e-6), good
+
+
 # ---- prices under both markets ----------------------------------------------------------------
 def late_errors(run, reference: dict[str, float], goods, start: float) -> dict[str, float]:
     est = run.prices.pivot_table(index="time", columns="good", values="estimate", observed=True)
@@ -98,21 +152,24 @@ def test_tupperware_call_market_within_five_percent() -> None:
     s = mktsim.build_scenario("tupperware", natgas=x, flow=True)
     run = mktsim.simulate(s, "call_market", seed=0, until=240)
     errors = late_errors(run, ref, ref, 160.0)  # the last third
-    assert max(errors.values()) < 0.05, errors
+    # with a quarter batch per bid natgas was 4.0% low here (a uniform price fell to the bids
+    # of firms beyond their batch)
+    assert max(errors.values()) < 0.03, errors
     assert run.summary["conservation_ok"]
 
 
 @pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
 @pytest.mark.parametrize("seed", range(5))
 def test_two_inputs_near_shadow_prices_and_both_inputs_bought(seed: int, mechanism: str) -> None:
-    # on the call market the sellers ask their reservation prices and the firms count their
-    # batches per cycle (a uniform price is the marginal order's): at the best bid ore settled
-    # about 30% high there
+    # on the call market the sellers ask their reservation prices, the firms count their
+    # batches per cycle and bid for the rest of their batch at once (a uniform price is the
+    # marginal order's): at the best bid ore settled about 30% high there, with quarter-batch
+    # bids 2.6-3.2% low
     shadow = planner(two_inputs_graph()).prices  # scipy, the scenario's defaults
     s = mktsim.build_scenario("two_inputs", flow=True)
     run = mktsim.simulate(s, mechanism, seed=seed, until=300)
     errors = late_errors(run, shadow, ("ore", "metal"), 200.0)
-    assert max(errors.values()) < 0.05, errors
+    assert max(errors.values()) < (0.02 if mechanism == "call_market" else 0.05), errors
     rows = s.population_slices()["assembler"]
     trades = run.trades
     bought = trades[
@@ -208,3 +265,44 @@ def test_an_unknown_clearing_is_refused_naming_the_choices() -> None:
     ]
     with pytest.raises(UnknownName, match="continuous"):
         mktsim.simulate(attrs.evolve(s, populations=pops), "call_market", seed=0, until=1)
+
+
+# ---- stalls are said -----------------------------------------------------------------------------
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
+def test_a_firm_that_cannot_buy_its_inputs_is_reported_stalled(mechanism: str) -> None:
+    from mktsim.production.plant import STALL_CYCLES
+    from mktsim.supply_chain import scenario_from_graph
+
+    # the assemblers have a millionth of a unit of money: not one lot of either input
+    capital = {"smelter": 10.0, "maker": 10.0, "assembler": 1e-6}
+    s = scenario_from_graph(
+        two_inputs_graph(), "starved", firms=2, flow=True, working_capital=capital
+    )
+    run = mktsim.simulate(s, mechanism, seed=0, until=5.0 * (STALL_CYCLES + 2))
+    assert run.summary["stalled_firms"] == {"smelter": 0, "assembler": 2, "maker": 0}
+    events = run.frame("events")
+    said = events[events.kind == "production_stalled"].detail.tolist()
+    assert len(said) == 1 and "'assembler'" in said[0] and "money 1e-06" in said[0], said
+    made = run.frame("production")
+    assert not (made.technology == "assembler").any()
+    assert (made.technology == "smelter").any()
+
+
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
+def test_every_firm_of_a_tiny_economy_produces(mechanism: str) -> None:
+    # a thousandth of the ore, and of the lot: a firm plans 4e-5 units of ore a cycle, so a
+    # first bid of order_size (0.01 units) would be valued far below the price and never fill,
+    # and on the call market a first bid at the best ask loses to the firms that have a batch
+    import attrs
+
+    s = mktsim.build_scenario("two_inputs", flow=True, endowment=0.004)
+    options = {**s.mechanism_options.get(mechanism, {}), "lot": 1e-6}
+    s = attrs.evolve(s, mechanism_options={**s.mechanism_options, mechanism: options})
+    run = mktsim.simulate(s, mechanism, seed=0, until=60)
+    made = run.frame("production")
+    made = made[(made.quantity > 0) & made.technology.isin(["smelter", "assembler", "maker"])]
+    assert made.groupby("technology", observed=True).agent.nunique().to_dict() == {
+        "smelter": 10,
+        "assembler": 10,
+        "maker": 10,
+    }

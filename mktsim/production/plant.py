@@ -32,6 +32,13 @@ The interface (stable):
   ``float64[n]`` (firms: each firm's output, units; sources: each stock after the top-up).
 * :func:`check_supplied` refuses, before the run, a firm input that no population will ever
   sell: the firm would bid forever and nothing would trade.
+* **Stalls are said, not silent.** A firm that has not produced for :data:`STALL_CYCLES`
+  cycles in a row (it lacks one of its inputs, or the cash to buy it, while it holds the
+  others) is *stalled*: the first time, an ``events`` row of kind ``production_stalled`` names
+  the population, the firms and what they hold (the usual causes: too little cash for a lot,
+  or a market's lot or tick too coarse for the firm's batch or the price); the run's summary
+  has ``stalled_firms`` (population -> firms stalled at the end, 0 for a population that kept
+  producing).
 
 Holdings change only through ``ctx.settlement``; nothing here knows a mechanism.
 """
@@ -49,7 +56,15 @@ from mktsim.errors import InvalidParameter
 from mktsim.goods import checked_int64
 from mktsim.mechanism import MarketContext, PopulationSlot
 
-__all__ = ["Listener", "Plant", "Sells", "check_supplied", "production_runs"]
+__all__ = [
+    "STALL_CYCLES",
+    "Listener",
+    "Plant",
+    "Sells",
+    "Stalls",
+    "check_supplied",
+    "production_runs",
+]
 
 Array = NDArray[np.float64]
 
@@ -61,6 +76,19 @@ Listener = Callable[[NDArray[np.bool_], Array], None]
 #: Population kinds of a supply chain (:mod:`mktsim.firms`; named by kind, since the firms'
 #: module builds on this package).
 _CHAIN = ("firms", "source", "final_demand")
+#: Cycles in a row without producing after which a firm counts as stalled.
+STALL_CYCLES = 4
+
+
+class Stalls:
+    """The run's record of stalled firms (a service, ``production:stalls``): population ->
+    firms stalled now; :meth:`summary` is the run summary's ``stalled_firms``."""
+
+    def __init__(self) -> None:
+        self.now: dict[str, int] = {}
+
+    def summary(self) -> dict[str, Any]:
+        return {"stalled_firms": dict(self.now)}
 
 
 def check_supplied(
@@ -222,6 +250,13 @@ class Plant:
         self.batch: Array = np.zeros((pop.size, k))
         self.made: Array = np.zeros(pop.size)
         self.runs = 0
+        #: Firms: cycles in a row each firm has not produced, ``int[n]``.
+        self.idle = np.zeros(pop.size, dtype=np.int64)
+        self._said = np.zeros(pop.size, dtype=bool)
+        self._stalls: Stalls | None = None
+        if self.firms:
+            self._stalls = ctx.service("production:stalls", Stalls)
+            self._stalls.now[slot.name] = 0
         self._listeners: list[Listener] = []
         self._started = False
 
@@ -269,7 +304,35 @@ class Plant:
         self.runs += 1
         if self.firms:
             self.made[produced] = amounts[produced]
+            self._count_stalls(produced)
         else:
             self.made[:] = amounts
         for listener in self._listeners:
             listener(produced, amounts)
+
+    def _count_stalls(self, produced: NDArray[np.bool_]) -> None:
+        """Count the cycles each firm has gone without producing; say so once when firms
+        stall (see the module docstring)."""
+        self.idle = np.where(produced, 0, self.idle + 1)
+        stalled = self.idle >= STALL_CYCLES
+        assert self._stalls is not None
+        self._stalls.now[self.slot.name] = int(stalled.sum())
+        new = stalled & ~self._said
+        if not new.any():
+            return
+        self._said |= new
+        pop: Any = self.slot.population
+        names = self.ctx.goods.names
+        rows = np.flatnonzero(new)
+        held = self.ctx.ledger.holdings[self.slot.rows][rows] / self.ctx.goods.base_units
+        inputs = [int(j) for j in pop.input_index]
+        what = ", ".join(
+            f"{names[j]} {held[:, j].sum():.6g}" for j in [*inputs, self.ctx.goods.numeraire_index]
+        )
+        self.ctx.log(
+            "production_stalled",
+            f"{rows.size} of {pop.size} firms of {self.slot.name!r} (firms {rows.tolist()[:10]}) "
+            f"have not produced for {STALL_CYCLES} cycles; they hold {what} (their bids for "
+            "an input they lack do not fill: too little cash, or a market lot or tick too "
+            "coarse for the quantities and prices they need)",
+        )

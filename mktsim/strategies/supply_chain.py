@@ -9,20 +9,34 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
 
 * ``firm_limit`` (:class:`~mktsim.firms.Firms` with decreasing returns): a price taker. It
   values its output at the market's estimate (recent trade prices; before any trade, the best
-  bid). For an input it bids for lots of ``step`` of its expected batch (the plant's
-  exponential average of the inputs of its runs, weight ``memory`` on the newest) at the
-  *marginal value product* of the lot, valued at the bundle of
-  :func:`~mktsim.production.planning.valuation_point`: the lot's midpoint on top of its holding,
-  never below the expected batch, and every *other* input at its expected batch, or, before the
-  firm has produced with it, at the profit-maximising plan at its current price estimates (a
-  two-input firm that holds none of one input would otherwise value the other at a marginal
-  product of 0 and never bid). Before its first run (no batch yet) it bids for ``order_size``
-  units at no more than the best ask, or, without an ask, at a price that starts at one tick
-  and rises by ``adjust`` per action: bids at the marginal products at 0 would drain the
-  chain's working capital to the first sellers. A bid is capped at what its free cash pays for
-  one lot. It sells its output at the best bid as soon as it has it, ``fraction`` of its last
-  output per ask (on a batch market: on a schedule, as a source does, see below). The plant
-  turns every input it holds into output every ``cycle``.
+  bid). For an input it bids for lots of ``step`` of its expected batch (on a batch market,
+  the rest of it: see below) at the *marginal value product* of the lot, valued at the bundle
+  of :func:`~mktsim.production.planning.valuation_point`: the lot's midpoint on top of its
+  holding, never below the expected batch, and every *other* input at its expected batch, or,
+  before the firm has produced with it, at the profit-maximising plan at its current price
+  estimates (a two-input firm that holds none of one input would otherwise value the other at
+  a marginal product of 0 and never bid). Before its first run (no batch yet) it bids for
+  ``order_size`` units, or ``step`` of its plan where it has one if that is less (a first lot
+  far above the plan would be valued below the price and never fill: ``order_size`` is in
+  units, whatever the economy's scale), at no more than the best ask (on a batch market, the
+  best ask or the last clearing price, the higher: there the price is the marginal bid's, above
+  the asks, and a first bid at the best ask would lose to every firm that has a batch), or,
+  without either, at a price that starts at one tick and rises by ``adjust`` per action: bids
+  at the marginal products at 0 would drain the chain's working capital to the first sellers.
+  A bid is capped at what its free cash pays for one lot. It sells its output at the best bid
+  as soon as it has it, ``fraction`` of its last output per ask (on a batch market: on a
+  schedule, as a source does, see below). The plant turns every input it holds into output
+  every ``cycle``.
+
+  *The expected batch is counted per cycle*: the plant's exponential average of the inputs of
+  its runs (weight ``memory`` on the newest) times how often the firm runs (the exponential
+  average, weight ``memory``, of whether it ran, since its first run). A firm whose batch is
+  overestimated (it bought cheap early on) bids the marginal value product there, below the
+  price, buys nothing and does not run; with a per-run average it would keep the
+  overestimate, and stall, for ever (the flows' prices settled about 5% low on the call
+  market, and a two-input firm held one input without ever buying the other on an order book
+  with scaled quantities). Counted per cycle its batch shrinks while it does not run, until
+  its bids buy again. A firm that runs every cycle has the plant's batch exactly.
 * ``source_limit`` (:class:`~mktsim.firms.Source`): its plant tops its stock up to its rate
   every ``cycle``, and it sells the stock on a schedule: linearly over ``pace * cycle``, at an
   asking price that falls by ``adjust`` per action while behind the schedule and rises while
@@ -64,22 +78,28 @@ the option ``clearing``), three rules above would set the wrong price, and chang
   nothing by asking its reservation price (the gain from shading vanishes as the number of
   traders grows). Firms sell their output the same way, down over ``pace`` of a cycle after
   each run, instead of at the best bid.
+* *A firm bids for the rest of its expected batch in one order*, all of it at the marginal
+  value product of the batch (what the batch's last lot is worth: every lot of the cycle is a
+  substitute for that one), rather than ``step`` of the batch at a time. A uniform price is the
+  marginal order's, for the whole batch's volume. A firm whose quarter-batch bid has just
+  filled has nothing in the book until its next action; a clearing that then meets fewer
+  resting bids than the flow offers clears at the bids of firms already *beyond* their batch
+  (the marginal value of a lot above it), and every unit of that clearing trades there. The
+  error has one sign, so it does not average out: with quarter batches the chain's prices fell
+  through each cycle and settled 2-3% low (``two_inputs``, seeds 0-9: ore 2.1-2.5% low on
+  average, metal 0.6-0.9%). With the rest of its batch resting, a firm's demand stays in the
+  book until it has its batch, and its order costs it nothing more (it pays the uniform price,
+  not its limit; the order is cut to what its free cash reserves, as every order is).
 * *Final demand bids for all it would buy at P*: the share of its money for the good. In a
   batch the size of the bids sets the price as much as their limits: with ``order_size`` units
   bid, the first asks fill them and the batch's other asks set the price at their own
   reservations, far below P.
-* *The expected batch is counted per cycle*: the plant's average batch of a run times how often
-  the firm runs (the exponential average, weight ``memory``, of whether it ran, since its first
-  run). In a batch the marginal bid sets everyone's price; a firm whose batch is overestimated
-  bids the marginal value product there, below the price, buys nothing, does not run, and with
-  a per-run average would keep the overestimate for ever (the flows' prices settled about 5%
-  low on ``two_inputs``). Counted per cycle its batch shrinks while it does not run, until its
-  bids buy again.
 
 Buyers' limits are unchanged: a firm bids its marginal value product and final demand ``P``,
 what a unit is worth to them, which a small trader in a uniform-price auction has no reason to
-shade. On ``two_inputs`` with ``flow=True`` (seeds 0-4) ore and metal then stay within about 3%
-of the planner's shadow prices over the last third of a run of 300.
+shade. On ``two_inputs`` with ``flow=True`` (seeds 0-9, the last third of a run of 300) ore and
+metal then stay within 1.3% of the planner's shadow prices on the call market (0.3-0.6% low
+on average; with quarter-batch bids ore was 2.5-3.2% off, 2.1-2.5% low on average).
 """
 
 from __future__ import annotations
@@ -282,7 +302,12 @@ class FirmLimit(_ChainStrategy):
         "rate": _rate(8.0),
         "order_size": Option(0.01, "units per bid before the first production run", positive_float),
         "fraction": Option(0.15, "ask size as a fraction of the last output", _fraction),
-        "step": Option(0.25, "bid size as a fraction of the expected batch", _fraction),
+        "step": Option(
+            0.25,
+            "bid size as a fraction of the expected batch (on a batch market, at least the "
+            "rest of the batch)",
+            _fraction,
+        ),
         "memory": Option(0.2, "weight of the newest batch in the expected batch", _fraction),
         "cycle": _CYCLE,
         "adjust": Option(
@@ -355,19 +380,19 @@ class FirmLimit(_ChainStrategy):
         self.plant = Plant.of(
             self.ctx, self.slot, cycle=self.opts["cycle"], memory=self.opts["memory"]
         )
-        self.batch, self.made = self.plant.batch, self.plant.made
-        if self.batch_market:
-            #: How often each firm runs: the exponential average (weight ``memory``) of whether
-            #: it ran, over the cycles since its first run.
-            self.runs = np.ones(self.n)
-            self.batch = self.plant.batch.copy()
-            self.plant.listen(self.cycled)
+        self.made = self.plant.made
+        #: How often each firm runs: the exponential average (weight ``memory``) of whether it
+        #: ran, over the cycles since its first run.
+        self.runs = np.ones(self.n)
+        self.batch = self.plant.batch.copy()
+        self.plant.listen(self.cycled)
 
     def cycled(self, produced: NDArray[np.bool_], amounts: Array) -> None:
-        """After each production run on a batch market: restart the output's selling schedule
-        and count the expected batch per cycle, the plant's (per run) times how often the firm
-        runs (see the module docstring)."""
-        self.restock(self.ctx.ledger.holdings[self.rows, self.output] / self.base_units)
+        """After each production run: count the expected batch per cycle, the plant's (per
+        run) times how often the firm runs (see the module docstring), and on a batch market
+        restart the output's selling schedule."""
+        if self.batch_market:
+            self.restock(self.ctx.ledger.holdings[self.rows, self.output] / self.base_units)
         assert self.plant is not None
         m = self.plant.memory
         started = (self.plant.batch > 0).any(axis=1)  # cycles count from a firm's first run
@@ -405,11 +430,19 @@ class FirmLimit(_ChainStrategy):
         held = np.asarray(self.ctx.ledger.holdings[self.rows][:, self.inputs]) / self.base_units
         batch = self.batch[local, k]
         lots = self.lots_of(self.step * batch if batch > 0 else self.first)
+        if self.batch_market and batch > held[local, k]:
+            # the rest of the batch in one order, all of it worth the batch's marginal lot
+            lots = max(lots, self.lots_of(batch - held[local, k]))
         plan = None
-        if len(self.inputs) > 1 and (np.delete(self.batch[local], k) <= 0).any():
+        if batch <= 0 or (len(self.inputs) > 1 and (np.delete(self.batch[local], k) <= 0).any()):
             p_in = [self.estimate(j) for j in self.inputs]
             if all(p is not None for p in p_in):
                 plan = planned_inputs(self.pop.technology, p_out, np.array(p_in, dtype=float))
+        if batch <= 0 and plan is not None:
+            # a first bid above ``step`` of what the firm plans to use would value its lot far
+            # beyond the plan, below the price, and never fill (``order_size`` is in units,
+            # whatever the economy's scale)
+            lots = min(lots, self.lots_of(self.step * plan[local, k]))
         z = valuation_point(
             held, self.batch, k, extra=lots * self.lot / 2, plan=plan, fallback=self.first
         )
@@ -419,7 +452,12 @@ class FirmLimit(_ChainStrategy):
         # before the first run there is no batch to value the lot in: take the best ask, or
         # search upwards from one tick, rather than bid the marginal product at 0
         if batch <= 0:
-            ask = self.ticks(self.book(g).best_ask)
+            state = self.book(g)
+            ask = self.ticks(state.best_ask)
+            if self.batch_market and state.last is not None:
+                # in a batch the price is the marginal bid's, above the asks: a first bid at
+                # the best ask would lose to every firm that has a batch, for ever
+                ask = max(ask or 0, self.ticks(state.last) or 0)
             if ask is None:
                 ask = max(1, math.ceil(self.offer[local, k] * (1.0 + self.adjust)))
             ticks = min(ticks, ask)
