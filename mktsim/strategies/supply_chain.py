@@ -274,7 +274,12 @@ class _ChainStrategy(PoissonStrategy):
         self.asks[local] = price
         ticks = max(1, math.ceil(price / self.tick - _EPS))
         if not self.batch_market:
-            best = self.ticks(self.book(g).best_bid)
+            state = self.book(g)
+            best = self.ticks(state.best_bid)
+            if best is None:
+                # no bid to sell to: the asking price may have fallen far behind the bids it
+                # sold to, so it waits at the last trade's price for the next bid
+                best = self.ticks(state.last)
             if best is not None and best > ticks:  # never ask below what a buyer bids
                 ticks = best
         return agent, g, False, ticks, min(lots, excess)
@@ -419,7 +424,9 @@ class FirmLimit(_ChainStrategy):
         local = agent - self.start_row
         k = int(u1 * (len(self.inputs) + 1))
         if k == len(self.inputs):
-            lots = self.lots_of(self.fraction * self.made[local]) if self.made[local] > 0 else 1
+            # a stock left over from earlier runs is sold down too, not carried for ever
+            size = max(self.made[local], self._hv[agent, self.output] / self.base_units)
+            lots = self.lots_of(self.fraction * size) if size > 0 else 1
             if self.batch_market:
                 return self.sell_paced(agent, self.output, lots)
             return self.sell_now(agent, self.output, lots)
@@ -555,8 +562,6 @@ class FinalDemandLimit(_ChainStrategy):
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         g, ticks = self.bids[min(int(u1 * len(self.bids)), len(self.bids) - 1)]
-        if self.batch_market:
-            # all it would buy at P: an equal share of its money for each good
-            share = self._hv[agent, self.num] // (len(self.bids) * ticks * self.tick_base)
-            return agent, g, True, ticks, max(self.lots, int(share))
-        return agent, g, True, ticks, self.lots
+        # all it would buy at P: an equal share of its money for each good
+        share = self._hv[agent, self.num] // (len(self.bids) * ticks * self.tick_base)
+        return agent, g, True, ticks, max(self.lots, int(share))
