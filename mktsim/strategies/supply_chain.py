@@ -24,9 +24,12 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
   without either, at a price that starts at one tick and rises by ``adjust`` per action: bids
   at the marginal products at 0 would drain the chain's working capital to the first sellers.
   A bid is capped at what its free cash pays for one lot. It sells its output at the best bid
-  as soon as it has it, ``fraction`` of its last output per ask (on a batch market: on a
-  schedule, as a source does, see below). The plant turns every input it holds into output
-  every ``cycle``.
+  as soon as it has it, ``fraction`` of its last output per ask, or of its whole stock where
+  that is more (on a batch market: on a schedule, as a source does, see below): a stock left
+  unsold by earlier runs is money the firm lacks for its inputs, and a firm short of cash bids
+  below its marginal value (a three-input assembler, with more inputs sharing its actions,
+  held about 15 cycles' output unsold on the call market and coal settled 9-10% low). The
+  plant turns every input it holds into output every ``cycle``.
 
   *The expected batch is counted per cycle*: the plant's exponential average of the inputs of
   its runs (weight ``memory`` on the newest) times how often the firm runs (the exponential
@@ -40,12 +43,20 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
 * ``source_limit`` (:class:`~mktsim.firms.Source`): its plant tops its stock up to its rate
   every ``cycle``, and it sells the stock on a schedule: linearly over ``pace * cycle``, at an
   asking price that falls by ``adjust`` per action while behind the schedule and rises while
-  ahead, never below the best bid (on a continuous market). A source that sold at once would
-  sell to whichever low bids happen to rest.
+  ahead, never below the best bid (on a continuous market) nor, while no bid rests, below the
+  last trade. A source that sold at once would sell to whichever low bids happen to rest; and
+  its own asking price falls behind the bids it sells to (it is behind its schedule while it
+  sells at the best bid), so posted with no bid in the book it would rest near one tick and the
+  next buyer would take it there (a good with one buyer, coal for a three-input assembler,
+  traded at one tick each time the book ran out of bids).
 * ``final_demand_limit`` (:class:`~mktsim.firms.FinalDemand` with fixed prices): a standing bid
-  at each fixed price ``P``, renewed to ``order_size`` units at every arrival (perfectly
-  elastic demand, while its budget lasts; on a batch market, for what its budget pays). Fixed
-  quantities are refused (a price-insensitive order has no limit price).
+  at each fixed price ``P`` for all it would buy at P, an equal share of its money per good
+  (at least ``order_size`` units), renewed at every arrival: perfectly elastic demand, while
+  its budget lasts. A bid of ``order_size`` units per arrival capped the chain's output at
+  ``order_size * rate`` a good: beyond it the firms' output piled up unsold, their cash ran
+  out and their bids, cut to their cash, set prices far below the shadow prices (a
+  three-input assembler's inputs 9-22% low on the order book, a near-constant-returns one's
+  about half). Fixed quantities are refused (a price-insensitive order has no limit price).
 
 Every agent keeps at most one order per good: an action withdraws the previous one and posts
 the new one cut to what the agent can commit. Arrivals are Poisson, drawn in chunks from the
@@ -63,7 +74,7 @@ never sell it: build the chain with ``flow=True``), and final demand in fixed qu
 
 **Batch markets.** Where every crossing order of a batch trades at one uniform price (a call
 market; a strategy knows one by its quote, which names the time of the next clearing, or by
-the option ``clearing``), three rules above would set the wrong price, and change:
+the option ``clearing``), two rules above would set the wrong price, and change:
 
 * *Sellers ask their reservation price, not the best bid.* On a continuous book each fill is at
   the resting bid's own price, so an ask at the best bid sells to the buyer who values the good
@@ -90,10 +101,10 @@ the option ``clearing``), three rules above would set the wrong price, and chang
   average, metal 0.6-0.9%). With the rest of its batch resting, a firm's demand stays in the
   book until it has its batch, and its order costs it nothing more (it pays the uniform price,
   not its limit; the order is cut to what its free cash reserves, as every order is).
-* *Final demand bids for all it would buy at P*: the share of its money for the good. In a
-  batch the size of the bids sets the price as much as their limits: with ``order_size`` units
-  bid, the first asks fill them and the batch's other asks set the price at their own
-  reservations, far below P.
+* (*Final demand bids for all it would buy at P*, as on every market. In a batch this matters
+  twice: the size of the bids sets the price as much as their limits: with ``order_size``
+  units bid, the first asks fill them and the batch's other asks set the price at their own
+  reservations, far below P.)
 
 Buyers' limits are unchanged: a firm bids its marginal value product and final demand ``P``,
 what a unit is worth to them, which a small trader in a uniform-price auction has no reason to
@@ -527,7 +538,11 @@ class FinalDemandLimit(_ChainStrategy):
     options: ClassVar[Mapping[str, Option]] = {
         **COMMON,
         "rate": _rate(1.0),
-        "order_size": Option(1.0, "units of each standing bid", positive_float),
+        "order_size": Option(
+            1.0,
+            "least units of each standing bid (it bids for what its money buys)",
+            positive_float,
+        ),
         "clearing": _CLEARING,
     }
 
