@@ -51,6 +51,8 @@ TOTAL_DIGITS = 15
 # Powers of ten up to 10**18 are kept as Python ints (exact integer arithmetic, and the values
 # existing runs always used); beyond, and below 1, as floats (exact powers of ten up to 1e22).
 _INT_DIGITS = 18
+# The largest power of ten a float holds exactly (so it is still a whole number of base units).
+_EXACT_DIGITS = 22
 # A total within this relative distance above a power of ten counts as that power, so that an
 # economy scaled by 10**k (whose sums round a little differently) gets the same digits shifted.
 _SNAP = 1e-9
@@ -186,15 +188,19 @@ class Goods:
         """Base units in one unit as an int, for counting whole units (induced-value schedules).
 
         Raises:
-            InvalidParameter: the run's base unit is larger than a unit, or one unit is past
-                int64 (the economy's totals are outside about 1e-6 to 1e12 units).
+            InvalidParameter: the run's base unit is larger than a unit, or so small that one
+                unit is no exact whole number (the economy's totals are outside about 1e-7 to
+                1e15 units).
         """
         if isinstance(self.base_units, int):
             return self.base_units
+        # a float power of ten past 10**18 is still exact up to 1e22: the same whole number
+        if 1 <= self.base_units <= 10.0**_EXACT_DIGITS and float(self.base_units).is_integer():
+            return int(self.base_units)
         raise InvalidParameter(
             f"base_units(={self.base_units:g}) must be a whole number of base units per unit "
-            f"(at most 1e{_INT_DIGITS}) to count whole units: express the goods in a unit that "
-            f"puts each good's total within 1e{TOTAL_DIGITS - _INT_DIGITS} to "
+            f"(at most 1e{_EXACT_DIGITS}) to count whole units: express the goods in a unit "
+            f"that puts each good's total within 1e{TOTAL_DIGITS - _EXACT_DIGITS} to "
             f"1e{TOTAL_DIGITS} units"
         )
 
