@@ -1,7 +1,7 @@
 """No quantity wraps around silently: the ledger holds int64 base units (1e-9 of a unit for goods
 built outside a run; a run chooses its own from its economy's magnitudes), a creation or
-settlement that would pass int64's limit raises, what cannot be represented in any unit is refused before the run, and
-conservation is checked with exact integers."""
+settlement that would pass int64's limit raises, what cannot be represented in any unit is
+refused before the run, and conservation is checked with exact integers."""
 
 from __future__ import annotations
 
