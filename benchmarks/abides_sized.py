@@ -28,7 +28,9 @@ where a whole run is timed):
   process, minus the time inside ``simulate`` (its summary's ``wall_seconds``), against a
   process running ``python -c "import simpy, numpy, pandas"``.
 * **Tatonnement round** (Cobb-Douglas, 5 goods) against the reduced-form numpy evaluation of
-  the same aggregate demand, ``((holdings @ p) @ shares) / p``.
+  the same aggregate demand, ``((holdings @ p) @ shares) / p``, in CPU time with one BLAS
+  thread, runs alternating with blocks of evaluations, warm-up left out
+  (:mod:`benchmarks.bench_tatonnement`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import simpy
 
 import mktsim
 from benchmarks import bench_market, bench_utility
-from benchmarks.bench_tatonnement import round_cost
+from benchmarks.bench_tatonnement import measure
 from mktsim.goods import Goods
 from mktsim.ledger import Ledger, sim_clock
 from mktsim.recorder import Recorder
@@ -181,23 +183,11 @@ def startup(kind: str, repeat: int) -> tuple[float, float, float, float]:
     )
 
 
-def tatonnement(agents: int, repeat: int) -> tuple[float, float, float]:
-    """(round ms, reduced-form numpy ms, ratio) for Cobb-Douglas consumers over 5 goods."""
-    sc = mktsim.build_scenario("cobb_douglas", n_agents=agents, n_goods=5)
-    pop = sc.populations[0]
-    shares, holdings = pop.utility.shares, pop.endowment  # type: ignore[attr-defined]
-    p = np.linspace(0.5, 1.5, holdings.shape[1])
-    rounds, bases = [], []
-    for _ in range(repeat):
-        rounds.append(round_cost(sc, 60 if agents <= 10**5 else 20))
-        evals = []
-        for _ in range(7):
-            t = time.perf_counter()
-            ((holdings @ p) @ shares) / p
-            evals.append(time.perf_counter() - t)
-        bases.append(statistics.median(evals))
-    r, b = statistics.median(rounds), statistics.median(bases)
-    return 1e3 * r, 1e3 * b, r / b
+def tatonnement(agents: int, repeat: int) -> tuple[float, float, float, list[float]]:
+    """(round ms, reduced-form numpy ms, ratio, each pair's ratio) for Cobb-Douglas consumers
+    over 5 goods: medians over ``repeat`` pairs of a run and a block of evaluations."""
+    r = measure(agents, 5, repeat)
+    return 1e3 * r["round_s"], 1e3 * r["numpy_s"], r["ratio"], r["ratios"]
 
 
 def _line(label: str, value: str) -> None:
@@ -246,10 +236,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{run_s:.2f} s vs {base_s:.2f} s, ratio {ratio:.2f} (whole CPU: {cpu:.2f})",
         )
 
-    print("tatonnement round against ((holdings @ p) @ shares) / p, 5 goods")
+    print("tatonnement round against ((holdings @ p) @ shares) / p, 5 goods (CPU, one BLAS thread)")
     for n in [10**5] if args.quick else [10**5, 10**6]:
-        round_ms, base_ms, ratio = tatonnement(n, 3)
-        _line(f"{n:,} agents", f"{round_ms:.3f} ms vs {base_ms:.3f} ms, ratio {ratio:.2f}")
+        round_ms, base_ms, ratio, ratios = tatonnement(n, 3 if args.quick else 7)
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        _line(
+            f"{n:,} agents",
+            f"{round_ms:.3f} ms vs {base_ms:.3f} ms, ratio {ratio:.2f} (pairs {spread})",
+        )
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ the market but these methods.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from mktsim.mechanisms._book_records import _float_or_nan
 from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _BookState
 
-from mktsim.orders import Receipt
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify, Receipt
 
 _BAD_ID = "order_id(={!r}) must be an integer in [1, 2**63) (or a pending order's provisional id)"
 
@@ -62,6 +62,14 @@ class _Handles(_BookState):
             )
             return Receipt("rejected", None, bad)
         assert lots is not None
+        if self._front is not None:  # shock wrappers surround the book: through them
+            qty = lots * self.lot
+            order: Limit | MarketOrder = (
+                MarketOrder(agent, good, side, qty)
+                if kind == "market"
+                else Limit(agent, good, side, qty, self.price_of(ticks or 0), ioc=kind == "ioc")
+            )
+            return cast(Receipt, self._front.submit(order).value)
         buy = side == "buy"
         if kind == "market":
             r = self._market(agent, g, buy, lots)
@@ -79,6 +87,8 @@ class _Handles(_BookState):
             reason = bad or _BAD_ID.format(order_id)
             self.record_rejection(agent, g, "cancel", "", _NAN, _NAN, reason)
             return Receipt("rejected", None, reason)
+        if self._front is not None:  # shock wrappers surround the book: through them
+            return cast(Receipt, self._front.submit(Cancel(agent, good, oid)).value)
         return self._order_receipt(self._cancel(agent, g, oid), False)
 
     def agent_modify(
@@ -111,6 +121,11 @@ class _Handles(_BookState):
             )
             return Receipt("rejected", None, bad)
         assert oid is not None
+        if self._front is not None:  # shock wrappers surround the book: through them
+            qty = None if lots is None else lots * self.lot
+            price = None if ticks is None else self.price_of(ticks)
+            change = Modify(agent, good, oid, qty=qty, price=price)
+            return cast(Receipt, self._front.submit(change).value)
         buy = self._side_of(g, oid)
         return self._order_receipt(self._modify(agent, g, oid, lots, ticks), buy)
 
@@ -160,10 +175,11 @@ class _Handles(_BookState):
         return g, ""
 
     def _order_id(self, value: Any) -> int | None:
-        """A book's order id (> 0) or a provisional id the market has issued (< 0), else None."""
+        """A book's order id (> 0), or a provisional one (< 0) when shock wrappers surround the
+        book (the latency wrapper maps it, or refuses it), else None."""
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             return None
-        if 0 < value < _ID_LIMIT or self._next_provisional < value < 0:
+        if 0 < value < _ID_LIMIT or (value < 0 and self._front is not None):
             return int(value)
         return None
 

@@ -8,7 +8,7 @@ mechanism), kept apart so that each module holds one responsibility.
 from __future__ import annotations
 
 from mktsim.mechanisms._book import Cancelled, Result
-from mktsim.mechanisms._book_state import _GRID_MEMO, _ID_LIMIT, _PENDING, _REJECTED, _BookState
+from mktsim.mechanisms._book_state import _GRID_MEMO, _ID_LIMIT, _REJECTED, _BookState
 
 from mktsim.market import Shout
 from mktsim.orders import Limit, Receipt
@@ -44,14 +44,6 @@ class _Matching(_BookState):
     # ---- order entry (ticks and lots; callers have checked the agent) ---------------------
     def _limit(self, agent: int, g: int, buy: bool, lots: int, ticks: int, kind: str) -> Result:
         """Submit a limit (``kind="limit"``) or immediate-or-cancel (``"ioc"``) order."""
-        if self._shocked:
-            due = self._due()
-            if due is not None:
-                args = (agent, g, buy, lots, ticks, kind)
-                return _pending(self._send_later(due, self._limit, args), lots)
-            refused = self._admit(agent, g, kind, buy, lots, ticks)
-            if refused is not None:
-                return refused
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -142,14 +134,13 @@ class _Matching(_BookState):
         Returns:
             The id the new order rests under, 0 when it does not rest (nothing affordable, or
             it traded in full); None, having changed nothing, when the one-call path does not
-            apply now (a market shock is in force, holdings changed outside the market or an
+            apply now (holdings changed outside the market or an
             order's lifetime ran out since the last order, or an argument is off the common
             path): the caller then sends its orders through :meth:`submit`.
         """
         g = self._index.get(good)
         if (
             g is None
-            or self._shocked
             or not (0 <= order_id < _ID_LIMIT and 0 < lots and 0 < ticks and agent < self._n_agents)
             or self._ledger.version != self._seen
             or (self._expiry and self._expiry[0][0] <= self._env.now)
@@ -194,15 +185,6 @@ class _Matching(_BookState):
         return (r[0] or 0) if r[5] else 0
 
     def _market(self, agent: int, g: int, buy: bool, lots: int) -> Result:
-        band = None
-        if self._shocked:
-            due = self._due()
-            if due is not None:
-                return _pending(self._send_later(due, self._market, (agent, g, buy, lots)), lots)
-            refused = self._admit(agent, g, "market", buy, lots, None)
-            if refused is not None:
-                return refused
-            band = self._band(g)
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -215,8 +197,6 @@ class _Matching(_BookState):
                 return self._refuse(
                     agent, g, "market", buy, None, lots, "insufficient cash for any price"
                 )
-            if band is not None:
-                limit = min(limit, band[1])  # a price clamp: no higher than the band's top
             self._rc[agent] += limit * lots * self.tick_base
             r = book.ioc(agent, "buy", lots, limit)
             ticks: int | None = limit
@@ -234,10 +214,7 @@ class _Matching(_BookState):
                     f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
                 )
             self._rg[agent][g] += qty
-            if band is None:
-                r = book.market(agent, "sell", lots)
-            else:  # a price clamp: no lower than the band's bottom
-                r = book.ioc(agent, "sell", lots, band[0])
+            r = book.market(agent, "sell", lots)
             ticks = None
         self.counts["orders"] += 1
         self._settle(g, r, ticks)
@@ -250,13 +227,6 @@ class _Matching(_BookState):
         return r
 
     def _cancel(self, agent: int, g: int, order_id: int, log_rejection: bool = True) -> Result:
-        if self._shocked:
-            due = self._due()
-            if due is not None:  # (no new id: a cancel creates no order)
-                args = (agent, g, order_id, log_rejection)
-                self._send_later(due, self._cancel, args, provisional=False)
-                return _pending(order_id, 0)
-            order_id = self._resolve(g, order_id)
         book = self._books[g]
         r = book.cancel(agent, order_id)
         if r[1] is _REJECTED:
@@ -276,16 +246,6 @@ class _Matching(_BookState):
     def _modify(
         self, agent: int, g: int, order_id: int, new_lots: int | None, new_ticks: int | None
     ) -> Result:
-        if self._shocked:
-            due = self._due()
-            if due is not None:
-                args = (agent, g, order_id, new_lots, new_ticks)
-                self._send_later(due, self._modify, args, provisional=False)
-                return _pending(order_id, new_lots or 0)
-            order_id = self._resolve(g, order_id)
-            refused = self._admit(agent, g, "modify", None, new_lots, new_ticks, order_id)
-            if refused is not None:
-                return refused
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -360,7 +320,8 @@ class _Matching(_BookState):
         if not fills:
             return
         trade = self._ledger.trade
-        price_of = self.price_of
+        # price_of written out (a call per fill saved): ticks -> numeraire per unit.
+        per_unit, tick = self._ticks_per_unit, self.tick
         est = self._est[g]
         w = self._w
         for f in fills:
@@ -373,7 +334,7 @@ class _Matching(_BookState):
                 buyer, seller = f[3], f[5]
                 rc[buyer] -= cash
             rg[seller][g] -= q * lb
-            price = price_of(p)
+            price = p / per_unit if per_unit is not None else p * tick
             trade(buyer, seller, g, q * lb, cash, price)
             est = price if est is None else est + w * (price - est)
         self._est[g] = est
@@ -389,8 +350,3 @@ class _Matching(_BookState):
         seen = Shout(float(self._env.now), self._goods[g], "buy" if buy else "sell", shout, traded)
         for observer in self._observers:
             observer(seen)
-
-
-def _pending(order_id: int, lots: int) -> Result:
-    """The result handed back for an action a latency spike delays."""
-    return Result(order_id, _PENDING, (), (), "", lots)

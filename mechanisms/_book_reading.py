@@ -41,12 +41,8 @@ class _Reading(_BookState):
             # Nothing to reconcile or expire first: the common case (a strategy asks on every
             # action whether its previous order still rests).
             return self._books[g].resting_lots(agent, order_id) * self.lot
-        if order_id < 0:
-            if order_id not in self._provisional:
-                return math.nan if order_id > self._next_provisional else 0.0
-            order_id = self._resolve(g, order_id)
-            if not order_id:
-                return 0.0
+        if order_id <= 0:  # (a provisional id is mapped by the latency wrapper)
+            return 0.0
         if self._ledger.version != self._seen:
             self._reconcile()
         if self._expiry and self._expiry[0][0] <= self._env.now:
@@ -79,6 +75,7 @@ class _Reading(_BookState):
         )
 
     def summary(self) -> dict[str, Any]:
+        self.sync_shock_counts()
         resting = sum(len(self._books[j]) for j in self._traded)
         actions = self.actions
         return {
@@ -87,7 +84,7 @@ class _Reading(_BookState):
             "converged": False,
             "behaviours": dict(self.behaviour_names),
             "actions": actions,
-            **{k: int(v) for k, v in self.counts.items()},
+            **{k: int(v) for k, v in self.counts.items()},  # (wrapper counts synced above)
             "resting_orders": resting,
             "tick": self.tick,
             "lot": self.lot,

@@ -49,6 +49,11 @@ class _Sessions(_BookState):
         """Holdings changed outside the market (an endowment shock, a period's renewal): cancel
         every resting order of each agent whose reservations now exceed its holdings, so no
         fill can overdraw it."""
+        self._seen = self._ledger.version
+        if not any(self._rc) and not any(map(any, self._rg)):
+            # Nothing reserved (a period's renewal after its close cancelled every order):
+            # no holding can fall below it, and the tables need not be built.
+            return
         h = np.asarray(self._h[: self._n_agents])
         reserved = np.array(self._rg, dtype=np.int64)[: self._n_agents]
         reserved[:, self._num] = self._rc[: self._n_agents]

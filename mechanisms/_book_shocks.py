@@ -1,81 +1,42 @@
-"""Market shocks of the order book: outages, latency spikes (actions delivered late, in order,
-with provisional ids), price clamps and liquidity withdrawals.
+"""Market shocks of the order book: what the shared wrappers (:mod:`mktsim.wrappers`) need of it,
+and the one shock internal to it, liquidity withdrawal.
 
-A mixin of :class:`mktsim.mechanisms.order_book.OrderBookMarket`, whose docstring documents
-what each shock does; kept apart so that each module holds one responsibility.
+Outages, latency spikes and price clamps are the shared wrappers around ``submit``, as on every
+mechanism; the book lists its resting orders for a price band (``open_orders``), records the
+orders the wrappers refuse in its own ``orders`` table (``note_refusal``) and sends its trader
+handles' orders through the outermost wrapper (``note_wrapped``), so that handles and
+strategies meet the same shocks. A mixin of :class:`mktsim.mechanisms.order_book.OrderBookMarket`,
+whose docstring documents what each shock does; kept apart so that each module holds one
+responsibility.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-import simpy
-from mktsim.mechanisms._book import Result
-from mktsim.mechanisms._book_state import _BookState
+from mktsim.mechanisms._book_state import _NAN, _BookState
 
 from mktsim.errors import InvalidParameter
+from mktsim.orders import Cancel, Limit, MarketOrder, Modify
+from mktsim.wrappers import CLOSED, OUT_OF_BAND
 
-#: Reason of an order refused while the market is closed.
-CLOSED = "market closed"
-#: Reason of an order priced outside a price clamp's band.
-OUT_OF_BAND = "outside price band"
+__all__ = ["CLOSED", "OUT_OF_BAND"]
+
+#: The ``orders`` table's action of each order type a wrapper may refuse.
+_ACTIONS: dict[type, str] = {MarketOrder: "market", Cancel: "cancel", Modify: "modify"}
 
 
 class _Shocks(_BookState):
-    """Outage, latency, clamp and liquidity handling of the order book."""
+    """Liquidity withdrawal, and the book's side of the shared shock wrappers."""
 
-    # ---- shocks ---------------------------------------------------------------------------
+    # ---- the book's own shock -------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
-        """Outage, latency spike, price clamp or liquidity withdrawal (see the module
-        docstring). Returns what was done, for the ``events`` table."""
-        now = self._env.now
+        """Liquidity withdrawal (see the module docstring of ``order_book``). Returns what was
+        done, for the ``events`` table."""
         if shock.kind == "liquidity":
             return self._withdraw(float(shock.fraction))
-        if shock.kind == "outage":
-            end = now + shock.duration
-            self._outages.append((now, end))
-            self._shocked = True
-            return f"market closed until {end:g}: orders refused, resting orders stay"
-        if shock.kind == "latency":
-            end = now + shock.duration
-            self._latency.append((now, end, shock.delay))
-            self._shocked = True
-            return f"actions take {shock.delay:g} longer to reach the book until {end:g}"
-        if shock.kind == "clamp":
-            return self._clamp(shock.good, float(shock.price), shock.duration)
         raise InvalidParameter(f"order_book does not support {shock.kind} shocks")
-
-    def _clamp(self, good: str, price: float, duration: float | None) -> str:
-        g = self.ctx.goods.index(good)
-        if g == self._num:
-            raise InvalidParameter(
-                f"clamp on {good!r}: the numeraire has no book (clamp one of "
-                f"{', '.join(self._goods[j] for j in self._traded)})"
-            )
-        width = self.opts["clamp_band"]
-        lo = max(1, math.ceil(price * (1.0 - width) / self.tick - 1e-9))
-        hi = math.floor(price * (1.0 + width) / self.tick + 1e-9)
-        if hi < lo:  # no tick inside: the one nearest the price
-            lo = hi = max(1, round(price / self.tick))
-        end = math.inf if duration is None else self._env.now + duration
-        self._clamps[g] = (lo, hi, end)
-        self._shocked = True
-        if self._ledger.version != self._seen:
-            self._reconcile()
-        book = self._books[g]
-        outside = [
-            o for side in ("buy", "sell") for o in book.orders(side) if not lo <= o.price <= hi
-        ]
-        for o in outside:
-            self._force_cancel(g, o.owner, o.order_id, "band", OUT_OF_BAND)
-        self.counts["band_cancelled"] += len(outside)
-        return (
-            f"{good} trades only in [{self.price_of(lo):g}, {self.price_of(hi):g}] until "
-            f"{end:g}; {len(outside)} resting orders outside cancelled"
-        )
 
     def _withdraw(self, fraction: float) -> str:
         """Cancel ``floor(fraction n + 1/2)`` of the ``n`` resting orders, chosen uniformly."""
@@ -122,87 +83,68 @@ class _Shocks(_BookState):
                 ),
             )
 
-    def _band(self, g: int) -> tuple[int, int] | None:
-        """The (lowest, highest) price in ticks a clamp allows for good ``g`` now, if any."""
-        clamp = self._clamps.get(g)
-        if clamp is None or self._env.now >= clamp[2]:
-            return None
-        return clamp[0], clamp[1]
+    # ---- the shared wrappers' hooks -------------------------------------------------------
+    @property
+    def clamp_band(self) -> float:
+        """A price clamp's relative half-width (option ``clamp_band``), for the band wrapper."""
+        return float(self.opts["clamp_band"])
 
-    def _admit(
-        self,
-        agent: int,
-        g: int,
-        action: str,
-        buy: bool | None,
-        lots: int | None,
-        ticks: int | None,
-        order_id: int | None = None,
-    ) -> Result | None:
-        """At the book: the refusal of an order while the market is closed or priced outside a
-        clamp's band (recorded), or None if it may go on."""
-        now = self._env.now
-        if any(start <= now < end for start, end in self._outages):
+    def note_wrapped(self, market: Any) -> None:
+        """Shock wrappers surround the book: ``market`` is the outermost, where trader handles
+        send their orders from now on (:mod:`mktsim.wrappers`)."""
+        self._front = market
+
+    def note_refusal(self, order: Any, reason: str) -> None:
+        """A shock wrapper refused ``order``: recorded in the ``orders`` table and counted as
+        the book's own refusals are (``rejected``, and ``refused_closed`` or ``refused_band``)."""
+        if reason == CLOSED:
             self.counts["refused_closed"] += 1
-            return self._refuse(agent, g, action, buy, ticks, lots, CLOSED, order_id)
-        if ticks is not None and g in self._clamps:
-            band = self._band(g)
-            if band is not None and not band[0] <= ticks <= band[1]:
-                self.counts["refused_band"] += 1
-                lo, hi = self.price_of(band[0]), self.price_of(band[1])
-                reason = f"{OUT_OF_BAND} [{lo:g}, {hi:g}] (price clamp)"
-                return self._refuse(agent, g, action, buy, ticks, lots, reason, order_id)
-        return None
-
-    def _due(self) -> float | None:
-        """When an action sent now reaches the book, if a latency spike (or the backlog it
-        left) delays it; None if it is handled at once."""
-        if self._delivering:
-            return None
-        now = self._env.now
-        extra = sum(d for start, end, d in self._latency if start <= now < end)
-        if extra <= 0 and not self._in_flight:
-            return None
-        return max(now + extra, self._backlog_until)
-
-    def _send_later(
-        self,
-        due: float,
-        action: Callable[..., Any],
-        args: tuple[Any, ...],
-        provisional: bool = True,
-    ) -> int:
-        """Deliver ``action(*args)`` at ``due`` (after every action sent before it); returns the
-        provisional id of the order it makes (0 if it makes none)."""
-        pid = 0
-        if provisional:
-            pid = self._next_provisional
-            self._next_provisional -= 1
-        self._in_flight += 1
-        self._backlog_until = due
-        self.counts["delayed"] += 1
-        # Timeouts due at the same time fire in the order they were made: arrivals keep order.
-        self._env.timeout(due - self._env.now).callbacks.append(
-            partial(self._deliver, pid, action, args)
+        elif reason.startswith(OUT_OF_BAND):
+            self.counts["refused_band"] += 1
+        kind = type(order)
+        action = ("ioc" if order.ioc else "limit") if kind is Limit else _ACTIONS.get(kind, "")
+        agent = getattr(order, "agent", -1)
+        price = getattr(order, "price", None)
+        qty = getattr(order, "qty", None)
+        order_id = getattr(order, "order_id", -1)
+        self.record_rejection(
+            agent if isinstance(agent, int) else -1,
+            self._index.get(getattr(order, "good", ""), -1),
+            action or kind.__name__.lower(),
+            str(getattr(order, "side", "")),
+            _NAN if price is None else float(price),
+            _NAN if qty is None else float(qty),
+            reason,
+            order_id if isinstance(order_id, int) else -1,
         )
-        return pid
 
-    def _deliver(
-        self, pid: int, action: Callable[..., Any], args: tuple[Any, ...], _: simpy.Event
-    ) -> None:
-        self._in_flight -= 1
-        self._delivering = True
-        try:
-            out = action(*args)
-        finally:
-            self._delivering = False
-        if pid:  # args[1] is the good of every action
-            self._provisional[pid] = (args[1], out if isinstance(out, int) else (out[0] or 0))
+    def open_orders(self, good: str) -> list[tuple[int, int, str, float | None, float]]:
+        """The resting orders of a good, bids then asks, each side in priority order:
+        ``(agent, order_id, side, limit price, units)`` (what a price band cancels outside)."""
+        if self._ledger.version != self._seen:
+            self._reconcile()
+        g = self._index[good]
+        return [
+            (o.owner, o.order_id, side, self.price_of(o.price), o.qty * self.lot)
+            for side in ("buy", "sell")
+            for o in self._books[g].orders(side)
+        ]
 
-    def _resolve(self, g: int, order_id: int) -> int:
-        """The book's id of a provisional one (0 if its order did not rest or is of another
-        good); other ids unchanged."""
-        if order_id >= 0:
-            return order_id
-        good, real = self._provisional.get(order_id, (g, 0))
-        return real if good == g else 0
+    def cancel_for(self, agent: int, good: str, order_id: int, reason: str) -> bool:
+        """The market cancels ``agent``'s resting order ``order_id`` on its own authority (a
+        price band starting): recorded with action ``band`` and ``reason``, not as the owner's
+        cancel. Whether the order was resting."""
+        g = self._index[good]
+        info = self._books[g].order(order_id)
+        if info is None or info.owner != agent:
+            return False
+        self._force_cancel(g, agent, order_id, "band", reason)
+        return True
+
+    def sync_shock_counts(self) -> None:
+        """Copy into ``counts`` what the wrappers did for the book (actions delayed, resting
+        orders a band cancelled), for the summary."""
+        wrappers = getattr(self._front, "wrappers", {})
+        latency, band = wrappers.get("latency"), wrappers.get("clamp")
+        self.counts["delayed"] = int(getattr(latency, "delayed", 0))
+        self.counts["band_cancelled"] = int(getattr(band, "cancelled", 0))

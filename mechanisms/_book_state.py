@@ -50,16 +50,8 @@ class _BookState:
     _lots_of: dict[float, int]
     actions: int
     counts: dict[str, int]
-    _shocked: bool
-    _outages: list[tuple[float, float]]
-    _latency: list[tuple[float, float, float]]
-    _clamps: dict[int, tuple[int, int, float]]
     _withdrawals: int
-    _in_flight: int
-    _backlog_until: float
-    _delivering: bool
-    _provisional: dict[int, tuple[int, int]]
-    _next_provisional: int
+    _front: Any
     sessions_run: int
     behaviour_names: dict[str, str]
     _observers: list[Callable[[Shout], None]]
@@ -113,32 +105,9 @@ class _BookState:
 
         def _reconcile(self) -> None: ...
 
+        def sync_shock_counts(self) -> None: ...
+
         def _expire(self) -> None: ...
-
-        def _band(self, g: int) -> tuple[int, int] | None: ...
-
-        def _admit(
-            self,
-            agent: int,
-            g: int,
-            action: str,
-            buy: bool | None,
-            lots: int | None,
-            ticks: int | None,
-            order_id: int | None = None,
-        ) -> Result | None: ...
-
-        def _due(self) -> float | None: ...
-
-        def _send_later(
-            self,
-            due: float,
-            action: Callable[..., Any],
-            args: tuple[Any, ...],
-            provisional: bool = True,
-        ) -> int: ...
-
-        def _resolve(self, g: int, order_id: int) -> int: ...
 
         def _refuse(
             self,

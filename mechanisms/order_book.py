@@ -46,9 +46,15 @@ market's ``gm_dealer``, ``gm_informed``, ``gm_noise``; the adversaries ``spoofer
 and ``final_demand_limit``). Every population is driven by a strategy the run starts; the book
 only clears.
 
-Market shocks (:mod:`mktsim.shocks`; ``supported_shocks``). They change what reaches the book,
-never anyone's holdings, and every refusal they cause is data (a rejected receipt, a row of the
-``orders`` table, a count in the summary):
+Market shocks (:mod:`mktsim.shocks`). They change what reaches the book, never anyone's
+holdings, and every refusal they cause is data (a rejected receipt, a row of the ``orders``
+table, a count in the summary). Outages, latency spikes and price clamps (and ceilings, floors
+and circuit breakers) are the shared wrappers around ``submit`` (:mod:`mktsim.wrappers`), as on
+every mechanism; only liquidity withdrawal is the book's own (``supported_shocks``). The book
+records what the wrappers refuse in its ``orders`` table as it records its own refusals (they
+are also rows of ``shock_refusals`` and counted by reason in the summary's ``rejections``), and
+in a run with such shocks a :class:`TraderHandle`'s orders pass the wrappers too, so handles and
+strategies meet the same market:
 
 * **Outage** (``time``, ``duration``): the market is closed. Limit, ioc and market orders and
   modifications are refused with reason ``market closed``, so nothing matches. Cancellations are
@@ -62,17 +68,20 @@ never anyone's holdings, and every refusal they cause is data (a rejected receip
   until it has drained, so the book never sees actions out of order. The action is judged when
   it arrives (cash, the outage and the band then). Its caller gets a ``pending`` receipt whose
   ``order_id`` is provisional (negative); cancel and modify accept it and it maps to the book's
-  id on arrival.
+  id on arrival (``resting`` answers for it too: NaN while on its way). A cancel or modification
+  naming an order that did not rest (it traded in full, or was refused) is refused on arrival
+  with reason ``the order did not rest: nothing to act on``.
 * **Price clamp** (``good``, ``price``, ``duration``): a price band, the book's circuit breaker.
   While it holds, the good trades only at prices in ``[price (1 - b), price (1 + b)]`` (``b`` =
   option ``clamp_band``), rounded inward to the tick (to the tick nearest ``price`` when that
   leaves none): a limit or ioc order, or a modification, priced outside is refused with reason
-  ``outside price band``; a market buy runs as ioc at the band's top and a market sell at its
-  bottom. When the clamp starts, resting orders of the good priced outside the band are cancelled
-  (action ``band``), so every trade while it holds is at a price within it. A book cannot post a
-  price, so "held at ``price``" means: with ``clamp_band=0`` (the default) the good trades only at
-  ``price`` itself and whichever side is long queues there in time priority (the rationing); with
-  ``b > 0`` it is a limit-up/limit-down band around ``price``.
+  ``outside price band``; a market order runs as ioc at the band's top (a buy) or bottom (a
+  sell) for its whole quantity, so a buy is refused when the agent's free cash does not pay it
+  at the top. When the clamp starts, resting orders of the good priced outside the band are
+  cancelled (action ``band``), so every trade while it holds is at a price within it. A book
+  cannot post a price, so "held at ``price``" means: with ``clamp_band=0`` (the default) the
+  good trades only at ``price`` itself and whichever side is long queues there in time priority
+  (the rationing); with ``b > 0`` it is a limit-up/limit-down band around ``price``.
 * **Liquidity withdrawal** (``fraction``): of the ``n`` orders resting on every book, ``k =
   floor(fraction n + 1/2)`` are cancelled and their reservations released: chosen uniformly
   without replacement (``Generator.choice(n, k, replace=False)``) from the run's stream
@@ -82,7 +91,6 @@ never anyone's holdings, and every refusal they cause is data (a rejected receip
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -233,7 +241,9 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         "source": "source_limit",
         "final_demand": "final_demand_limit",
     }
-    supported_shocks: ClassVar[tuple[str, ...]] = ("clamp", "latency", "liquidity", "outage")
+    #: Only liquidity withdrawal is the book's own; outages, latency spikes and price controls
+    #: are the shared wrappers of :mod:`mktsim.wrappers`.
+    supported_shocks: ClassVar[tuple[str, ...]] = ("liquidity",)
     accepts: ClassVar[frozenset[type]] = frozenset({Limit, MarketOrder, Cancel, Modify})
     options: ClassVar[Mapping[str, Option]] = {
         "tick": Option(0.001, "price tick, numeraire per unit", positive_float),
@@ -311,19 +321,9 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
             ),
             0,
         )
-        # Market shocks: set once one is applied, so the order entry points check them only then.
-        self._shocked = False
-        self._outages: list[tuple[float, float]] = []
-        self._latency: list[tuple[float, float, float]] = []
-        self._clamps: dict[int, tuple[int, int, float]] = {}  # good -> (lo, hi ticks, end)
-        self._withdrawals = 0
-        # Latency: actions in flight (delivered in the order sent), when the last one arrives,
-        # and provisional ids (< 0) -> (good, the book's id on arrival; 0 if it did not rest).
-        self._in_flight = 0
-        self._backlog_until = -math.inf
-        self._delivering = False
-        self._provisional: dict[int, tuple[int, int]] = {}
-        self._next_provisional = -1
+        self._withdrawals = 0  # liquidity withdrawals so far (each draws from its own stream)
+        # The outermost shock wrapper around the book, if any: handles send orders through it.
+        self._front: Any = None
         self.sessions_run = 0
         self.behaviour_names: dict[str, str] = {}
         self._observers: list[Callable[[Shout], None]] = []
@@ -432,8 +432,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
     def submit(self, order: Any) -> simpy.Event:
         """Take one protocol order (:class:`~mktsim.orders.Limit`, ``MarketOrder``, ``Cancel``,
         ``Modify``); the returned event is already processed, its value the
-        :class:`~mktsim.orders.Receipt` (status ``pending`` with a provisional id while a
-        latency spike carries the order)."""
+        :class:`~mktsim.orders.Receipt`."""
         kind = type(order)
         if kind is Limit:
             # Prices and quantities seen before on the grids map straight to ticks and lots.
@@ -458,21 +457,19 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
                 or not 0 < oid < _ID_LIMIT
             ):
                 return settled(self._env, self._submit(order))
-            if self._shocked:
-                r = self._cancel(agent, g, oid)
-            else:  # _cancel written out: a strategy's withdraw-and-post sends one per action
-                r = self._books[g].cancel(agent, oid)
-                if r[1] is _REJECTED:
-                    self._log_result(agent, g, "cancel", None, None, None, r, oid)
+            # _cancel written out: a strategy's withdraw-and-post sends one per action
+            r = self._books[g].cancel(agent, oid)
+            if r[1] is _REJECTED:
+                self._log_result(agent, g, "cancel", None, None, None, r, oid)
+            else:
+                self.counts["cancels"] += 1
+                c = r[3][0]
+                if c[2] == "buy":
+                    self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
                 else:
-                    self.counts["cancels"] += 1
-                    c = r[3][0]
-                    if c[2] == "buy":
-                        self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
-                    else:
-                        self._rg[agent][g] -= c[4] * self.lot_base
-                    if self._record_all:
-                        self._log_result(agent, g, "cancel", None, None, None, r, oid)
+                    self._rg[agent][g] -= c[4] * self.lot_base
+                if self._record_all:
+                    self._log_result(agent, g, "cancel", None, None, None, r, oid)
             return settled(self._env, self._untraded_receipt(r))
         return settled(self._env, self._submit(order))
 

@@ -38,6 +38,7 @@ import numpy as np
 import simpy
 from attrs import frozen
 from mktsim.mechanisms._rationing import uniform_fractions
+from mktsim.mechanisms._walrasian_log import RoundLog
 from numpy.typing import NDArray
 
 from mktsim.errors import InvalidParameter, UnknownName
@@ -50,6 +51,9 @@ from mktsim.steps import make_rule, rule_names
 __all__ = ["AuctioneerQuote", "WalrasianAuctioneer"]
 
 Array = NDArray[np.float64]
+
+#: The receipt of every report taken (a frozen value, so one serves them all).
+_ACCEPTED = Receipt("accepted")
 
 
 @frozen
@@ -205,6 +209,10 @@ class WalrasianAuctioneer:
                 raise InvalidParameter(reason)
         self._prices = p
         self._sizes = {slot.name: slot.population.size for slot in ctx.slots}
+        # fixed for the run, read every round: computed once (``Goods`` derives them on demand)
+        self._num = ctx.goods.numeraire_index
+        self._shown = [(j, name) for j, name in enumerate(ctx.goods.names) if j != self._num]
+        self._log = RoundLog(ctx.recorder, g, [slot.index for slot in ctx.slots])
         self._quote = self._make_quote(-1, p, settle=False)
         self._next: simpy.Event = env.event()
         self._open = False  # a posting is waiting for reports
@@ -239,25 +247,45 @@ class WalrasianAuctioneer:
         spike's delay later.
         """
         env = self.ctx.env
-        reason = self._check(report)
-        if reason:
+        clean, reason = self._admit(report)
+        if clean is None:
             self.ctx.log("refused", reason)
             return settled(env, rejected(reason))
-        excess = np.array(report.excess, dtype=np.float64)
-        per_agent = None if report.per_agent is None else np.array(report.per_agent, np.float64)
-        clean = DemandReport(report.population, report.round, excess, per_agent)
         self._answered.add(clean.population)
         # a latency spike delays responses to the postings made while it lasts
-        delay = self._extra_delay(self._quote.time)
+        delay = self._extra_delay(self._quote.time) if self._latency else 0.0
         if not delay:
             self._collect(clean)
-            return settled(env, Receipt("accepted"))
-        arrival = env.timeout(delay, value=Receipt("accepted"))
+            return settled(env, _ACCEPTED)
+        arrival = env.timeout(delay, value=_ACCEPTED)
         arrival.callbacks.append(lambda _: self._collect(clean))
         return arrival
 
+    def _admit(self, report: Any) -> tuple[DemandReport | None, str]:
+        """The report as the auctioneer keeps it, with its own float copies of the arrays, or
+        None and why it cannot be used. The copy is made once and checked (a round's report is
+        read again after the strategy may have reused its arrays)."""
+        reason = self._check(report)
+        if reason:
+            return None, reason
+        name, k = report.population, self._quote.round
+        g = len(self._quote.posted)
+        excess = _finite_copy(report.excess, (g,))
+        if excess is None:
+            return None, _bad_array("excess", report.excess, (g,))
+        if report.per_agent is None:
+            if self._quote.settle:
+                return None, f"posting {k} settles: the report needs per_agent demands"
+            return DemandReport(name, report.round, excess), ""
+        shape = (self._sizes[name], g)
+        per_agent = _finite_copy(report.per_agent, shape)
+        if per_agent is None:
+            return None, _bad_array("per_agent", report.per_agent, shape)
+        return DemandReport(name, report.round, excess, per_agent), ""
+
     def _check(self, report: Any) -> str:
-        """Why a report cannot be used ("" if it can)."""
+        """Why a report cannot answer the open posting ("" if it can; :meth:`_admit` checks its
+        arrays)."""
         if not isinstance(report, DemandReport):
             return f"walrasian takes demand reports, not {type(report).__name__}"
         name = report.population
@@ -270,15 +298,7 @@ class WalrasianAuctioneer:
             return f"report answers posting {report.round!r}, but the open posting is {k}"
         if name in self._answered:
             return f"population {name!r} has answered posting {k} already"
-        g = len(self._quote.posted)
-        problem = _bad_array("excess", report.excess, (g,))
-        if problem:
-            return problem
-        if report.per_agent is None:
-            if self._quote.settle:
-                return f"posting {k} settles: the report needs per_agent demands"
-            return ""
-        return _bad_array("per_agent", report.per_agent, (self._sizes[name], g))
+        return ""
 
     def _collect(self, report: DemandReport) -> None:
         self._reports[report.population] = report
@@ -302,15 +322,10 @@ class WalrasianAuctioneer:
 
     # ---- processes ---------------------------------------------------------------------------
     def _make_quote(self, number: int, prices: Array, settle: bool) -> AuctioneerQuote:
-        goods = self.ctx.goods
-        num = goods.numeraire_index
-        shown = {g: float(prices[j] / prices[num]) for j, g in enumerate(goods.names) if j != num}
+        relative = (prices / prices[self._num]).tolist()
+        shown = {name: relative[j] for j, name in self._shown}
         return AuctioneerQuote(
-            self.ctx.env.now,
-            MappingProxyType(shown),
-            number,
-            tuple(float(v) for v in prices),
-            settle,
+            self.ctx.env.now, MappingProxyType(shown), number, tuple(prices.tolist()), settle
         )
 
     def _post(self, prices: Array, settle: bool) -> simpy.Event:
@@ -325,11 +340,19 @@ class WalrasianAuctioneer:
         return self._all_in
 
     def _auctioneer(self) -> Generator[simpy.Event, Any, None]:
+        """One round per posting: collect, log, test convergence, settle, step.
+
+        A round is cheap next to the demand it collects only if its own bookkeeping is: facts
+        fixed for the run are read once, the total supply is recomputed only when the ledger
+        changed, the maximum relative excess demand is computed once, and controls, outages and
+        latency spikes cost nothing while there are none.
+        """
         ctx, opts = self.ctx, self.opts
-        env, goods = ctx.env, ctx.goods
-        num = goods.numeraire_index
+        env, ledger = ctx.env, ctx.ledger
+        num, tol = self._num, opts["tol"]
         trading = opts["mode"] == "non_tatonnement"
-        mask = np.ones(len(goods))
+        by_supply = opts["scale"] == "supply"
+        mask = np.ones(len(ctx.goods))
         if opts["normalize"] == "numeraire":
             mask[num] = 0.0
         state: dict[str, Any] = {}
@@ -339,69 +362,91 @@ class WalrasianAuctioneer:
         # the populations as they were then: a preference shock moves no holding but makes the
         # settled allocation inefficient, so it must be settled again too
         settled_economy: tuple[Any, ...] = ()
+        supply, supply_version = np.ones(len(p)), -1  # supply at that ledger version (-1: none)
         while True:
-            outage = self._window(self._outages)
+            outage = self._window(self._outages) if self._outages else None
             if outage is not None:
                 yield env.timeout(outage - env.now)
-            controlled = self._apply_controls(p)
+            controlled = self._apply_controls(p) if self._controls else {}
             if self._lifted:  # a control ended: the economy may settle again at free prices
                 self._lifted, settled_at, self.converged = False, -1, False
-            ctx.ledger.round = self.rounds
+            ledger.round = self.rounds
             started = env.now
             reports: dict[str, DemandReport] = yield self._post(p, settle=trading)
-            z = np.sum([r.excess for r in reports.values()], axis=0)
-            held = ctx.ledger.totals().astype(float)
-            # a good nobody holds yet (a firm's output; rounding crumbs after settlement: at most
-            # a thousand base units) is measured in units, not relative to a vanishing stock
-            supply = np.where(held > 1e3, held / ctx.goods.base_units, 1.0)
+            z = _total(reports)
+            if ledger.version != supply_version:  # totals change only with the ledger
+                supply, supply_version = self._supply(), ledger.version
             relative = z / supply
-            estimate = np.asarray(state.get("estimate", p))
-            self._record(p, estimate, z, relative, reports)
+            shown = p / p[num]  # in numeraire
+            estimate = state.get("estimate")  # a rule's own estimate, else the posted prices
+            if estimate is not None:
+                estimate = np.asarray(estimate)
+                estimate = estimate / estimate[num]
+            excess = [reports[name].excess for name in self._sizes]  # in slot order
+            self._log.add(
+                env.now,
+                self.rounds,
+                shown,
+                shown if estimate is None else estimate,
+                z,
+                relative,
+                excess,
+            )
             self.rounds += 1
             # a good held at a control's edge cannot clear: convergence is judged on the
             # others, and what the control leaves unmatched is rationed at settlement
-            clamped = _held(p / p[num], z, controlled)
-            free = np.ones(len(goods), dtype=bool)
-            free[clamped] = False
+            clamped = _held(shown, z, controlled) if controlled else []
             if clamped:  # the numeraire's market takes up the rest (Walras' law)
+                free = np.ones(len(p), dtype=bool)
+                free[clamped] = False
                 free[num] = False
-            clear = bool(np.max(np.abs(relative[free]), initial=0.0) < opts["tol"])
+                worst = float(np.max(np.abs(relative[free]), initial=0.0))
+            else:
+                worst = float(np.abs(relative).max())
+            clear = worst < tol
             if trading:
                 yield from self._trade(p, reports)
             if clear and not self.converged:
                 self.converged = True
                 ctx.log(
                     "converged",
-                    f"round {self.rounds - 1}: max relative excess demand "
-                    f"{np.max(np.abs(relative[free]), initial=0.0):.3g} < tol {opts['tol']}",
+                    f"round {self.rounds - 1}: max relative excess demand {worst:.3g} < tol {tol}",
                 )
-            economy = tuple(ctx.current.values())
-            unchanged = len(economy) == len(settled_economy) and all(
-                a is b for a, b in zip(economy, settled_economy, strict=True)
-            )
-            if clear and not trading and (ctx.ledger.version != settled_at or not unchanged):
-                if opts["settle_delay"]:
-                    yield env.timeout(opts["settle_delay"])
-                reports = yield self._post(p, settle=True)
-                yield from self._trade(p, reports)
-                settled_at, settled_economy = ctx.ledger.version, economy
+            if clear and not trading:
+                economy = tuple(ctx.current.values())
+                unchanged = len(economy) == len(settled_economy) and all(
+                    a is b for a, b in zip(economy, settled_economy, strict=True)
+                )
+                if ledger.version != settled_at or not unchanged:
+                    if opts["settle_delay"]:
+                        yield env.timeout(opts["settle_delay"])
+                    reports = yield self._post(p, settle=True)
+                    yield from self._trade(p, reports)
+                    settled_at, settled_economy = ledger.version, economy
             if clear and not ctx.shocks_ahead() and not self._ending():
                 ctx.done.succeed()
                 return
-            if np.max(np.abs(relative[free]), initial=0.0) > 10 * opts["tol"]:
+            if worst > 10 * tol:
                 self.converged = False  # (hysteresis: settlement rounding is not a new shock)
-            gradient = (relative if opts["scale"] == "supply" else z) * mask
-            gradient[clamped] = 0.0
+            gradient = (relative if by_supply else z) * mask
             if clamped:
+                gradient[clamped] = 0.0
                 gradient[num] = 0.0
             p = np.asarray(self.rule(p, gradient, state), dtype=float)
-            if p.shape != z.shape or not np.isfinite(p).all() or (p <= 0).any():
+            if p.shape != z.shape or not _positive_and_finite(p):
                 raise InvalidParameter(
                     f"step rule returned invalid prices {p!r}: they must be finite and > 0"
                 )
             wait = opts["interval"] - (env.now - started)
             if wait > 0:
                 yield env.timeout(wait)
+
+    def _supply(self) -> Array:
+        """Total holdings of each good in units, the scale of its excess demand. A good nobody
+        holds yet (a firm's output; rounding crumbs after settlement: at most a thousand base
+        units) is measured in units, not relative to a vanishing stock."""
+        held = self.ctx.ledger.totals().astype(float)
+        return np.where(held > 1e3, held / self.ctx.goods.base_units, 1.0)
 
     # ---- shocks ------------------------------------------------------------------------------
     def apply_shock(self, shock: Any) -> str:
@@ -471,38 +516,6 @@ class WalrasianAuctioneer:
         # firms deliver what they make only after making it: settle in production order
         yield from settle(self.ctx, rows, z * t[:, None], p)
 
-    def _record(
-        self,
-        p: Array,
-        estimate: Array,
-        z: Array,
-        relative: Array,
-        reports: dict[str, DemandReport],
-    ) -> None:
-        rec, now, rnd = self.ctx.recorder, self.ctx.env.now, self.rounds
-        num = self.ctx.goods.numeraire_index
-        goods = np.arange(len(p))
-        rec.append(
-            "prices",
-            time=now,
-            round=rnd,
-            good=goods,
-            price=p / p[num],
-            estimate=estimate / estimate[num],
-        )
-        rec.append(
-            "excess_demand", time=now, round=rnd, good=goods, excess_demand=z, relative=relative
-        )
-        for slot in self.ctx.slots:
-            rec.append(
-                "excess_demand_by_population",
-                time=now,
-                round=rnd,
-                population=slot.index,
-                good=goods,
-                excess_demand=reports[slot.name].excess,
-            )
-
 
 def _held(relative: Array, z: Array, controls: Mapping[int, tuple[float, float]]) -> list[int]:
     """Goods a control holds now: a clamp always; a ceiling where the price is at it and
@@ -520,6 +533,30 @@ def _held(relative: Array, z: Array, controls: Mapping[int, tuple[float, float]]
         if (at_top and at_bottom) or (at_top and z[j] > 0) or (at_bottom and z[j] < 0):
             out.append(j)
     return sorted(out)
+
+
+def _total(reports: Mapping[str, DemandReport]) -> Array:
+    """The sum of the reports' excess demands in arrival order, added as ``np.sum`` over them
+    adds (one report: a copy of its own)."""
+    excess = [r.excess for r in reports.values()]
+    return excess[0].copy() if len(excess) == 1 else np.sum(excess, axis=0)
+
+
+def _positive_and_finite(p: Array) -> bool:
+    """Whether every price is > 0 and finite (a NaN is neither); over a few goods a loop over
+    Python floats is quicker than numpy's reductions."""
+    return all(0.0 < v < math.inf for v in p.tolist())
+
+
+def _finite_copy(value: Any, shape: tuple[int, ...]) -> Array | None:
+    """A float copy of ``value`` if it is a finite array of ``shape``, else None."""
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if array.shape != shape or not np.isfinite(array).all():
+        return None
+    return array
 
 
 def _bad_array(name: str, value: Any, shape: tuple[int, ...]) -> str:

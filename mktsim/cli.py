@@ -124,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("run_dir", help="a run folder written by `mktsim run`")
     again.add_argument("--out", help="where to write the rerun (default RUN_DIR-rerun)")
     again.add_argument("--overwrite", action="store_true", help="replace --out if it holds a run")
+    add_arguments(again)
     again.set_defaults(func=_rerun)
 
     listing = sub.add_parser(
@@ -140,9 +141,12 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import inspect
 
+    from mktsim._streaming import budget
     from mktsim.run import simulate
     from mktsim.scenario import build_scenario, load_module
     from mktsim.shocks import parse_shock
+
+    limit = budget(args.memory_budget)  # a bad budget is refused before anything is built
 
     params = parse_assignments(args.set, "--set")
     options = parse_assignments(args.option, "--option")
@@ -164,21 +168,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.counterfactual and not (shocks or args.adversary or scenario.shocks):
         raise MktsimError("--counterfactual needs a --shock or an --adversary: nothing to compare")
     if args.counterfactual:
-        return _counterfactual(args, scenario, shocks, options)
-    from mktsim._streaming import Streaming
+        return _counterfactual(args, scenario, shocks, options, limit)
+    from mktsim._streaming import Spool, decide, footprint
 
     given = _out(args.out)
-    streaming = Streaming(
-        scenario,
-        args.mechanism,
-        options,
-        args.until,
-        shocks,
-        given,
-        args.memory_budget,
-        args.stream,
-    )
-    with streaming:  # a streamed run's tables live in its spool until the end
+    size = footprint(scenario, args.mechanism, until=args.until, shocks=shocks, **options)
+    decision = decide([size], limit, args.stream)
+    with Spool(decision, _parent(given)) as spool:  # streamed tables live there until saved
         with _ProgressBar(args.quiet) as progress:
             run = simulate(
                 scenario,
@@ -187,15 +183,28 @@ def _run(args: argparse.Namespace) -> int:
                 until=args.until,
                 shocks=shocks,
                 progress=progress,
-                stream_to=streaming.folder,
+                stream_to=spool.folder,
                 **options,
             )
-        return _written(args, scenario, run, given, streaming)
+        return _written(args, scenario, run, given)
 
 
-def _written(
-    args: argparse.Namespace, scenario: Any, run: Any, given: Path | None, streaming: Any
-) -> int:
+def _parent(out: Path | None) -> Path:
+    """The folder a command's output goes into (``reports/runs`` by default): its spool goes
+    beside the output, on the same file system."""
+    return (out.parent if out is not None else Path("reports") / "runs") or Path(".")
+
+
+def _report(out: Path) -> None:
+    """Write the report of a saved run or counterfactual, reading streamed tables part by
+    part."""
+    from mktsim._streamed import report_input
+    from mktsim.report import write_report
+
+    write_report(report_input(out), out)
+
+
+def _written(args: argparse.Namespace, scenario: Any, run: Any, given: Path | None) -> int:
     """Save a finished run, write its report and print what it came to."""
     from mktsim.run_folder import default_folder
 
@@ -205,9 +214,7 @@ def _written(
     # Without a report nothing is drawn (no prices.png either), so no plotting library loads.
     run.save(out, figures=not args.no_report, overwrite=args.overwrite)
     if not args.no_report:
-        from mktsim.report import write_report
-
-        write_report(streaming.report_data(out), out)
+        _report(out)
     print(
         f"{scenario.name} under {s['mechanism']}"
         + (f" ({s['method']})" if s.get("method") else "")
@@ -313,19 +320,25 @@ def _out(text: str | None) -> Path | None:
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    import pandas as pd
+    from mktsim._streamed import same_table
+    from mktsim._streaming import Spool, budget, decide, footprint
+    from mktsim.run import load, rerun_arguments, simulate
 
-    from mktsim.run import load, rerun
-
+    limit = budget(args.memory_budget)
     saved = load(args.run_dir)
     out = _out(args.out) or Path(f"{str(args.run_dir).rstrip('/')}-rerun")
-    rerun(args.run_dir).save(out, overwrite=args.overwrite)
-    again = load(out)  # what was written, compared with what was saved
+    scenario, arguments = rerun_arguments(args.run_dir)
+    decision = decide([footprint(scenario, **arguments)], limit, args.stream)
+    with Spool(decision, _parent(out)) as spool:
+        simulate(scenario, stream_to=spool.folder, **arguments).save(out, overwrite=args.overwrite)
+    again = load(out)  # what was written, compared with what was saved, part by part
     different = []
     for name in saved.tables:
         try:
-            pd.testing.assert_frame_equal(saved.frame(name), again.frame(name))
-        except (AssertionError, MktsimError):
+            same = name in again.tables and same_table(saved.parts(name), again.parts(name))
+        except MktsimError:  # a part that cannot be read
+            same = False
+        if not same:
             different.append(name)
     if different:
         print(
@@ -337,30 +350,37 @@ def _rerun(args: argparse.Namespace) -> int:
 
 
 def _counterfactual(
-    args: argparse.Namespace, scenario: Any, shocks: Any, options: dict[str, Any]
+    args: argparse.Namespace, scenario: Any, shocks: Any, options: dict[str, Any], limit: int
 ) -> int:
+    from mktsim._streaming import Spool, decide, footprint
     from mktsim.counterfactual import counterfactual
 
-    pair = counterfactual(
-        scenario,
-        shocks=shocks,
-        honest=args.adversary,
-        mechanism=args.mechanism,
-        seed=args.seed,
-        until=args.until,
-        **options,
-    )
-    from mktsim.run_folder import slug
+    given = _out(args.out)
+    # both runs are held until they are compared and saved: their tables count together
+    sizes = [
+        footprint(scenario, args.mechanism, until=args.until, shocks=(), **options),
+        footprint(scenario, args.mechanism, until=args.until, shocks=shocks, **options),
+    ]
+    with Spool(decide(sizes, limit, args.stream), _parent(given)) as spool:
+        pair = counterfactual(
+            scenario,
+            shocks=shocks,
+            honest=args.adversary,
+            mechanism=args.mechanism,
+            seed=args.seed,
+            until=args.until,
+            stream_to=spool.folder,
+            **options,
+        )
+        from mktsim.run_folder import slug
 
-    s = pair.summary
-    out = _out(args.out) or Path("reports") / "runs" / (
-        f"{slug(scenario.name)}_{slug(s['mechanism'])}_counterfactual"
-    )
-    pair.save(out, overwrite=args.overwrite)
+        s = pair.summary
+        out = given or Path("reports") / "runs" / (
+            f"{slug(scenario.name)}_{slug(s['mechanism'])}_counterfactual"
+        )
+        pair.save(out, overwrite=args.overwrite)
     if not args.no_report:
-        from mktsim.report import write_report
-
-        write_report(out)
+        _report(out)
     print(
         f"{scenario.name} under {s['mechanism']}: counterfactual of {len(s['shocks'])} shock(s), "
         f"{len(s['adversaries'])} adversary population(s)"

@@ -158,6 +158,7 @@ def counterfactual(
     mechanism: Any = None,
     seed: int = 0,
     until: float | None = None,
+    stream_to: str | Path | None = None,
     **options: Any,
 ) -> Counterfactual:
     """Run the baseline and the treated economy with the same seed and compare them.
@@ -167,6 +168,9 @@ def counterfactual(
         shocks: shocks of the treated run (default the scenario's own); the baseline has none.
         honest: populations that behave truthfully (their mechanism's default behaviour) in the
             baseline: the adversaries whose effect is measured.
+        stream_to: a folder to stream both runs' tables to while they go (``baseline/`` and
+            ``treated/`` inside), as :func:`mktsim.simulate` does: both runs are held until
+            they are compared and saved, so their tables stream together or not at all.
         mechanism, seed, until, **options: as for :func:`mktsim.simulate`.
     """
     names = [p.name for p in scenario.populations]
@@ -184,8 +188,13 @@ def counterfactual(
     # One base unit for both runs (the treated economy's, shocks included): step for step alike.
     units = run_goods(scenario, treated_shocks).base_units
     common = {"mechanism": mechanism, "seed": seed, "until": until, "base_units": units, **options}
-    baseline = simulate(baseline_scenario, shocks=(), **common)
-    treated = simulate(scenario, shocks=treated_shocks, **common)
+    spool = None if stream_to is None else Path(stream_to)
+    baseline = simulate(
+        baseline_scenario, shocks=(), stream_to=spool and spool / "baseline", **common
+    )
+    treated = simulate(
+        scenario, shocks=treated_shocks, stream_to=spool and spool / "treated", **common
+    )
     deviation = price_deviation(baseline.prices, treated.prices)
     numeraire = scenario.goods.numeraire
     moving = deviation[deviation["good"] != numeraire]

@@ -5,7 +5,7 @@ arrays that must stay in memory) and its *recorded tables* (``trades``, ``holdin
 grow with the horizon and can be streamed to Parquet parts instead (``simulate(...,
 stream_to=...)``). :func:`estimate` sizes both from the scenario, the mechanism and its options and
 the horizon, without running anything, so the command line can stream a large run to its folder
-and refuse one whose state cannot fit in this machine's memory.
+and refuse one whose state cannot fit in this machine's memory (:mod:`mktsim._streaming`).
 
 Rows per table:
 
@@ -44,7 +44,8 @@ __all__ = [
     "physical_memory",
 ]
 
-#: Recorded tables larger than this are streamed to the run folder by ``mktsim run`` (1 GiB).
+#: Recorded tables larger than this are streamed to the run folder by every command that runs a
+#: simulation (``mktsim run``, ``run --counterfactual``, ``rerun``, ``sweep``; 1 GiB).
 DEFAULT_MEMORY_BUDGET = 2**30
 
 #: Bytes of state per agent and good (holdings, endowments, parameters, demands and the

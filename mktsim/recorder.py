@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,9 @@ _CATEGORIES_KEY = b"mktsim.categories"
 _BATCH = 65_536
 
 
-def write_frame(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a frame as Parquet, keeping every categorical column's categories."""
+def write_frame(frame: pd.DataFrame, path: str | Path | BinaryIO) -> None:
+    """Write a frame as Parquet (to a path or a binary file), keeping every categorical
+    column's categories."""
     import json
 
     import pyarrow as pa

@@ -41,12 +41,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from mktsim._streamed import report_input
     from mktsim.report import write_report
 
     out = args.out
     if out is None and len(args.runs) > 1:
         out = DEFAULT_COMPARISON_DIR
-    paths = write_report(args.runs, out, title=args.title, markdown=not args.no_markdown)
+    # streamed tables (folders of parts) are read part by part, as `mktsim run` reads them
+    runs = [report_input(path, counterfactual=len(args.runs) == 1) for path in args.runs]
+    paths = write_report(runs, out, title=args.title, markdown=not args.no_markdown)
     print(f"report written to {paths.html}")
     if paths.markdown is not None:
         print(f"markdown twin: {paths.markdown} ({len(paths.figures)} figures)")

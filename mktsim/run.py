@@ -27,14 +27,14 @@ from mktsim.ledger_range import check_representable, run_goods
 from mktsim.mechanism import MarketContext, PopulationSlot
 from mktsim.pairing import assign_strategies, start_strategies
 from mktsim.random import Streams
-from mktsim.recorder import Recorder
+from mktsim.recorder import Recorder, write_frame
 from mktsim.registry import resolve
 from mktsim.run_folder import FolderTables, read_summary, run_config, write_folder
 from mktsim.scenario import Scenario
 from mktsim.shocks import PRICE_CONTROLS, check_supported, schedule
 from mktsim.welfare import Window, efficiency, welfare_table
 
-__all__ = ["FRAMES", "Run", "load", "rerun", "simulate"]
+__all__ = ["FRAMES", "Run", "load", "rerun", "rerun_arguments", "simulate"]
 
 #: Frames every run offers (see the README for their columns).
 FRAMES = ("prices", "excess_demand", "excess_demand_by_population", "trades", "holdings", "events")
@@ -160,7 +160,7 @@ class Run:
             ("welfare", self.welfare()),
         ]:
             buffer = io.BytesIO()
-            frame.to_parquet(buffer, index=False)
+            write_frame(frame, buffer)  # as save writes it: an empty table keeps its categories
             out[f"{name}.parquet"] = buffer.getvalue()
         if figures:
             out["prices.png"] = self.figure_png()
@@ -409,8 +409,20 @@ def load(directory: str | Path) -> Run:
     return Run(None, summary, FolderTables(path, order if isinstance(order, list) else None), None)
 
 
-def rerun(directory: str | Path) -> Run:
-    """Run the configuration recorded in a run folder's summary again.
+def rerun(directory: str | Path, stream_to: str | Path | None = None) -> Run:
+    """Run the configuration recorded in a run folder's summary again (streaming its tables to
+    ``stream_to`` as :func:`simulate` does, when given).
+
+    Raises:
+        MktsimError: the folder records no configuration, or one that cannot be rerun.
+    """
+    scenario, arguments = rerun_arguments(directory)
+    return simulate(scenario, stream_to=stream_to, **arguments)
+
+
+def rerun_arguments(directory: str | Path) -> tuple[Scenario, dict[str, Any]]:
+    """The scenario and the other arguments of :func:`simulate` recorded in a run folder, to
+    size a rerun before starting it (:func:`rerun` runs them).
 
     Raises:
         MktsimError: the folder records no configuration, or one that cannot be rerun.
@@ -427,16 +439,15 @@ def rerun(directory: str | Path) -> Run:
     shocks = config["shocks"]
     if shocks is not None:
         shocks = [SHOCKS[s["kind"]](**{k: v for k, v in s.items() if k != "kind"}) for s in shocks]
-    return simulate(
-        build_scenario(config["scenario"], **config["params"]),
-        mechanism=config["mechanism"],
-        seed=config["seed"],
-        until=config["until"],
-        shocks=shocks,
-        record=config["record"],
-        price_tolerance=config["price_tolerance"],
+    return build_scenario(config["scenario"], **config["params"]), {
+        "mechanism": config["mechanism"],
+        "seed": config["seed"],
+        "until": config["until"],
+        "shocks": shocks,
+        "record": config["record"],
+        "price_tolerance": config["price_tolerance"],
         **config["options"],
-    )
+    }
 
 
 def _shock_effects(

@@ -89,7 +89,9 @@ class Multiplicative:
     step: float = field(default=0.5, validator=_positive)
 
     def __call__(self, p: Array, z: Array, state: dict[str, Any]) -> Array:
-        return _floor(p * np.exp(np.clip(self.step * z, -30, 30)))
+        # the log step is bounded to [-30, 30]; minimum(maximum(...)) is np.clip without its
+        # Python-level dispatch (the same values, NaN included), on every round
+        return _floor(p * np.exp(np.minimum(np.maximum(self.step * z, -30.0), 30.0)))
 
 
 @frozen

@@ -10,7 +10,8 @@ no shared file system:
 
 * ``out/runs/<run_id>/``: ``task.json`` (the spec), ``summary.json`` and one Parquet file per
   table as :meth:`mktsim.run.Run.save` lays them out (``prices.png`` only with
-  ``figures=True``), or ``error.txt`` (the traceback) for a failed run;
+  ``figures=True``), or ``error.txt`` (the traceback) for a failed run; a run that streamed
+  (``memory_budget``, ``stream``) holds a folder of Parquet parts per table instead;
 * ``out/summaries/<run_id>.parquet``: the run's summary row, written last and atomically. The
   folder is a Parquet dataset, ``pd.read_parquet(out / "summaries")``; at the end of every sweep
   all its files are brought to one schema so that plain read sees every column.
@@ -29,12 +30,13 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +45,9 @@ import pyarrow.parquet as pq
 from attrs import frozen
 
 from mktsim.errors import InvalidParameter, MktsimError, UnknownName
+from mktsim.footprint import DEFAULT_MEMORY_BUDGET, parse_bytes
 from mktsim.sweep_pool import dask_client, run_on_dask, run_on_pool
+from mktsim.sweep_progress import Progress
 
 __all__ = ["RECORD_MODES", "RunSpec", "load_summaries", "plan", "sweep"]
 
@@ -69,7 +73,9 @@ _NESTED_PREFIX = {"final_prices": "final_price_", "equilibrium_prices": "equilib
 #: Summary entries the row already holds under its own name (or that vary between identical runs).
 _SUMMARY_SKIP = frozenset({"params", "seed", "mechanism", "wall_seconds", "price_tolerance"})
 
-Outcome = tuple[dict[str, Any], dict[str, bytes]]
+#: A run's summary row, its files (path in the run's folder -> bytes) and the line saying that
+#: its tables streamed (None when they did not).
+Outcome = tuple[dict[str, Any], dict[str, bytes], str | None]
 #: Modules a pool's fork server imports once for all its workers.
 _PRELOAD = ["mktsim.sweep", "mktsim.mechanisms.walrasian"]
 
@@ -341,36 +347,73 @@ def _identity_default(value: Any) -> Any:
 # --- one run (executed by a worker) -----------------------------------------------------------
 
 
-def _execute(spec: RunSpec, record: str, figures: bool) -> Outcome:
-    """Build and simulate one run; return its summary row and its files as bytes.
+@frozen
+class _Budget:
+    """What a worker needs to decide whether a run streams (:func:`mktsim._streaming.decide`):
+    the memory budget in bytes, ``--stream``, and the runs executing at
+    once, each holding its own tables."""
+
+    limit: int
+    force: bool
+    concurrent: int
+
+
+def _execute(spec: RunSpec, record: str, figures: bool, budget: _Budget | None = None) -> Outcome:
+    """Build and simulate one run; return its summary row, its files as bytes and the line
+    saying that it streamed.
 
     Top-level (so process pools and Dask workers can import it) and it never raises for a
-    failing run: the failure is the outcome.
+    failing run: the failure is the outcome. A run streams when its estimated tables times the
+    runs executing at once exceed the budget: into a spool in the worker's temporary folder,
+    whose Parquet parts then travel as they are (compressed bytes, never whole frames).
     """
+    from mktsim._streaming import Decision, Spool, decide, footprint
     from mktsim.run import simulate
     from mktsim.scenario import build_scenario
 
     started = time.perf_counter()
     files: dict[str, bytes] = {}
+    note = None
     try:
         scenario = build_scenario(spec.scenario, **spec.params)
-        run = simulate(
-            scenario,
-            spec.mechanism,
-            seed=spec.seed,
-            until=spec.until,
-            price_tolerance=spec.price_tolerance,
-            record="all" if record == "all" else "summary",
+        arguments: dict[str, Any] = {
+            "seed": spec.seed,
+            "until": spec.until,
+            "price_tolerance": spec.price_tolerance,
+            "record": "all" if record == "all" else "summary",
             **spec.options,
-        )
-        if record != "none":
-            files = {"task.json": _task_json(spec), **run.files(figures)}
+        }
+        decision = Decision(table_bytes=0, limit=1)  # without a budget nothing streams
+        if budget is not None:
+            size = footprint(scenario, spec.mechanism, **arguments)
+            decision = decide([size], budget.limit, budget.force, budget.concurrent)
+        with Spool(decision, Path(tempfile.gettempdir()), say=False) as spool:
+            run = simulate(scenario, spec.mechanism, stream_to=spool.folder, **arguments)
+            if record != "none":
+                saved = (
+                    run.files(figures)
+                    if spool.folder is None
+                    else _saved(run, spool.folder, figures)
+                )
+                files = {"task.json": _task_json(spec), **saved}
+        note = decision.line(f"run {spec.run_id}: ") if decision.on else None
         row = _row(spec, "ok", None, run.summary)
     except Exception as exc:  # any failure of a user's scenario or option is data for the sweep
         files = {"task.json": _task_json(spec), "error.txt": traceback.format_exc().encode()}
         row = _row(spec, "error", f"{type(exc).__name__}: {exc}", None)
     row["wall_seconds"] = time.perf_counter() - started
-    return row, files
+    return row, files, note
+
+
+def _saved(run: Any, spool: Path, figures: bool) -> dict[str, bytes]:
+    """A streamed run's folder as :meth:`mktsim.run.Run.save` writes it (a folder of parts per
+    streamed table, linked from the spool), as relative path -> bytes."""
+    folder = run.save(spool / "saved", figures=figures)
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _task_json(spec: RunSpec) -> bytes:
@@ -433,7 +476,7 @@ def _failure(spec: RunSpec, exc: BaseException) -> Outcome:
     """The outcome of a run whose worker failed outside the run (died, could not unpickle)."""
     row = _row(spec, "error", f"{type(exc).__name__}: {exc}", None)
     row["wall_seconds"] = None
-    return row, {"task.json": _task_json(spec), "error.txt": repr(exc).encode()}
+    return row, {"task.json": _task_json(spec), "error.txt": repr(exc).encode()}, None
 
 
 # --- the sweep --------------------------------------------------------------------------------
@@ -457,6 +500,8 @@ def sweep(
     resume: bool = True,
     max_runs: int | None = None,
     progress: bool = True,
+    memory_budget: int | str | None = None,
+    stream: bool = False,
 ) -> pd.DataFrame:
     """Run a scenario over a grid of parameters, seeds and mechanisms (see the module doc).
 
@@ -477,6 +522,13 @@ def sweep(
         resume: skip runs already finished with status ``ok`` in ``out``; False re-runs all.
         max_runs: run at most this many runs now (the rest stay for a later call).
         progress: show a progress line on stderr.
+        memory_budget: bytes (or a size such as ``4GiB``) the recorded tables of the runs
+            executing at once may take: a run whose estimated tables times the runs executing
+            at once (the local workers, or the threads of a Dask worker) exceed it streams
+            them to Parquet parts while it goes, and its folder then holds a folder of parts
+            per table (one line on stderr says so). None (the default in Python; ``mktsim
+            sweep`` uses 1 GiB): no run streams unless ``stream``.
+        stream: stream every run's tables whatever their size.
 
     Returns:
         The summary rows of the sweep's runs finished so far (earlier calls included), in plan
@@ -501,6 +553,7 @@ def sweep(
     n_workers = _usable_cpus() if workers is None else workers
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise InvalidParameter(f"workers(={workers!r}) must be an integer >= 1")
+    limit = None if memory_budget is None else parse_bytes(memory_budget)
 
     root = Path(out)
     summaries, runs = root / "summaries", root / "runs"
@@ -516,10 +569,21 @@ def sweep(
         client = (
             stack.enter_context(dask_client(scheduler)) if scheduler is not None and todo else None
         )
-        bar = _Progress(len(specs), skipped, sys.stderr if progress else None)
+        bar = Progress(len(specs), skipped, sys.stderr if progress else None)
+        budget = None
+        if limit is not None or stream:  # each run's tables times the runs at once must fit
+            at_once = _threads_per_worker(client) if client is not None else n_workers
+            budget = _Budget(
+                DEFAULT_MEMORY_BUDGET if limit is None else limit,
+                stream,
+                max(1, min(at_once, len(todo))),
+            )
+        args = (record, figures, budget)
 
         def write(spec: RunSpec, outcome: Outcome) -> None:
-            row, files = outcome
+            row, files, note = outcome
+            if note is not None:
+                bar.note(note)
             if files:
                 _write_run(runs, spec.run_id, files)
             _write_row(summaries, row)  # last: a row means the run's files are complete
@@ -527,12 +591,12 @@ def sweep(
 
         try:
             if client is not None:
-                run_on_dask(todo, client, _execute, (record, figures), write, _failure)
+                run_on_dask(todo, client, _execute, args, write, _failure)
             elif n_workers == 1 or len(todo) <= 1:
                 for spec in todo:
-                    write(spec, _execute(spec, record, figures))
+                    write(spec, _execute(spec, *args))
             else:
-                run_on_pool(todo, n_workers, _execute, (record, figures), write, _failure, _PRELOAD)
+                run_on_pool(todo, n_workers, _execute, args, write, _failure, _PRELOAD)
         finally:
             bar.close()
             _normalize(summaries)
@@ -540,6 +604,15 @@ def sweep(
         frame = _load([p for p in wanted if p.exists()])
     frame.attrs.update(planned=len(specs), skipped=skipped, ran=len(todo))
     return frame
+
+
+def _threads_per_worker(client: Any) -> int:
+    """Runs a Dask worker executes at once (its threads, which share its memory): the most of
+    any worker of the cluster, 1 when the cluster does not say."""
+    try:
+        return max([int(n) for n in client.nthreads().values()] or [1])
+    except Exception:  # an older or partial client: count each worker as running one run
+        return 1
 
 
 def _usable_cpus() -> int:
@@ -582,7 +655,9 @@ def _write_run(runs: Path, run_id: str, files: Mapping[str, bytes]) -> None:
     partial = runs / f".partial-{run_id}-{uuid.uuid4().hex[:8]}"
     partial.mkdir()
     for name, data in files.items():
-        (partial / name).write_bytes(data)
+        path = partial / name  # a streamed table is a folder of parts: table.parquet/part-...
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     final = runs / run_id
     if final.exists():  # a failed or interrupted earlier attempt
         shutil.rmtree(final)
@@ -687,52 +762,3 @@ def load_summaries(out: str | Path) -> pd.DataFrame:
     if not summaries.is_dir():
         raise MktsimError(f"{out} holds no sweep (no summaries/ folder)")
     return _load(sorted(summaries.glob("*.parquet")))
-
-
-# --- progress ---------------------------------------------------------------------------------
-
-
-class _Progress:
-    """One status line on a stream: redrawn in place on a terminal, else printed every 5 s."""
-
-    def __init__(self, total: int, skipped: int, stream: IO[str] | None) -> None:
-        self.total, self.skipped, self.stream = total, skipped, stream
-        self.ok = self.failed = 0
-        self.started = self.last = time.monotonic()
-        self.tty = bool(stream is not None and stream.isatty())
-        self._draw(force=True)
-
-    def update(self, status: str) -> None:
-        if status == "ok":
-            self.ok += 1
-        else:
-            self.failed += 1
-        self._draw(force=False)
-
-    def close(self) -> None:
-        self._draw(force=True, end="\n")
-
-    def _draw(self, force: bool, end: str = "") -> None:
-        if self.stream is None:
-            return
-        now = time.monotonic()
-        if not (self.tty or force or now - self.last >= 5.0):
-            return
-        self.last = now
-        ran = self.ok + self.failed
-        done = ran + self.skipped
-        width = 24
-        filled = width * done // self.total if self.total else width
-        rate = ran / (now - self.started) if now > self.started else 0.0
-        left = self.total - done
-        eta = f", ~{left / rate:.0f} s left" if rate > 0 and left else ""
-        line = (
-            f"sweep [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  "
-            f"ok {self.ok}  failed {self.failed}  skipped {self.skipped}  "
-            f"{rate:.2f} runs/s{eta}"
-        )
-        if self.tty:
-            self.stream.write("\r" + line.ljust(100) + end)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()

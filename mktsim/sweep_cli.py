@@ -1,7 +1,9 @@
 """The ``mktsim sweep`` subcommand: a parameter sweep from the command line.
 
 ``mktsim sweep SCENARIO --grid key=v1,v2 ... --seeds N --mechanisms a,b [--workers K]
-[--scheduler ADDRESS] [--out DIR]`` runs :func:`mktsim.sweep.sweep`; running the same command
+[--scheduler ADDRESS] [--out DIR] [--memory-budget SIZE] [--stream]`` runs
+:func:`mktsim.sweep.sweep` with the command line's memory budget (1 GiB unless given: runs whose
+tables, times the runs executing at once, would exceed it stream); running the same command
 again resumes it. The exit code is 0 when every run finished ok, 1 when some failed or are left.
 """
 
@@ -132,6 +134,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-runs", type=int, metavar="N", help="run at most N runs now")
     p.add_argument("--dry-run", action="store_true", help="list the runs and stop")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    from mktsim._streaming import add_arguments
+
+    # a sweep's budget is shared by the runs executing at once (see mktsim.sweep.sweep)
+    add_arguments(p, "each run's folder (budget shared by the runs executing at once)")
     p.set_defaults(func=_sweep)
 
 
@@ -146,8 +152,10 @@ def _check_builds(scenario: str, runs: Sequence[Any]) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     from mktsim._cli import parse_assignments
+    from mktsim._streaming import budget
     from mktsim.sweep import plan, sweep
 
+    limit = budget(args.memory_budget)  # a bad budget is refused before anything runs
     grid = parse_grid(args.grid)
     mechanisms = [m.strip() for m in args.mechanisms.split(",") if m.strip()]
     seeds: int | list[int] = args.seeds
@@ -186,6 +194,8 @@ def _sweep(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         max_runs=args.max_runs,
         progress=not args.quiet,
+        memory_budget=limit,
+        stream=args.stream,
         **common,
     )
     planned = int(frame.attrs.get("planned", len(frame)))

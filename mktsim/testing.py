@@ -15,7 +15,10 @@ it:
   there and then, and over the whole run (its frames equal those of a run without them);
 * a run: every documented frame and summary key, exact conservation, no negative holding,
   balanced trades; the same seed gives identical frames and summary;
-* every market shock in ``supported_shocks`` applies in a run that still conserves every good.
+* every market shock applies in a run that still conserves every good: those the mechanism
+  applies itself (``supported_shocks``) and those the shared wrappers of :mod:`mktsim.wrappers`
+  apply around its ``submit`` (latency, outage, circuit breaker, and price bands where it takes
+  priced orders).
 
 A mechanism that does not declare ``accepts`` fails the check at once: every population is driven
 by a strategy through the protocol, so a mechanism that takes no order could never trade.
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from mktsim import wrappers
 from mktsim.errors import UnknownName
 from mktsim.goods import to_base
 from mktsim.ledger import Ledger
@@ -54,6 +58,7 @@ from mktsim.run import FRAMES, Run, simulate
 from mktsim.scenario import Scenario
 from mktsim.shocks import (
     SHOCKS,
+    CircuitBreaker,
     LatencySpike,
     LiquidityWithdrawal,
     Outage,
@@ -165,7 +170,8 @@ def check_mechanism(
         UNCHANGED_BY_REFUSALS,
         summaries=False,
     )
-    for kind in getattr(cls, "supported_shocks", ()):
+    own = tuple(getattr(cls, "supported_shocks", ()))
+    for kind in (*own, *sorted(wrappers.provided(cls) - set(own))):
         _check_shock(cls, kind, scenario, seed, until, options)
     return first
 
@@ -277,6 +283,7 @@ def _sample_shock(kind: str, scenario: Scenario, until: float) -> Any:
         "ceiling": lambda: PriceCeiling(time=t, good=good, price=1.0, duration=t),
         "floor": lambda: PriceFloor(time=t, good=good, price=1.0, duration=t),
         "liquidity": lambda: LiquidityWithdrawal(time=t, fraction=0.5),
+        "breaker": lambda: CircuitBreaker(time=t, threshold=0.01, halt=t / 4, duration=t),
     }[kind]()
 
 

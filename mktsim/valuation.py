@@ -312,9 +312,15 @@ class InducedValuation:
         self.unit = unit
         self.buyer = population.role == "buyer"
         self.good = int(population.good)
-        self.limits: list[list[float]] = [
-            [float(v) for v in row if not math.isnan(v)] for row in population.limits
-        ]
+        # Python floats first (numpy scalars one by one cost several times as much), and rows
+        # filtered only where some schedule is shorter than the matrix (NaN-padded).
+        matrix = np.asarray(population.limits, dtype=np.float64)
+        rows = matrix.tolist()
+        self.limits: list[list[float]] = (
+            [[v for v in row if not math.isnan(v)] for row in rows]
+            if np.isnan(matrix).any()
+            else rows
+        )
         self.units: list[int] = [len(row) for row in self.limits]
         self._units = np.array(self.units, dtype=np.int64)
         self._matrix = np.array(population.limits, dtype=np.float64)

@@ -25,8 +25,10 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
     nothing; what it waits for is the fill, at the market's state when the swap arrives (as a
     transaction sent to a pool learns its price when it is executed).
 
-  A mechanism with a clock of its own (a pool market's ``quiet`` rule) is told of each shock a
-  wrapper applies around it through its optional ``note_shock(shock)``.
+  A market's ``resting(agent, good, order_id)``, read through the wrapper, answers for a
+  provisional id too (NaN while its order is on its way). A mechanism with a clock of its own (a
+  pool market's ``quiet`` rule) is told of each shock a wrapper applies around it through its
+  optional ``note_shock(shock)``.
 * **Outage** (:class:`Outage`, shock ``outage``: ``time``, ``duration``): the market is closed:
   every order but a cancellation is refused with reason ``market closed`` (withdrawing an order
   cannot trade). What rests stays, and nothing new arrives to trade with it. A quote with an
@@ -38,9 +40,12 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
   top for a buy, the bottom for a sell) where the market takes limit orders; a swap's limit
   (its worst average price) is tightened to the edge, and a sale while the market's price stands
   above the band (a purchase while it stands below) is refused, since it would fill outside it.
-  When the band starts, resting orders priced outside it are cancelled on their owners' behalf
-  where the market lists them (``open_orders(good)``). Choose a clamp price the market's price
-  grid holds.
+  When the band starts, resting orders priced outside it are cancelled where the market lists
+  them (``open_orders(good)``): by the market on its own authority where it offers
+  ``cancel_for(agent, good, order_id, reason)``, else by a ``Cancel`` on the owner's behalf. On a
+  market whose quote carries a price grid (``tick``) the band's edges move inward onto it (to
+  the grid price nearest the clamp when none lies inside); a mechanism's ``clamp_band`` sets the
+  band's width where the run does not.
   A **ceiling** (shock ``ceiling``: ``good``, ``price``, ``duration``) is the one-sided band
   ``[0, price]`` and a **floor** (shock ``floor``) the band ``[price, inf)``, held by the same
   wrapper (the ``band`` width does not widen them).
@@ -53,7 +58,12 @@ internal to one mechanism (a pool's liquidity, a book's resting depth) stays ins
 Every refusal a wrapper makes is a rejected receipt and a row of the ``shock_refusals`` table
 (declared with its first row: a run in which no wrapper refused anything has no such table),
 and is counted by reason (:func:`refusals`): a run adds these counts to its summary's
-``rejections``, with the mechanism's own, whatever the mechanism.
+``rejections``, with the mechanism's own, whatever the mechanism. A mechanism that keeps a log of
+the orders it is sent is told of each refusal through its optional ``note_refusal(order,
+reason)``, and one that hands out access points of its own (an order book's trader handles) is
+given the outermost wrapper through ``note_wrapped(market)``, so that orders sent there pass the
+wrappers too. The outermost wrapper offers the mechanism's one-call ``repost`` (see
+:mod:`mktsim.market`) only while no wrapper acts; it answers None otherwise.
 """
 
 from __future__ import annotations
@@ -67,13 +77,14 @@ from typing import Any, cast
 import attrs
 import simpy
 
-from mktsim.market import settled
+from mktsim.market import settled, whole
 from mktsim.orders import BUY, Cancel, Limit, MarketOrder, Modify, Receipt, Swap, rejected
 from mktsim.recorder import Column, Recorder
 
 __all__ = [
     "BREAKER",
     "CLOSED",
+    "NOT_RESTING",
     "OUT_OF_BAND",
     "REFUSALS_SCHEMA",
     "WRAPPERS",
@@ -91,7 +102,9 @@ __all__ = [
 CLOSED = "market closed"
 BREAKER = "circuit breaker"
 OUT_OF_BAND = "outside price band"
-_NOT_RESTING = "order {} did not rest: nothing to act on"
+#: Reason of a cancel or modification naming a provisional id whose order did not rest (one
+#: reason for all, so that the summary counts them together).
+NOT_RESTING = "the order did not rest: nothing to act on"
 #: Relative slack when comparing a price with a band's edges (float rounding of price * (1 ± b)).
 _SLACK = 1e-9
 
@@ -114,8 +127,9 @@ class Wrapper:
 
     kind = ""
     #: A market's one-call withdraw-and-post (``repost``) would go around :meth:`submit`, where
-    #: wrappers act: not passed through, so strategies send their orders through ``submit``.
-    repost: None = None
+    #: wrappers act: not passed through (the outermost handle, :class:`ShockedMarket`, offers
+    #: it only while no wrapper is acting).
+    repost: Callable[..., int | None] | None = None
 
     def __init__(self, inner: Any, env: simpy.Environment, recorder: Recorder | None = None):
         self.inner = inner
@@ -143,6 +157,10 @@ class Wrapper:
     def updated(self) -> simpy.Event:
         return self.inner.updated()
 
+    def idle(self) -> bool:
+        """Whether the wrapper would hand every order on unchanged now (no shock in force)."""
+        return True
+
     def refuse(self, order: Any, reason: str) -> simpy.Event:
         """Answer ``order`` with a rejected receipt, recorded."""
         self.refused += 1
@@ -161,6 +179,9 @@ class Wrapper:
                     reason,
                 ),
             )
+        note = getattr(self.inner, "note_refusal", None)
+        if note is not None:  # a mechanism keeping a log of every order it was sent is told
+            note(order, reason)
         return settled(self.env, rejected(reason))
 
 
@@ -184,6 +205,9 @@ class Outage(Wrapper):
     def closed(self) -> bool:
         now = self.env.now
         return any(start <= now < end for start, end in self.windows)
+
+    def idle(self) -> bool:
+        return not self.windows or not self.closed()
 
     def submit(self, order: Any) -> simpy.Event:
         if self.windows and not isinstance(order, Cancel) and self.closed():
@@ -227,9 +251,14 @@ class PriceBand(Wrapper):
         outside where the market lists them. Returns how many it cancelled."""
         self.bands[good] = (float(low), float(high), float(end))
         lister: Callable[[str], Iterable[Any]] | None = getattr(self.inner, "open_orders", None)
+        # a market that can cancel on its own authority (and record it so) is asked to
+        cancel_for: Callable[..., bool] | None = getattr(self.inner, "cancel_for", None)
         n = 0
         for agent, order_id, _side, price, _qty in list(lister(good) if lister else ()):
             if price is not None and not self._inside(price, low, high):
+                if cancel_for is not None:
+                    n += bool(cancel_for(agent, good, order_id, OUT_OF_BAND))
+                    continue
                 receipt = self.inner.submit(Cancel(agent, good, order_id)).value
                 n += receipt is not None and receipt.ok
         self.cancelled += n
@@ -238,12 +267,36 @@ class PriceBand(Wrapper):
     def apply(self, shock: Any) -> str:
         now = float(self.env.now)
         end = math.inf if shock.duration is None else now + float(shock.duration)
-        low, high = shock.bounds(self.band)
+        low, high = self.on_grid(*shock.bounds(self.band))
         n = self.limit(shock.good, low, high, end)
         return (
             f"{shock.good} held in [{low:g}, {high:g}] until {end:g} (wrapper); "
             f"{n} resting orders outside cancelled"
         )
+
+    def on_grid(self, low: float, high: float) -> tuple[float, float]:
+        """A band's edges moved inward onto the market's price grid (its quote's ``tick``, if
+        it has one), so that an order at an edge is one the market takes; when no grid price
+        lies inside a two-sided band, the grid price nearest its centre (where the good then
+        trades, the long side queueing). Unchanged for a market without a grid."""
+        quote = getattr(self.inner, "quote", None)
+        tick = getattr(quote(), "tick", None) if quote is not None else None
+        if not tick:
+            return low, high
+        per = whole(1.0 / tick)  # prices as ticks / (ticks per unit): as the market prints them
+
+        def price(k: int) -> float:
+            return k / per if per is not None else k * tick
+
+        lo = max(1, math.ceil(low / tick - _SLACK)) if low > 0 else 0
+        hi = math.floor(high / tick + _SLACK) if high < math.inf else None
+        if hi is not None and hi < lo:
+            lo = hi = max(1, round((low + high) / 2 / tick))
+        return price(lo) if lo else low, price(hi) if hi is not None else high
+
+    def idle(self) -> bool:
+        now = self.env.now
+        return not any(now < end for _, _, end in self.bands.values())
 
     @staticmethod
     def _inside(price: float, low: float, high: float) -> bool:
@@ -300,7 +353,31 @@ class Latency(Wrapper):
         self._delivering = False
         self._next = -1
         self._ids: dict[int, int | None] = {}  # provisional id -> the market's (None: not resting)
+        self._flying: set[int] = set()  # provisional ids of orders still on their way
         self._arrivals: dict[int, simpy.Event] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        found = super().__getattr__(name)
+        if name == "resting":  # a market's resting(agent, good, order_id) knows no provisional id
+            return partial(self._resting, found)
+        return found
+
+    def _resting(
+        self, resting: Callable[[int, str, int], float], agent: int, good: str, order_id: int
+    ) -> float:
+        """The market's ``resting`` for a provisional id too: NaN while its order is on its way,
+        0.0 if it did not rest, else what rests under the market's id."""
+        if order_id < 0:
+            if order_id in self._flying:
+                return math.nan
+            real = self._ids.get(order_id)
+            if real is None:
+                return 0.0
+            order_id = real
+        return resting(agent, good, order_id)
+
+    def idle(self) -> bool:
+        return not self._queue and (not self.windows or self.extra_delay() <= 0)
 
     def slow(self, start: float, end: float, delay: float) -> None:
         self.windows.append((float(start), float(end), float(delay)))
@@ -346,6 +423,7 @@ class Latency(Wrapper):
             provisional = self._next
             self._next -= 1
             self._ids[provisional] = None
+            self._flying.add(provisional)
         self._enqueue(due, order, provisional, None)
         ref = provisional if provisional is not None else getattr(order, "order_id", None)
         qty = float(getattr(order, "qty", None) or 0.0)
@@ -365,7 +443,7 @@ class Latency(Wrapper):
         if isinstance(order, (Cancel, Modify)) and target is not None and target < 0:
             real = self._ids.get(target)
             if real is None:
-                return self.refuse(order, _NOT_RESTING.format(target))
+                return self.refuse(order, NOT_RESTING)
             order = attrs.evolve(order, order_id=real)
         return self.inner.submit(order)
 
@@ -386,6 +464,7 @@ class Latency(Wrapper):
     def _arrived(self, provisional: int, event: simpy.Event) -> None:
         receipt = cast(Receipt, event.value)
         self._ids[provisional] = receipt.order_id if receipt.resting > 0 else None
+        self._flying.discard(provisional)
         waiting = self._arrivals.pop(provisional, None)
         if waiting is not None:
             waiting.succeed(receipt)
@@ -435,6 +514,10 @@ class CircuitBreaker(Wrapper):
             f"circuit breaker on {shock.good or 'every good'}: halt {shock.halt:g} on a move "
             f"over {shock.threshold:g} until {end:g} (wrapper)"
         )
+
+    def idle(self) -> bool:
+        now = self.env.now
+        return not any(now < end for _, _, end in self.armed.values())
 
     def _rule(self, good: str) -> tuple[float, float] | None:
         rule = self.armed.get(good) or self.armed.get(None)
@@ -512,6 +595,27 @@ class ShockedMarket(Wrapper):
                 self.wrappers.update(dict.fromkeys(held, market))
         super().__init__(market, env, None)
         self.mechanism = mechanism
+        self._chain = tuple(dict.fromkeys(self.wrappers.values()))
+        if callable(getattr(mechanism, "repost", None)):
+            self.repost = self._repost
+        bind = getattr(mechanism, "note_wrapped", None)
+        if bind is not None:  # its own access points (an order book's handles) send through us
+            bind(self)
+
+    def _repost(
+        self, agent: int, good: str, order_id: int, buy: bool, lots: int, ticks: int
+    ) -> int | None:
+        """The mechanism's one-call withdraw-and-post while no wrapper is acting (it is then
+        exactly what the orders sent through the wrappers would do); None otherwise, and the
+        strategy submits its orders."""
+        for wrapper in self._chain:
+            if not wrapper.idle():
+                return None
+        if order_id < 0:  # a provisional id from a latency spike now over: the market's id
+            latency = self.wrappers.get("latency")
+            real = latency.resolve(order_id) if isinstance(latency, Latency) else None
+            order_id = real or 0
+        return cast(int | None, self.mechanism.repost(agent, good, order_id, buy, lots, ticks))
 
     def apply_shock(self, shock: Any) -> str:
         wrapper = self.wrappers.get(shock.kind)
@@ -542,14 +646,17 @@ def wrap(
     env: simpy.Environment,
     shocks: Iterable[Any],
     recorder: Recorder | None = None,
-    band: float = 0.0,
+    band: float | None = None,
 ) -> Any:
     """The market strategies should submit to: ``mechanism`` itself, or a
     :class:`ShockedMarket` wrapping it for the planned market shocks it does not apply
-    itself."""
+    itself. ``band``: a price clamp's relative half-width (None: the mechanism's own
+    ``clamp_band`` if it has one, else 0)."""
     internal = set(getattr(mechanism, "supported_shocks", ()))
     kinds = {s.kind for s in shocks if s.market and s.kind not in internal}
     kinds &= provided(mechanism)
     if not kinds:
         return mechanism
+    if band is None:
+        band = float(getattr(mechanism, "clamp_band", 0.0))
     return ShockedMarket(mechanism, env, recorder, kinds, band)

@@ -112,18 +112,23 @@ def test_repost_does_what_a_cancel_and_a_sized_limit_do(actions, record_orders):
 )
 def test_repost_declines_under_a_shock_and_changes_nothing(shock):
     market, ctx = make_market([[3.0, 1.0, 2.0], [1.0, 2.5, 0.5]])
-    oid = market.repost(0, "x", 0, True, 5, 100)
+    wrapped = wrap(market, ctx.env, [shock])
+    oid = wrapped.repost(0, "x", 0, True, 5, 100)  # no shock in force yet: the book's own
     assert oid and market.resting(0, "x", oid) == pytest.approx(0.5)
-    market.apply_shock(shock)
+    wrapped.apply_shock(shock)
     before = state(market, ctx)
-    assert market.repost(0, "x", oid, True, 5, 101) is None
-    assert market.repost(1, "x", 0, False, 5, 90) is None
+    assert wrapped.repost(0, "x", oid, True, 5, 101) is None
+    assert wrapped.repost(1, "x", 0, False, 5, 90) is None
     assert state(market, ctx) == before
 
 
-def test_wrappers_do_not_pass_repost_through():
+def test_wrappers_pass_repost_through_only_while_no_shock_acts():
     market, ctx = make_market([[3.0, 1.0, 2.0], [1.0, 2.5, 0.5]])
     wrapped = wrap(market, ctx.env, [CircuitBreaker(time=0, threshold=0.1, halt=1.0)])
     assert wrapped is not market
-    assert getattr(wrapped, "repost", None) is None
+    assert wrapped.repost(0, "x", 0, True, 5, 100)  # the breaker is not armed yet
+    wrapped.apply_shock(CircuitBreaker(time=0, threshold=0.1, halt=1.0))
+    before = state(market, ctx)
+    assert wrapped.repost(1, "x", 0, False, 5, 90) is None  # armed: orders go through submit
+    assert state(market, ctx) == before
     assert wrapped.available(0, "money") == market.available(0, "money")  # others pass through

@@ -30,6 +30,7 @@ from mktsim.random import Streams
 from mktsim.recorder import Recorder
 from mktsim.shocks import LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
 from mktsim.strategies import resolve as resolve_strategy
+from mktsim.wrappers import ShockedMarket
 
 GOODS = ["money", "x", "y"]
 GOODS_CD = ["money", "good1", "good2"]  # the cobb_douglas crowd's
@@ -278,7 +279,9 @@ def test_no_fill_outside_the_band_whatever_the_orders(before, during, centre, wi
 
     send(before)
     start = len(ctx.recorder.frame("trades"))
-    market.apply_shock(PriceClamp(time=0, good="x", price=centre * TICK))
+    # the clamp is the shared band wrapper; the book's handles send through it once it wraps
+    wrapped = ShockedMarket(market, ctx.env, ctx.recorder, {"clamp"}, band=width)
+    wrapped.apply_shock(PriceClamp(time=0, good="x", price=centre * TICK))
     lo, hi = band_ticks(centre * TICK, width, TICK)
     resting = market.book(1).orders("buy") + market.book(1).orders("sell")
     assert all(lo <= o.price <= hi for o in resting)  # those outside were cancelled

@@ -10,7 +10,9 @@ order book) so keeps every trade of a constrained trader within its own limit.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping
+from itertools import accumulate, chain
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,17 +61,20 @@ class ZeroIntelligence(PoissonStrategy):
             # Unit values and costs are fixed for the run: each unit's price range in ticks is
             # worked out once, and an arrival only looks up its agent's next unit.
             tick, lo_t, hi_t, buy = self.tick, self.lo_ticks, self.hi_ticks, limits.buy
-            rows = limits.unit_limits
-            flat = np.array([v for row in rows for v in row], dtype=np.float64)
+            rows, lengths = limits.unit_limits, limits.schedule_lengths
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=sum(lengths))
             if not self.constrained:
                 bounds = np.full(flat.size, hi_t if buy else lo_t, dtype=np.int64)
             elif buy:  # as in act: min(hi, floor(limit / tick + EPS)), elementwise
                 bounds = np.minimum(np.floor(flat / tick + EPS), hi_t).astype(np.int64)
             else:  # max(lo, ceil(limit / tick - EPS))
                 bounds = np.maximum(np.ceil(flat / tick - EPS), lo_t).astype(np.int64)
-            ends = np.cumsum([len(row) for row in rows]).tolist()
-            listed = bounds.tolist()
-            self._bounds = [listed[b - len(row) : b] for row, b in zip(rows, ends, strict=True)]
+            # One flat table, each agent's units from its offset: no list per agent, so an
+            # arrival reads two contiguous tables however large the population, and the
+            # collector has no per-agent objects to walk.
+            self._bounds: list[int] = bounds.tolist()
+            self._first = array("q", [0])
+            self._first.extend(accumulate(lengths[:-1]))
             self._schedule = limits.schedule_lengths
             self._unit = limits.unit_base
             self._good = limits.good
@@ -122,12 +127,12 @@ class ZeroIntelligence(PoissonStrategy):
             k = held // self._unit
             if k >= units:
                 return
-            lo, hi = self.lo_ticks, self._bounds[local][k]
+            lo, hi = self.lo_ticks, self._bounds[self._first[local] + k]
         else:
             k = units - (held + self._unit - 1) // self._unit
             if k < 0 or k >= units:
                 return
-            lo, hi = self._bounds[local][k], self.hi_ticks
+            lo, hi = self._bounds[self._first[local] + k], self.hi_ticks
         if hi >= lo:
             g = self._good
             live = self.live[g]
