@@ -44,17 +44,15 @@ MAX_BASE = 2**63 - 1
 #: :data:`MAX_BASE` in units at the default :data:`BASE_UNITS`: about 9.22e9 units.
 MAX_UNITS = MAX_BASE / BASE_UNITS
 #: A run's base unit puts its largest good's total at most ``10**TOTAL_DIGITS`` base units: a
-#: resolution of 1e-12 of that total or better, totals within 2**53 (so every holding converts
-#: to a float exactly), and a margin of about 9.2e6 for what the run creates (shocks, pools,
-#: production) before int64's limit.
-TOTAL_DIGITS = 12
+#: resolution of 1e-15 of that total or better (about a float's own), totals within 2**53 (so
+#: every holding converts to a float exactly), and a margin of about 9,200 times that total for
+#: what the run creates (shocks, pools, production) before int64's limit.
+TOTAL_DIGITS = 15
 # Powers of ten up to 10**18 are kept as Python ints (exact integer arithmetic, and the values
 # existing runs always used); beyond, and below 1, as floats (exact powers of ten up to 1e22).
 _INT_DIGITS = 18
-# Largest totals of (10, 1e6] units keep the classic 1e-9 base unit: a resolution of 1e-10 of
-# the total or better, so scaled economies still agree far within 1e-9, and the results of
-# ordinary economies stay bit for bit what they were.
-_CLASSIC = range(2, 7)
+# The largest power of ten a float holds exactly (so it is still a whole number of base units).
+_EXACT_DIGITS = 22
 # A total within this relative distance above a power of ten counts as that power, so that an
 # economy scaled by 10**k (whose sums round a little differently) gets the same digits shifted.
 _SNAP = 1e-9
@@ -63,8 +61,10 @@ _SNAP = 1e-9
 def base_units_for(largest_total: float) -> int | float:
     """The base units per unit for an economy whose largest good's total is ``largest_total``
     units: the power of ten ``10**e`` with ``largest_total * 10**e`` in
-    ``(10**(TOTAL_DIGITS - 1), 10**TOTAL_DIGITS]``, except that totals of (10, 1e6] units keep
-    :data:`BASE_UNITS` (at least as fine). An empty economy keeps :data:`BASE_UNITS`.
+    ``(10**(TOTAL_DIGITS - 1), 10**TOTAL_DIGITS]``. The rule depends on the total's decade
+    only, so an economy scaled by ``10**k`` gets a base unit ``10**k`` times as large and the
+    same integers: its results are the unscaled run's, scaled. An empty economy keeps
+    :data:`BASE_UNITS`.
 
     Raises:
         InvalidParameter: the total is not finite.
@@ -74,8 +74,6 @@ def base_units_for(largest_total: float) -> int | float:
     if largest_total == 0:
         return BASE_UNITS
     digits = math.ceil(math.log10(largest_total) - _SNAP)
-    if digits in _CLASSIC:  # keep 1e-9, as every run always had, where it is as fine
-        return BASE_UNITS
     return power_of_ten(TOTAL_DIGITS - digits)
 
 
@@ -190,15 +188,19 @@ class Goods:
         """Base units in one unit as an int, for counting whole units (induced-value schedules).
 
         Raises:
-            InvalidParameter: the run's base unit is larger than a unit, or one unit is past
-                int64 (the economy's totals are outside about 1e-6 to 1e12 units).
+            InvalidParameter: the run's base unit is larger than a unit, or so small that one
+                unit is no exact whole number (the economy's totals are outside about 1e-7 to
+                1e15 units).
         """
         if isinstance(self.base_units, int):
             return self.base_units
+        # a float power of ten past 10**18 is still exact up to 1e22: the same whole number
+        if 1 <= self.base_units <= 10.0**_EXACT_DIGITS and float(self.base_units).is_integer():
+            return int(self.base_units)
         raise InvalidParameter(
             f"base_units(={self.base_units:g}) must be a whole number of base units per unit "
-            f"(at most 1e{_INT_DIGITS}) to count whole units: express the goods in a unit that "
-            f"puts each good's total within 1e{TOTAL_DIGITS - _INT_DIGITS} to "
+            f"(at most 1e{_EXACT_DIGITS}) to count whole units: express the goods in a unit "
+            f"that puts each good's total within 1e{TOTAL_DIGITS - _EXACT_DIGITS} to "
             f"1e{TOTAL_DIGITS} units"
         )
 

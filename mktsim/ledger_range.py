@@ -32,9 +32,12 @@ def _totals(scenario: Any) -> list[float]:
 
 def run_goods(scenario: Any, shocks: Sequence[Any] = ()) -> Goods:
     """The scenario's goods with the run's base unit, chosen from the economy's magnitudes: the
-    largest total any good could reach under the planned shocks
-    (:func:`mktsim.goods.base_units_for`). An economy scaled by ``10**k`` gets a base unit
-    ``10**k`` times as large, and so the same integer holdings."""
+    power of ten putting the largest total any good could reach under the planned shocks at 15
+    digits, in ``(1e14, 1e15]`` base units (:func:`mktsim.goods.base_units_for`). That is a
+    resolution of 1e-15 of the total, and room for about 9,200 times it before int64's limit
+    for what the run creates (pools, production). The rule depends on the total's decade only:
+    an economy scaled by ``10**k`` gets a base unit ``10**k`` times as large, and so the same
+    integer holdings and the same prices, scaled."""
     bound = _totals(scenario)
     for shock in sorted(shocks, key=lambda s: s.time):
         if getattr(shock, "kind", None) == "endowment" and shock.factor > 1:

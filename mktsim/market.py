@@ -15,7 +15,8 @@ falls back to what it can do without them):
 * ``observe(listener)``: ``listener(shout)`` is called with a :class:`Shout` after every order
   that reaches the market, before its receipt is handed back: a public feed of shouts and
   trades, for strategies that learn from other traders' prices (Cliff's ZIP);
-* ``available(agent, good) -> int``: base units (1e-9 of a unit, the ledger's integers) of
+* ``available(agent, good) -> int``: base units (the ledger's integers, the run's
+  ``ctx.goods.base_units`` per unit) of
   ``good`` the agent holds beyond what its resting orders reserve, so a strategy can size an
   order to what it may commit;
 * ``resting(agent, good, order_id) -> float``: units of one of the agent's orders still resting
@@ -185,14 +186,13 @@ def whole(x: float) -> int | None:
     return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
 
 
-def grid_bases(tick: float, lot: float, base_units: float | None = None) -> tuple[int, int]:
+def grid_bases(tick: float, lot: float, base_units: float) -> tuple[int, int]:
     """A market's lot and tick-times-lot in ledger base units (``base_units`` per unit: the
-    run's, default :data:`mktsim.goods.BASE_UNITS`), refusing a grid on which fills could not
-    settle exactly (both must be whole numbers of base units)."""
+    run's, ``ctx.goods.base_units``, which depends on the economy's size), refusing a grid on
+    which fills could not settle exactly (both must be whole numbers of base units)."""
     from mktsim.errors import InvalidParameter
-    from mktsim.goods import BASE_UNITS
 
-    base = BASE_UNITS if base_units is None else base_units
+    base = base_units
     lot_base = whole(lot * base)
     if lot_base is None:
         raise InvalidParameter(

@@ -641,4 +641,5 @@ def _summary(
         "cycle_period": cycle.period if cycle.detected else None,
         "n_agents": ctx.scenario.n_agents,
         "n_goods": len(goods),
+        "base_units": goods.base_units,
     }

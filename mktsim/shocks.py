@@ -76,7 +76,8 @@ class EndowmentShock:
             ctx.ledger.adjust(rows, deltas, f"endowment shock on {self.good}")
             total += int(deltas[:, j].sum())
         who = self.population or "everyone"
-        return f"{self.good} of {who} x{self.factor:g} ({total / 1e9:+.6g} units)"
+        units = float(ctx.goods.from_base(total))  # the run's base units, back to units
+        return f"{self.good} of {who} x{self.factor:g} ({units:+.6g} units)"
 
 
 @frozen

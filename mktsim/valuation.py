@@ -16,8 +16,9 @@ from holdings as wealth. Induced-value traders (:class:`InducedValuation`): the 
 cost (sellers) of an agent's next unit, found from its holdings of the traded good (a buyer's
 bought units are held until the period ends; a seller's unsold units are still held).
 
-Holdings are read in base units (``int64``, the ledger's integers; :data:`mktsim.goods.BASE_UNITS`
-per unit) or in units where the docstring says so.
+Holdings are read in base units (``int64``, the ledger's integers: the run's
+``ctx.goods.base_units`` per unit, :data:`mktsim.goods.BASE_UNITS` for goods built outside a run)
+or in units where the docstring says so.
 """
 
 from __future__ import annotations

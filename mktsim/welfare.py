@@ -76,7 +76,9 @@ WELFARE_COLUMNS: dict[str, str] = {
     "changed the economy (only after shocks that changed it)",
 }
 
-_CHANGE = 1e-8  # holdings are fixed-point 1e-9 units: smaller utility changes are rounding
+# Holdings are whole base units of the run (1e-15 of the largest total or finer): relative
+# utility changes smaller than this are rounding, not gains or losses.
+_CHANGE = 1e-8
 
 
 def first_and_last_holdings(

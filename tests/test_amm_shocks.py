@@ -24,7 +24,6 @@ from mktsim.shocks import LatencySpike, LiquidityWithdrawal, Outage, PriceClamp
 from mktsim.testing import standalone
 
 GOODS = ["money", "bread", "wine"]
-BASE = 10**9  # ledger base units per unit
 UNTIL = 30.0
 
 
@@ -137,11 +136,12 @@ def test_withdrawal_leaves_one_minus_f_of_the_reserves_at_the_same_price(f, fee,
     # the pool trades on from the new reserves
     bread = GOODS.index("bread")
     x, y = market.pool(bread).x, market.pool(bread).y
-    units = round(d * BASE)
-    receipt = market.submit(Swap(0, "bread", "buy", units / BASE, "in")).value
+    base = ctx.goods.base_units
+    units = round(d * base)
+    receipt = market.submit(Swap(0, "bread", "buy", units / base, "in")).value
     expected = closed_form_out(y, x, units, fee)
     if expected:
-        assert receipt.status == "filled" and receipt.filled == expected / BASE
+        assert receipt.status == "filled" and receipt.filled == expected / base
     else:
         assert receipt.reason == "output rounds to zero"
 
@@ -156,9 +156,9 @@ def test_withdrawal_in_a_run_is_journalled_and_later_swaps_price_off_the_smaller
         reserves={"bread": [10, 20], "wine": [10, 10]},
         quiet="never",
         shocks=[LiquidityWithdrawal(time=4, fraction=0.5)],
-        base_units=BASE,  # the pools table is in base units
     )
     assert run.summary["conservation_ok"]
+    base = run.summary["base_units"]  # the pools table is in the run's base units
     pools = run.frame("pools")
     bread = pools[pools["good"] == "bread"].reset_index(drop=True)
     assert list(bread["side"]) == ["open", "buy", "withdraw", "sell"]
@@ -166,12 +166,12 @@ def test_withdrawal_in_a_run_is_journalled_and_later_swaps_price_off_the_smaller
     assert after["time"] == 4.0
     assert abs(after["x"] - before["x"] / 2) <= 1 and abs(after["y"] - before["y"] / 2) <= 1
     # the sale is priced off the halved reserves
-    assert sale["amount_out"] == closed_form_out(int(after["x"]), int(after["y"]), 3 * BASE, 0.003)
+    assert sale["amount_out"] == closed_form_out(int(after["x"]), int(after["y"]), 3 * base, 0.003)
     events = run.events
     assert events["kind"].str.startswith("shock:liquidity").sum() == 1
     withdrawn = run.summary["liquidity_withdrawn"]["bread"]
-    assert withdrawn["x"] * BASE == before["x"] - after["x"]
-    assert withdrawn["y"] * BASE == before["y"] - after["y"]
+    assert round(withdrawn["x"] * base) == before["x"] - after["x"]
+    assert round(withdrawn["y"] * base) == before["y"] - after["y"]
 
 
 def test_a_full_withdrawal_closes_the_pools_and_refuses_every_later_swap():
@@ -270,10 +270,12 @@ def test_the_circuit_breaker_refuses_exactly_the_swaps_that_would_cross_the_clam
         quiet="never",
         shocks=[PriceClamp(time=0.5, good="bread", price=clamp)],
     )
-    # a naive pool, in exact rationals: a swap fills unless its price after exceeds the ceiling
-    x, y, filled, refused = 10 * BASE, 10 * BASE, [], 0
+    # a naive pool, in exact rationals, at the run's base unit: a swap fills unless its price
+    # after exceeds the ceiling
+    base = run.summary["base_units"]
+    x, y, filled, refused = 10 * base, 10 * base, [], 0
     for t, _, _, side, a in orders:
-        d = round(a * BASE)
+        d = round(a * base)
         if side == "buy":
             out = closed_form_out(y, x, d, fee)
             nx, ny = x - out, y + d
@@ -354,11 +356,12 @@ def test_wash_trading_against_a_pool_is_a_pure_fee_loss_the_pool_keeps(fee):
         y += int(buy.amount_in) - back  # x is back where it was
         assert (int(sell.x), int(sell.y)) == (x, y)
     first, last = holdings_table(run)
+    base = run.summary["base_units"]  # the pools table is in the run's base units
     for agent, lost in loss.items():
         assert last.loc[agent, "bread"] == first.loc[agent, "bread"]
-        assert (first.loc[agent, "money"] - last.loc[agent, "money"]) * BASE == pytest.approx(
-            lost, abs=1e-3
-        )
+        # holdings are whole base units, so units x base units rounds back to them exactly
+        paid = round(first.loc[agent, "money"] * base) - round(last.loc[agent, "money"] * base)
+        assert paid == lost
         if fee:
             # ~ the fee on the way in plus the fee on the way out
             assert lost > 0

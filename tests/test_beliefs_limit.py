@@ -32,15 +32,16 @@ def wealth_weighted_belief(scenario) -> np.ndarray:
     return (w[:, None] * pi).sum(axis=0) / w.sum()
 
 
-def base(units) -> np.ndarray:
-    return np.rint(np.asarray(units, dtype=float) * 1e9).astype(np.int64)
+def base(units, run) -> np.ndarray:
+    """Units of a run's frames in the run's base units (whole numbers of them)."""
+    return np.rint(np.asarray(units, dtype=float) * run.summary["base_units"]).astype(np.int64)
 
 
 def holdings_at(run, which) -> pd.Series:
     """Recorded holdings (base units by agent and good) at the first or last snapshot."""
     h = run.holdings
     snap = h[h["time"] == which(h["time"])].drop_duplicates(["agent", "good"], keep="last")
-    return pd.Series(base(snap["quantity"]), index=[snap["agent"], snap["good"].astype(str)])
+    return pd.Series(base(snap["quantity"], run), index=[snap["agent"], snap["good"].astype(str)])
 
 
 def rebuilt_final(run) -> pd.Series:
@@ -51,10 +52,10 @@ def rebuilt_final(run) -> pd.Series:
     t, p, j = run.trades, run.frame("production"), run.frame("journal")
     parts = [
         pd.Series(start.to_numpy(), index=start.index),
-        pd.Series(base(t["quantity"]), index=[t["agent"], t["good"].astype(str)]),
-        pd.Series(-base(t["cash"]), index=[t["agent"], pd.Series(num, index=t.index)]),
-        pd.Series(base(p["quantity"]), index=[p["agent"], p["good"].astype(str)]),
-        pd.Series(base(j["quantity"]), index=[j["agent"], j["good"].astype(str)]),
+        pd.Series(base(t["quantity"], run), index=[t["agent"], t["good"].astype(str)]),
+        pd.Series(-base(t["cash"], run), index=[t["agent"], pd.Series(num, index=t.index)]),
+        pd.Series(base(p["quantity"], run), index=[p["agent"], p["good"].astype(str)]),
+        pd.Series(base(j["quantity"], run), index=[j["agent"], j["good"].astype(str)]),
     ]
     every = pd.concat(parts)
     every = every[every.index.get_level_values(0) < run.scenario.n_agents]
@@ -110,7 +111,7 @@ def test_call_market_trades_never_beyond_the_reservation_price():
     h = np.zeros((scenario.n_agents, len(goods)))
     start = holdings_at(run, min)
     for (a, g), q in start.items():
-        h[a, goods.index(g)] = q / 1e9
+        h[a, goods.index(g)] = q / run.summary["base_units"]
     prod = run.frame("production")
     key = np.where(prod["technology"].str.startswith("resolution"), 2, 0)
     t = run.trades.assign(key=1, id=run.trades["trade_id"], technology="")
@@ -161,7 +162,7 @@ def test_money_and_shares_are_conserved_through_issue_redeem_and_resolution(mech
     start = scenario.endowments()
     end = np.zeros_like(start)
     for (a, g), q in final.items():
-        end[a, names.index(g)] = q / 1e9
+        end[a, names.index(g)] = q / run.summary["base_units"]
     win = names.index(s["outcome"])
     assert (end[:, 1:] == 0).all()
     assert end[:, 0].sum() == pytest.approx(start[:, 0].sum() + start[:, win].sum(), abs=1e-9)

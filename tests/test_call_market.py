@@ -364,10 +364,10 @@ def test_bad_options_raise():
         CallMarket(rationing="lottery")
     with pytest.raises(InvalidParameter, match="interval"):
         CallMarket(interval=0)
-    with pytest.raises(InvalidParameter, match="lot"):
-        mktsim.simulate(
-            mktsim.build_scenario("cobb_douglas"), "call_market", until=1.0, lot=1e-12
-        )  # 1e-9 base unit
+    # the largest total is 100.16 units (in (100, 1000]), so the base unit is 1e-12 of a unit
+    # (the total at 15 digits): a lot of 1e-13 is a tenth of one
+    with pytest.raises(InvalidParameter, match=r"lot\(=1e-13\) must be a whole number"):
+        mktsim.simulate(mktsim.build_scenario("cobb_douglas"), "call_market", until=1.0, lot=1e-13)
     with pytest.raises(UnknownName):
         CallMarket(no_such_option=1)
 
@@ -412,7 +412,7 @@ class ZeroIntelligence:
             old = self.resting.pop(agent, None)
             if old is not None:
                 self.market.submit(Cancel(agent, good, old))
-            held = int(self.ctx.ledger.holdings[agent, pop.good]) // B
+            held = int(self.ctx.ledger.holdings[agent, pop.good] // self.ctx.goods.base_units)
             k = held if pop.role == "buyer" else int(pop.units[i]) - held
             if k >= pop.units[i]:
                 continue

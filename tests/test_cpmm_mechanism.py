@@ -60,12 +60,13 @@ def test_every_swap_matches_the_closed_form_and_never_shrinks_k(orders, fee, res
     reserves = {"bread": list(reserve), "wine": [reserve[1], reserve[0]]}
     run = mktsim.simulate(sc, "cpmm", fee=fee, reserves=reserves, quiet="never")
     assert run.summary["conservation_ok"] and (run.holdings["quantity"] >= 0).all()
-    pools = run.frame("pools")
+    pools = run.frame("pools")  # in the run's base units
+    base = run.summary["base_units"]
     prices = run.prices
     for good, rows in pools.groupby("good", observed=True):
         rows = rows.sort_values("trade_id")
         x, y = int(rows["x"].iloc[0]), int(rows["y"].iloc[0])
-        assert (x, y) == (round(reserves[good][0] * 1e9), round(reserves[good][1] * 1e9))
+        assert (x, y) == (round(reserves[good][0] * base), round(reserves[good][1] * base))
         for side, d, out, x1, y1, rnd in zip(
             rows["side"].iloc[1:],
             rows["amount_in"].iloc[1:],
@@ -93,7 +94,7 @@ def test_every_swap_matches_the_closed_form_and_never_shrinks_k(orders, fee, res
     final = run.mechanism.summary()["pools"]
     for good in ("bread", "wine"):
         last = pools[pools["good"] == good].sort_values("trade_id").iloc[-1]
-        assert final[good]["x"] == pytest.approx(last["x"] / 1e9)
+        assert final[good]["x"] == pytest.approx(last["x"] / base)
 
 
 def test_swaps_the_pool_or_the_trader_cannot_fill_are_refused_with_a_reason():

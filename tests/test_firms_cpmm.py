@@ -130,7 +130,8 @@ def test_every_change_of_totals_is_a_production_record() -> None:
     traders = h[h.population.isin([p.name for p in s.populations])]
     start = traders[traders.time == h.time.min()].groupby("good", observed=True).quantity.sum()
     end = traders[traders.time == h.time.max()].groupby("good", observed=True).quantity.sum()
-    pools = run.frame("pools")
+    pools = run.frame("pools")  # in the run's base units
+    base = run.summary["base_units"]
     opening = pools[pools.side == "open"].set_index("good")
     closing = pools.groupby("good", observed=True).last()
     prod = run.frame("production").groupby("good", observed=True).quantity.sum()
@@ -139,9 +140,9 @@ def test_every_change_of_totals_is_a_production_record() -> None:
         # what the traders gained, net of what the pools lost, was made (or used up)
         pooled = 0.0
         if good == "money":
-            pooled = float((closing.y - opening.y).sum()) / 1e9
+            pooled = float((closing.y - opening.y).sum()) / base
         elif good in closing.index:
-            pooled = float(closing.x[good] - opening.x[good]) / 1e9
+            pooled = float(closing.x[good] - opening.x[good]) / base
         assert end.get(good, 0.0) - start.get(good, 0.0) + pooled == pytest.approx(
             made, abs=1e-8
         ), good

@@ -1,7 +1,7 @@
-"""No quantity wraps around silently: the ledger holds int64 base units (1e-9 of a unit unless a
-run chooses another from its economy's magnitudes), a creation or settlement that would pass
-int64's limit raises, what cannot be represented in any unit is refused before the run, and
-conservation is checked with exact integers."""
+"""No quantity wraps around silently: the ledger holds int64 base units (1e-9 of a unit for goods
+built outside a run; a run chooses its own from its economy's magnitudes), a creation or
+settlement that would pass int64's limit raises, what cannot be represented in any unit is
+refused before the run, and conservation is checked with exact integers."""
 
 from __future__ import annotations
 
@@ -107,10 +107,10 @@ def test_an_economy_scaled_past_the_old_fixed_limit_runs_with_the_same_prices():
 def test_an_endowment_that_rounds_to_zero_is_refused_naming_it():
     scenario = scaled(1.0)
     tiny = scenario.endowments()
-    tiny[3, 2] = 1e-13  # ~10 units in all: base units of 1e-11, and this is 0.01 of one
+    tiny[3, 2] = 1e-16  # largest total ~10.9 units: base units of 1e-13, this is 0.001 of one
     with pytest.raises(InvalidParameter) as info:
         mktsim.simulate(scenario.with_endowments(tiny), "walrasian")
-    assert "population 'consumers': endowment of good2 (=1e-13) rounds to 0" in str(info.value)
+    assert "population 'consumers': endowment of good2 (=1e-16) rounds to 0" in str(info.value)
 
 
 def test_a_shock_that_would_pass_the_limit_is_refused_before_the_run():
@@ -156,7 +156,7 @@ def test_a_refusal_is_a_package_error():
 
 def test_pool_funding_past_the_limit_is_refused_before_any_event():
     """What a mechanism creates at the opening (a pool's reserves, funded from outside) counts:
-    the run's base unit leaves about 9.2e6 times the economy's largest total of room, and pools
+    the run's base unit leaves about 9,200 times the economy's largest total of room, and pools
     1e8 times as deep as the economy would carry the total of money past int64."""
     scenario = scaled(5e8)
     with pytest.raises(ConservationError) as info:

@@ -85,12 +85,13 @@ def test_every_trade_is_priced_by_the_cost_function_and_the_loss_is_bounded(flow
     assert len(history) == s["trades"]
     prices = run.prices
     q, revenue, bound = np.zeros(k), 0.0, b * math.log(k)
+    unit = 1 / s["base_units"]  # one base unit of the run, in units of money
     for n, (i, sold, paid) in enumerate(history, start=1):
         after = q.copy()
         after[i] += sold
         cost = naive_cost(after, b) - naive_cost(q, b)
-        # charged in whole base units (1e-9), rounded in the maker's favour
-        assert -1e-12 * max(1.0, abs(cost)) <= paid - cost <= 1e-9 + 1e-12 * abs(cost)
+        # charged in whole base units of the run, rounded in the maker's favour
+        assert -1e-12 * max(1.0, abs(cost)) <= paid - cost <= unit + 1e-12 * abs(cost)
         q, revenue = after, revenue + paid
         p = prices[prices["round"] == n].set_index("good")["price"]
         expected = special.softmax(q / b)

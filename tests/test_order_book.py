@@ -201,13 +201,14 @@ def test_bad_orders_are_rejected_as_data_and_change_nothing(call, words):
 
 
 def test_options_are_validated():
-    with pytest.raises(InvalidParameter, match="lot"):
-        # grids are checked against the run's base unit (1e-9 for this economy) on attaching
-        mktsim.simulate(mktsim.build_scenario("cobb_douglas"), "order_book", until=1.0, lot=1e-10)
-    with pytest.raises(InvalidParameter, match="tick"):
+    # grids are checked against the run's base unit on attaching: the largest total is 100.16
+    # units (in (100, 1000]), so the base unit is 1e-12 of a unit (the total at 15 digits)
+    with pytest.raises(InvalidParameter, match=r"lot\(=1e-13\) must be a whole number"):
+        mktsim.simulate(mktsim.build_scenario("cobb_douglas"), "order_book", until=1.0, lot=1e-13)
+    with pytest.raises(InvalidParameter, match=r"tick\(=1e-10\) x lot"):
         mktsim.simulate(
-            mktsim.build_scenario("cobb_douglas"), "order_book", until=1.0, tick=1e-7, lot=1e-3
-        )  # 1e-10 money a tick
+            mktsim.build_scenario("cobb_douglas"), "order_book", until=1.0, tick=1e-10, lot=1e-3
+        )  # 1e-13 money a tick
     with pytest.raises(UnknownName, match="did you mean"):
         OrderBookMarket(tik=0.01)
     with pytest.raises(InvalidParameter, match="periods"):

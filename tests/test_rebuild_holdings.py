@@ -23,9 +23,10 @@ SMALL = {
 UNTIL = 30.0  # the auctioneer settles once it converges: it runs to its scenario's horizon
 
 
-def base(units: pd.Series) -> np.ndarray:
-    """Units back to integer base units (1e-9): exact for the magnitudes of these runs."""
-    return np.rint(units.to_numpy(dtype=float) * 1e9).astype(np.int64)
+def to_base(units: pd.Series, base_units: float) -> np.ndarray:
+    """Units back to the run's integer base units: exact, as the run's base unit keeps every
+    holding within 2**53 base units."""
+    return np.rint(units.to_numpy(dtype=float) * base_units).astype(np.int64)
 
 
 def moves(frame: pd.DataFrame, good: pd.Series, amount: np.ndarray) -> pd.DataFrame:
@@ -44,6 +45,10 @@ def rebuilt_and_recorded(
         for name in ("holdings", "trades", "production", "journal")
     }
     goods = run.scenario.goods
+
+    def base(units: pd.Series) -> np.ndarray:
+        return to_base(units, run.summary["base_units"])
+
     block = run.scenario.n_agents * len(goods)
     held = frames["holdings"]
     assert len(held) >= 2 * block

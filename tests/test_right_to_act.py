@@ -79,12 +79,17 @@ def test_money_is_conserved_apart_from_the_rewards(vickrey_chain):
     assert run.summary["conservation_ok"]
     auctions = run.frame("auctions")
     holdings = run.holdings
+    base = run.summary["base_units"]  # the run's ledger integers per unit
+
+    def in_base(units: Any) -> int:
+        return int(to_base(np.asarray(units, dtype=float), base_units=base).sum())
+
     last = holdings[holdings["time"] == holdings["time"].max()]
-    agents_money = int(to_base(last.loc[last["good"] == "money", "quantity"].to_numpy()).sum())
-    start = int(to_base(np.full(run.scenario.n_agents, 1000.0)).sum())
-    rewards = int(to_base(auctions["reward"].to_numpy()).sum())
+    agents_money = in_base(last.loc[last["good"] == "money", "quantity"])
+    start = in_base(np.full(run.scenario.n_agents, 1000.0))
+    rewards = in_base(auctions["reward"])
     # the world's account keeps what the first owner of each episode paid for the start state
-    to_world = int(to_base(auctions.loc[auctions["seller"] == -1, "price"].to_numpy()).sum())
+    to_world = in_base(auctions.loc[auctions["seller"] == -1, "price"])
     assert agents_money == start + rewards - to_world
     # every payment between owners is a journalled trade of the deed, balanced in cash
     trades = run.trades

@@ -68,7 +68,7 @@ def wealth_here(env: MarketEnv) -> float | None:
     while the market shows no price, e.g. an empty book)."""
     core = env.core
     goods = core.scenario.goods.names
-    held = core.ledger.holdings[env.row] / 1e9
+    held = core.ledger.holdings[env.row] / core.ctx.goods.base_units  # the run's base unit
     prices = core.market.quote().prices
     if any(prices[g] is None for g in goods[1:]):
         return None
@@ -117,7 +117,7 @@ def test_conservation_and_rewards_after_every_step(mechanism: str) -> None:
         made = np.zeros_like(initial)
         for good, qty in journal.groupby("good", observed=True)["quantity"].sum().items():
             made[core.scenario.goods.names.index(str(good))] = qty
-        held = np.asarray(core.ledger.holdings, dtype=np.float64).sum(axis=0) / 1e9
+        held = core.ctx.goods.from_base(np.asarray(core.ledger.holdings).sum(axis=0))
         assert np.allclose(held, initial + made, rtol=0, atol=1e-6)
         assert (np.asarray(core.ledger.holdings) >= 0).all()
         assert info["conserved"]
@@ -323,7 +323,7 @@ def test_an_idle_learner_leaves_the_economy_of_an_idle_agent():
     assert env.core.conserved()
     journal = env.core.recorder.frame("journal")
     made = journal.groupby("good", observed=True)["quantity"].sum()
-    totals = np.asarray(env.core.ledger.holdings, dtype=np.float64).sum(axis=0) / 1e9
+    totals = env.core.ctx.goods.from_base(np.asarray(env.core.ledger.holdings).sum(axis=0))
     expected = by_hand.endowments().sum(axis=0) + [made.get(g, 0.0) for g in ("money", "good")]
     assert np.allclose(totals, expected, rtol=0, atol=1e-9)
     assert np.array_equal(env.core.holdings(env.row), buyers.endowment[2])

@@ -155,13 +155,14 @@ def _small_run(seed: int) -> mktsim.Run:
     return mktsim.simulate(s, "cpmm", seed=seed, until=15.0, quiet="never")
 
 
-def _base_units(values: pd.Series) -> np.ndarray:
-    return np.rint(values.to_numpy(dtype=float) * 1e9).astype(np.int64)
-
-
 def test_final_holdings_rebuild_from_the_journal() -> None:
     run = _small_run(3)
     assert run.summary["conservation_ok"]
+    base = run.summary["base_units"]  # the run's ledger integers per unit (the pools table's)
+
+    def _base_units(values: pd.Series) -> np.ndarray:
+        return np.rint(values.to_numpy(dtype=float) * base).astype(np.int64)
+
     goods = run.scenario.goods
     held = run.holdings
     first = held[held.time == held.time.min()]

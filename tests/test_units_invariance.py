@@ -30,11 +30,9 @@ LOT = 0.01  # the order book's and the call market's lot at k = 0
 B = 10.0  # the LMSR maker's liquidity at k = 0
 MECHANISMS = ("walrasian", "order_book", "call_market", "cpmm", "lmsr")
 #: The LMSR maker counts whole units of each share (its cost function's integer scale): an
-#: economy whose largest total is past this many units has no such base unit and is refused.
-LMSR_LARGEST = 1e12
-#: How far apart two runs of one economy at different scales may be when the classic base unit
-#: (1e-9 of a unit, for totals of 10 to 1e6 units) gives them different integers.
-CLASSIC_RTOL = 1e-7
+#: economy whose largest total is past this many units has a base unit larger than a unit
+#: (its largest total at 15 digits) and is refused.
+LMSR_LARGEST = 1e15
 
 
 def economy(
@@ -107,17 +105,12 @@ def assert_same_up_to_scale(ref: mktsim.Run, run: mktsim.Run, k: int, rtol: floa
 def assert_scaled_run_alike(
     scenario: mktsim.Scenario, mechanism: str, ref: mktsim.Run, k: int
 ) -> None:
-    """The run of the economy scaled by ``10**k`` against the unscaled run ``ref``."""
+    """The run of the economy scaled by ``10**k`` against the unscaled run ``ref``: the base
+    unit depends on the decade of the largest total only, so the scaled run's is ``10**-k``
+    times the unscaled one's, the runs hold the same integers and agree to 1e-9 directly."""
     run = scaled_run(scenario, mechanism, k)
-    base = same_integers(scenario, k)
-    if base == run_goods(scenario).base_units:  # the same integers as the unscaled run
-        assert_same_up_to_scale(ref, run, k)
-        return
-    # Totals of (10, 1e6] units keep 1e-9 of a unit as their base unit, so one of the two
-    # runs has other integers: rounding to different grids moves the prices by up to a few
-    # 1e-9 (up to 1.2e-8 measured on a pool). Held to the same integers, they agree to 1e-9.
-    assert_same_up_to_scale(ref, run, k, rtol=CLASSIC_RTOL)
-    assert_same_up_to_scale(scaled_run(scenario, mechanism, 0, base_units=base), run, k)
+    assert same_integers(scenario, k) == run_goods(scenario).base_units == ref.summary["base_units"]
+    assert_same_up_to_scale(ref, run, k)
 
 
 @settings(
@@ -167,23 +160,24 @@ def test_every_decade_from_minus_6_to_12_gives_the_same_prices(mechanism):
 
 
 def test_the_base_unit_is_a_power_of_ten_that_moves_with_the_scale():
-    # largest total in (1e11, 1e12] base units, or 1e-9 of a unit for (10, 1e6] units
-    assert base_units_for(10.0) == 10**11
-    assert base_units_for(10.5) == 10**9
-    assert base_units_for(1e6) == 10**9
-    assert base_units_for(1.5e6) == 10**5
-    assert base_units_for(1e12) == 1
-    assert base_units_for(1e14) == pytest.approx(1e-2, rel=1e-15)
-    assert base_units_for(1e-6) == pytest.approx(1e18, rel=1e-15)
-    assert base_units_for(1e-7) == pytest.approx(1e19, rel=1e-15)
-    for total in (3.7, 2e3, 5e-3):
-        # outside the classic window, base units per unit times the scale is one constant
-        scaled = [
-            base_units_for(total * 10.0**k) * 10.0**k
-            for k in range(-6, 13)
-            if not 10 < total * 10.0**k <= 1e6
-        ]
-        assert len(scaled) > 10
+    # the largest total in (1e14, 1e15] base units, worked out by hand: a total of t units
+    # with 10**(d-1) < t <= 10**d gets 10**(15 - d) base units per unit
+    assert base_units_for(10.0) == 10**14  # d = 1
+    assert base_units_for(10.5) == 10**13  # d = 2
+    assert base_units_for(100.16) == 10**12  # d = 3 (the default cobb_douglas economy)
+    assert base_units_for(1e6) == 10**9  # d = 6
+    assert base_units_for(1e6 * (1 + 1e-12)) == 10**9  # a sum's rounding keeps the decade
+    assert base_units_for(1.5e6) == 10**8  # d = 7
+    assert base_units_for(1e12) == 10**3
+    assert base_units_for(1e15) == 1
+    assert base_units_for(1e17) == pytest.approx(1e-2, rel=1e-15)
+    assert base_units_for(1e-3) == 10**18  # d = -3: the last power kept as an int
+    assert base_units_for(1e-6) == pytest.approx(1e21, rel=1e-15)
+    assert base_units_for(1e-7) == pytest.approx(1e22, rel=1e-15)
+    assert base_units_for(0.0) == 10**9  # an empty economy keeps the default
+    for total in (3.7, 10.0, 2e3, 5e-3):
+        # base units per unit times the scale is one constant at every scale
+        scaled = [base_units_for(total * 10.0**k) * 10.0**k for k in range(-6, 13)]
         assert scaled == pytest.approx([scaled[0]] * len(scaled), rel=1e-12)
 
 
@@ -200,22 +194,22 @@ def test_economies_past_the_old_limit_now_run_the_same():
 
 
 def test_a_lot_finer_than_the_base_unit_is_refused_in_one_line():
-    scenario = economy("cobb_douglas", 5, 2, seed=1, spread=0.0)  # totals ~5 units: 1e11 base
+    scenario = economy("cobb_douglas", 5, 2, seed=1, spread=0.0)  # totals ~5 units: 1e14 base
     for mechanism in ("order_book", "call_market"):
         with pytest.raises(InvalidParameter) as info:
-            mktsim.simulate(scenario, mechanism, until=1.0, lot=1e-13)
+            mktsim.simulate(scenario, mechanism, until=1.0, lot=1e-15)
         message = str(info.value)
-        assert "\n" not in message and "lot(=1e-13) must be a whole number" in message
+        assert "\n" not in message and "lot(=1e-15) must be a whole number" in message
 
 
 def test_an_endowment_too_small_beside_the_largest_is_refused_in_one_line():
     scenario = economy("cobb_douglas", 5, 2, seed=1, spread=0.0)
     tiny = scenario.endowments()
-    tiny[2, 1] = 1e-14  # below half a base unit when the largest total is ~5 units
+    tiny[2, 1] = 1e-16  # a hundredth of a base unit (1e-14) when the largest total is ~5 units
     with pytest.raises(InvalidParameter) as info:
         mktsim.simulate(scenario.with_endowments(tiny), "walrasian", until=1.0)
     message = str(info.value)
-    assert "\n" not in message and "endowment of good1 (=1e-14) rounds to 0" in message
+    assert "\n" not in message and "endowment of good1 (=1e-16) rounds to 0" in message
 
 
 def test_an_injected_overflow_in_production_is_caught_not_wrapped():

@@ -55,6 +55,7 @@ CONVERGENCE_COLUMNS: dict[str, str] = {
     "seed": "run seed",
     "n_agents": "number of agents",
     "n_goods": "number of goods (numeraire included)",
+    "base_units": "the ledger's integers per unit of every good, chosen from the economy's size",
     "converged": "the mechanism reported convergence",
     "rounds": "rounds of the mechanism",
     "sim_time": "simulation time at the end of the run",
