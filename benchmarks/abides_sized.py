@@ -20,7 +20,9 @@ where a whole run is timed):
   withdraws its standing order, if any, and posts a new one.
 * **Per-action cost against population size** (100 to 100,000 agents): the difference in CPU
   time between a run of about 25,000 actions and one of about 5,000, per action, so that
-  building the population is left out.
+  building the population is left out; and the ratio of the largest population's cost per
+  action to 1,000 agents', the two measured back to back (runs of 120,000 and 20,000 actions)
+  in each repetition, the median over the pairs.
 * **Ledger settlement**: a SimPy process that settles one bilateral trade through the ledger
   on every event, against the bare process: the cost of an event with a settlement over a bare
   one.
@@ -56,7 +58,14 @@ from mktsim.goods import Goods
 from mktsim.ledger import Ledger, sim_clock
 from mktsim.recorder import Recorder
 
-__all__ = ["bare_timeout", "per_action", "per_order", "settlement_ratio", "startup"]
+__all__ = [
+    "bare_timeout",
+    "per_action",
+    "per_order",
+    "population_ratio",
+    "settlement_ratio",
+    "startup",
+]
 
 
 def bare_timeout(n: int = 50_000) -> float:
@@ -102,17 +111,36 @@ def per_order(kind: str, agents: int, until: float, repeat: int) -> tuple[float,
     return statistics.median(ratios), orders
 
 
+def _marginal(kind: str, agents: int, short: int, long: int) -> float:
+    """CPU seconds per action of a run of ``long`` actions over one of ``short``, so that
+    building the population is left out."""
+    c1, a1 = _run(kind, agents, short / agents)
+    c2, a2 = _run(kind, agents, long / agents)
+    return (c2 - c1) / (a2 - a1)
+
+
 def per_action(kind: str, agents: int, repeat: int) -> float:
     """Median bare timeouts per action at ``agents``, population building left out."""
-    short, long = 5_000 / agents, 25_000 / agents
     ratios = []
     for _ in range(repeat):
         before = bare_timeout()
-        c1, a1 = _run(kind, agents, short)
-        c2, a2 = _run(kind, agents, long)
+        cost = _marginal(kind, agents, 5_000, 25_000)
         after = bare_timeout()
-        ratios.append((c2 - c1) / (a2 - a1) / ((before + after) / 2))
+        ratios.append(cost / ((before + after) / 2))
     return statistics.median(ratios)
+
+
+def population_ratio(kind: str, agents: int, repeat: int) -> tuple[float, list[float]]:
+    """(median, each) of the cost per action at ``agents`` over that at 1,000, the two
+    measured back to back in each repetition (the machine's speed drifts between repetitions
+    by more than the difference sought) over 100,000 actions each, so that one full garbage
+    collection or a slow population build does not decide the figure."""
+    pairs = []
+    for _ in range(repeat):
+        small = _marginal(kind, 1_000, 20_000, 120_000)
+        large = _marginal(kind, agents, 20_000, 120_000)
+        pairs.append(large / small)
+    return statistics.median(pairs), pairs
 
 
 def settlement_ratio(repeat: int, n: int = 20_000) -> float:
@@ -220,7 +248,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             n: per_action(kind, n, 1 if n >= 100_000 else (2 if args.quick else 3)) for n in agents
         }
         row = ", ".join(f"{n:,}: {c:.1f}" for n, c in costs.items())
-        _line(f"{kind}", f"{row}; largest / 1,000: {costs[agents[-1]] / costs[1_000]:.2f}")
+        _line(f"{kind}", row)
+        ratio, pairs = population_ratio(kind, agents[-1], 3 if args.quick else 7)
+        spread = f"{min(pairs):.2f}-{max(pairs):.2f}"
+        _line(f"  {agents[-1]:,} / 1,000, back to back", f"{ratio:.2f} (pairs {spread})")
 
     print("ledger settlement (an event that settles a trade over a bare event)")
     _line("cost ratio", f"{settlement_ratio(11 if args.quick else 31):.2f}")
