@@ -75,7 +75,7 @@ from mktsim.mechanisms._call_clearing import _NAN, _Clearing, _Order, allocate, 
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Top, check_grid, grid_bases, settled, whole
+from mktsim.market import Top, run_grid, settled, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -260,18 +260,8 @@ class CallMarket(_Clearing):
         run through ``ctx.strategies``); the market starts none."""
         self.ctx = ctx
         self.base_units = ctx.goods.base_units
-        self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, self.base_units)
+        self.lot_base, self.tick_base = run_grid(ctx, self.tick, self.lot, self.name)
         self.env = ctx.env
-        if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
-            rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
-            check_grid(
-                rows,
-                ctx.goods.numeraire_index,
-                self.lot_base,
-                self.tick_base,
-                self.name,
-                self.base_units,
-            )
         goods = ctx.goods
         self._names = goods.names
         self._num = goods.numeraire_index

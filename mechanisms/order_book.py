@@ -111,7 +111,7 @@ from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _REJECTED, _STATUS
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Shout, check_grid, grid_bases, settled, whole
+from mktsim.market import Shout, run_grid, settled, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -338,17 +338,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         self.ctx = ctx
         self._env = ctx.env
         self.base_units = ctx.goods.base_units
-        self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, self.base_units)
-        if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
-            rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
-            check_grid(
-                rows,
-                ctx.goods.numeraire_index,
-                self.lot_base,
-                self.tick_base,
-                self.name,
-                self.base_units,
-            )
+        self.lot_base, self.tick_base = run_grid(ctx, self.tick, self.lot, self.name)
         self._ledger = ctx.ledger
         goods = ctx.goods
         self._num = goods.numeraire_index

@@ -58,6 +58,7 @@ __all__ = [
     "check_pairing",
     "grid_bases",
     "prices_reader",
+    "run_grid",
     "settled",
     "whole",
 ]
@@ -204,6 +205,18 @@ def grid_bases(tick: float, lot: float, base_units: float) -> tuple[int, int]:
             f"tick(={tick}) x lot(={lot}) must be a whole number (>= 1) of base units of "
             f"the numeraire (1/{base:g}), so fills settle exactly"
         )
+    return lot_base, tick_base
+
+
+def run_grid(ctx: Any, tick: float, lot: float, mechanism: str) -> tuple[int, int]:
+    """A limit-order market's ``(lot_base, tick_base)`` for the run of ``ctx``
+    (:func:`grid_bases` at the run's base unit), having refused, before the run, a grid on which
+    nothing could trade (:func:`check_grid`; not checked when the economy produces goods)."""
+    base_units = ctx.goods.base_units
+    lot_base, tick_base = grid_bases(tick, lot, base_units)
+    if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
+        rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
+        check_grid(rows, ctx.goods.numeraire_index, lot_base, tick_base, mechanism, base_units)
     return lot_base, tick_base
 
 
