@@ -75,7 +75,7 @@ from mktsim.mechanisms._call_clearing import _NAN, _Clearing, _Order, allocate, 
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Top, run_grid, settled, whole
+from mktsim.market import Top, grid_bases, run_grid, settled, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -243,8 +243,7 @@ class CallMarket(_Clearing):
         self.tick, self.lot = float(tick), float(lot)
         # The grids in base units are the run's (set on attaching; these are the defaults').
         self.base_units: float = BASE_UNITS
-        self.lot_base = round(self.lot * BASE_UNITS)
-        self.tick_base = round(self.tick * self.lot * BASE_UNITS)
+        self.lot_base, self.tick_base = grid_bases(self.tick, self.lot, BASE_UNITS, exact=False)
         self._per_unit = whole(1.0 / tick)
         self.interval: float = self.opts["interval"]
         self.batches = 0

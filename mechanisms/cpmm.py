@@ -79,6 +79,7 @@ from attrs import frozen
 from mktsim.mechanisms._cpmm import Pool, SwapSide
 
 from mktsim.errors import ConservationError, InvalidParameter, UnknownName
+from mktsim.goods import MAX_BASE
 from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.orders import Quote, Receipt, Swap, rejected
@@ -122,6 +123,16 @@ LIQUIDITY_TABLE: dict[str, Column] = {
     "y": Column("int64", doc="money reserve after, base units"),
     "price": Column("float64", doc="spot price y/x after (the last price if the pool closed)"),
 }
+
+
+def _count(value: float, option: str, good: str) -> int:
+    """A pool reserve in base units, refusing one past any count the ledger can hold (int64)."""
+    if not value < MAX_BASE:
+        raise InvalidParameter(
+            f"{option} gives the pool of {good} a reserve of {value:.6g} base units, past the "
+            f"ledger's limit of {MAX_BASE:.6g}"
+        )
+    return round(value)
 
 
 @frozen
@@ -277,8 +288,8 @@ class ConstantProductMarket:
                 p0 = float(prices.get(name, 1.0))
                 if not (math.isfinite(p0) and p0 > 0):
                     raise InvalidParameter(f"initial_prices[{name}](={p0}) must be > 0 and finite")
-                x = round(self.opts["depth"] * (int(totals[j]) or scale))
-                y = round(x * p0)
+                x = _count(self.opts["depth"] * (int(totals[j]) or scale), "depth", name)
+                y = _count(x * p0, "initial_prices", name)
             if x < 1 or y < 1:
                 raise InvalidParameter(
                     f"the pool of {name} would open with reserves ({x}, {y}) base units: raise "
@@ -286,7 +297,13 @@ class ConstantProductMarket:
                 )
             funding = [0] * len(goods)  # exact integers: the ledger refuses them past int64
             funding[j], funding[self._num] = x, y
-            self._rows[j] = ledger.open_account(funding)
+            try:
+                self._rows[j] = ledger.open_account(funding)
+            except ConservationError as exc:  # the pools would hold more than the ledger can
+                raise InvalidParameter(
+                    f"the pool of {name} (depth={self.opts['depth']:g}, or its reserves or "
+                    f"initial price) is past the ledger's limit: {exc}"
+                ) from None
             self._pools[j] = Pool(x, y, self.fee)
             self._k0[j] = x * y
             self._record_pool(0, -1, j, "open", 0, 0)
@@ -317,7 +334,9 @@ class ConstantProductMarket:
             raise InvalidParameter(f"reserves[{name}](={pair!r}) must be [good, money]") from None
         if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
             raise InvalidParameter(f"reserves[{name}](={pair!r}) must be > 0 and finite")
-        return round(x * self.base_units), round(y * self.base_units)
+        return _count(x * self.base_units, "reserves", name), _count(
+            y * self.base_units, "reserves", name
+        )
 
     # ---- public interface -------------------------------------------------------------------
     def reserves(self) -> dict[int, tuple[float, float]]:

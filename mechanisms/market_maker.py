@@ -78,6 +78,7 @@ from numpy.typing import NDArray
 
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.goods import MAX_BASE
 from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.orders import BUY, Quote, Receipt, Swap, rejected
@@ -241,7 +242,14 @@ class LMSRMarket:
         # Shares traders were endowed with are claims on the maker too: collateralise them.
         self._endowed = ledger.totals()[self._cols].astype(np.int64)
         self._collateral = int(self._endowed.max())
-        self._subsidy = math.ceil(self.b * math.log(k) * self.base_units)
+        subsidy = self.b * math.log(k) * self.base_units
+        if not subsidy + self._collateral < MAX_BASE - int(ledger.totals()[self._num]):
+            raise InvalidParameter(
+                f"b(={self.b:g}) asks a subsidy of b·ln {k} = {self.b * math.log(k):.6g} units "
+                f"of money, past what the ledger can hold beside the traders' money "
+                f"({goods.max_units:.6g} units per good)"
+            )
+        self._subsidy = math.ceil(subsidy)
         funding = np.zeros(len(goods), dtype=np.int64)
         funding[self._num] = self._subsidy + self._collateral
         self.maker = ledger.open_account(funding)

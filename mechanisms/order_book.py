@@ -111,7 +111,7 @@ from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _REJECTED, _STATUS
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Shout, run_grid, settled, whole
+from mktsim.market import Shout, grid_bases, run_grid, settled, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -295,8 +295,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         self.lot: float = lot
         # The grids in base units are the run's (set on attaching; these are the defaults').
         self.base_units: float = BASE_UNITS
-        self.lot_base: int = round(lot * BASE_UNITS)
-        self.tick_base: int = round(tick * lot * BASE_UNITS)
+        self.lot_base, self.tick_base = grid_bases(tick, lot, BASE_UNITS, exact=False)
         inv = 1.0 / tick
         # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
         # artefacts (1.234 rather than 1.2340000000000002).

@@ -41,6 +41,7 @@ A quote may also carry ``tick`` and ``lot``: the grids prices and quantities mus
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -182,18 +183,35 @@ def check_pairing(
 
 
 def whole(x: float) -> int | None:
-    """``x`` as an int >= 1 if it is one to within float rounding, else None."""
+    """``x`` as an int >= 1 if it is one to within float rounding, else None (None too for an
+    infinite or NaN ``x``: no count of base units)."""
+    if not math.isfinite(x):
+        return None
     r = round(x)
     return int(r) if r >= 1 and abs(x - r) <= 1e-9 * max(1.0, abs(x)) else None
 
 
-def grid_bases(tick: float, lot: float, base_units: float) -> tuple[int, int]:
+def grid_bases(tick: float, lot: float, base_units: float, exact: bool = True) -> tuple[int, int]:
     """A market's lot and tick-times-lot in ledger base units (``base_units`` per unit: the
-    run's, ``ctx.goods.base_units``, which depends on the economy's size), refusing a grid on
-    which fills could not settle exactly (both must be whole numbers of base units)."""
+    run's, ``ctx.goods.base_units``, which depends on the economy's size), refusing a grid past
+    what the ledger can count and, if ``exact``, one on which fills could not settle exactly
+    (both must be whole numbers of base units); otherwise both are rounded (a mechanism's
+    placeholders before a run gives it its base unit)."""
     from mktsim.errors import InvalidParameter
+    from mktsim.goods import MAX_BASE
 
     base = base_units
+    for name, value, count in (("lot", lot, lot * base), ("tick", tick, tick * lot * base)):
+        # (NaN too) no ledger count could hold one lot or one tick; before a run gives the
+        # market its base unit, only a count no base unit could bring back is refused
+        if not (count < MAX_BASE if exact else math.isfinite(count)):
+            raise InvalidParameter(
+                f"{name}(={value}) is past what the ledger can count: a lot, and its value at "
+                f"one tick, must each be under {MAX_BASE / base:.6g} units (int64 base units "
+                f"of 1/{base:g})"
+            )
+    if not exact:
+        return round(lot * base), round(tick * lot * base)
     lot_base = whole(lot * base)
     if lot_base is None:
         raise InvalidParameter(

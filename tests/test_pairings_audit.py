@@ -1,0 +1,48 @@
+"""Pairings and edges: every option value, shock and economy a mechanism accepts either runs
+(conserving, and saying why when nothing trades) or is refused before the run in one line
+naming what is wrong: never a traceback from deep inside a mechanism."""
+
+from __future__ import annotations
+
+import pytest
+
+import mktsim
+from mktsim.errors import InvalidParameter
+
+
+@pytest.fixture(scope="module")
+def economy() -> mktsim.Scenario:
+    return mktsim.build_scenario("cobb_douglas", n_agents=5)
+
+
+@pytest.fixture(scope="module")
+def prediction() -> mktsim.Scenario:
+    return mktsim.build_scenario("prediction_market", n_traders=5, n_noise=2, until=5.0)
+
+
+# Values whose count of ledger base units is past any int64 (1e300 units is 1e309 base units at
+# the default 1e9 per unit: infinite as a float): each must be refused naming its option.
+@pytest.mark.parametrize(
+    ("mechanism", "option", "value"),
+    [
+        ("order_book", "tick", 1e300),
+        ("order_book", "lot", 1e300),
+        ("call_market", "tick", 1e300),
+        ("call_market", "lot", 1e300),
+        ("cpmm", "depth", 1e300),
+        ("cpmm", "depth", 1e6),  # a pool a million times the economy: past the ledger's limit
+        ("cpmm", "initial_prices", {"good1": 1e300}),
+        ("cpmm", "reserves", {"good1": [1e300, 1.0]}),
+    ],
+)
+def test_huge_option_values_are_refused_naming_the_option(economy, mechanism, option, value):
+    with pytest.raises(InvalidParameter, match=option):
+        mktsim.simulate(economy, mechanism, until=2, **{option: value})
+
+
+@pytest.mark.parametrize("b", [1e300, 1e12])
+def test_an_lmsr_subsidy_past_the_ledger_is_refused_naming_b(prediction, b):
+    # b ln 2 units of subsidy: 1e12 ln 2 = 6.9e11 units, past the 9.2e9 the ledger holds at
+    # 1e9 base units per unit (the prediction market's scale)
+    with pytest.raises(InvalidParameter, match=r"\bb\("):
+        mktsim.simulate(prediction, "lmsr", until=2, b=b)
