@@ -610,6 +610,17 @@ class LMSRMarket:
         self.resolve()
         self.ctx.done.succeed()
 
+    def check_shock(self, shock: Any, goods: Any) -> None:
+        """Refuse, before the run, an endowment shock that would mint shares: each is a claim on
+        the maker, which collateralises only the shares held when it opens (destroying shares
+        only lowers what it owes)."""
+        if shock.kind == "endowment" and shock.good != goods.numeraire and shock.factor > 1:
+            raise InvalidParameter(
+                f"endowment shock on {shock.good!r} with factor(={shock.factor:g}) > 1 would "
+                "mint shares, claims on the lmsr maker that it never collateralised: shares "
+                "may only be destroyed (factor <= 1)"
+            )
+
     def resolve(self) -> None:
         """Resolve the event now: redeem every share of the outcome for one unit of money from
         the maker, destroy all shares, and close the market."""

@@ -238,6 +238,15 @@ class RightToActMarket:
         assert self._updated is not None, "updated before attach"
         return self._updated
 
+    def check_shock(self, shock: Any, goods: Any) -> None:
+        """Refuse, before the run, an endowment shock on the deed: it is one indivisible right,
+        sold whole from owner to owner, so a scaled holding of it could never be sold."""
+        if shock.kind == "endowment" and shock.good == DEED:
+            raise InvalidParameter(
+                f"endowment shock on {DEED!r}: the right to act is one indivisible deed sold "
+                "whole from owner to owner, and cannot be scaled (shock money instead)"
+            )
+
     def summary(self) -> dict[str, Any]:
         return {
             "method": self.payment,

@@ -293,9 +293,14 @@ def check_supported(
 ) -> None:
     """Refuse, before the run starts, shocks the mechanism cannot apply or naming unknown goods.
     ``wrapped``: market shock kinds a wrapper around ``submit`` applies for it
-    (:func:`mktsim.wrappers.provided`)."""
+    (:func:`mktsim.wrappers.provided`). A mechanism whose goods carry obligations an economy
+    shock could break (an LMSR maker's shares, a right to act) says so in its optional
+    ``check_shock(shock, goods)``, raising :class:`InvalidParameter`."""
     supported = set(getattr(mechanism, "supported_shocks", ())) | set(wrapped)
+    own_check = getattr(mechanism, "check_shock", None)
     for shock in shocks:
+        if own_check is not None:
+            own_check(shock, goods)
         if shock.market and shock.kind not in supported:
             raise InvalidParameter(
                 f"mechanism {mechanism.name!r} does not support {shock.kind} shocks "

@@ -8,6 +8,7 @@ import pytest
 
 import mktsim
 from mktsim.errors import InvalidParameter
+from mktsim.shocks import EndowmentShock
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,29 @@ def test_an_lmsr_subsidy_past_the_ledger_is_refused_naming_b(prediction, b):
     # 1e9 base units per unit (the prediction market's scale)
     with pytest.raises(InvalidParameter, match=r"\bb\("):
         mktsim.simulate(prediction, "lmsr", until=2, b=b)
+
+
+def test_an_endowment_shock_minting_lmsr_shares_is_refused_before_the_run(prediction):
+    # A share is a claim on the maker for 1 unit of money if its outcome resolves; the maker
+    # holds collateral for the shares that existed when it opened. Tripling the traders' "yes"
+    # shares mints claims nobody collateralised: the payout at resolution could not be met.
+    shock = EndowmentShock(time=1.0, good="yes", factor=3.0)
+    with pytest.raises(InvalidParameter, match=r"factor\(=3"):
+        mktsim.simulate(prediction, "lmsr", seed=1, until=5, shocks=[shock])
+
+
+def test_an_endowment_shock_destroying_lmsr_shares_pays_out_what_is_left(prediction):
+    run = mktsim.simulate(
+        prediction, "lmsr", seed=1, until=5, shocks=[EndowmentShock(1.0, "yes", 0.5)]
+    )
+    assert run.summary["conservation_ok"]
+    assert "resolution" in set(run.events["kind"])
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.5, 3.0])
+def test_an_endowment_shock_on_the_right_to_act_is_refused_before_the_run(factor):
+    # The deed is one indivisible right, sold whole from owner to owner: scaling an owner's
+    # holding of it leaves a fraction nobody can sell (or copies nobody can own).
+    world = mktsim.build_scenario("hayek_chain", episodes=5)
+    with pytest.raises(InvalidParameter, match="deed"):
+        mktsim.simulate(world, "right_to_act", seed=1, shocks=[EndowmentShock(2.0, "deed", factor)])
