@@ -234,24 +234,44 @@ def run_grid(ctx: Any, tick: float, lot: float, mechanism: str) -> tuple[int, in
     lot_base, tick_base = grid_bases(tick, lot, base_units)
     if not any(getattr(s.population, "creates", ()) for s in ctx.slots):
         rows = ctx.ledger.holdings[: ctx.scenario.n_agents]
-        check_grid(rows, ctx.goods.numeraire_index, lot_base, tick_base, mechanism, base_units)
+        # strategies trade only with each other: one agent alone cannot (a market driven by
+        # hand, without strategies, may test what its own orders do when they meet)
+        counterpart = bool(ctx.strategies)
+        num = ctx.goods.numeraire_index
+        check_grid(rows, num, lot_base, tick_base, mechanism, base_units, counterpart)
     return lot_base, tick_base
 
 
 def check_grid(
-    holdings: Any, numeraire: int, lot_base: int, tick_base: int, mechanism: str, base_units: float
+    holdings: Any,
+    numeraire: int,
+    lot_base: int,
+    tick_base: int,
+    mechanism: str,
+    base_units: float,
+    counterpart: bool = True,
 ) -> None:
     """Refuse, before the run, an economy in which no agent holds one lot of any good, or none
-    holds the money for one lot at one tick (``holdings``: the ledger's int64 base units,
-    agents' rows, ``base_units`` of them per unit): no order could be both placed and met, and
-    the run would trade nothing without saying why. (Economies whose goods are produced during
-    the run are not checked.)"""
+    holds the money for one lot at one tick, or only one agent holds either (``holdings``: the
+    ledger's int64 base units, agents' rows, ``base_units`` of them per unit): no order could
+    be both placed and met by another's, and the run would trade nothing without saying why.
+    (Economies whose goods are produced during the run are not checked.) ``counterpart=False``
+    accepts one agent holding everything: a market driven by hand, where what its own orders
+    do when they meet is what is tested."""
     import numpy as np
 
     from mktsim.errors import InvalidParameter
 
     goods = np.delete(np.asarray(holdings), numeraire, axis=1)
-    if (goods >= lot_base).any() and (np.asarray(holdings)[:, numeraire] >= tick_base).any():
+    sellers = np.flatnonzero((goods >= lot_base).any(axis=1))
+    buyers = np.flatnonzero(np.asarray(holdings)[:, numeraire] >= tick_base)
+    if counterpart and sellers.size == buyers.size == 1 and sellers[0] == buyers[0]:
+        # an order fills only against another agent's (self-trade prevention)
+        raise InvalidParameter(
+            f"only agent {sellers[0]} holds a lot of any good or the money for one, and an "
+            f"order fills only against another agent's, so nothing can trade under {mechanism}"
+        )
+    if sellers.size and buyers.size:
         return
     raise InvalidParameter(
         f"no agent holds one lot ({lot_base / base_units:g} units) of a good, or none holds the "

@@ -4,6 +4,7 @@ naming what is wrong: never a traceback from deep inside a mechanism."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import mktsim
@@ -73,3 +74,28 @@ def test_an_endowment_shock_on_the_right_to_act_is_refused_before_the_run(factor
     world = mktsim.build_scenario("hayek_chain", episodes=5)
     with pytest.raises(InvalidParameter, match="deed"):
         mktsim.simulate(world, "right_to_act", seed=1, shocks=[EndowmentShock(2.0, "deed", factor)])
+
+
+def _lone_holder(n_agents: int) -> mktsim.Scenario:
+    """``n_agents`` Cobb-Douglas consumers of whom only the first holds anything."""
+    endowment = np.zeros((n_agents, 3))
+    endowment[0] = [1.0, 2.0, 3.0]
+    shares = np.full((n_agents, 3), 1 / 3)
+    return mktsim.Scenario(
+        "lone", ["money", "a", "b"], [mktsim.Consumers("c", mktsim.CobbDouglas(shares), endowment)]
+    )
+
+
+@pytest.mark.parametrize("mechanism", ["order_book", "call_market"])
+@pytest.mark.parametrize("n_agents", [1, 4])
+def test_a_book_where_one_agent_holds_everything_is_refused(mechanism, n_agents):
+    # A limit order fills only against another agent's (self-trade prevention): with one agent
+    # holding every good and all the money, no order can ever be met, and the run would trade
+    # nothing without saying why.
+    with pytest.raises(InvalidParameter, match="only agent 0"):
+        mktsim.simulate(_lone_holder(n_agents), mechanism, until=5)
+
+
+def test_a_lone_holder_still_trades_against_a_pool():
+    run = mktsim.simulate(_lone_holder(1), "cpmm", until=20)
+    assert run.summary["conservation_ok"] and len(run.trades) > 0
