@@ -152,6 +152,8 @@ class WalrasianAuctioneer:
         self.rule = make_rule(self.opts["method"], self.opts["step"], beta=self.opts["beta"])
         self.rounds = 0
         self.converged = False
+        self._settled = False  # a tatonnement settlement took place
+        self._worst = math.nan  # the last round's largest relative excess demand it judged
         self.rationing_passes = 0
         #: Rounds whose rationing did not clear within ``max_rationing_passes`` (no trade).
         self.rounds_unrationed = 0
@@ -318,7 +320,20 @@ class WalrasianAuctioneer:
             "tolerance": self.opts["tol"],
             "rationing_passes": self.rationing_passes,
             "rounds_unrationed": self.rounds_unrationed,
+            "no_trade": self._no_trade(),
         }
+
+    def _no_trade(self) -> str | None:
+        """Why a tatonnement run traded nothing (None if it settled, or trades every round)."""
+        if self.opts["mode"] != "tatonnement" or self._settled:
+            return None
+        if self.rounds == 0:
+            return "tatonnement trades only at clearing prices, and no round was posted"
+        return (
+            "tatonnement trades only at clearing prices, and the largest relative excess "
+            f"demand ({self._worst:.3g}) was still above tol ({self.opts['tol']:g}) when the "
+            f"run ended after {self.rounds} rounds"
+        )
 
     # ---- processes ---------------------------------------------------------------------------
     def _make_quote(self, number: int, prices: Array, settle: bool) -> AuctioneerQuote:
@@ -404,6 +419,7 @@ class WalrasianAuctioneer:
             else:
                 worst = float(np.abs(relative).max())
             clear = worst < tol
+            self._worst = worst
             if trading:
                 yield from self._trade(p, reports)
             if clear and not self.converged:
@@ -422,6 +438,7 @@ class WalrasianAuctioneer:
                         yield env.timeout(opts["settle_delay"])
                     reports = yield self._post(p, settle=True)
                     yield from self._trade(p, reports)
+                    self._settled = True
                     settled_at, settled_economy = ledger.version, economy
             if clear and not ctx.shocks_ahead() and not self._ending():
                 ctx.done.succeed()

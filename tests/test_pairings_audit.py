@@ -99,3 +99,20 @@ def test_a_book_where_one_agent_holds_everything_is_refused(mechanism, n_agents)
 def test_a_lone_holder_still_trades_against_a_pool():
     run = mktsim.simulate(_lone_holder(1), "cpmm", until=20)
     assert run.summary["conservation_ok"] and len(run.trades) > 0
+
+
+def test_tatonnement_ended_before_clearing_says_why_nothing_traded():
+    # Tatonnement trades only at prices that clear every market to within tol; five postings
+    # are too few from prices of 1, so the run ends with nothing traded and must say so.
+    run = mktsim.simulate(mktsim.build_scenario("cobb_douglas", n_agents=20), until=5)
+    assert run.trades.empty
+    last = run.excess_demand[run.excess_demand["round"] == run.excess_demand["round"].max()]
+    worst = float(last["relative"].abs().max())
+    assert worst > run.summary["tolerance"]  # the reason, read off the recorded rounds
+    reason = run.summary["no_trade"]
+    assert "tatonnement" in reason and f"{worst:.3g}" in reason
+
+
+def test_a_settled_tatonnement_gives_no_reason_for_not_trading():
+    run = mktsim.simulate(mktsim.build_scenario("ces", n_agents=20), until=200)
+    assert len(run.trades) > 0 and run.summary["no_trade"] is None
