@@ -75,7 +75,7 @@ from mktsim.mechanisms._call_clearing import _NAN, _Clearing, _Order, allocate, 
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Top, grid_bases, run_grid, settled, whole
+from mktsim.market import Top, grid_bases, run_grid, settled, unpriced, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -410,7 +410,15 @@ class CallMarket(_Clearing):
             "lifetime": self.opts["lifetime"],
             "periods": self.opts["periods"],
             "periods_run": self.sessions_run if self.opts["periods"] else None,
+            **unpriced(self.ctx.recorder, self._never_cleared(), "never cleared"),
         }
+
+    def _never_cleared(self) -> list[str]:
+        """Goods no batch has cleared yet (rows of the prices table start once every good has
+        cleared)."""
+        if not hasattr(self, "ctx"):
+            return []
+        return [self._names[j] for j in self._traded if self._last[j] is None]
 
     # ---- orders ---------------------------------------------------------------------------
     def _good(self, order: Any) -> tuple[int, str]:

@@ -111,7 +111,7 @@ from mktsim.mechanisms._book_state import _ID_LIMIT, _NAN, _REJECTED, _STATUS
 
 from mktsim.errors import InvalidParameter
 from mktsim.goods import BASE_UNITS
-from mktsim.market import Shout, grid_bases, run_grid, settled, whole
+from mktsim.market import Shout, grid_bases, run_grid, settled, unpriced, whole
 from mktsim.mechanism import (
     MarketContext,
     Option,
@@ -150,6 +150,10 @@ ORDERS_SCHEMA: dict[str, Column] = {
     "reason": Column("object", None, "why it was rejected or cancelled ('' otherwise)"),
     "filled": Column("float64", None, "units traded by this event"),
 }
+
+
+#: Why a good has no price on the book: rows of the prices table start once every good has one.
+_NEVER_PRICED = "never traded nor showed both a bid and an ask"
 
 
 @frozen
@@ -287,6 +291,11 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
             check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)",
         ),
     }
+
+    def summary(self) -> dict[str, Any]:
+        """The book's tallies (:meth:`_Reading.summary`), and the goods it never priced."""
+        never = [self.ctx.goods.names[j] for j in self._traded if self._estimate(j) is None]
+        return {**super().summary(), **unpriced(self.ctx.recorder, never, _NEVER_PRICED)}
 
     def __init__(self, **options: Any) -> None:
         self.opts = parse_options(self.name, self.options, options)

@@ -229,6 +229,8 @@ def _written(args: argparse.Namespace, scenario: Any, run: Any, given: Path | No
         print("  " + line)
     if s.get("no_trade"):
         print(f"  nothing traded: {s['no_trade']}")
+    if s.get("no_prices"):
+        print(f"  {s['no_prices']}")
     controls = s.get("price_controls") or {}
     for good, c in controls.get("goods", {}).items():
         side = "shortage" if (c["excess_demand"] or 0) >= 0 else "surplus"

@@ -61,6 +61,7 @@ __all__ = [
     "prices_reader",
     "run_grid",
     "settled",
+    "unpriced",
     "whole",
 ]
 
@@ -278,3 +279,18 @@ def check_grid(
         f"money for one lot at one tick ({tick_base / base_units:g}), so nothing can trade under "
         f"{mechanism}: set the options lot and tick to the economy's scale"
     )
+
+
+def unpriced(recorder: Any, never: list[str], why: str) -> dict[str, Any]:
+    """A limit-order market's summary entries on goods it never priced: ``unpriced_goods``
+    (``never``: their names) and, when that left the prices table empty (its rows start once
+    every good has a price), ``no_prices``, the one-line reason the run has no final prices and
+    no price error although it may have traded."""
+    empty = "prices" in recorder.enabled and not recorder.rows("prices")
+    reason = None
+    if never and empty:
+        reason = (
+            f"no prices recorded: {', '.join(never)} {why}, and rows start once every good has "
+            "a price, so the run has no final prices and no price error"
+        )
+    return {"unpriced_goods": never, "no_prices": reason}

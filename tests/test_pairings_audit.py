@@ -116,3 +116,32 @@ def test_tatonnement_ended_before_clearing_says_why_nothing_traded():
 def test_a_settled_tatonnement_gives_no_reason_for_not_trading():
     run = mktsim.simulate(mktsim.build_scenario("ces", n_agents=20), until=200)
     assert len(run.trades) > 0 and run.summary["no_trade"] is None
+
+
+def _nobody_wants_b() -> mktsim.Scenario:
+    """Ten consumers who hold good b but give it no weight: nobody ever bids for b, so the
+    book never shows a price for it, although a and money trade."""
+    rng = np.random.default_rng(0)
+    shares = rng.dirichlet([1, 1, 1], size=10)
+    shares[:, 2] = 0.0
+    shares /= shares.sum(axis=1, keepdims=True)
+    endowment = rng.uniform(0.5, 1.5, (10, 3))
+    consumers = mktsim.Consumers("c", mktsim.CobbDouglas(shares), endowment)
+    return mktsim.Scenario("nobody_wants_b", ["money", "a", "b"], [consumers])
+
+
+@pytest.mark.parametrize("mechanism", ["order_book", "call_market"])
+def test_a_good_never_priced_is_named_when_no_price_is_recorded(mechanism):
+    run = mktsim.simulate(_nobody_wants_b(), mechanism, seed=2, until=30)
+    traded = set(run.trades["good"].astype(str))
+    assert traded == {"a"}  # b never changed hands: no bid for it
+    assert run.prices.empty and run.summary["final_prices"] == {}
+    assert run.summary["unpriced_goods"] == ["b"]
+    assert "b" in run.summary["no_prices"]
+
+
+@pytest.mark.parametrize("mechanism", ["order_book", "call_market"])
+def test_a_run_with_prices_names_no_unpriced_good(mechanism):
+    run = mktsim.simulate(mktsim.build_scenario("cobb_douglas", n_agents=20), mechanism, until=30)
+    assert not run.prices.empty
+    assert run.summary["unpriced_goods"] == [] and run.summary["no_prices"] is None
