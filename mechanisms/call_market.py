@@ -260,6 +260,7 @@ class CallMarket(_Clearing):
         self.ctx = ctx
         self.base_units = ctx.goods.base_units
         self.lot_base, self.tick_base = run_grid(ctx, self.tick, self.lot, self.name)
+        ctx.check_step("interval", self.interval, "batches")
         self.env = ctx.env
         goods = ctx.goods
         self._names = goods.names

@@ -347,6 +347,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         self._env = ctx.env
         self.base_units = ctx.goods.base_units
         self.lot_base, self.tick_base = run_grid(ctx, self.tick, self.lot, self.name)
+        ctx.check_step("record_interval", self.opts["record_interval"], "rows of prices")
         self._ledger = ctx.ledger
         goods = ctx.goods
         self._num = goods.numeraire_index

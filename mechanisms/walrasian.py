@@ -191,6 +191,7 @@ class WalrasianAuctioneer:
     # ---- public interface ------------------------------------------------------------------
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
+        ctx.check_step("interval", self.opts["interval"], "postings")
         env = ctx.env
         g = len(ctx.goods)
         p = np.ones(g)

@@ -8,6 +8,7 @@ holdings goes through the ledger, which journals it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -16,7 +17,7 @@ import simpy
 from attrs import field, frozen
 from numpy.typing import NDArray
 
-from mktsim.errors import UnknownName
+from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.goods import Goods
 from mktsim.ledger import Ledger, Settlement
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from mktsim.scenario import Scenario
 
 __all__ = [
+    "MAX_STEPS",
     "MarketContext",
     "Mechanism",
     "Option",
@@ -52,6 +54,10 @@ __all__ = [
     "positive_float",
     "positive_int",
 ]
+
+
+#: The most time steps of one kind (postings, batches, recorded rows) a run's horizon may hold.
+MAX_STEPS = 10**8
 
 
 @frozen
@@ -110,6 +116,8 @@ class MarketContext:
     #: market's true value): created by the first strategy that needs one (:meth:`service`), so
     #: they belong to the run, not to a mechanism.
     services: dict[str, Any] = field(factory=dict, repr=False)
+    #: The run's horizon in simulation time (infinite for a market driven by hand).
+    horizon: float = field(default=float("inf"), repr=False)
 
     def __attrs_post_init__(self) -> None:
         for slot in self.slots:
@@ -140,6 +148,17 @@ class MarketContext:
             if s.name == name:
                 return s
         raise UnknownName("population", name, [s.name for s in self.slots])
+
+    def check_step(self, option: str, step: float, what: str) -> None:
+        """Refuse, before the run, a time step (``option``, of value ``step``) so short that
+        the horizon holds more than :data:`MAX_STEPS` of ``what``: the run would not end in any
+        reasonable time (or, below the clock's resolution, ever)."""
+        count = self.horizon / step
+        if math.isfinite(self.horizon) and count > MAX_STEPS:
+            raise InvalidParameter(
+                f"{option}(={step:g}) makes {count:.3g} {what} over the horizon of "
+                f"{self.horizon:g}, past the {MAX_STEPS:.0e} a run may take: lengthen it"
+            )
 
     def shocks_ahead(self) -> bool:
         """True while scheduled shocks remain: a mechanism that has converged keeps the market

@@ -309,6 +309,7 @@ def simulate(
         done,
         reference,
         strategies=assigned,
+        horizon=horizon,
     )
     # Wrappers apply market shocks only to orders sent through the protocol: every population
     # must be driven by a registered strategy.

@@ -145,3 +145,18 @@ def test_a_run_with_prices_names_no_unpriced_good(mechanism):
     run = mktsim.simulate(mktsim.build_scenario("cobb_douglas", n_agents=20), mechanism, until=30)
     assert not run.prices.empty
     assert run.summary["unpriced_goods"] == [] and run.summary["no_prices"] is None
+
+
+# A time step of 1e-300 over a horizon of 20 is 2e301 postings, batches or price rows: the run
+# never ends. It is refused before the run, naming the option.
+@pytest.mark.parametrize(
+    ("scenario", "mechanism", "option"),
+    [
+        ("scarf", "walrasian", "interval"),  # cycles: never converges, so never stops early
+        ("cobb_douglas", "call_market", "interval"),
+        ("cobb_douglas", "order_book", "record_interval"),
+    ],
+)
+def test_a_time_step_the_horizon_cannot_hold_is_refused(scenario, mechanism, option):
+    with pytest.raises(InvalidParameter, match=rf"{option}\(=1e-300\)"):
+        mktsim.simulate(mktsim.build_scenario(scenario), mechanism, until=20, **{option: 1e-300})
