@@ -63,12 +63,19 @@ class _Reading(_BookState):
         books, goods, kept, kept_at = self._books, self._goods, self._kept, self._kept_at
         prices: dict[str, float | None] = {}
         for j in self._traded:
-            version = books[j].version
-            if kept_at[j] == version:
-                prices[goods[j]] = kept[j]
-            else:
-                prices[goods[j]] = kept[j] = self.reference_price(j)
-                kept_at[j] = version if len(books[j]) else -1
+            book = books[j]
+            version = book.version
+            if kept_at[j] != version:  # reference_price(j) written out
+                b, a = book.tops()
+                if b is not None and a is not None:
+                    kept[j] = self.price_of(1) * math.sqrt(b * a)
+                    kept_at[j] = version
+                elif b is not None or a is not None:
+                    kept[j] = self.price_of(b if a is None else a)  # type: ignore[arg-type]
+                    kept_at[j] = version
+                else:
+                    kept[j] = self._last[j]
+            prices[goods[j]] = kept[j]
         return prices
 
     def reference_quote(self) -> Quote:
