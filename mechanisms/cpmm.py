@@ -126,8 +126,9 @@ LIQUIDITY_TABLE: dict[str, Column] = {
 
 
 def _count(value: float, option: str, good: str) -> int:
-    """A pool reserve in base units, refusing one past any count the ledger can hold (int64)."""
-    if not value < MAX_BASE:
+    """A pool reserve in base units, refusing one no count could hold (a float overflowed to
+    infinity); a finite one past int64 is the ledger's to refuse when the pool opens."""
+    if not math.isfinite(value):
         raise InvalidParameter(
             f"{option} gives the pool of {good} a reserve of {value:.6g} base units, past the "
             f"ledger's limit of {MAX_BASE:.6g}"
@@ -297,13 +298,7 @@ class ConstantProductMarket:
                 )
             funding = [0] * len(goods)  # exact integers: the ledger refuses them past int64
             funding[j], funding[self._num] = x, y
-            try:
-                self._rows[j] = ledger.open_account(funding)
-            except ConservationError as exc:  # the pools would hold more than the ledger can
-                raise InvalidParameter(
-                    f"the pool of {name} (depth={self.opts['depth']:g}, or its reserves or "
-                    f"initial price) is past the ledger's limit: {exc}"
-                ) from None
+            self._rows[j] = ledger.open_account(funding)
             self._pools[j] = Pool(x, y, self.fee)
             self._k0[j] = x * y
             self._record_pool(0, -1, j, "open", 0, 0)
