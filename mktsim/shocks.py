@@ -51,6 +51,33 @@ def _positive(_: object, attribute: Any, value: float) -> None:
         raise InvalidParameter(f"{attribute.name}(={value}) must be > 0 and finite")
 
 
+def _optional_float(value: Any) -> float | None:
+    """None (no end) or a float; text that is not a number is kept, for the validator to name."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _optional_positive(_: object, attribute: Any, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, float) or not np.isfinite(value) or value <= 0:
+        raise InvalidParameter(f"{attribute.name}(={value!r}) must be > 0 and finite, or None")
+
+
+def _name(_: object, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{attribute.name}(={value!r}) must be a good's name")
+
+
+def _optional_name(_: object, attribute: Any, value: Any) -> None:
+    if value is not None:
+        _name(_, attribute, value)
+
+
 @frozen
 class EndowmentShock:
     """At ``time``, every agent of ``population`` (all if None) has its holding of ``good``
@@ -59,7 +86,7 @@ class EndowmentShock:
     kind: ClassVar[str] = "endowment"
     market: ClassVar[bool] = False
     time: float = field(converter=float, validator=_time)
-    good: str
+    good: str = field(validator=_name)
     factor: float = field(converter=float, validator=_time)
     population: str | None = None
 
@@ -149,9 +176,11 @@ class PriceControl:
     kind: ClassVar[str]
     market: ClassVar[bool] = True
     time: float = field(converter=float, validator=_time)
-    good: str
+    good: str = field(validator=_name)
     price: float = field(converter=float, validator=_positive)
-    duration: float | None = None
+    duration: float | None = field(
+        default=None, converter=_optional_float, validator=_optional_positive
+    )
 
     @property
     def sides(self) -> tuple[bool, bool]:
@@ -222,8 +251,10 @@ class CircuitBreaker:
     time: float = field(converter=float, validator=_time)
     threshold: float = field(converter=float, validator=_positive)
     halt: float = field(converter=float, validator=_positive)
-    good: str | None = None
-    duration: float | None = None
+    good: str | None = field(default=None, validator=_optional_name)
+    duration: float | None = field(
+        default=None, converter=_optional_float, validator=_optional_positive
+    )
 
 
 Shock = (
