@@ -329,7 +329,10 @@ class WalrasianAuctioneer:
         if self.opts["mode"] != "tatonnement" or self._settled:
             return None
         if self.rounds == 0:
-            return "tatonnement trades only at clearing prices, and no round was posted"
+            return (
+                "tatonnement trades only at clearing prices, and no posting was answered by "
+                "every population (one that never reports, e.g. 'idle', holds every round)"
+            )
         return (
             "tatonnement trades only at clearing prices, and the largest relative excess "
             f"demand ({self._worst:.3g}) was still above tol ({self.opts['tol']:g}) when the "

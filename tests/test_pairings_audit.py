@@ -4,12 +4,20 @@ naming what is wrong: never a traceback from deep inside a mechanism."""
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 
 import mktsim
+from mktsim import cli
 from mktsim.errors import InvalidParameter
-from mktsim.shocks import EndowmentShock
+from mktsim.shocks import (
+    CircuitBreaker,
+    EndowmentShock,
+    PriceCeiling,
+    PriceClamp,
+    PriceFloor,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,6 @@ def prediction() -> mktsim.Scenario:
         ("call_market", "tick", 1e300),
         ("call_market", "lot", 1e300),
         ("cpmm", "depth", 1e300),
-        ("cpmm", "depth", 1e6),  # a pool a million times the economy: past the ledger's limit
         ("cpmm", "initial_prices", {"good1": 1e300}),
         ("cpmm", "reserves", {"good1": [1e300, 1.0]}),
     ],
@@ -160,3 +167,41 @@ def test_a_run_with_prices_names_no_unpriced_good(mechanism):
 def test_a_time_step_the_horizon_cannot_hold_is_refused(scenario, mechanism, option):
     with pytest.raises(InvalidParameter, match=rf"{option}\(=1e-300\)"):
         mktsim.simulate(mktsim.build_scenario(scenario), mechanism, until=20, **{option: 1e-300})
+
+
+@pytest.mark.parametrize("duration", [-5.0, 0.0, float("nan"), float("inf"), "soon"])
+@pytest.mark.parametrize("kind", [PriceClamp, PriceCeiling, PriceFloor])
+def test_a_price_control_with_a_bad_duration_is_refused(kind, duration):
+    with pytest.raises(InvalidParameter, match="duration"):
+        kind(time=5.0, good="good1", price=1.0, duration=duration)
+
+
+@pytest.mark.parametrize("duration", [-1.0, float("nan")])
+def test_a_breaker_with_a_bad_duration_is_refused(duration):
+    with pytest.raises(InvalidParameter, match="duration"):
+        CircuitBreaker(time=5.0, threshold=0.1, halt=1.0, duration=duration)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "clamp:time=5,good=good1,price=1,duration=nan",
+        "clamp:time=5,good=5,price=1",
+        "endowment:time=5,good=1,factor=2",
+        "breaker:time=5,threshold=0.1,halt=1,good=3",
+    ],
+)
+def test_a_shock_with_a_bad_field_is_refused_on_the_command_line(text, capsys):
+    assert cli.main(["run", "cobb_douglas", "--set", "n_agents=5", "--shock", text]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mktsim: error:") and len(err.splitlines()) == 1
+
+
+def test_tatonnement_without_a_report_says_no_posting_was_answered():
+    # The auctioneer closes a round when every population has reported; an idle population
+    # never does, so no round completes and nothing can trade.
+    base = mktsim.build_scenario("cobb_douglas", n_agents=5)
+    idle = attrs.evolve(base, populations=[attrs.evolve(base.populations[0], behaviour="idle")])
+    run = mktsim.simulate(idle, until=5)
+    assert run.trades.empty and run.summary["rounds"] == 0
+    assert "no posting was answered" in run.summary["no_trade"]
