@@ -126,7 +126,12 @@ from mktsim import strategies
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 from mktsim.orders import Cancel, Limit
-from mktsim.production.planning import marginal_value, planned_inputs, valuation_point
+from mktsim.production.planning import (
+    marginal_value,
+    planned_inputs,
+    valuation_point,
+    worth_price,
+)
 from mktsim.production.plant import Plant, check_supplied
 from mktsim.strategies._arrivals import COMMON, PoissonStrategy
 
@@ -464,9 +469,19 @@ class FirmLimit(_ChainStrategy):
         z = valuation_point(
             held, self.batch, k, extra=lots * self.lot / 2, plan=plan, fallback=self.first
         )
-        ticks = math.floor(
-            marginal_value(self.pop.technology, p_out, z, local, k) / self.tick + _EPS
-        )
+        value = marginal_value(self.pop.technology, p_out, z, local, k)
+        price = self.estimate(g)
+        low = held[local, k] + self.lot / 2
+        if batch > 0 and price is not None and value < price and low < batch:
+            # worth less than its price at the batch: buy up to the holding worth the price,
+            # not all of the batch or nothing (see the module docstring)
+            q = worth_price(self.pop.technology, p_out, z, local, k, price, low, batch)
+            if q is not None:
+                z[local, k] = q
+                value = marginal_value(self.pop.technology, p_out, z, local, k)
+                rest = self.lots_of(q - held[local, k] + self.lot / 2)
+                lots = rest if self.batch_market else min(lots, rest)
+        ticks = math.floor(value / self.tick + _EPS)
         # before the first run there is no batch to value the lot in: take the best ask, or
         # search upwards from one tick, rather than bid the marginal product at 0
         if batch <= 0:
