@@ -23,6 +23,15 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
   the asks, and a first bid at the best ask would lose to every firm that has a batch), or,
   without either, at a price that starts at one tick and rises by ``adjust`` per action: bids
   at the marginal products at 0 would drain the chain's working capital to the first sellers.
+  *Below its batch* an input worth less than its price estimate at the batch (the firm bought
+  cheap last cycle, or the price rose) is valued instead at the holding where it is worth that
+  price (:func:`~mktsim.production.planning.worth_price`), and the firm bids for the lots up to
+  that holding: a price taker buys up to where the input is worth its price. Floored at the
+  batch its demand was all or nothing: identical firms whose batch was a little too large bid
+  below the price for every lot and bought nothing that cycle, so a concave firm's inputs came
+  in lumps and its output fell (near-constant-returns assemblers, which take whatever ore the
+  smelters leave, made the smelters' ore so lumpy that metal traded 7-8% high on the call
+  market and swung up to 37% on the book).
   A bid is capped at what its free cash pays for one lot. It sells its output at the best bid
   as soon as it has it, ``fraction`` of its last output per ask, or of its whole stock where
   that is more (on a batch market: on a schedule, as a source does, see below): a stock left
