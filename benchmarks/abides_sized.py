@@ -17,7 +17,10 @@ where a whole run is timed):
   (:mod:`benchmarks.bench_market`'s induced-value market, four periods) and 1,000 Cobb-Douglas
   consumers with the ``utility`` strategy (:mod:`benchmarks.bench_utility`), each for about
   3,000 orders (the ABIDES-sized run) and about 200,000. An order is one agent's action: it
-  withdraws its standing order, if any, and posts a new one.
+  withdraws its standing order, if any, and posts a new one. The ~3,000-order runs are
+  repeated 15 times (7 with ``--quick``), each between two bare measurements; the same runs
+  in machine instructions, which the machine's load does not move, are counted by
+  :mod:`benchmarks.instructions`.
 * **Per-action cost against population size** (100 to 100,000 agents): the difference in CPU
   time between a run of about 25,000 actions and one of about 5,000, per action, so that
   building the population is left out; and the ratio of the largest population's cost per
@@ -63,8 +66,10 @@ __all__ = [
     "per_action",
     "per_order",
     "population_ratio",
+    "run_scenario",
     "settlement_ratio",
     "startup",
+    "timed_run",
 ]
 
 
@@ -83,16 +88,19 @@ def bare_timeout(n: int = 50_000) -> float:
     return (time.process_time() - cpu) / n
 
 
-def _scenario(kind: str, agents: int, until: float) -> tuple[mktsim.Scenario, dict[str, Any]]:
+def run_scenario(kind: str, agents: int, until: float) -> tuple[mktsim.Scenario, dict[str, Any]]:
+    """(scenario, ``simulate`` keywords) of a run of ``agents`` ``kind`` traders (``zi_c`` or
+    ``utility``) until ``until``: at one action per agent per unit of time, about ``agents *
+    until`` orders."""
     if kind == "zi_c":
         return bench_market.market_scenario(agents, until=until), {"record": "all"}
     sc = bench_utility.scenario(agents)
     return sc, {"mechanism": "order_book", "until": until, "record_interval": until}
 
 
-def _run(kind: str, agents: int, until: float) -> tuple[float, int]:
+def timed_run(kind: str, agents: int, until: float) -> tuple[float, int]:
     """(CPU seconds of one whole simulate, orders)."""
-    sc, kw = _scenario(kind, agents, until)
+    sc, kw = run_scenario(kind, agents, until)
     cpu = time.process_time()
     run = mktsim.simulate(sc, seed=1, **kw)
     return time.process_time() - cpu, int(run.summary["actions"])
@@ -105,7 +113,7 @@ def per_order(kind: str, agents: int, until: float, repeat: int) -> tuple[float,
     orders = 0
     for _ in range(repeat):
         before = bare_timeout()
-        cpu, orders = _run(kind, agents, until)
+        cpu, orders = timed_run(kind, agents, until)
         after = bare_timeout()
         ratios.append(cpu / orders / ((before + after) / 2))
     return statistics.median(ratios), orders
@@ -114,8 +122,8 @@ def per_order(kind: str, agents: int, until: float, repeat: int) -> tuple[float,
 def _marginal(kind: str, agents: int, short: int, long: int) -> float:
     """CPU seconds per action of a run of ``long`` actions over one of ``short``, so that
     building the population is left out."""
-    c1, a1 = _run(kind, agents, short / agents)
-    c2, a2 = _run(kind, agents, long / agents)
+    c1, a1 = timed_run(kind, agents, short / agents)
+    c2, a2 = timed_run(kind, agents, long / agents)
     return (c2 - c1) / (a2 - a1)
 
 
@@ -233,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
 
     print("cost per order, whole run (timeouts per order; ratio = orders/s over timeouts/s)")
-    sizes: list[tuple[str, float, int]] = [("~3,000 orders", 3.0, rep)]
+    # a short run is cheap and its time spreads with the machine's load: many repetitions
+    sizes: list[tuple[str, float, int]] = [("~3,000 orders", 3.0, 3 * rep)]
     if not args.quick:
         sizes.append(("~200,000 orders", 200.0, 1))
     for kind in ("zi_c", "utility"):

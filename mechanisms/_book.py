@@ -271,7 +271,17 @@ class OrderBook:
     All order entry points return a :class:`Result` and never raise for bad order data.
     """
 
-    __slots__ = ("_alias", "_asks", "_bids", "_last", "_live", "_next_alias", "_next_id", "good")
+    __slots__ = (
+        "_alias",
+        "_asks",
+        "_bids",
+        "_last",
+        "_live",
+        "_next_alias",
+        "_next_id",
+        "good",
+        "version",
+    )
 
     def __init__(self, good: str = "") -> None:
         self.good = good
@@ -285,6 +295,10 @@ class OrderBook:
         self._next_id = 1
         self._next_alias = -1
         self._last: int | None = None
+        #: Grows whenever the resting orders change (an order entered, matched, cancelled or
+        #: modified): a reader that derived something from the book (a reference price) reuses
+        #: it while the number stands.
+        self.version = 0
 
     def __repr__(self) -> str:
         return (
@@ -335,6 +349,7 @@ class OrderBook:
             return _reject(f"side(={side!r}) must be 'buy' or 'sell'")
         oid = self._next_id
         self._next_id = oid + 1
+        self.version += 1
         heap = opp.heap
         if heap and heap[0] <= lim:  # may cross (the top level may also just be stale)
             return self._execute(oid, oid, owner, side, qty, price, own, opp, lim, True, [])
@@ -403,6 +418,7 @@ class OrderBook:
             return _reject(f"side(={side!r}) must be 'buy' or 'sell'")
         oid = self._next_id
         self._next_id = oid + 1
+        self.version += 1
         return self._execute(oid, oid, owner, side, qty, price, own, opp, lim, False, [])
 
     def withdraw_all(self) -> list[Cancelled]:
@@ -423,6 +439,7 @@ class OrderBook:
         self._asks = _Half(1)
         self._live = {}
         self._alias = {}
+        self.version += 1
         return out
 
     def cancel(self, owner: int, order_id: int) -> Result:
@@ -461,6 +478,7 @@ class OrderBook:
             h, rec = found
         _, key, oq, oid = rec
         # _unlink(h, key, oq, oid) written out: every withdraw-and-post passes here.
+        self.version += 1
         del self._live[h]
         if h < 0:
             del self._alias[oid]
@@ -523,6 +541,7 @@ class OrderBook:
         if npr == price and nq <= oq:
             cut: tuple[Cancelled, ...] = ()
             if nq < oq:
+                self.version += 1
                 self._live[h] = (owner, key, nq, oid)
                 (self._bids if key < 0 else self._asks).levels[key].qty -= oq - nq
                 cut = (_new_cancelled((oid, owner, side, price, oq - nq)),)
@@ -550,6 +569,12 @@ class OrderBook:
         """Lowest resting sell price in ticks, ``None`` if there is none."""
         lvl = self._asks.best()
         return None if lvl is None else lvl.price
+
+    def tops(self) -> tuple[int | None, int | None]:
+        """``(best_bid, best_ask)`` in one call: readers of the reference price ask for both on
+        every action, and the two properties cost two calls each."""
+        bid, ask = self._bids.best(), self._asks.best()
+        return (None if bid is None else bid.price, None if ask is None else ask.price)
 
     @property
     def last_price(self) -> int | None:
@@ -676,6 +701,7 @@ class OrderBook:
 
     def _unlink(self, h: int, key: int, qty: int, oid: int) -> None:
         """Remove a live resting order (lazily: its handle stays in the queue, dead)."""
+        self.version += 1
         del self._live[h]
         if h < 0:
             del self._alias[oid]

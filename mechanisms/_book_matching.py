@@ -70,7 +70,7 @@ class _Matching(_BookState):
             )
         else:
             qty = lots * self.lot_base
-            free = self._hv[agent, g] - self._rg[agent][g]
+            free = self._hv[agent, g] - self._rg[g][agent]
             if qty > free:
                 return self._refuse(
                     agent,
@@ -81,7 +81,7 @@ class _Matching(_BookState):
                     lots,
                     f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
                 )
-            self._rg[agent][g] += qty
+            self._rg[g][agent] += qty
             r = (
                 book.limit(agent, "sell", lots, ticks)
                 if kind == "limit"
@@ -156,7 +156,7 @@ class _Matching(_BookState):
                 if c[2] == "buy":
                     rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
                 else:
-                    rg[agent][g] -= c[4] * self.lot_base
+                    rg[g][agent] -= c[4] * self.lot_base
                 if self._record_all:
                     self._log_result(agent, g, "cancel", None, None, None, r, order_id)
         if buy:
@@ -169,12 +169,12 @@ class _Matching(_BookState):
             rc[agent] += lots * unit
             r = book.limit(agent, "buy", lots, ticks)
         else:
-            afford = (self._hv[agent, g] - rg[agent][g]) // self.lot_base
+            afford = (self._hv[agent, g] - rg[g][agent]) // self.lot_base
             if afford < lots:
                 lots = afford
                 if lots <= 0:
                     return 0
-            rg[agent][g] += lots * self.lot_base
+            rg[g][agent] += lots * self.lot_base
             r = book.limit(agent, "sell", lots, ticks)
         if r[2] or r[3] or self._tell or r[1] is _REJECTED:
             self._after(agent, g, buy, lots, ticks, "limit", r)
@@ -202,7 +202,7 @@ class _Matching(_BookState):
             ticks: int | None = limit
         else:
             qty = lots * self.lot_base
-            free = self._hv[agent, g] - self._rg[agent][g]
+            free = self._hv[agent, g] - self._rg[g][agent]
             if qty > free:
                 return self._refuse(
                     agent,
@@ -213,7 +213,7 @@ class _Matching(_BookState):
                     lots,
                     f"insufficient {self._goods[g]}: needs {qty} base units, {free} free",
                 )
-            self._rg[agent][g] += qty
+            self._rg[g][agent] += qty
             r = book.market(agent, "sell", lots)
             ticks = None
         self.counts["orders"] += 1
@@ -238,7 +238,7 @@ class _Matching(_BookState):
         if c[2] == "buy":
             self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
         else:
-            self._rg[agent][g] -= c[4] * self.lot_base
+            self._rg[g][agent] -= c[4] * self.lot_base
         if self._record_all:
             self._log_result(agent, g, "cancel", None, None, None, r, order_id)
         return r
@@ -285,7 +285,7 @@ class _Matching(_BookState):
             if buy:
                 self._rc[agent] += need
             else:
-                self._rg[agent][g] += need
+                self._rg[g][agent] += need
         r = book.modify(agent, order_id, new_qty=new_lots, new_price=new_ticks)
         if r[1] is _REJECTED:
             if reenter:
@@ -304,7 +304,7 @@ class _Matching(_BookState):
         if buy:
             self._rc[agent] -= ticks * lots * self.tick_base
         else:
-            self._rg[agent][g] -= lots * self.lot_base
+            self._rg[g][agent] -= lots * self.lot_base
 
     def _settle(self, g: int, r: Result, taker_limit: int | None) -> None:
         """Release what left the book and settle the fills (``taker_limit``: the incoming
@@ -315,7 +315,7 @@ class _Matching(_BookState):
             if c[2] == "buy":
                 rc[c[1]] -= c[3] * c[4] * tb  # type: ignore[operator]
             else:
-                rg[c[1]][g] -= c[4] * lb
+                rg[g][c[1]] -= c[4] * lb
         fills = r[2]
         if not fills:
             return
@@ -333,7 +333,7 @@ class _Matching(_BookState):
             else:
                 buyer, seller = f[3], f[5]
                 rc[buyer] -= cash
-            rg[seller][g] -= q * lb
+            rg[g][seller] -= q * lb
             price = p / per_unit if per_unit is not None else p * tick
             trade(buyer, seller, g, q * lb, cash, price)
             est = price if est is None else est + w * (price - est)

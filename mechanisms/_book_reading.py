@@ -30,7 +30,7 @@ class _Reading(_BookState):
                 return self._hv[agent, self._num] - self._rc[agent]
             j = self.ctx.goods.index(good)  # the numeraire (or an unknown name: raises)
             return self._hv[agent, j] - self._rc[agent]
-        return self._hv[agent, j] - self._rg[agent][j]
+        return self._hv[agent, j] - self._rg[j][agent]
 
     def resting(self, agent: int, good: str, order_id: int) -> float:
         """Units of the agent's order ``order_id`` in ``good`` still on the book: 0.0 once it
@@ -52,23 +52,30 @@ class _Reading(_BookState):
     def reference_prices(self) -> dict[str, float | None]:
         """The reference prices alone (:meth:`reference_price` per traded good, by name): what
         :meth:`quote` shows as ``prices``, without the best quantities and depth it walks the
-        books for (the protocol's optional ``reference_prices``). Strategies that read only
-        prices ask this on every action, so :meth:`reference_price` is written out here."""
+        books for (the protocol's optional ``reference_prices``).
+
+        Strategies that read only prices ask this on every action, and an action changes one
+        book at most: a good's price is kept with the :attr:`~OrderBook.version` of the book it
+        was read from and read again once that has moved. A price read from the last trade (the
+        book empty) is never kept."""
         if self._expiry and self._expiry[0][0] <= self._env.now:
             self._expire()
-        k = self._ticks_per_unit
-        unit = 1 / k if k is not None else self.tick  # price_of(1)
-        books, goods, last = self._books, self._goods, self._last
+        books, goods, kept, kept_at = self._books, self._goods, self._kept, self._kept_at
         prices: dict[str, float | None] = {}
         for j in self._traded:
-            book, name = books[j], goods[j]
-            b, a = book.best_bid, book.best_ask
-            if b is not None and a is not None:
-                prices[name] = unit * math.sqrt(b * a)
-            elif b is not None or a is not None:
-                prices[name] = self.price_of(b if a is None else a)  # type: ignore[arg-type]
-            else:
-                prices[name] = last[j]
+            book = books[j]
+            version = book.version
+            if kept_at[j] != version:  # reference_price(j) written out
+                b, a = book.tops()
+                if b is not None and a is not None:
+                    kept[j] = self.price_of(1) * math.sqrt(b * a)
+                    kept_at[j] = version
+                elif b is not None or a is not None:
+                    kept[j] = self.price_of(b if a is None else a)  # type: ignore[arg-type]
+                    kept_at[j] = version
+                else:
+                    kept[j] = self._last[j]
+            prices[goods[j]] = kept[j]
         return prices
 
     def reference_quote(self) -> Quote:
@@ -82,7 +89,7 @@ class _Reading(_BookState):
         self._expire()
         j = self._index[good]
         book = self._books[j]
-        b, a = book.best_bid, book.best_ask
+        b, a = book.tops()
         return Top(
             None if b is None else self.price_of(b),
             None if a is None else self.price_of(a),
@@ -123,11 +130,11 @@ class _Reading(_BookState):
 
     def free_goods(self, agent: int, good: int) -> int:
         """Units of ``good`` the agent holds beyond its reservations, base units."""
-        return self._hv[agent, good] - self._rg[agent][good]
+        return self._hv[agent, good] - self._rg[good][agent]
 
     def reserved(self, agent: int) -> tuple[int, list[int]]:
         """(cash, goods per good) reserved by the agent's resting orders, base units."""
-        return self._rc[agent], list(self._rg[agent])
+        return self._rc[agent], [row[agent] for row in self._rg]
 
     def book(self, good: int) -> OrderBook:
         """The engine of one good (read it; order through a handle or a desk)."""
@@ -144,7 +151,7 @@ class _Reading(_BookState):
         with an empty book the last trade price; before any, None. Geometric, because a lone
         extreme quote should move it by a ratio, not by its size."""
         book = self._books[good]
-        b, a = book.best_bid, book.best_ask
+        b, a = book.tops()
         if b is not None and a is not None:
             return self.price_of(1) * math.sqrt(b * a)
         if b is not None or a is not None:
@@ -156,5 +163,5 @@ class _Reading(_BookState):
         if est is not None:
             return est
         book = self._books[g]
-        b, a = book.best_bid, book.best_ask
+        b, a = book.tops()
         return None if b is None or a is None else self.price_of(b + a) / 2

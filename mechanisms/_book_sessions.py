@@ -37,7 +37,7 @@ class _Sessions(_BookState):
                 if c[2] == "buy":
                     rc[owner] -= c[3] * c[4] * tb  # type: ignore[operator]
                 else:
-                    rg[owner][g] -= c[4] * lb
+                    rg[g][owner] -= c[4] * lb
                 if self._record_all:
                     r = Result(oid, Status.CANCELLED, (), (c,), "cancelled by owner", 0)
                     self._log_result(owner, g, action, None, None, None, r, oid)
@@ -55,7 +55,7 @@ class _Sessions(_BookState):
             # no holding can fall below it, and the tables need not be built.
             return
         h = np.asarray(self._h[: self._n_agents])
-        reserved = np.array(self._rg, dtype=np.int64)[: self._n_agents]
+        reserved = np.array(self._rg, dtype=np.int64).T[: self._n_agents]
         reserved[:, self._num] = self._rc[: self._n_agents]
         for agent in np.flatnonzero((reserved > h).any(axis=1)).tolist():
             for g in self._traded:

@@ -69,11 +69,13 @@ class _BookState:
     _numeraire_name: str
     _books: list[OrderBook]
     _rc: list[int]
-    _rg: list[list[int]]
+    _rg: list[list[int]]  # reserved goods, base units: _rg[good][agent]
     _n_agents: int
     _h: np.ndarray
     _hv: memoryview
     _last: list[float | None]
+    _kept: list[float | None]
+    _kept_at: list[int]
     _est: list[float | None]
     _w: float
     _lifetime: float | None

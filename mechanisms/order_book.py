@@ -352,15 +352,20 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         self._books: list[OrderBook] = [OrderBook(name) for name in goods.names]
         n = ctx.ledger.n_accounts
         # Reservations in base units, Python ints in lists: they are updated on every order and
-        # every fill, and list item updates cost a fraction of numpy scalar updates.
+        # every fill, and list item updates cost a fraction of numpy scalar updates. Goods are
+        # reserved per good, then per agent (``_rg[good][agent]``): one list per good, not one
+        # per agent, so a large population adds no objects for the garbage collector to walk.
         self._rc: list[int] = [0] * n
-        self._rg: list[list[int]] = [[0] * self._g for _ in range(n)]
+        self._rg: list[list[int]] = [[0] * n for _ in range(self._g)]
         self._n_agents = ctx.scenario.n_agents
         # Read-only views of the ledger's holdings; the memoryview reads scalars fastest. (A
         # ledger that opened new accounts would need fresh views: the order book opens none.)
         self._h = ctx.ledger.holdings
         self._hv = memoryview(self._h)  # type: ignore[arg-type]
         self._last: list[float | None] = [None] * self._g
+        # reference_prices' kept prices, and the book version each was read at (-1: none)
+        self._kept: list[float | None] = [None] * self._g
+        self._kept_at: list[int] = [-1] * self._g
         self._est: list[float | None] = [None] * self._g
         self._w = self.opts["estimate_weight"]
         self._lifetime: float | None = self.opts["order_lifetime"]
@@ -457,7 +462,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
                 if c[2] == "buy":
                     self._rc[agent] -= c[3] * c[4] * self.tick_base  # type: ignore[operator]
                 else:
-                    self._rg[agent][g] -= c[4] * self.lot_base
+                    self._rg[g][agent] -= c[4] * self.lot_base
                 if self._record_all:
                     self._log_result(agent, g, "cancel", None, None, None, r, oid)
             return settled(self._env, self._untraded_receipt(r))

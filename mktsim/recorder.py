@@ -8,6 +8,7 @@ populations, kinds) are stored as integer codes and decoded once when a frame is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -144,6 +145,14 @@ SCHEMAS: dict[str, dict[str, Column]] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def category_dtype(labels: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The dtype of a column of ``labels`` (goods, populations), built once per set of labels:
+    pandas checks the labels each time it builds one, which costs more than the frame of a
+    short run."""
+    return pd.CategoricalDtype(list(labels))
+
+
 class Recorder:
     """Columnar buffers for the tables in ``schemas``.
 
@@ -233,7 +242,7 @@ class Recorder:
             if col.dtype == "category":
                 assert col.categories is not None
                 data[name] = pd.Categorical.from_codes(
-                    values, categories=self.categories[col.categories]
+                    values, dtype=category_dtype(tuple(self.categories[col.categories]))
                 )
             else:
                 data[name] = values
@@ -300,7 +309,8 @@ class Recorder:
             if col.dtype == "category":
                 assert col.categories is not None
                 out[name] = pd.Categorical(
-                    out[name].astype(object), categories=self.categories[col.categories]
+                    out[name].astype(object),
+                    dtype=category_dtype(tuple(self.categories[col.categories])),
                 )
         return out
 

@@ -170,6 +170,9 @@ class MarginalLimits:
         self._base = float(self.base_units)
         self.pop: Any = None
         self.valuation: ConsumerValuation | None = None
+        self._form: ScalarForm | None = None
+        # the populations as they are now, by name (what ctx.population(slot) reads)
+        self._now, self._name = ctx.current, slot.name
 
     def current(self) -> ConsumerValuation:
         """The valuation of the population as it is now (shocks replace it)."""
@@ -177,6 +180,7 @@ class MarginalLimits:
         if pop is not self.pop or self.valuation is None:
             self.pop = pop
             self.valuation = ConsumerValuation(pop, self.num)
+            self._form = self.valuation.form
         return self.valuation
 
     def units(self, local: int) -> Array:
@@ -197,13 +201,12 @@ class MarginalLimits:
         """The population's valuation in scalar arithmetic as it is now (ask it for agent
         ``local``) and the agent's holdings as :meth:`unit_list` has them, in one call: every
         action of a consumer asks."""
-        pop = self.ctx.population(self.slot)
-        valuation = self.valuation
-        if pop is not self.pop or valuation is None:
-            valuation = self.current()
+        form = self._form
+        if form is None or self._now[self._name] is not self.pop:  # ctx.population(slot)
+            form = self.current().form
         start = (self.start + local) * self._width
         base = self._base
-        return valuation.form, [h / base for h in self._flat[start : start + self._width]]
+        return form, [h / base for h in self._flat[start : start + self._width]]
 
     def mrs(self, local: int, good: int) -> float:
         form, x = self.agent(local)
