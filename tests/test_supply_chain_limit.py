@@ -290,7 +290,7 @@ def test_a_near_constant_returns_assembler_near_shadow_prices(seed: int, mechani
     mean = {x: float(late[x].mean() / shadow[x] - 1.0) for x in ("ore", "metal")}
     assert max(abs(v) for v in mean.values()) < 0.03, mean
     worst = late_errors(run, shadow, ("ore", "metal"), 200.0)
-    assert max(worst.values()) < 0.08, worst
+    assert max(worst.values()) < (0.08 if mechanism == "call_market" else 0.1), worst
     assert run.summary["stalled_firms"]["assembler"] == 0
 
 

@@ -31,7 +31,12 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
   below the price for every lot and bought nothing that cycle, so a concave firm's inputs came
   in lumps and its output fell (near-constant-returns assemblers, which take whatever ore the
   smelters leave, made the smelters' ore so lumpy that metal traded 7-8% high on the call
-  market and swung up to 37% on the book).
+  market and swung up to 37% on the book). On a continuous book the holding is the one
+  worth ``adjust`` less than the estimate: there a bid fills at its own price, and bids at
+  the estimate itself hold the estimate where it is (the trades at them keep the average of
+  trades), so firms whose batch is worth less than the price would never pull it down
+  (``tupperware``'s ethylene settled 1.3-2.3% high on the book). On a batch market a bid does
+  not set the price it pays, and the holding is the one worth the estimate.
   A bid is capped at what its free cash pays for one lot. It sells its output at the best bid
   as soon as it has it, ``fraction`` of its last output per ask, or of its whole stock where
   that is more (on a batch market: on a schedule, as a source does, see below): a stock left
@@ -343,7 +348,8 @@ class FirmLimit(_ChainStrategy):
         "adjust": Option(
             0.02,
             "relative step per action of a price being searched for: a bid before the first "
-            "run; on a batch market, the asking price of the output",
+            "run; on a batch market, the asking price of the output; on a continuous market, "
+            "how far below its price estimate a firm values an input below its batch",
             _fraction,
         ),
         "pace": Option(
@@ -483,8 +489,10 @@ class FirmLimit(_ChainStrategy):
         low = held[local, k] + self.lot / 2
         if batch > 0 and price is not None and value < price and low < batch:
             # worth less than its price at the batch: buy up to the holding worth the price,
-            # not all of the batch or nothing (see the module docstring)
-            q = worth_price(self.pop.technology, p_out, z, local, k, price, low, batch)
+            # not all of the batch or nothing; on a continuous book a step below it (see the
+            # module docstring)
+            target = price if self.batch_market else price * (1.0 - self.adjust)
+            q = worth_price(self.pop.technology, p_out, z, local, k, target, low, batch)
             if q is not None:
                 z[local, k] = q
                 value = marginal_value(self.pop.technology, p_out, z, local, k)
