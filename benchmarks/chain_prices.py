@@ -5,7 +5,8 @@ Run from the repository root (about a minute per run; give scenario:mechanism pa
 
     python -m benchmarks.chain_prices [two_inputs:call_market ...] [--seeds 10] [--until 300]
 
-For each pair, ``flow=True`` with the scenario's defaults, seeds 0..N-1: the ``estimate``
+For each pair, ``flow=True`` with the scenario's defaults (``near_constant``: ``two_inputs``
+with ``assembler=(2, 0.1, 0.8)``, a near-constant-returns assembler), seeds 0..N-1: the ``estimate``
 column of ``prices`` over the last third of the run divided by the reference, the planner's
 shadow prices (:func:`mktsim.production.planner`, scipy, no market) for ``two_inputs`` and the
 closed forms 1/24, 1/6, 3/2 (natgas, ethylene, polyethylene at x = 4) for ``tupperware``.
@@ -23,6 +24,14 @@ import numpy as np
 import mktsim
 from mktsim.production import planner
 
+#: Variants of the scenarios by name: (scenario, its parameters besides ``flow``).
+VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    "two_inputs": ("two_inputs", {}),
+    "tupperware": ("tupperware", {}),
+    # a near-constant-returns assembler: exponents summing to 0.9, 90% of its sales on inputs
+    "near_constant": ("two_inputs", {"assembler": (2.0, 0.1, 0.8)}),
+}
+
 PAIRS = (
     "two_inputs:call_market",
     "two_inputs:order_book",
@@ -33,10 +42,11 @@ PAIRS = (
 
 def reference(name: str) -> dict[str, float]:
     """The prices the chain should settle at, numeraire per unit."""
-    if name == "two_inputs":
+    scenario, params = VARIANTS[name]
+    if scenario == "two_inputs":
         from mktsim.scenarios.two_inputs import graph
 
-        shadow = planner(graph()).prices
+        shadow = planner(graph(**params)).prices  # type: ignore[arg-type]
         return {"ore": shadow["ore"], "metal": shadow["metal"]}
     a = math.sqrt(4.0)
     b = 1.0 - 1.0 / (a + 1.0)
@@ -47,7 +57,9 @@ def reference(name: str) -> dict[str, float]:
 
 def measure(name: str, mechanism: str, seed: int, until: float) -> str:
     ref = reference(name)
-    run = mktsim.simulate(mktsim.build_scenario(name, flow=True), mechanism, seed=seed, until=until)
+    scenario, params = VARIANTS[name]
+    built = mktsim.build_scenario(scenario, flow=True, **params)
+    run = mktsim.simulate(built, mechanism, seed=seed, until=until)
     est = run.prices.pivot_table(index="time", columns="good", values="estimate", observed=True)
     late = est[est.index >= 2.0 * until / 3.0]
     cells = []

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from attrs import frozen
 
-from mktsim.errors import InvalidParameter, UnknownName
+from mktsim.errors import InvalidParameter, MktsimError, UnknownName
 
-__all__ = ["SCHEMAS", "Column", "Recorder", "read_frame", "write_frame"]
+__all__ = ["SCHEMAS", "Column", "Recorder", "read_frame", "read_json_object", "write_frame"]
 
 #: Parquet schema metadata key holding each categorical column's categories: an empty table's
 #: dictionary is empty, so without it a saved empty frame would lose its categories.
@@ -63,6 +63,26 @@ def read_frame(path: str | Path) -> pd.DataFrame:
             values = frame[name].astype(object)
             frame[name] = pd.Categorical(values, categories=pd.Index(categories))
     return frame
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (a run's ``summary.json``, a counterfactual's
+    ``counterfactual.json``): one reader for every place that opens a saved run, so that a
+    missing, unreadable or malformed file is refused in the same words everywhere.
+
+    Raises:
+        MktsimError: one line naming the file: it cannot be read or is not JSON, or its JSON is
+            not an object.
+    """
+    import json
+
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise MktsimError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MktsimError(f"{path} does not hold a JSON object")
+    return value
 
 
 @frozen

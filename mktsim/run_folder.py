@@ -29,7 +29,7 @@ import attrs
 import pandas as pd
 
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.recorder import read_frame, write_frame
+from mktsim.recorder import read_frame, read_json_object, write_frame
 
 __all__ = [
     "FolderTables",
@@ -138,10 +138,9 @@ def _is_run_folder(path: Path) -> tuple[bool, dict[str, Any] | None]:
     if not summary_file.is_file():
         return not entries, None
     try:
-        summary = json.loads(summary_file.read_text())
-    except (OSError, ValueError):
+        return True, read_json_object(summary_file)
+    except MktsimError:
         return False, None
-    return isinstance(summary, dict), summary if isinstance(summary, dict) else None
 
 
 def write_folder(
@@ -250,10 +249,4 @@ def read_summary(directory: str | Path) -> tuple[Path, dict[str, Any]]:
     path = Path(directory)
     if not path.is_dir():
         raise MktsimError(f"run folder {str(path)!r} does not exist")
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise MktsimError(f"{str(path)!r} is not a readable run folder: {exc}") from None
-    if not isinstance(summary, dict):
-        raise MktsimError(f"{path / 'summary.json'} does not hold a JSON object")
-    return path, summary
+    return path, read_json_object(path / "summary.json")

@@ -78,6 +78,29 @@ def test_no_plan_without_positive_prices() -> None:
     assert planned_inputs(tech, 0.0, [1.0, 1.0]) is None
 
 
+def test_below_its_batch_a_firm_values_an_input_at_the_holding_worth_its_price() -> None:
+    from mktsim.production import CallableTechnology
+    from mktsim.production.planning import worth_price
+
+    # Cobb-Douglas: p_out A a_k x_k^(a_k - 1) prod_j x_j^a_j = p solved by hand for x_k
+    tech = CobbDouglas([[0.1, 0.8], [a, b]], scale=A)
+    z = np.array([[0.35, 3.6], [0.7, 2.0]])
+    for i, k, price in ((0, 1, 1.0), (0, 0, 1.2), (1, 0, 0.9), (1, 1, 0.5)):
+        ex = tech.exponents[i]
+        other = z[i, 1 - k] ** ex[1 - k]
+        want = (1.3 * A * ex[k] * other / price) ** (1.0 / (1.0 - ex[k]))
+        got = worth_price(tech, 1.3, z, i, k, price, 1e-3, 50.0)
+        assert got == pytest.approx(want, rel=1e-6), (i, k)
+    # a square root, given without its derivative: 0.5 p_out / sqrt(q) = p
+    root = CallableTechnology(lambda x: np.sqrt(x[:, 0]), n_inputs=1)
+    got = worth_price(root, 2.0, np.array([[1.0]]), 0, 0, 0.8, 1e-4, 10.0)
+    assert got == pytest.approx((0.5 * 2.0 / 0.8) ** 2, rel=1e-5)
+    # worth less than the price at the lowest holding: no such holding; more at the highest:
+    # the highest
+    assert worth_price(root, 2.0, np.array([[1.0]]), 0, 0, 0.8, 2.0, 10.0) is None
+    assert worth_price(root, 2.0, np.array([[1.0]]), 0, 0, 0.8, 0.1, 1.0) == 1.0
+
+
 # ---- the reference itself ------------------------------------------------------------------------
 def two_inputs_by_hand(
     e: float = 4.0,
@@ -250,17 +273,25 @@ def test_three_inputs_near_shadow_prices(seed: int, mechanism: str) -> None:
     assert run.summary["stalled_firms"]["assembler"] == 0
 
 
+@pytest.mark.parametrize("mechanism", LIMIT_MARKETS)
 @pytest.mark.parametrize("seed", range(2))
-def test_a_near_constant_returns_assembler_on_the_order_book(seed: int) -> None:
-    # a + b = 0.9: the assemblers spend 90% of their sales on inputs, so an unsold stock of
-    # gadgets left them without cash and prices settled at about half the shadow prices
+def test_a_near_constant_returns_assembler_near_shadow_prices(seed: int, mechanism: str) -> None:
+    # a + b = 0.9: the assemblers spend 90% of their sales on inputs and their input demand
+    # moves tenfold for a small price change. With the valuation floored at the expected batch
+    # a firm whose batch was worth a little less than the price bought nothing in a cycle; the
+    # smelters' ore came in lumps, their concave output fell and metal traded high: means
+    # +3.3% and +3.4% on the book (metal swung up to 32% on seed 0), +8.0% and +7.7% on the
+    # call market
     shadow = planner(two_inputs_graph(assembler=(2.0, 0.1, 0.8))).prices
     s = mktsim.build_scenario("two_inputs", flow=True, assembler=(2.0, 0.1, 0.8))
-    run = mktsim.simulate(s, "order_book", seed=seed, until=300)
+    run = mktsim.simulate(s, mechanism, seed=seed, until=300)
     est = run.prices.pivot_table(index="time", columns="good", values="estimate", observed=True)
     late = est[est.index >= 200.0]
     mean = {x: float(late[x].mean() / shadow[x] - 1.0) for x in ("ore", "metal")}
-    assert max(abs(v) for v in mean.values()) < 0.05, mean
+    assert max(abs(v) for v in mean.values()) < 0.03, mean
+    worst = late_errors(run, shadow, ("ore", "metal"), 200.0)
+    assert max(worst.values()) < (0.08 if mechanism == "call_market" else 0.1), worst
+    assert run.summary["stalled_firms"]["assembler"] == 0
 
 
 # ---- refusals -----------------------------------------------------------------------------------

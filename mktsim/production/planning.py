@@ -27,6 +27,14 @@ below the plan's quantity of k its value is higher, so it bids. In a stationary 
 expected batch settles at the planner's quantities and the values become the planner's shadow
 prices (the back-propagated derivatives on trees).
 
+**Below the batch.** The floor at the batch is there because a lot will be part of a whole
+batch. A firm whose batch is worth less than its price (``p_out df/dx_k < p_k`` there: it
+bought cheap last cycle, or the price rose) does not plan a whole batch: a price taker buys up
+to the holding at which the input is worth its price, and that holding
+(:func:`worth_price`, below the batch) is the point it values the input at. Floored at the
+batch, its demand would be all or nothing: it would bid below the price for every lot and buy
+nothing, not a little less.
+
 ``batch`` is the expected batch of :class:`mktsim.production.plant.Plant`. Everything here is a
 function of arrays: no market, no ledger.
 """
@@ -41,7 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from mktsim.errors import MktsimError
 
-__all__ = ["marginal_value", "planned_inputs", "valuation_point"]
+__all__ = ["marginal_value", "planned_inputs", "valuation_point", "worth_price"]
 
 Array = NDArray[np.float64]
 
@@ -107,3 +115,69 @@ def marginal_value(technology: Any, p_out: float, z: ArrayLike, i: int, k: int) 
         mp = float(np.asarray(technology.marginal_products(z), dtype=np.float64)[i, k])
     v = p_out * mp
     return v if math.isfinite(v) and v > 0 else 0.0
+
+
+def worth_price(
+    technology: Any,
+    p_out: float,
+    z: ArrayLike,
+    i: int,
+    k: int,
+    price: float,
+    low: float,
+    high: float,
+) -> float | None:
+    """The holding ``q`` of input ``k`` in ``[low, high]`` at which firm ``i`` values it at
+    ``price``: ``p_out df/dx_k = price`` with the other inputs as in ``z``
+    (``float64[n, inputs]``). None when the input is worth less than ``price`` already at
+    ``low`` (or ``low`` is not positive); ``high`` when it is worth more there.
+
+    A concave technology's marginal product falls in ``x_k``; a power law (Cobb-Douglas) is a
+    line in logarithms, so the root is found by regula falsi (Illinois) on ``log q`` against
+    ``log`` value: one step for Cobb-Douglas, a few for other technologies, to 1e-6 in
+    ``log q``.
+    """
+    if not (0 < low <= high and price > 0):
+        return None
+    x = np.array(z, dtype=np.float64)
+
+    def gap(log_q: float) -> float:
+        x[i, k] = math.exp(log_q)
+        v = marginal_value(technology, p_out, x, i, k)
+        return math.log(v / price) if v > 0 else -math.inf
+
+    a, b = math.log(low), math.log(high)
+    fa, fb = gap(a), gap(b)
+    if fa < 0:
+        return None
+    if fb >= 0:
+        return high
+    if not math.isfinite(fa):  # an infinite marginal product at low: bisect until finite
+        while not math.isfinite(fa) and b - a > 1e-6:
+            m = 0.5 * (a + b)
+            fm = gap(m)
+            if fm >= 0:
+                a, fa = m, fm
+            else:
+                b, fb = m, fm
+    side = 0
+    for _ in range(60):
+        if b - a < 1e-6 or not (math.isfinite(fa) and math.isfinite(fb)):
+            break
+        m = b - fb * (b - a) / (fb - fa)
+        if not a < m < b:
+            m = 0.5 * (a + b)
+        fm = gap(m)
+        if abs(fm) < 1e-9:
+            return math.exp(m)
+        if fm > 0:
+            a, fa = m, fm
+            if side == 1:
+                fb *= 0.5
+            side = 1
+        else:
+            b, fb = m, fm
+            if side == -1:
+                fa *= 0.5
+            side = -1
+    return math.exp(a)

@@ -18,7 +18,7 @@ import pandas as pd
 from attrs import field, frozen
 
 from mktsim.errors import InvalidParameter, MktsimError
-from mktsim.recorder import read_frame
+from mktsim.recorder import read_frame, read_json_object
 
 __all__ = [
     "CounterfactualData",
@@ -128,12 +128,7 @@ def counterfactual_of(what: Any) -> CounterfactualData | None:
         path = Path(what)
         if not (path / "counterfactual.json").is_file():
             return None
-        try:
-            summary = json.loads((path / "counterfactual.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise MktsimError(f"cannot read {path / 'counterfactual.json'}: {exc}") from exc
-        if not isinstance(summary, dict):
-            raise MktsimError(f"{path / 'counterfactual.json'} does not hold a JSON object")
+        summary = read_json_object(path / "counterfactual.json")
         deviation_file = path / "deviation.parquet"
         _readable(deviation_file)
         return CounterfactualData(
@@ -176,12 +171,7 @@ def _load_folder(path: Path) -> RunData:
     summary_file = path / "summary.json"
     if not summary_file.is_file():
         raise MktsimError(f"{str(path)!r} is not a run folder: it has no summary.json")
-    try:
-        summary = json.loads(summary_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise MktsimError(f"cannot read {summary_file}: {exc}") from exc
-    if not isinstance(summary, dict):
-        raise MktsimError(f"{summary_file} does not hold a JSON object")
+    summary = read_json_object(summary_file)
     missing = [key for key in ("scenario", "mechanism") if key not in summary]
     if missing:
         raise MktsimError(f"{summary_file} is not a run's summary: it lacks {', '.join(missing)}")

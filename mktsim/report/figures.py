@@ -315,18 +315,28 @@ def plot_volume(run: RunLike, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def _deviation_by_good(cf: CounterfactualData) -> list[tuple[str, pd.DataFrame, str]]:
+    """``(good, its rows of the deviation table, its colour)`` for each good a counterfactual's
+    figures draw, in drawing order; empty when no deviation was recorded. Found in one place so
+    that both figures show the same goods in the same colours."""
+    dev = cf.deviation
+    goods = deviation_goods(cf)
+    if dev.empty or not goods:
+        return []
+    colours = good_colours(cf.treated.goods or goods)
+    names = dev["good"].astype(str)
+    return [(good, dev[names == good], colours.get(good, "C0")) for good in goods]
+
+
 def plot_deviation(cf: CounterfactualData, ax: Axes | None = None) -> Axes:
     """Each good's price deviation from the baseline (``treated / baseline - 1``) against time,
     the peak starred, the tolerance band dotted, shocks marked."""
     ax = _axes(ax)
-    dev = cf.deviation
-    goods = deviation_goods(cf)
-    if dev.empty or not goods:
+    per_good = _deviation_by_good(cf)
+    if not per_good:
         return _empty(ax, "no price deviation recorded")
-    colours = good_colours(cf.treated.goods or goods)
-    for good in goods:
-        g = dev[dev["good"].astype(str) == good]
-        ax.plot(g["time"], g["deviation"], color=colours.get(good, "C0"), lw=1.2, label=good)
+    for good, g, colour in per_good:
+        ax.plot(g["time"], g["deviation"], color=colour, lw=1.2, label=good)
     ax.axhline(0.0, color="black", lw=0.6)
     tol = cf.treated.summary.get("price_tolerance")
     if tol:
@@ -334,6 +344,7 @@ def plot_deviation(cf: CounterfactualData, ax: Axes | None = None) -> Axes:
             ax.axhline(sign * float(tol), color="grey", ls=":", lw=0.8)
     peak = peak_deviation(cf)
     if peak["peak_time"] is not None:
+        dev = cf.deviation
         at = dev[
             (dev["good"].astype(str) == peak["peak_good"]) & (dev["time"] == peak["peak_time"])
         ]
@@ -357,14 +368,10 @@ def plot_baseline_treated(cf: CounterfactualData, ax: Axes | None = None) -> Axe
     """Both runs' prices of each good: the baseline thick, dashed and behind, the treated run
     thin, solid and semi-transparent in front, so that where they coincide both stay visible."""
     ax = _axes(ax)
-    dev = cf.deviation
-    goods = deviation_goods(cf)
-    if dev.empty or not goods:
+    per_good = _deviation_by_good(cf)
+    if not per_good:
         return _empty(ax, "no prices recorded")
-    colours = good_colours(cf.treated.goods or goods)
-    for good in goods:
-        g = dev[dev["good"].astype(str) == good]
-        colour = colours.get(good, "C0")
+    for good, g, colour in per_good:
         ax.plot(
             g["time"],
             g["baseline"],
@@ -386,15 +393,15 @@ def plot_baseline_treated(cf: CounterfactualData, ax: Axes | None = None) -> Axe
         )
     _maybe_log_prices(
         ax,
-        dev.loc[dev["good"].astype(str).isin(goods), ["baseline", "treated"]]
-        .to_numpy(float)
-        .ravel(),
+        np.concatenate(
+            [g[["baseline", "treated"]].to_numpy(float).ravel() for _, g, _ in per_good]
+        ),
     )
     _mark_shocks(ax, [cf.treated])
     ax.set_xlabel("simulation time")
     ax.set_ylabel("price (numeraire = 1)")
     ax.set_title("prices: baseline (dashed, behind) and treated (solid, in front)")
-    if len(goods) <= 6:
+    if len(per_good) <= 6:
         ax.legend(loc="best", fontsize="small", ncols=2)
     return ax
 

@@ -23,6 +23,20 @@ Prices travel backwards as bids and goods forwards as production, one ``cycle`` 
   the asks, and a first bid at the best ask would lose to every firm that has a batch), or,
   without either, at a price that starts at one tick and rises by ``adjust`` per action: bids
   at the marginal products at 0 would drain the chain's working capital to the first sellers.
+  *Below its batch* an input worth less than its price estimate at the batch (the firm bought
+  cheap last cycle, or the price rose) is valued instead at the holding where it is worth that
+  price (:func:`~mktsim.production.planning.worth_price`), and the firm bids for the lots up to
+  that holding: a price taker buys up to where the input is worth its price. Floored at the
+  batch its demand was all or nothing: identical firms whose batch was a little too large bid
+  below the price for every lot and bought nothing that cycle, so a concave firm's inputs came
+  in lumps and its output fell (near-constant-returns assemblers, which take whatever ore the
+  smelters leave, made the smelters' ore so lumpy that metal traded 7-8% high on the call
+  market and swung up to 37% on the book). On a continuous book the holding is the one
+  worth ``adjust`` less than the estimate: there a bid fills at its own price, and bids at
+  the estimate itself hold the estimate where it is (the trades at them keep the average of
+  trades), so firms whose batch is worth less than the price would never pull it down
+  (``tupperware``'s ethylene settled 1.3-2.3% high on the book). On a batch market a bid does
+  not set the price it pays, and the holding is the one worth the estimate.
   A bid is capped at what its free cash pays for one lot. It sells its output at the best bid
   as soon as it has it, ``fraction`` of its last output per ask, or of its whole stock where
   that is more (on a batch market: on a schedule, as a source does, see below): a stock left
@@ -126,7 +140,12 @@ from mktsim import strategies
 from mktsim.errors import InvalidParameter
 from mktsim.mechanism import Option, PopulationSlot, in_range, positive_float
 from mktsim.orders import Cancel, Limit
-from mktsim.production.planning import marginal_value, planned_inputs, valuation_point
+from mktsim.production.planning import (
+    marginal_value,
+    planned_inputs,
+    valuation_point,
+    worth_price,
+)
 from mktsim.production.plant import Plant, check_supplied
 from mktsim.strategies._arrivals import COMMON, PoissonStrategy
 
@@ -329,7 +348,8 @@ class FirmLimit(_ChainStrategy):
         "adjust": Option(
             0.02,
             "relative step per action of a price being searched for: a bid before the first "
-            "run; on a batch market, the asking price of the output",
+            "run; on a batch market, the asking price of the output; on a continuous market, "
+            "how far below its price estimate a firm values an input below its batch",
             _fraction,
         ),
         "pace": Option(
@@ -464,9 +484,21 @@ class FirmLimit(_ChainStrategy):
         z = valuation_point(
             held, self.batch, k, extra=lots * self.lot / 2, plan=plan, fallback=self.first
         )
-        ticks = math.floor(
-            marginal_value(self.pop.technology, p_out, z, local, k) / self.tick + _EPS
-        )
+        value = marginal_value(self.pop.technology, p_out, z, local, k)
+        price = self.estimate(g)
+        low = held[local, k] + self.lot / 2
+        if batch > 0 and price is not None and value < price and low < batch:
+            # worth less than its price at the batch: buy up to the holding worth the price,
+            # not all of the batch or nothing; on a continuous book a step below it (see the
+            # module docstring)
+            target = price if self.batch_market else price * (1.0 - self.adjust)
+            q = worth_price(self.pop.technology, p_out, z, local, k, target, low, batch)
+            if q is not None:
+                z[local, k] = q
+                value = marginal_value(self.pop.technology, p_out, z, local, k)
+                rest = self.lots_of(q - held[local, k] + self.lot / 2)
+                lots = rest if self.batch_market else min(lots, rest)
+        ticks = math.floor(value / self.tick + _EPS)
         # before the first run there is no batch to value the lot in: take the best ask, or
         # search upwards from one tick, rather than bid the marginal product at 0
         if batch <= 0:
