@@ -18,16 +18,82 @@ from mktsim.errors import InvalidParameter
 
 _NAN = float("nan")
 
-__all__ = ["Cycle", "detect_cycle", "price_error_path", "time_to_tolerance"]
+__all__ = [
+    "Cycle",
+    "PriceRows",
+    "detect_cycle",
+    "price_error_path",
+    "time_to_tolerance",
+    "time_to_tolerance_of",
+]
+
+
+@frozen
+class PriceRows:
+    """A ``prices`` table as the arrays the metrics read (goods by name): a run's summary hands
+    its recorder's columns over as they are, without building a frame, whose column reads and
+    masks cost a short run's summary more than the metrics themselves."""
+
+    time: np.ndarray
+    round: np.ndarray
+    good: np.ndarray
+    price: np.ndarray
+    estimate: np.ndarray
+
+    @classmethod
+    def of(cls, prices: pd.DataFrame | PriceRows) -> PriceRows:
+        """The rows of a ``prices`` frame (rows already as arrays pass through)."""
+        if isinstance(prices, PriceRows):
+            return prices
+        missing = np.full(len(prices), _NAN)  # a frame may carry one price column only
+
+        def values(column: str) -> np.ndarray:
+            return prices[column].to_numpy(np.float64) if column in prices else missing
+
+        return cls(
+            prices["time"].to_numpy(np.float64),
+            prices["round"].to_numpy(),
+            prices["good"].astype(str).to_numpy(object),
+            values("price"),
+            values("estimate"),
+        )
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+
+def _check_column(prices: pd.DataFrame | PriceRows, column: str) -> None:
+    if column not in ("estimate", "price"):
+        raise InvalidParameter(f"column(={column!r}) must be 'estimate' or 'price'")
+    if isinstance(prices, pd.DataFrame) and column not in prices:
+        raise InvalidParameter(f"column(={column!r}) is not a column of the prices frame")
+
+
+def _error_path(
+    rows: PriceRows, reference: Mapping[str, float], column: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(time, round, price error) per recorded (time, round): see :func:`price_error_path`."""
+    names, codes = np.unique(rows.good, return_inverse=True)
+    lookup = np.array([reference.get(str(name), _NAN) for name in names], dtype=np.float64)
+    ref = lookup[codes.reshape(-1)]
+    err = np.abs(getattr(rows, column) - ref) / ref
+    # The largest error per (time, round), in that order, missing errors left out unless a
+    # group has nothing else: a groupby's max, worked out on the arrays (pandas' groupby costs
+    # milliseconds, a share of a short run's whole summary).
+    t, rnd = rows.time, rows.round
+    order = np.lexsort((rnd, t))
+    t, rnd, err = t[order], rnd[order], err[order]
+    starts = np.flatnonzero(np.r_[True, (t[1:] != t[:-1]) | (rnd[1:] != rnd[:-1])])
+    return t[starts], rnd[starts], np.fmax.reduceat(err, starts)
 
 
 def price_error_path(
-    prices: pd.DataFrame, reference: Mapping[str, float], column: str = "estimate"
+    prices: pd.DataFrame | PriceRows, reference: Mapping[str, float], column: str = "estimate"
 ) -> pd.DataFrame:
     """Max relative price error against the reference at each recorded time.
 
     Args:
-        prices: the ``prices`` frame.
+        prices: the ``prices`` frame (or its :class:`PriceRows`).
         reference: good -> equilibrium price (numeraire = 1).
         column: ``estimate`` (the mechanism's current best estimate) or ``price`` (as posted).
 
@@ -35,25 +101,12 @@ def price_error_path(
         DataFrame with columns ``time``, ``round``, ``price_error`` (max over goods of
         |p - p*| / p*), one row per recorded time and round.
     """
-    if prices.empty:
+    _check_column(prices, column)
+    rows = PriceRows.of(prices)
+    if not len(rows):
         return pd.DataFrame({"time": [], "round": [], "price_error": []})
-    good = prices["good"]
-    if isinstance(good.dtype, pd.CategoricalDtype):  # as recorded: look up each category once
-        lookup = np.array([reference.get(str(c), _NAN) for c in good.cat.categories] + [_NAN])
-        ref = lookup[good.cat.codes.to_numpy()]  # code -1 (missing) reads the trailing NaN
-    else:
-        ref = good.astype(str).map(dict(reference)).astype(float).to_numpy()
-    err = np.abs(prices[column].to_numpy(np.float64) - ref) / ref
-    # The largest error per (time, round), in that order, missing errors left out unless a
-    # group has nothing else: a groupby's max, worked out on the arrays (pandas' groupby costs
-    # milliseconds, a share of a short run's whole summary).
-    t, rnd = prices["time"].to_numpy(), prices["round"].to_numpy()
-    order = np.lexsort((rnd, t))
-    t, rnd, err = t[order], rnd[order], err[order]
-    starts = np.flatnonzero(np.r_[True, (t[1:] != t[:-1]) | (rnd[1:] != rnd[:-1])])
-    return pd.DataFrame(
-        {"time": t[starts], "round": rnd[starts], "price_error": np.fmax.reduceat(err, starts)}
-    )
+    t, rnd, err = _error_path(rows, reference, column)
+    return pd.DataFrame({"time": t, "round": rnd, "price_error": err})
 
 
 def time_to_tolerance(path: pd.DataFrame, tolerance: float) -> float | None:
@@ -61,14 +114,28 @@ def time_to_tolerance(path: pd.DataFrame, tolerance: float) -> float | None:
     last error is not below it)."""
     if path.empty:
         return None
-    err = path["price_error"].to_numpy()
+    return _first_time_below(path["time"].to_numpy(), path["price_error"].to_numpy(), tolerance)
+
+
+def time_to_tolerance_of(
+    rows: PriceRows, reference: Mapping[str, float], tolerance: float
+) -> float | None:
+    """:func:`time_to_tolerance` of the :func:`price_error_path` of ``rows`` (estimates),
+    without building the path's frame."""
+    if not len(rows):
+        return None
+    t, _, err = _error_path(rows, reference, "estimate")
+    return _first_time_below(t, err, tolerance)
+
+
+def _first_time_below(time: np.ndarray, err: np.ndarray, tolerance: float) -> float | None:
     above = np.flatnonzero(~(err < tolerance))
     if above.size == 0:
-        return float(path["time"].iloc[0])
+        return float(time[0])
     last = above[-1]
     if last == len(err) - 1:
         return None
-    return float(path["time"].iloc[last + 1])
+    return float(time[last + 1])
 
 
 @frozen
@@ -93,7 +160,7 @@ class Cycle:
 
 
 def detect_cycle(
-    prices: pd.DataFrame,
+    prices: pd.DataFrame | PriceRows,
     reference: Mapping[str, float] | None = None,
     *,
     converged: bool = False,
@@ -114,7 +181,7 @@ def detect_cycle(
     separates a cycle from noise around the centre). A converged run never cycles.
 
     Args:
-        prices: the ``prices`` frame.
+        prices: the ``prices`` frame (or its :class:`PriceRows`).
         reference: good -> equilibrium price, or None.
         converged: whether the mechanism reported convergence.
         tolerance: relative deviation below which the price counts as at its centre.
@@ -125,14 +192,14 @@ def detect_cycle(
     for name, value in (("tolerance", tolerance), ("decay", decay), ("regularity", regularity)):
         if not np.isfinite(value) or value <= 0:
             raise InvalidParameter(f"{name}(={value}) must be > 0 and finite")
-    if converged or prices.empty:
+    _check_column(prices, column)
+    if converged or not len(prices):
         return Cycle(False)
     best, best_amplitude = Cycle(False), 0.0
     # Each good's path in (time, round) order, ties in recorded order; goods in order of first
     # appearance (a groupby without sorting, on the arrays: pandas' costs milliseconds).
-    names = prices["good"].astype(str).to_numpy()
-    times, rounds = prices["time"].to_numpy(float), prices["round"].to_numpy()
-    values = prices[column].to_numpy(float)
+    table = PriceRows.of(prices)
+    names, times, rounds, values = table.good, table.time, table.round, getattr(table, column)
     for good in pd.unique(names):
         rows = np.flatnonzero(names == good)
         rows = rows[np.lexsort((rounds[rows], times[rows]))]

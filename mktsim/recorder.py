@@ -253,12 +253,17 @@ class Recorder:
         if self.spool is not None and self._in_memory[table] >= self.chunk_rows:
             self._spill(table)
 
+    def _in_memory_values(self, table: str, name: str) -> np.ndarray:
+        """One column's rows held in memory, as recorded (categories as int32 codes)."""
+        chunks = self._chunks[table][name]
+        col = self.schemas[table][name]
+        dtype = np.int32 if col.dtype == "category" else col.dtype
+        return np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
+
     def _memory_frame(self, table: str) -> pd.DataFrame:
         data: dict[str, Any] = {}
         for name, col in self.schemas[table].items():
-            chunks = self._chunks[table][name]
-            dtype = np.int32 if col.dtype == "category" else col.dtype
-            values = np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
+            values = self._in_memory_values(table, name)
             if col.dtype == "category":
                 assert col.categories is not None
                 data[name] = pd.Categorical.from_codes(
@@ -308,6 +313,24 @@ class Recorder:
         self._pending[table] = []
         columns = list(zip(*pending, strict=True))
         self.append(table, **dict(zip(self.schemas[table], columns, strict=True)))
+
+    def columns(self, table: str) -> dict[str, np.ndarray] | None:
+        """The table's columns as arrays, categories as their labels (object arrays), without a
+        frame; None once rows have been spilled to disk (read :meth:`frame` then)."""
+        if table not in self.schemas:
+            raise UnknownName("table", table, list(self.schemas))
+        self._flush(table)
+        if self._parts[table]:
+            return None
+        out: dict[str, np.ndarray] = {}
+        for name, col in self.schemas[table].items():
+            values = self._in_memory_values(table, name)
+            if col.dtype == "category":
+                assert col.categories is not None
+                labels = np.array([*self.categories[col.categories], None], dtype=object)
+                values = labels[values]  # code -1 (none) reads the trailing None
+            out[name] = values
+        return out
 
     def rows(self, table: str) -> int:
         """Rows recorded so far in a table."""

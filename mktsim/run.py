@@ -585,6 +585,22 @@ def _count_strategy_actions(summary: dict[str, Any], started: list[Any]) -> None
         summary["rounds"] = before + extra
 
 
+def _excess_demand_norm(run: Run, recorder: Recorder) -> float | None:
+    """The largest relative excess demand (in absolute value) at the last recorded round and,
+    within it, the last time (round -1 throughout: the end); None without any."""
+    ed = recorder.columns("excess_demand")
+    if ed is None:
+        frame = run.excess_demand
+        ed = {c: frame[c].to_numpy() for c in ("round", "time", "relative")}
+    if not len(ed["round"]):
+        return None
+    last = ed["round"] == ed["round"].max()
+    times, relative = ed["time"][last], ed["relative"][last]
+    values = np.abs(relative[times == times.max()])
+    values = values[~np.isnan(values)]  # as pandas' max, which skips missing values
+    return float(values.max()) if values.size else float("nan")
+
+
 def _summary(
     run: Run,
     mech: Any,
@@ -598,24 +614,23 @@ def _summary(
     goods = ctx.goods
     ref = run.reference
     ref_prices = ref.prices if ref is not None and ref.status in ("unique", "found") else None
-    prices = run.prices
     own = mech.summary()
     for service in ctx.services.values():  # the run's own (a prediction market's event)
         own.update(service.summary() if hasattr(service, "summary") else {})
+    # The recorder's columns as they are (frames are built when first asked for): a short run's
+    # summary would otherwise cost more in frame reads than in metrics.
+    recorded = ctx.recorder.columns("prices")
+    prices = metrics.PriceRows.of(run.prices if recorded is None else metrics.PriceRows(**recorded))
     final: Mapping[str, float] = {}
-    if not prices.empty:
-        last = prices[prices["round"] == prices["round"].max()]
-        column = "price" if own.get("converged") else "estimate"
-        final = {str(g): float(v) for g, v in zip(last["good"], last[column], strict=True)}
-    ed = run.excess_demand
-    last_ed = ed[ed["round"] == ed["round"].max()] if len(ed) else ed
-    last_ed = last_ed[last_ed["time"] == last_ed["time"].max()]  # round -1 throughout: the end
-    ed_norm = float(last_ed["relative"].abs().max()) if len(last_ed) else None
+    if len(prices):
+        last = prices.round == prices.round.max()
+        column = prices.price if own.get("converged") else prices.estimate
+        final = {str(g): float(v) for g, v in zip(prices.good[last], column[last], strict=True)}
     error = None
     ttt = None
     if ref_prices is not None and final:
         error = max(abs(final[g] - ref_prices[g]) / ref_prices[g] for g in goods.names)
-        ttt = metrics.time_to_tolerance(run.price_error(), price_tolerance)
+        ttt = metrics.time_to_tolerance_of(prices, ref_prices, price_tolerance)
     cycle = metrics.detect_cycle(
         prices, ref_prices, converged=bool(own.get("converged", False)), tolerance=price_tolerance
     )
@@ -634,7 +649,7 @@ def _summary(
         "equilibrium_prices": ref_prices,
         "equilibrium_status": ref.status if ref is not None else None,
         "price_error": error,
-        "excess_demand_norm": ed_norm,
+        "excess_demand_norm": _excess_demand_norm(run, ctx.recorder),
         "price_tolerance": price_tolerance,
         "time_to_tolerance": ttt,
         "conservation_ok": conserved,
