@@ -18,7 +18,7 @@ where a whole run is timed):
   consumers with the ``utility`` strategy (:mod:`benchmarks.bench_utility`), each for about
   3,000 orders (the ABIDES-sized run) and about 200,000. An order is one agent's action: it
   withdraws its standing order, if any, and posts a new one. The ~3,000-order runs are
-  repeated 15 times (7 with ``--quick``), each between two bare measurements; the same runs
+  repeated 15 times (9 with ``--quick``), each between two bare measurements; the same runs
   in machine instructions, which the machine's load does not move, are counted by
   :mod:`benchmarks.instructions`.
 * **Per-action cost against population size** (100 to 100,000 agents): the difference in CPU

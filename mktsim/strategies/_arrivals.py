@@ -34,7 +34,7 @@ from mktsim.errors import InvalidParameter
 from mktsim.market import prices_reader
 from mktsim.mechanism import Option, PopulationSlot
 from mktsim.orders import BUY, SELL, Cancel, Limit
-from mktsim.valuation import ConsumerValuation, InducedValuation, RowForm, ScalarForm
+from mktsim.valuation import ConsumerValuation, InducedValuation, ScalarForm
 
 __all__ = ["CHUNK", "COMMON", "PoissonStrategy", "price_of", "to_ticks"]
 
@@ -187,20 +187,11 @@ class MarginalLimits:
         """The agent's holdings in units ``float64[g]``."""
         return self.holdings[self.start + local] / self.base_units
 
-    def unit_list(self, local: int) -> list[float]:
-        """The agent's holdings in units as Python floats (each as :meth:`units` has it: the
-        integer rounded to a float, then divided)."""
-        base, start = float(self.base_units), (self.start + local) * self._width
-        return [h / base for h in self._flat[start : start + self._width]]
-
-    def row(self, local: int) -> RowForm:
-        """The agent's valuation in scalar arithmetic, for the population as it is now."""
-        return self.current().row(local)
-
     def agent(self, local: int) -> tuple[ScalarForm, list[float]]:
         """The population's valuation in scalar arithmetic as it is now (ask it for agent
-        ``local``) and the agent's holdings as :meth:`unit_list` has them, in one call: every
-        action of a consumer asks."""
+        ``local``) and the agent's holdings in units as Python floats (each as :meth:`units` has
+        it: the integer rounded to a float, then divided), in one call: every action of a
+        consumer asks."""
         form = self._form
         if form is None or self._now[self._name] is not self.pop:  # ctx.population(slot)
             form = self.current().form
