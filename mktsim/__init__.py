@@ -7,7 +7,7 @@ registered mechanism with :func:`simulate`, and compare the result with :func:`e
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
 
-from mktsim.equilibrium import Equilibrium, equilibrium
+from mktsim.equilibrium import Equilibrium, equilibrium, equilibrium_prices
 from mktsim.errors import (
     ConservationError,
     InvalidParameter,
@@ -39,6 +39,7 @@ __all__ = [
     "UnknownName",
     "build_scenario",
     "equilibrium",
+    "equilibrium_prices",
     "list_scenarios",
     "load",
     "rerun",

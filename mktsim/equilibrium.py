@@ -42,6 +42,7 @@ __all__ = [
     "aggregate_excess_demand",
     "analyse_point",
     "equilibrium",
+    "equilibrium_prices",
 ]
 
 Status = Literal["unique", "found", "multiple", "none"]
@@ -214,7 +215,9 @@ def _none(method: str, message: str) -> Equilibrium:
     return Equilibrium("none", None, None, None, method, np.nan, message)
 
 
-def _closed_form_cobb_douglas(scenario: Scenario) -> Equilibrium:
+def _cobb_douglas_prices(scenario: Scenario) -> Array | Equilibrium:
+    """The closed-form equilibrium prices of a Cobb-Douglas economy (numeraire = 1), or the
+    :class:`Equilibrium` saying why there is no unique one."""
     from scipy import linalg  # imported when a solve needs it: a run need not load scipy
 
     g = len(scenario.goods)
@@ -243,7 +246,14 @@ def _closed_form_cobb_douglas(scenario: Scenario) -> Equilibrium:
             "closed_form",
             "the null vector has non-positive prices: a good nobody wants has price 0",
         )
-    return _result(scenario, [_point(scenario, p)], "unique", "closed_form", "Cobb-Douglas")
+    return p
+
+
+def _closed_form_cobb_douglas(scenario: Scenario) -> Equilibrium:
+    found = _cobb_douglas_prices(scenario)
+    if isinstance(found, Equilibrium):
+        return found
+    return _result(scenario, [_point(scenario, found)], "unique", "closed_form", "Cobb-Douglas")
 
 
 def _gross_substitutes(scenario: Scenario) -> bool:
@@ -413,6 +423,27 @@ def equilibrium(scenario: Scenario, starts: int = 8, seed: int = 0) -> Equilibri
             "none",
             f"no reference solver for population kind(s) {kinds}: give the scenario a reference",
         )
-    if all(isinstance(getattr(p, "utility", None), CobbDouglas) for p in scenario.populations):
+    if _all_cobb_douglas(scenario):
         return _closed_form_cobb_douglas(scenario)
     return _solve(scenario, starts, seed)
+
+
+def _all_cobb_douglas(scenario: Scenario) -> bool:
+    return all(isinstance(getattr(p, "utility", None), CobbDouglas) for p in scenario.populations)
+
+
+def equilibrium_prices(scenario: Scenario) -> dict[str, float] | None:
+    """The prices of :func:`equilibrium` when it is unique or one was found, else None.
+
+    Where the prices have a closed form (Cobb-Douglas economies) they come without the index,
+    stability and allocation :func:`equilibrium` works out: a run asks this of the holdings it
+    ended with, and needs the prices alone."""
+    if (
+        scenario.reference is None
+        and all(hasattr(p, "aggregate_demand") for p in scenario.populations)
+        and _all_cobb_douglas(scenario)
+    ):
+        found = _cobb_douglas_prices(scenario)
+        return None if isinstance(found, Equilibrium) else scenario.goods.as_dict(found)
+    eq = equilibrium(scenario)
+    return eq.prices if eq.prices is not None and eq.status in ("unique", "found") else None

@@ -20,7 +20,7 @@ import simpy
 
 from mktsim import metrics, wrappers
 from mktsim.controls import control_effects
-from mktsim.equilibrium import Equilibrium, equilibrium
+from mktsim.equilibrium import Equilibrium, equilibrium, equilibrium_prices
 from mktsim.errors import InvalidParameter, MktsimError
 from mktsim.ledger import Ledger, sim_clock
 from mktsim.ledger_range import check_representable, run_goods
@@ -564,13 +564,13 @@ def _path_dependence(
     ):
         return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
     try:
-        eq = equilibrium(scenario.with_endowments(holdings))
+        prices = equilibrium_prices(scenario.with_endowments(holdings))
     except InvalidParameter:  # e.g. every unit of a good sold to a pool: no economy left
+        prices = None
+    if prices is None:
         return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
-    if eq.prices is None or eq.status not in ("unique", "found"):
-        return {"holdings_equilibrium_prices": None, "price_error_vs_holdings_equilibrium": None}
-    err = max(abs(final[g] - eq.prices[g]) / eq.prices[g] for g in scenario.goods.names)
-    return {"holdings_equilibrium_prices": eq.prices, "price_error_vs_holdings_equilibrium": err}
+    err = max(abs(final[g] - prices[g]) / prices[g] for g in scenario.goods.names)
+    return {"holdings_equilibrium_prices": prices, "price_error_vs_holdings_equilibrium": err}
 
 
 def _count_strategy_actions(summary: dict[str, Any], started: list[Any]) -> None:

@@ -209,7 +209,7 @@ class _CobbDouglasForm(ScalarForm):
         if ag == 1.0 or an == 1.0:  # u = x_g alone: a marginal utility of 1, not a u / x
             return ScalarForm.mrs(self, i, x, g)
         if self.positive[i]:
-            if not min(x) > 0:  # u = 0: every marginal utility is 0 or 0/0
+            if 0.0 in x:  # u = 0: every marginal utility is 0 or 0/0 (holdings are >= 0)
                 return math.nan
         elif not all(xj > 0 for xj, aj in zip(x, a[row : row + self.g]) if aj > 0):  # noqa: B905
             return math.nan
@@ -428,9 +428,10 @@ def utility_quote(
     up)."""
     centre = mrs if reference is None else mrs ** (1.0 - anchor) * reference**anchor
     price = centre * (1.0 + spread * (u - 0.5))
+    # (conditionals, not min and max: a quote is priced on every action)
     if buy:
-        return math.floor(min(price, mrs) / tick + EPS)
-    return math.ceil(max(price, mrs) / tick - EPS)
+        return math.floor((mrs if mrs < price else price) / tick + EPS)
+    return math.ceil((mrs if mrs > price else price) / tick - EPS)
 
 
 def check_can_price(

@@ -71,6 +71,26 @@ def test_decomposable_cobb_douglas_economy_has_no_unique_price():
     assert eq.status == "multiple" and eq.prices is None
 
 
+def test_equilibrium_prices_alone_match_independent_references_and_refuse_the_rest():
+    # Cobb-Douglas (closed form, no stability analysis): the independent linear solve
+    cd = mktsim.build_scenario("cobb_douglas", n_agents=40, n_goods=4, seed=2)
+    pop = cd.populations[0]
+    prices = mktsim.equilibrium_prices(cd)
+    expected = cobb_douglas_prices(pop.utility.shares, pop.endowment)
+    np.testing.assert_allclose(list(prices.values()), expected, rtol=1e-10)
+    assert prices == mktsim.equilibrium(cd).prices
+    # CES (a search): the same prices as the full answer, which the textbook test checks
+    ces = mktsim.build_scenario("ces", n_agents=30, n_goods=3, elasticity=2.0, seed=4)
+    assert mktsim.equilibrium_prices(ces) == mktsim.equilibrium(ces).prices
+    # no unique price: the islands economy (decomposable) and three equilibria
+    shares = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5]])
+    e = np.array([[0, 1.0, 0, 0], [1.0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
+    islands = Scenario("islands", ["m", "a", "b", "c"], [Consumers("c", CobbDouglas(shares), e)])
+    assert mktsim.equilibrium_prices(islands) is None
+    three = Scenario("three", ["m", "a"], [Consumers("c", CES(HOME, 0.2), OWN)])
+    assert mktsim.equilibrium_prices(three) is None
+
+
 def test_two_good_ces_below_one_is_unique_by_an_exhaustive_scan():
     weights, e = np.array([[0.5, 0.5], [0.3, 0.7]]), np.array([[1.0, 0.0], [0.0, 1.0]])
     scenario = Scenario("complements", ["m", "a"], [Consumers("c", CES(weights, 0.5), e)])

@@ -196,8 +196,10 @@ class MarginalLimits:
         if form is None or self._now[self._name] is not self.pop:  # ctx.population(slot)
             form = self.current().form
         start = (self.start + local) * self._width
-        base = self._base
-        return form, [h / base for h in self._flat[start : start + self._width]]
+        base, flat = self._base, self._flat
+        if self._width == 3:  # money and two goods, the usual economy: no slice to make
+            return form, [flat[start] / base, flat[start + 1] / base, flat[start + 2] / base]
+        return form, [h / base for h in flat[start : start + self._width]]
 
     def mrs(self, local: int, good: int) -> float:
         form, x = self.agent(local)

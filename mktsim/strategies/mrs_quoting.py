@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, ClassVar
 
 from mktsim.errors import InvalidParameter
@@ -87,8 +88,12 @@ class UtilityTrader(PoissonStrategy):
         goods: list[int] = self.limits.goods
         self._goods = goods
         self._sides = 2 * len(goods)
-        self._named = [(j, self.names[j]) for j in goods]
-        self._unit_prices = [1.0] * len(self.names)
+        # the goods' reference prices, in index order, as a tuple (an itemgetter of one name
+        # returns the bare value)
+        named = [self.names[j] for j in goods]
+        self._references = (
+            itemgetter(*named) if len(named) > 1 else lambda quoted: (quoted[named[0]],)
+        )
 
     def decide(self, agent: int, u1: float, u2: float) -> tuple[Any, ...] | None:
         k = int(u1 * self._sides)
@@ -98,16 +103,15 @@ class UtilityTrader(PoissonStrategy):
         m = form.mrs(local, x, g)
         if not (m > 0 and m < math.inf):
             return None
-        quoted = self.reference_prices()
-        prices = self._unit_prices.copy()
-        for j, name in self._named:
-            ref = quoted[name]
-            if ref is None:
-                ticks = utility_quote(m, None, not (k & 1), u2, self.spread, self.anchor, self.tick)
-                return (agent, g, not (k & 1), ticks, 1) if ticks >= 1 else None
-            prices[j] = ref
+        refs = self._references(self.reference_prices())
+        if None in refs:  # a good without a price yet: a one-lot probe around the MRS
+            ticks = utility_quote(m, None, not (k & 1), u2, self.spread, self.anchor, self.tick)
+            return (agent, g, not (k & 1), ticks, 1) if ticks >= 1 else None
+        prices = list(refs)
+        prices.insert(self.num, 1.0)  # the goods are every other index, in order
         want = form.demand(local, x, prices, g) - x[g]
-        lots = min(self.cap, max(1, int(self.step * abs(want) / self.lot)))
+        lots = int(self.step * abs(want) / self.lot)  # at least one lot, at most the cap
+        lots = 1 if lots < 1 else (lots if lots < self.cap else self.cap)
         buy = want > 0
         ticks = utility_quote(m, prices[g], buy, u2, self.spread, self.anchor, self.tick)
         if ticks < 1 or want == 0:
