@@ -178,7 +178,7 @@ class OrderBook:
         "_next_alias",
         "_next_id",
         "good",
-        "version",
+        "top_version",
     )
 
     def __init__(self, good: str = "") -> None:
@@ -193,10 +193,12 @@ class OrderBook:
         self._next_id = 1
         self._next_alias = -1
         self._last: int | None = None
-        #: Grows whenever the resting orders change (an order entered, matched, cancelled or
-        #: modified): a reader that derived something from the book (a reference price) reuses
-        #: it while the number stands.
-        self.version = 0
+        #: Grows whenever the best bid or the best ask may have moved (an order entered at a
+        #: new best price, a trade, a best level emptied, a modification, ...; an order resting
+        #: behind the best or a part of a best level withdrawn leave it): a reader that derived
+        #: something from the best prices (a reference price) reuses it while the number
+        #: stands.
+        self.top_version = 0
 
     def __repr__(self) -> str:
         return (
@@ -247,16 +249,19 @@ class OrderBook:
             return _reject(f"side(={side!r}) must be 'buy' or 'sell'")
         oid = self._next_id
         self._next_id = oid + 1
-        self.version += 1
         heap = opp.heap
         if heap and heap[0] <= lim:  # may cross (the top level may also just be stale)
+            self.top_version += 1
             return self._execute(oid, oid, owner, side, qty, price, own, opp, lim, True, [])
         # Passive: the hot path of a deep book, kept inline.
         levels = own.levels
+        heap = own.heap
+        if not heap or key < heap[0] or not levels[heap[0]].qty:  # a new best (or stale top)
+            self.top_version += 1
         lvl = levels.get(key)
         if lvl is None:
             lvl = levels[key] = _Level(price)
-            heappush(own.heap, key)
+            heappush(heap, key)
         lvl.q.append(oid)
         lvl.qty += qty
         self._live[oid] = (owner, key, qty, oid)
@@ -316,7 +321,7 @@ class OrderBook:
             return _reject(f"side(={side!r}) must be 'buy' or 'sell'")
         oid = self._next_id
         self._next_id = oid + 1
-        self.version += 1
+        self.top_version += 1
         return self._execute(oid, oid, owner, side, qty, price, own, opp, lim, False, [])
 
     def withdraw_all(self) -> list[Cancelled]:
@@ -337,7 +342,7 @@ class OrderBook:
         self._asks = _Half(1)
         self._live = {}
         self._alias = {}
-        self.version += 1
+        self.top_version += 1
         return out
 
     def cancel(self, owner: int, order_id: int) -> Result:
@@ -376,13 +381,13 @@ class OrderBook:
             h, rec = found
         _, key, oq, oid = rec
         # _unlink(h, key, oq, oid) written out: every withdraw-and-post passes here.
-        self.version += 1
         del self._live[h]
         if h < 0:
             del self._alias[oid]
-        lvl = (self._bids if key < 0 else self._asks).levels[key]
+        levels = (self._bids if key < 0 else self._asks).levels
+        lvl = levels[key]
         lvl.qty -= oq
-        if lvl.qty:
+        if lvl.qty:  # the level stays: its price, best or not, still stands
             lvl.dead += 1
             if lvl.dead > _COMPACT_MIN_DEAD and 2 * lvl.dead > len(lvl.q):
                 live = self._live
@@ -391,6 +396,10 @@ class OrderBook:
         else:
             lvl.q.clear()
             lvl.dead = 0
+            # the best moved if this was the best level: the top of the heap is empty now
+            # (this level, or another emptied one above it)
+            if not levels[(self._bids if key < 0 else self._asks).heap[0]].qty:
+                self.top_version += 1
         side = _BUY if key < 0 else _SELL
         c = _new_cancelled((oid, owner, side, abs(key), oq))
         return _new_result((oid, _CANCELLED, (), (c,), "cancelled by owner", 0))
@@ -439,7 +448,7 @@ class OrderBook:
         if npr == price and nq <= oq:
             cut: tuple[Cancelled, ...] = ()
             if nq < oq:
-                self.version += 1
+                self.top_version += 1
                 self._live[h] = (owner, key, nq, oid)
                 (self._bids if key < 0 else self._asks).levels[key].qty -= oq - nq
                 cut = (_new_cancelled((oid, owner, side, price, oq - nq)),)
@@ -471,8 +480,18 @@ class OrderBook:
     def tops(self) -> tuple[int | None, int | None]:
         """``(best_bid, best_ask)`` in one call: readers of the reference price ask for both on
         every action, and the two properties cost two calls each."""
-        bid, ask = self._bids.best(), self._asks.best()
-        return (None if bid is None else bid.price, None if ask is None else ask.price)
+        # a live level on top of each heap (the usual case) read here, else _Half.best
+        bids, asks = self._bids, self._asks
+        heap = bids.heap
+        lvl = bids.levels[heap[0]] if heap else None
+        if lvl is None or not lvl.qty:
+            lvl = bids.best()
+        bid = None if lvl is None else lvl.price
+        heap = asks.heap
+        lvl = asks.levels[heap[0]] if heap else None
+        if lvl is None or not lvl.qty:
+            lvl = asks.best()
+        return (bid, None if lvl is None else lvl.price)
 
     @property
     def last_price(self) -> int | None:
@@ -599,7 +618,7 @@ class OrderBook:
 
     def _unlink(self, h: int, key: int, qty: int, oid: int) -> None:
         """Remove a live resting order (lazily: its handle stays in the queue, dead)."""
-        self.version += 1
+        self.top_version += 1
         del self._live[h]
         if h < 0:
             del self._alias[oid]

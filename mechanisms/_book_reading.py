@@ -55,8 +55,8 @@ class _Reading(_BookState):
         books for (the protocol's optional ``reference_prices``).
 
         Strategies that read only prices ask this on every action, and an action changes one
-        book at most: a good's price is kept with the :attr:`~OrderBook.version` of the book it
-        was read from and read again once that has moved. A price read from the last trade (the
+        book at most: a good's price is kept with the :attr:`~OrderBook.top_version` of the
+        book it was read from and read again once that has moved. A price read from the last trade (the
         book empty) is never kept."""
         if self._expiry and self._expiry[0][0] <= self._env.now:
             self._expire()
@@ -64,11 +64,11 @@ class _Reading(_BookState):
         prices: dict[str, float | None] = {}
         for j in self._traded:
             book = books[j]
-            version = book.version
+            version = book.top_version
             if kept_at[j] != version:  # reference_price(j) written out
                 b, a = book.tops()
                 if b is not None and a is not None:
-                    kept[j] = self.price_of(1) * math.sqrt(b * a)
+                    kept[j] = self._tick_price * math.sqrt(b * a)
                     kept_at[j] = version
                 elif b is not None or a is not None:
                     kept[j] = self.price_of(b if a is None else a)  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ class _BookState:
     lot_base: int
     tick_base: int
     _ticks_per_unit: int | None
+    _tick_price: float
     _ticks_of: dict[float, int]
     _lots_of: dict[float, int]
     actions: int

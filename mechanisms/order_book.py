@@ -309,6 +309,7 @@ class OrderBookMarket(_Matching, _Shocks, _Sessions, _Records, _Reading, _Handle
         # Prices reported as ticks / (ticks per unit) when that is an integer: fewer float
         # artefacts (1.234 rather than 1.2340000000000002).
         self._ticks_per_unit: int | None = whole(inv)
+        self._tick_price = self.price_of(1)  # numeraire per unit of one tick
         # Limit prices and quantities already checked on the grids -> ticks and lots.
         self._ticks_of: dict[float, int] = {}
         self._lots_of: dict[float, int] = {}

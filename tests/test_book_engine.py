@@ -611,3 +611,41 @@ def test_withdraw_all_cancels_what_the_reference_holds_in_priority_order(ops: li
         Cancelled(ref.next_id, 1, "buy", 10, 5),
         Cancelled(ref.next_id + 1, 2, "sell", 11, 5),
     ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_top_version_stands_only_while_the_best_prices_do(seed: int) -> None:
+    """``top_version`` may stay put only when the best bid and ask have not moved (a reader
+    keeps prices derived from them while it stands), and does stay put for an order resting
+    behind the best: over random limits, cancels, modifies, market and ioc orders, the best
+    prices read before and after every step agree whenever the number did not move."""
+    rng = np.random.default_rng(seed)
+    book = OrderBook("x")
+    resting: list[tuple[int, int]] = []
+    kept_for_deeper = 0
+    for _ in range(3000):
+        before, version = book.tops(), book.top_version
+        owner, side = int(rng.integers(8)), ("buy", "sell")[int(rng.integers(2))]
+        price, qty = int(rng.integers(90, 111)), int(rng.integers(1, 4))
+        kind = rng.random()
+        if kind < 0.5:
+            r = book.limit(owner, side, qty, price)
+            if r.resting:
+                resting.append((owner, r.order_id))
+            if not r.fills and book.tops() == before:
+                kept_for_deeper += book.top_version == version
+        elif kind < 0.75 and resting:
+            book.cancel(*resting.pop(int(rng.integers(len(resting)))))
+        elif kind < 0.85 and resting:
+            who, oid = resting[int(rng.integers(len(resting)))]
+            book.modify(who, oid, new_qty=int(rng.integers(1, 4)), new_price=price)
+        elif kind < 0.92:
+            book.market(owner, side, qty)
+        elif kind < 0.99:
+            book.ioc(owner, side, qty, price)
+        else:
+            book.withdraw_all()
+            resting.clear()
+        if book.top_version == version:
+            assert book.tops() == before
+    assert kept_for_deeper > 100  # orders behind the best leave the number (and readers) be
