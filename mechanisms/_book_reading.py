@@ -56,8 +56,8 @@ class _Reading(_BookState):
 
         Strategies that read only prices ask this on every action, and an action changes one
         book at most: a good's price is kept with the :attr:`~OrderBook.top_version` of the
-        book it was read from and read again once that has moved. A price read from the last trade (the
-        book empty) is never kept."""
+        book it was read from and read again once that has moved. A price read from the last
+        trade (the book empty) is never kept."""
         if self._expiry and self._expiry[0][0] <= self._env.now:
             self._expire()
         books, goods, kept, kept_at = self._books, self._goods, self._kept, self._kept_at
