@@ -223,7 +223,10 @@ class _CobbDouglasForm(ScalarForm):
         return (ag * x[n]) / den
 
     def demand(self, i: int, x: list[float], prices: list[float], g: int) -> float:
-        return self.a[i * self.g + g] * (wealth(x, prices) / prices[g])
+        w = 0.0  # wealth(x, prices) written out: every action of a consumer asks
+        for xj, pj in zip(x, prices):  # noqa: B905 - both have one entry per good
+            w += xj * pj
+        return self.a[i * self.g + g] * (w / prices[g])
 
 
 class _CESForm(ScalarForm):

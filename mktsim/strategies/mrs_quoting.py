@@ -120,11 +120,18 @@ class UtilityTrader(PoissonStrategy):
 
     def act(self, agent: int, u1: float, u2: float) -> None:
         """Decide, then replace the agent's order in the good (:meth:`place` written out for
-        the arrivals, whose agents are the population's own: every action passes here)."""
+        the arrivals, whose agents are the population's own: every action passes here; the
+        market's one-call ``repost`` asked first, as :meth:`replace` does)."""
         order = self.decide(agent, u1, u2)
         if order is not None:
             agent, g, buy, ticks, lots = order
             live, local = self.live[g], agent - self.start_row
+            repost = self._repost
+            if repost is not None:
+                new = repost(agent, self.names[g], live[local], buy, lots, ticks)
+                if new is not None:
+                    live[local] = new
+                    return
             live[local] = self.replace(agent, g, live[local], buy, lots, ticks)
 
     def place(self, order: tuple[Any, ...]) -> None:
