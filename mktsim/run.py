@@ -31,7 +31,7 @@ from mktsim.recorder import Recorder, write_frame
 from mktsim.registry import resolve
 from mktsim.run_folder import FolderTables, read_summary, run_config, write_folder
 from mktsim.scenario import Scenario
-from mktsim.shocks import PRICE_CONTROLS, check_supported, schedule
+from mktsim.shocks import PRICE_CONTROLS, check_supported, check_timing, schedule
 from mktsim.welfare import Window, efficiency, welfare_table
 
 __all__ = ["FRAMES", "Run", "load", "rerun", "rerun_arguments", "simulate"]
@@ -271,6 +271,7 @@ def simulate(
     if record not in ("all", "summary"):
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
     planned = tuple(scenario.shocks if shocks is None else shocks)
+    check_timing(planned, horizon)
     goods = (
         run_goods(scenario, planned)
         if base_units is None

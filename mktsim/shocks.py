@@ -349,6 +349,17 @@ def check_supported(
             raise UnknownName("population", name, populations)
 
 
+def check_timing(shocks: Iterable[Shock], horizon: float) -> None:
+    """Refuse, before the run starts, a shock due at or after the run's end (``until``): it
+    would never act, and the run would read as if the economy had absorbed it."""
+    for shock in shocks:
+        if shock.time >= horizon:
+            raise InvalidParameter(
+                f"{shock.kind} shock at time={shock.time:g} is not before the end of the run "
+                f"(until={horizon:g}): it would never act"
+            )
+
+
 def schedule(
     ctx: Any, mechanism: Any, shocks: tuple[Shock, ...], snapshot: Any, before: Any = None
 ) -> Generator[simpy.Event, Any, None]:

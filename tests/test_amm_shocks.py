@@ -582,10 +582,11 @@ def test_a_counterfactual_pair_without_shocks_is_the_baseline_frame_for_frame(me
     _same_frames(plain, pair.baseline)
     _same_frames(plain, pair.treated)
     assert pair.summary["peak_price_deviation"] == 0.0
-    # a shock that never comes (due after the end) leaves every frame as it was too
-    late = [Outage(time=1e6, duration=1.0), LatencySpike(1e6, 1.0, 1.0)]
-    late.append(LiquidityWithdrawal(time=1e6, fraction=0.5))
-    _same_frames(plain, mktsim.simulate(sc, mechanism, seed=3, shocks=late, **options))
+    # a shock that would never come (due at or after the end) is refused before the run
+    end = options.get("until", sc.until)
+    for late in (Outage(time=1e6, duration=1.0), LatencySpike(end, 1.0, 1.0)):
+        with pytest.raises(InvalidParameter, match="not before the end of the run"):
+            mktsim.simulate(sc, mechanism, seed=3, shocks=[late], **options)
 
 
 def test_the_quiet_rule_waits_for_shocks_still_to_come_and_for_a_clamp_to_lift():

@@ -197,6 +197,24 @@ def test_a_shock_with_a_bad_field_is_refused_on_the_command_line(text, capsys):
     assert err.startswith("mktsim: error:") and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("mechanism", ["walrasian", "order_book", "call_market", "cpmm"])
+def test_a_shock_due_at_or_after_the_end_is_refused_before_the_run(mechanism, tmp_path, capsys):
+    args = ["run", "cobb_douglas", "--set", "n_agents=5", "--mechanism", mechanism]
+    args += ["--until", "20", "--out", str(tmp_path / "run"), "--no-report"]
+    for when in ("20", "50"):
+        assert cli.main([*args, "--shock", f"endowment:time={when},good=good1,factor=0.5"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (
+            f"mktsim: error: endowment shock at time={when} is not before the end of the run "
+            "(until=20): it would never act"
+        )
+    assert not (tmp_path / "run").exists()
+    # just before the end it acts
+    assert cli.main([*args, "--shock", "endowment:time=19.5,good=good1,factor=0.5"]) == 0
+    run = mktsim.load(tmp_path / "run")
+    assert (run.frame("events")["kind"] == "shock:endowment").sum() == 1
+
+
 def test_tatonnement_without_a_report_says_no_posting_was_answered():
     # The auctioneer closes a round when every population has reported; an idle population
     # never does, so no round completes and nothing can trade.
