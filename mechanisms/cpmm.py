@@ -285,7 +285,9 @@ class ConstantProductMarket:
             name = goods.names[j]
             if name in reserves:
                 x, y = self._reserve_pair(name, reserves[name])
+                sized_by = f"reserves[{name}]"
             else:
+                sized_by = f"depth(={self.opts['depth']:g}) and initial_prices"
                 p0 = float(prices.get(name, 1.0))
                 if not (math.isfinite(p0) and p0 > 0):
                     raise InvalidParameter(f"initial_prices[{name}](={p0}) must be > 0 and finite")
@@ -298,7 +300,10 @@ class ConstantProductMarket:
                 )
             funding = [0] * len(goods)  # exact integers: the ledger refuses them past int64
             funding[j], funding[self._num] = x, y
-            self._rows[j] = ledger.open_account(funding)
+            try:
+                self._rows[j] = ledger.open_account(funding)
+            except ConservationError as exc:  # past what the ledger can count: say which option
+                raise InvalidParameter(f"{sized_by} make the pool of {name}: {exc}") from None
             self._pools[j] = Pool(x, y, self.fee)
             self._k0[j] = x * y
             self._record_pool(0, -1, j, "open", 0, 0)

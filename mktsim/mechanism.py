@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from mktsim.scenario import Scenario
 
 __all__ = [
+    "MAX_ACTIONS",
     "MAX_STEPS",
     "MarketContext",
     "Mechanism",
@@ -58,6 +59,9 @@ __all__ = [
 
 #: The most time steps of one kind (postings, batches, recorded rows) a run's horizon may hold.
 MAX_STEPS = 10**8
+#: The most actions one population's arrivals may bring over a run's horizon (at several
+#: microseconds each, hours of computing).
+MAX_ACTIONS = 10**9
 
 
 @frozen
@@ -158,6 +162,18 @@ class MarketContext:
             raise InvalidParameter(
                 f"{option}(={step:g}) makes {count:.3g} {what} over the horizon of "
                 f"{self.horizon:g}, past the {MAX_STEPS:.0e} a run may take: lengthen it"
+            )
+
+    def check_rate(self, option: str, rate: float, agents: int, population: str) -> None:
+        """Refuse, before the run, an arrival rate (``option``: actions per agent per unit of
+        time) at which ``population``'s ``agents`` would act more than :data:`MAX_ACTIONS`
+        times over the horizon: the run would not end in any reasonable time."""
+        count = rate * agents * self.horizon
+        if math.isfinite(self.horizon) and count > MAX_ACTIONS:
+            raise InvalidParameter(
+                f"{option}(={rate:g}) makes about {count:.3g} actions of population "
+                f"{population!r} over the horizon of {self.horizon:g}, past the "
+                f"{MAX_ACTIONS:.0e} a run may take: lower it"
             )
 
     def shocks_ahead(self) -> bool:

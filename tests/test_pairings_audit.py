@@ -42,6 +42,10 @@ def prediction() -> mktsim.Scenario:
         ("cpmm", "depth", 1e300),
         ("cpmm", "initial_prices", {"good1": 1e300}),
         ("cpmm", "reserves", {"good1": [1e300, 1.0]}),
+        # finite counts past the ledger's room for what a run creates (about 9,200 times the
+        # economy's largest total): refused by the ledger as the pool opens, naming the option
+        ("cpmm", "depth", 1e6),
+        ("cpmm", "reserves", {"good1": [1e12, 1.0]}),
     ],
 )
 def test_huge_option_values_are_refused_naming_the_option(economy, mechanism, option, value):
@@ -213,6 +217,36 @@ def test_a_shock_due_at_or_after_the_end_is_refused_before_the_run(mechanism, tm
     assert cli.main([*args, "--shock", "endowment:time=19.5,good=good1,factor=0.5"]) == 0
     run = mktsim.load(tmp_path / "run")
     assert (run.frame("events")["kind"] == "shock:endowment").sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("scenario", "mechanism", "options"),
+    [
+        ("cobb_douglas", "order_book", {"rate": 1e12}),  # the market's rate, the strategies'
+        ("glosten_milgrom", "order_book", {"rate": 1e12}),  # the dealer's own arrivals
+    ],
+)
+def test_an_arrival_rate_no_run_could_finish_is_refused_naming_it(scenario, mechanism, options):
+    sc = mktsim.build_scenario(scenario)
+    with pytest.raises(InvalidParameter, match=r"rate\(=1e\+12\) makes about .* actions"):
+        mktsim.simulate(sc, mechanism, until=100.0, **options)
+
+
+def test_a_swap_strategy_rate_no_run_could_finish_is_refused_naming_it():
+    sc = mktsim.build_scenario("prediction_market", n_traders=4, n_noise=2)
+    noise = next(p for p in sc.populations if p.behaviour == "noise")
+    fast = attrs.evolve(noise, behaviour_options={**noise.behaviour_options, "rate": 1e12})
+    sc = attrs.evolve(sc, populations=[fast if p is noise else p for p in sc.populations])
+    with pytest.raises(InvalidParameter, match=rf"population {noise.name!r}"):
+        mktsim.simulate(sc, until=50.0)
+
+
+def test_an_arrival_rate_too_fast_is_one_line_on_the_command_line(tmp_path, capsys):
+    args = ["run", "cobb_douglas", "--mechanism", "order_book", "--option", "rate=1e12"]
+    assert cli.main([*args, "--until", "100", "--out", str(tmp_path / "r"), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("mktsim: error: rate(=1e+12) makes about 1e+16 actions")
+    assert not (tmp_path / "r").exists()
 
 
 def test_tatonnement_without_a_report_says_no_posting_was_answered():

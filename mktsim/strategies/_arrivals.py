@@ -307,6 +307,7 @@ class PoissonStrategy:
         self.lot_base = round(self.lot * self.base_units)
         self._per_unit = _integral(1.0 / self.tick)
         self.rate = self.opts["rate"] or float(getattr(market, "rate", 1.0))
+        ctx.check_rate("rate", self.rate, self.n, slot.name)
         latency = self.opts["latency"]
         lat = np.asarray(pop.delay if latency is None else latency, dtype=float)
         if lat.ndim == 0:

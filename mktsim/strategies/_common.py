@@ -67,6 +67,8 @@ class SwapStrategy:
         self.opts = dict(options)
         self.population: Any = slot.population
         self.env: simpy.Environment = ctx.env
+        if self.opts.get("rate") is not None:  # the arrival rate of the Poisson strategies
+            ctx.check_rate("rate", float(self.opts["rate"]), slot.population.size, slot.name)
 
     def start(self) -> None:
         self.env.process(self.run())

@@ -235,6 +235,7 @@ class _DealerMarketStrategy:
         size = self.opts["order_size"]
         self.lots = 1 if size is None else max(1, round(size / self.lot))
         self.rate = self.opts["rate"] or float(getattr(market, "rate", 1.0))
+        ctx.check_rate("rate", self.rate, self.n, slot.name)
         latency = self.opts["latency"]
         lat = np.asarray(pop.delay if latency is None else latency, dtype=float)
         if lat.ndim == 0:
