@@ -153,7 +153,9 @@ def decide(
 class Spool:
     """Where a streaming command's tables live until they are saved: a hidden folder beside the
     output (on the same file system, so saving links parts instead of copying them), removed at
-    the end. Entering it prints the decision's line when the tables stream.
+    the end. :meth:`announce` prints the decision's line when the tables stream: a command
+    calls it once its run has passed every check before it starts (``simulate``'s
+    ``on_start``), so a refused run says only why.
 
     Args:
         decision: from :func:`decide`.
@@ -175,9 +177,13 @@ class Spool:
                 self.folder = Path(tempfile.mkdtemp(prefix=".stream.", dir=self.parent))
             except OSError as exc:
                 raise MktsimError(f"cannot stream into {str(self.parent)!r}: {exc}") from None
-            if self.say:
-                print(self.decision.line(self.what), file=sys.stderr)
         return self
+
+    def announce(self) -> None:
+        """Print the decision's line on stderr, once, if the tables stream (and ``say``)."""
+        if self.folder is not None and self.say:
+            print(self.decision.line(self.what), file=sys.stderr)
+            self.say = False
 
     def __exit__(self, *exc: object) -> None:
         if self.folder is not None:

@@ -183,6 +183,7 @@ def _run(args: argparse.Namespace) -> int:
                 until=args.until,
                 shocks=shocks,
                 progress=progress,
+                on_start=spool.announce,
                 stream_to=spool.folder,
                 **options,
             )
@@ -334,7 +335,8 @@ def _rerun(args: argparse.Namespace) -> int:
     scenario, arguments = rerun_arguments(args.run_dir)
     decision = decide([footprint(scenario, **arguments)], limit, args.stream)
     with Spool(decision, _parent(out)) as spool:
-        simulate(scenario, stream_to=spool.folder, **arguments).save(out, overwrite=args.overwrite)
+        run = simulate(scenario, stream_to=spool.folder, on_start=spool.announce, **arguments)
+        run.save(out, overwrite=args.overwrite)
     again = load(out)  # what was written, compared with what was saved, part by part
     different = []
     for name in saved.tables:
@@ -374,6 +376,7 @@ def _counterfactual(
             seed=args.seed,
             until=args.until,
             stream_to=spool.folder,
+            on_start=spool.announce,
             **options,
         )
         from mktsim.run_folder import slug

@@ -236,6 +236,7 @@ def simulate(
     chunk_rows: int = 1_000_000,
     shocks: Sequence[Any] | None = None,
     progress: Callable[[float, float], None] | None = None,
+    on_start: Callable[[], None] | None = None,
     base_units: float | None = None,
     **options: Any,
 ) -> Run:
@@ -258,6 +259,9 @@ def simulate(
             baseline of a counterfactual).
         progress: called as ``progress(now, horizon)`` about every horizon / 200 of simulation
             time (e.g. to draw a progress bar); it changes nothing in the run.
+        on_start: called once the run has passed every check made before it starts (options,
+            shocks, strategies, the ledger's range), just before simulation time begins (e.g.
+            to say that its tables stream only for a run that goes ahead).
         **options: mechanism options (e.g. ``mode="non_tatonnement"``, ``method="adam"``),
             over the scenario's defaults for that mechanism.
     """
@@ -345,6 +349,8 @@ def simulate(
         env.process(_ticks(env, horizon, progress))
     if stream_to is not None:
         env.process(_ticks(env, horizon, lambda now, end: recorder.flush()))
+    if on_start is not None:
+        on_start()
     env.run(until=env.any_of([done, env.timeout(horizon)]))
     _record_holdings(ledger, recorder, slots, env.now)
     conserved = ledger.conserved()
