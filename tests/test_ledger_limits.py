@@ -159,10 +159,10 @@ def test_pool_funding_past_the_limit_is_refused_before_any_event():
     the run's base unit leaves about 9,200 times the economy's largest total of room, and pools
     1e8 times as deep as the economy would carry the total of money past int64."""
     scenario = scaled(5e8)
-    with pytest.raises(ConservationError) as info:
+    with pytest.raises(InvalidParameter) as info:  # the ledger's refusal, naming the option
         mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e8)
     message = str(info.value)
-    assert "\n" not in message and "the total of money would reach" in message
-    assert "past the ledger's limit of" in message
+    assert "\n" not in message and message.startswith("depth(=1e+08)")
+    assert "the total of money would reach" in message and "past the ledger's limit of" in message
     run = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)  # as deep as the economy: fits
     assert run.summary["conservation_ok"]
