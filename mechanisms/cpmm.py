@@ -256,6 +256,32 @@ class ConstantProductMarket:
         )
 
     # ---- set-up -----------------------------------------------------------------------------
+    def creations(self, scenario: Any, totals: list[float]) -> list[float] | None:
+        """Units of each good (in the goods' order) the pools will hold when they open, from
+        each good's total endowment ``totals``: what :meth:`attach` funds from outside, worked
+        out in floats so that the run can choose a base unit with room for it. None where an
+        option is off (:meth:`attach` refuses it, naming it)."""
+        goods = scenario.goods
+        num = goods.numeraire_index
+        made = [0.0] * len(goods)
+        scale = max((t for j, t in enumerate(totals) if j != num), default=0.0)
+        try:
+            prices = dict(self.opts["initial_prices"] or {})
+            reserves = dict(self.opts["reserves"] or {})
+            for j, name in enumerate(goods.names):
+                if j == num:
+                    continue
+                if name in reserves:
+                    x, y = (abs(float(v)) for v in reserves[name])
+                else:
+                    x = self.opts["depth"] * (totals[j] or scale)
+                    y = x * abs(float(prices.get(name, 1.0)))
+                made[j] += x
+                made[num] += y
+        except (TypeError, ValueError):
+            return None
+        return made
+
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
         self.base_units = ctx.goods.base_units

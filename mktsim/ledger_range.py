@@ -7,7 +7,7 @@ once, before any ledger exists.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -30,14 +30,23 @@ def _totals(scenario: Any) -> list[float]:
     return [float(t) for t in totals]
 
 
-def run_goods(scenario: Any, shocks: Sequence[Any] = ()) -> Goods:
+def run_goods(
+    scenario: Any,
+    shocks: Sequence[Any] = (),
+    creations: Callable[[Any, list[float]], list[float] | None] | None = None,
+) -> Goods:
     """The scenario's goods with the run's base unit, chosen from the economy's magnitudes: the
     power of ten putting the largest total any good could reach under the planned shocks at 15
     digits, in ``(1e14, 1e15]`` base units (:func:`mktsim.goods.base_units_for`). That is a
     resolution of 1e-15 of the total, and room for about 9,200 times it before int64's limit
     for what the run creates (pools, production). The rule depends on the total's decade only:
     an economy scaled by ``10**k`` gets a base unit ``10**k`` times as large, and so the same
-    integer holdings and the same prices, scaled."""
+    integer holdings and the same prices, scaled.
+
+    ``creations(scenario, totals)``, a mechanism's optional word on the units of each good it
+    will create when it opens (a pool's reserves; ``totals``: each good's total endowment), is
+    heeded only where that room would not hold them: the largest total after the opening then
+    sets the unit (coarser), so a run the economy's own unit would refuse goes ahead."""
     bound = _totals(scenario)
     for shock in sorted(shocks, key=lambda s: s.time):
         if getattr(shock, "kind", None) == "endowment" and shock.factor > 1:
@@ -51,6 +60,11 @@ def run_goods(scenario: Any, shocks: Sequence[Any] = ()) -> Goods:
     largest = max(bound, default=0.0)
     if not np.isfinite(largest):
         raise InvalidParameter(f"the endowments' largest total (={largest}) must be finite")
+    made = None if creations is None else creations(scenario, _totals(scenario))
+    if made is not None:
+        after = max((b + m for b, m in zip(bound, made, strict=True)), default=0.0)
+        if np.isfinite(after) and after > MAX_BASE / base_units_for(largest):
+            largest = after
     return attrs.evolve(scenario.goods, base_units=base_units_for(largest))
 
 

@@ -276,16 +276,24 @@ def simulate(
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
     planned = tuple(scenario.shocks if shocks is None else shocks)
     check_timing(planned, horizon)
-    goods = (
-        run_goods(scenario, planned)
-        if base_units is None
-        else attrs.evolve(scenario.goods, base_units=base_units)
-    )
-    initial = check_representable(scenario, planned, goods)
-    streams = Streams(seed)
     cls = resolve(scenario.mechanism if mechanism is None else mechanism)
     merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
     mech = cls(**merged)
+    goods = (
+        run_goods(scenario, planned, getattr(mech, "creations", None))
+        if base_units is None
+        else attrs.evolve(scenario.goods, base_units=base_units)
+    )
+    try:
+        initial = check_representable(scenario, planned, goods)
+    except InvalidParameter as exc:
+        if base_units is not None or goods == run_goods(scenario, planned):
+            raise
+        raise InvalidParameter(
+            f"{cls.name} options {merged}: what they create when the market opens needs a base "
+            f"unit of 1/{goods.base_units:g}, at which {exc}"
+        ) from None
+    streams = Streams(seed)
 
     started = time.perf_counter()
     reference = equilibrium(scenario)

@@ -154,15 +154,24 @@ def test_a_refusal_is_a_package_error():
         mktsim.simulate(scaled(1e10), "order_book")
 
 
-def test_pool_funding_past_the_limit_is_refused_before_any_event():
+def test_pools_past_the_economys_room_open_at_a_coarser_unit_or_are_refused_naming_depth():
     """What a mechanism creates at the opening (a pool's reserves, funded from outside) counts:
     the run's base unit leaves about 9,200 times the economy's largest total of room, and pools
-    1e8 times as deep as the economy would carry the total of money past int64."""
+    1e8 times as deep as the economy need more. The run then takes the unit that holds them
+    (a run they fit keeps the economy's own unit), or, where no unit holds both the pools and
+    the economy's endowments, refuses before any event, naming the options."""
     scenario = scaled(5e8)
-    with pytest.raises(InvalidParameter) as info:  # the ledger's refusal, naming the option
-        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e8)
+    plain = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)
+    deep = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e8)
+    assert plain.summary["base_units"] == 1e5  # the economy's own: 5e9 units at 15 digits
+    assert deep.summary["base_units"] == 1e-4  # 5.4e17 units of money in the pools
+    assert deep.summary["conservation_ok"] and plain.summary["conservation_ok"]
+    opened = deep.frame("pools").groupby("good", observed=True).first()
+    totals = dict(zip(scenario.goods.names, scenario.endowments().sum(axis=0), strict=True))
+    for good, row in opened.iterrows():
+        assert row["x"] * 1e4 == pytest.approx(1e8 * totals[good], rel=1e-5)
+    with pytest.raises(InvalidParameter) as info:
+        mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e30)
     message = str(info.value)
-    assert "\n" not in message and message.startswith("depth(=1e+08)")
-    assert "the total of money would reach" in message and "past the ledger's limit of" in message
-    run = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)  # as deep as the economy: fits
-    assert run.summary["conservation_ok"]
+    assert "\n" not in message and message.startswith("cpmm options {'depth': 1e+30}")
+    assert "rounds to 0 base units" in message
