@@ -189,7 +189,10 @@ class Mechanism(Protocol):
     Class attributes: ``name``, ``description``, ``options`` (name -> :class:`Option`) and
     ``behaviours`` (behaviour name -> one-line doc; the first is the consumers' default).
     Optionally ``supported_shocks`` (market shock kinds, see :mod:`mktsim.shocks`) with
-    ``apply_shock(shock) -> str`` describing what it did.
+    ``apply_shock(shock) -> str`` describing what it did, and ``creations(scenario, totals)``:
+    the units of each good it will create when it opens (``totals``: each good's total
+    endowment), so that the run's base unit has room for them
+    (:func:`mktsim.ledger_range.run_goods`).
     """
 
     name: ClassVar[str]
