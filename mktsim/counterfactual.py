@@ -29,7 +29,7 @@ from mktsim.equilibrium import equilibrium
 from mktsim.errors import InvalidParameter, UnknownName
 from mktsim.ledger_range import run_goods
 from mktsim.population import Consumers
-from mktsim.run import Run, simulate
+from mktsim.run import Run, build_mechanism, simulate
 from mktsim.run_folder import write_folder
 from mktsim.scenario import Scenario
 from mktsim.utility import CobbDouglas
@@ -186,7 +186,8 @@ def counterfactual(
         ],
     )
     # One base unit for both runs (the treated economy's, shocks included): step for step alike.
-    units = run_goods(scenario, treated_shocks).base_units
+    made = getattr(build_mechanism(scenario, mechanism, options)[0], "creations", None)
+    units = run_goods(scenario, treated_shocks, made).base_units
     common = {"mechanism": mechanism, "seed": seed, "until": until, "base_units": units, **options}
     spool = None if stream_to is None else Path(stream_to)
     baseline = simulate(

@@ -205,6 +205,16 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def build_mechanism(
+    scenario: Scenario, mechanism: Any, options: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The mechanism a run uses (``mechanism``, default the scenario's own) built with the
+    scenario's options for it under ``options``; and those merged options."""
+    cls = resolve(scenario.mechanism if mechanism is None else mechanism)
+    merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
+    return cls(**merged), merged
+
+
 def _record_holdings(
     ledger: Ledger, recorder: Recorder, slots: tuple[PopulationSlot, ...], now: float
 ) -> None:
@@ -276,9 +286,7 @@ def simulate(
         raise InvalidParameter(f"record(={record!r}) must be 'all' or 'summary'")
     planned = tuple(scenario.shocks if shocks is None else shocks)
     check_timing(planned, horizon)
-    cls = resolve(scenario.mechanism if mechanism is None else mechanism)
-    merged = {**dict(scenario.mechanism_options.get(cls.name, {})), **options}
-    mech = cls(**merged)
+    mech, merged = build_mechanism(scenario, mechanism, options)
     goods = (
         run_goods(scenario, planned, getattr(mech, "creations", None))
         if base_units is None
@@ -290,7 +298,7 @@ def simulate(
         if base_units is not None or goods == run_goods(scenario, planned):
             raise
         raise InvalidParameter(
-            f"{cls.name} options {merged}: what they create when the market opens needs a base "
+            f"{mech.name} options {merged}: what they create when the market opens needs a base "
             f"unit of 1/{goods.base_units:g}, at which {exc}"
         ) from None
     streams = Streams(seed)
@@ -310,7 +318,7 @@ def simulate(
     slots = PopulationSlot.all_of(scenario)
     n_agents = scenario.n_agents
     done = env.event()
-    assigned = assign_strategies(cls, slots)
+    assigned = assign_strategies(type(mech), slots)
     ctx = MarketContext(
         env,
         scenario,
@@ -394,7 +402,7 @@ def simulate(
         run.summary["price_controls"] = control_effects(run, planned, holdings)
     run.summary["tables"] = run.tables
     run.summary["config"] = run_config(
-        scenario, cls.name, options, seed, horizon, shocks, record, price_tolerance
+        scenario, mech.name, options, seed, horizon, shocks, record, price_tolerance
     )
     return run
 

@@ -13,6 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 import mktsim
 from mktsim.cli import main
+from mktsim.counterfactual import counterfactual
 from mktsim.errors import ConservationError, InvalidParameter, MktsimError
 from mktsim.goods import Goods, to_base
 from mktsim.ledger import Ledger, exact_column_sums
@@ -170,6 +171,10 @@ def test_pools_past_the_economys_room_open_at_a_coarser_unit_or_are_refused_nami
     totals = dict(zip(scenario.goods.names, scenario.endowments().sum(axis=0), strict=True))
     for good, row in opened.iterrows():
         assert row["x"] * 1e4 == pytest.approx(1e8 * totals[good], rel=1e-5)
+    # a counterfactual's two runs share the unit that holds the pools
+    shock = EndowmentShock(time=0.5, good="good1", factor=0.5)
+    pair = counterfactual(scenario, [shock], mechanism="cpmm", until=1.0, depth=1e8)
+    assert pair.baseline.summary["base_units"] == pair.treated.summary["base_units"] == 1e-4
     with pytest.raises(InvalidParameter) as info:
         mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e30)
     message = str(info.value)
