@@ -14,6 +14,7 @@ honest economy, ready for ``counterfactual(..., honest=[its name])``.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,6 +152,9 @@ def _back_to_baseline(moving: pd.DataFrame, since: float, tolerance: float) -> d
     }
 
 
+_SIMULATE_KEYWORDS = frozenset(inspect.signature(simulate).parameters)
+
+
 def counterfactual(
     scenario: Scenario,
     shocks: Sequence[Any] | None = None,
@@ -186,7 +190,9 @@ def counterfactual(
         ],
     )
     # One base unit for both runs (the treated economy's, shocks included): step for step alike.
-    made = getattr(build_mechanism(scenario, mechanism, options)[0], "creations", None)
+    # (options holds simulate's own keywords too: the mechanism is built from the rest)
+    own = {k: v for k, v in options.items() if k not in _SIMULATE_KEYWORDS}
+    made = getattr(build_mechanism(scenario, mechanism, own)[0], "creations", None)
     units = run_goods(scenario, treated_shocks, made).base_units
     common = {"mechanism": mechanism, "seed": seed, "until": until, "base_units": units, **options}
     spool = None if stream_to is None else Path(stream_to)
