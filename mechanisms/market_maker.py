@@ -217,6 +217,20 @@ class LMSRMarket:
         self._next_fill: simpy.Event | None = None
 
     # ---- set-up -----------------------------------------------------------------------------
+    def creations(self, scenario: Any, totals: list[float]) -> list[float] | None:
+        """Units of each good (in the goods' order) the maker holds when it opens, from each
+        good's total endowment ``totals``: the subsidy ``b ln k`` and the collateral for the
+        most shares of one outcome traders were endowed with, in money (what :meth:`attach`
+        funds), so that the run can choose a base unit with room for it. None with fewer
+        than two outcomes (:meth:`attach` refuses that)."""
+        num = scenario.goods.numeraire_index
+        shares = [t for j, t in enumerate(totals) if j != num]
+        if len(shares) < 2:
+            return None
+        made = [0.0] * len(totals)
+        made[num] = self.b * math.log(len(shares)) + max(shares)
+        return made
+
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
         self.base_units = ctx.goods.base_units
