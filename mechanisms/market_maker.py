@@ -78,7 +78,7 @@ from numpy.typing import NDArray
 
 from mktsim.beliefs import BeliefTraders
 from mktsim.errors import InvalidParameter, UnknownName
-from mktsim.goods import MAX_BASE
+from mktsim.goods import MAX_BASE, TOTAL_DIGITS, base_units_for
 from mktsim.market import settled
 from mktsim.mechanism import MarketContext, Option, parse_options, positive_float, positive_int
 from mktsim.orders import BUY, Quote, Receipt, Swap, rejected
@@ -222,14 +222,16 @@ class LMSRMarket:
         good's total endowment ``totals``: the subsidy ``b ln k`` and the collateral for the
         most shares of one outcome traders were endowed with, in money (what :meth:`attach`
         funds), so that the run can choose a base unit with room for it. None with fewer
-        than two outcomes (:meth:`attach` refuses that)."""
+        than two outcomes, or where the unit that holds it would not count whole shares (at
+        least one base unit per unit): :meth:`attach` refuses those, naming ``b``."""
         num = scenario.goods.numeraire_index
         shares = [t for j, t in enumerate(totals) if j != num]
         if len(shares) < 2:
             return None
         made = [0.0] * len(totals)
         made[num] = self.b * math.log(len(shares)) + max(shares)
-        return made
+        after = max(t + m for t, m in zip(totals, made, strict=True))
+        return made if base_units_for(after) >= 1 else None
 
     def attach(self, ctx: MarketContext) -> None:
         self.ctx = ctx
@@ -260,8 +262,8 @@ class LMSRMarket:
         if not subsidy + self._collateral < MAX_BASE - int(ledger.totals()[self._num]):
             raise InvalidParameter(
                 f"b(={self.b:g}) asks a subsidy of b·ln {k} = {self.b * math.log(k):.6g} units "
-                f"of money, past what the ledger can hold beside the traders' money "
-                f"({goods.max_units:.6g} units per good)"
+                f"of money, past what the ledger can hold beside the traders' money at any unit "
+                f"that counts whole shares (a total of 1e{TOTAL_DIGITS} units per good)"
             )
         self._subsidy = math.ceil(subsidy)
         funding = np.zeros(len(goods), dtype=np.int64)
