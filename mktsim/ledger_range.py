@@ -47,7 +47,8 @@ def run_goods(
     will create when it opens (a pool's reserves; ``totals``: each good's total endowment), is
     heeded only where that room would not hold them: the largest total after the opening then
     sets the unit (coarser), so a run the economy's own unit would refuse goes ahead."""
-    bound = _totals(scenario)
+    totals = _totals(scenario)
+    bound = list(totals)
     for shock in sorted(shocks, key=lambda s: s.time):
         if getattr(shock, "kind", None) == "endowment" and shock.factor > 1:
             j = scenario.goods.index(shock.good)
@@ -60,7 +61,7 @@ def run_goods(
     largest = max(bound, default=0.0)
     if not np.isfinite(largest):
         raise InvalidParameter(f"the endowments' largest total (={largest}) must be finite")
-    made = None if creations is None else creations(scenario, _totals(scenario))
+    made = None if creations is None else creations(scenario, totals)
     if made is not None:
         after = max((b + m for b, m in zip(bound, made, strict=True)), default=0.0)
         if np.isfinite(after) and after > MAX_BASE / base_units_for(largest):

@@ -165,7 +165,7 @@ def test_pools_past_the_economys_room_open_at_a_coarser_unit_or_are_refused_nami
     plain = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1.0)
     deep = mktsim.simulate(scenario, "cpmm", until=1.0, depth=1e8)
     assert plain.summary["base_units"] == 1e5  # the economy's own: 5e9 units at 15 digits
-    assert deep.summary["base_units"] == 1e-4  # 5.4e17 units of money in the pools
+    assert deep.summary["base_units"] == 1e-4  # 1.1e18 units of money in the two pools: 19 digits
     assert deep.summary["conservation_ok"] and plain.summary["conservation_ok"]
     opened = deep.frame("pools").groupby("good", observed=True).first()
     totals = dict(zip(scenario.goods.names, scenario.endowments().sum(axis=0), strict=True))
